@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Set everything up, build, and run every test: the normal build (with the CUDA backend wherever nvcc
+# exists; GPU tests skip with a printed reason when no GPU is present), then the timeline tests again
+# under ThreadSanitizer, then smoke runs of `ut demo` and `ut bench timeline --quick`.
+#   scripts/test.sh            # everything
+#   scripts/test.sh --no-tsan  # skip the ThreadSanitizer build
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+TSAN=1
+for a in "$@"; do
+  case "$a" in
+    --no-tsan) TSAN=0 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "[test] unknown argument: $a" >&2; exit 2 ;;
+  esac
+done
+
+bash scripts/build.sh
+echo "[test] smoke: ut demo and ut bench timeline --quick"
+tmp=$(mktemp -d)
+(cd "$tmp" && "$OLDPWD/build/apps/ut/ut" demo --frames 30 >/dev/null && "$OLDPWD/build/apps/ut/ut" bench timeline --quick >/dev/null)
+python3 -c "import json,sys; t=json.load(open(sys.argv[1])); assert len(t['traceEvents']) > 100" "$tmp/ut-demo-trace.json"
+rm -rf "$tmp"
+
+if [[ $TSAN == 1 ]]; then
+  echo "[test] ThreadSanitizer build (build-tsan)"
+  UT_BUILD_DIR=build-tsan bash scripts/build.sh --no-setup -- -DUT_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  echo "[test] timeline tests under ThreadSanitizer"
+  (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" UT_STRESS_GRAPHS=500 \
+    ctest --output-on-failure -R '^timeline\.' -j1)
+fi
+
+echo "[test] all tests (build)"
+cd build
+ctest --output-on-failure -j "$(nproc)"

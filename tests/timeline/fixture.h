@@ -1,0 +1,53 @@
+// Shared set-up for the conformance suite: the backend comes from UT_BACKEND (cpu|cuda).
+// A backend that is not available here skips the test and says why.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+
+#include "tests/timeline/test_kernels.h"
+#include "timeline/device.h"
+#include "timeline/error.h"
+
+namespace ut::test {
+
+inline std::string requested_backend() {
+  const char* b = std::getenv("UT_BACKEND");
+  return b != nullptr && *b != '\0' ? b : "cpu";
+}
+
+// Creates the device for this test or returns nullptr after GTEST_SKIP-ing with the reason.
+inline DevicePtr make_test_device(DeviceDesc desc = {}) {
+  const std::string name = requested_backend();
+  for (const auto& b : Device::backends()) {
+    if (b.name == name && !b.available) return nullptr;
+  }
+  desc.backend = name;
+  return Device::create(desc);
+}
+
+inline std::string skip_reason() {
+  const std::string name = requested_backend();
+  for (const auto& b : Device::backends()) {
+    if (b.name == name) return "backend '" + name + "' is not available here: " + b.reason;
+  }
+  return "backend '" + name + "' is not built";
+}
+
+class DeviceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    register_test_kernels();
+    dev = make_test_device(desc());
+    if (!dev) GTEST_SKIP() << skip_reason();
+  }
+  virtual DeviceDesc desc() { return {}; }
+
+  DevicePtr dev;
+  std::mt19937_64 rng{std::random_device{}()};
+};
+
+}  // namespace ut::test
