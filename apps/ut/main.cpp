@@ -1,4 +1,5 @@
-// ut — the Unified Timeline command-line program.
+// ut — the Unified Timeline command-line program. Each layer adds its sub-commands through an
+// add_*_commands() function (apps/ut/commands.h), so modules do not edit each other's code.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -15,37 +16,20 @@ int main(int argc, char** argv) {
       "             reported instead of hanging)."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "ut 0.1.0");
+  auto* bench = app.add_subcommand("bench", "Measure and save numbers as JSON (never pass/fail)");
+  bench->require_subcommand(1);
 
-  ut::app::DoctorOptions doctor;
-  auto* d = app.add_subcommand("doctor", "Show the backends found, their capabilities, CPU cores and memory");
-  d->add_flag("--json", doctor.json, "Print machine-readable JSON");
+  int rc = 0;
+  ut::app::add_timeline_commands(app, *bench, rc);
+  for (auto* add : ut::app::extra_command_sets()) add(app, *bench, rc);
 
-  ut::app::DemoOptions demo;
-  auto* m = app.add_subcommand(
-      "demo", "Run the main job: three queues (render, ML, transfer) linked by events for a number of ticks;\n"
-              "writes the timeline as Chrome trace JSON and prints a summary");
-  m->add_option("--trace", demo.trace_path, "Where to write the trace (open in ui.perfetto.dev)")->capture_default_str();
-  m->add_option("--frames", demo.frames, "Ticks to run at 60 Hz")->capture_default_str()->check(CLI::Range(1, 100000));
-  m->add_option("--backend", demo.backend, "cpu or cuda (default: best available)");
-
-  ut::app::BenchOptions bench;
-  auto* b = app.add_subcommand("bench", "Measure and save numbers (never pass/fail)");
-  b->require_subcommand(1);
-  auto* bt = b->add_subcommand("timeline",
-                               "Event wake-up latency, command-buffer submit overhead, ring-buffer throughput "
-                               "(and GPU event/priority/overlap figures where a GPU is present)");
-  bt->add_option("--json", bench.json_path, "Save results here (default ut-bench-timeline.json)");
-  bt->add_option("--backend", bench.backend, "cpu or cuda (default: best available)");
-  bt->add_flag("--quick", bench.quick, "Fewer iterations (a smoke run)");
-
-  CLI11_PARSE(app, argc, argv);
   try {
-    if (d->parsed()) return ut::app::doctor(doctor);
-    if (m->parsed()) return ut::app::demo(demo);
-    if (bt->parsed()) return ut::app::bench_timeline(bench);
+    app.parse(argc, argv);  // the chosen sub-command's callback runs here and sets rc
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ut: error: %s\n", e.what());
     return 1;
   }
-  return 0;
+  return rc;
 }
