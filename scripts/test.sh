@@ -29,6 +29,10 @@ if [[ $TSAN == 1 ]]; then
   echo "[test] timeline tests under ThreadSanitizer"
   (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" UT_STRESS_GRAPHS=500 \
     ctest --output-on-failure -R '^timeline\.' -j1)
+  echo "[test] ut demo under ThreadSanitizer"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && TSAN_OPTIONS="halt_on_error=1" "$OLDPWD/build-tsan/apps/ut/ut" demo --frames 60 >/dev/null)
+  rm -rf "$tmp"
 fi
 
 echo "[test] all tests (build)"

@@ -1,6 +1,6 @@
 // `ut demo`: the unified timeline in miniature. Three queues run at once for N ticks at 60 Hz:
 //   render   : every tick signals E_frame (the heartbeat), reads E_rag and the token ring without waiting;
-//   ML       : per tick "embed" (a kernel over a shared heap) -> E_embed -> "rag" -> E_rag;
+//   ML       : per tick "embed" (a kernel over a shared heap) -> E_embed -> "rag" (exact top-1) -> E_rag;
 //   transfer : waits for E_rag, copies the result to a host-visible buffer -> E_blit, pushes a token.
 // Writes the trace (Chrome JSON) and prints what happened.
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -42,6 +43,23 @@ void register_demo_kernels() {
   });
 }
 
+// Exact nearest neighbour of row `query` among the other rows (cosine: rows are unit-norm): the RAG step in
+// miniature, on the ML queue after E_embed.
+uint32_t exact_top1(std::span<const float> m, uint32_t rows, uint32_t dim, uint32_t query) {
+  uint32_t best = 0;
+  float best_score = -2.f;
+  for (uint32_t r = 0; r < rows; ++r) {
+    if (r == query) continue;
+    float dot = 0;
+    for (uint32_t k = 0; k < dim; ++k) dot += m[query * dim + k] * m[r * dim + k];
+    if (dot > best_score) {
+      best_score = dot;
+      best = r;
+    }
+  }
+  return best;
+}
+
 double pct(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -63,13 +81,15 @@ int demo(const DemoOptions& o) {
 
   constexpr uint32_t kRows = 256, kDim = 384;
   const std::size_t bytes = std::size_t{kRows} * kDim * sizeof(float);
+  // Double-buffered: the ML queue fills one buffer while the transfer queue copies the other out.
   auto heap = dev->make_heap({.size = 2 * bytes + 4096, .mode = StorageMode::shared, .label = "B_embed"});
-  auto embed_buf = heap->allocate(bytes, 256, "embeddings");
+  const Buffer embed_bufs[2] = {heap->allocate(bytes, 256, "embeddings.0"), heap->allocate(bytes, 256, "embeddings.1")};
   auto host_buf = dev->make_buffer(bytes, StorageMode::shared, "B_result");
   const bool have_kernel = kernels().find("demo.embed", dev->backend_name()) != nullptr;
 
   RingBuffer<uint64_t> tokens(256);  // the transfer lane produces, the render lane consumes
   std::atomic<uint64_t> tokens_seen{0};
+  std::atomic<uint32_t> top_hit{0};  // written by the ML queue, read by the UI once E_rag says it is complete
   std::vector<double> frame_intervals_ms;
   uint64_t frames_with_fresh_data = 0, last_rag_seen = 0;
 
@@ -93,7 +113,10 @@ int demo(const DemoOptions& o) {
         .commit();
 
     // ML: embed -> E_embed -> rag -> E_rag (one command buffer per stage, chained by events).
+    const Buffer& embed_buf = embed_bufs[t % 2];
     auto embed = q_ml->make_command_buffer("embed " + std::to_string(t));
+    // Reuse a buffer only after the transfer queue copied out its previous contents (tick t-2).
+    if (t > 2) embed.wait(e_blit, tick - 2);
     if (have_kernel) {
       embed.dispatch("demo.embed", Grid{kRows}, DispatchArgs::make({embed_buf}, EmbedArgs{kDim, static_cast<uint32_t>(t)}));
     } else {
@@ -101,7 +124,11 @@ int demo(const DemoOptions& o) {
     }
     embed.signal(e_embed, tick).commit();
     auto rag = q_ml->make_command_buffer("rag " + std::to_string(t));
-    rag.wait(e_embed, tick).host_task([] { std::this_thread::sleep_for(std::chrono::microseconds(300)); }, "search").signal(e_rag, tick).commit();
+    rag.wait(e_embed, tick)
+        .host_task([embed_buf, &top_hit, tick] { top_hit = exact_top1(embed_buf.span<float>(), kRows, kDim, tick % kRows); },
+                   "search")
+        .signal(e_rag, tick)
+        .commit();
 
     // Transfer: copy the result out, then hand a token to the UI through the ring.
     auto blit = q_blit->make_command_buffer("blit " + std::to_string(t));
@@ -148,8 +175,8 @@ int demo(const DemoOptions& o) {
   std::printf("frames: %d, tick interval p50 %.2f ms, p99 %.2f ms, max %.2f ms; frames that saw new RAG data: %llu\n",
               o.frames, pct(frame_intervals_ms, 0.5), pct(frame_intervals_ms, 0.99), pct(frame_intervals_ms, 1.0),
               static_cast<unsigned long long>(frames_with_fresh_data));
-  std::printf("tokens through the ring: last %llu; result rows unit-norm within %.2e\n",
-              static_cast<unsigned long long>(tokens_seen.load()), worst);
+  std::printf("tokens through the ring: last %llu; result rows unit-norm within %.2e; last nearest row %u\n",
+              static_cast<unsigned long long>(tokens_seen.load()), worst, top_hit.load());
   std::printf("trace: %s (%zu command buffers; open in https://ui.perfetto.dev)\n", o.trace_path.c_str(),
               dev->trace().snapshot().size());
   const bool ok = e_blit->signaled_value() == static_cast<uint64_t>(o.frames) && worst < 1e-3;
