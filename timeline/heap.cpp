@@ -64,7 +64,10 @@ Buffer Heap::allocate(std::size_t bytes, std::size_t alignment, std::string labe
   // First fit: placement order follows addresses, which keeps long-lived allocations packed at the front.
   for (auto it = free_.begin(); it != free_.end(); ++it) {
     const std::size_t start = it->first, len = it->second;
-    const std::size_t aligned = (start + alignment - 1) & ~(alignment - 1);
+    // Align the address queues use, not just the offset: heaps need not start on a large boundary.
+    const uint64_t base = memory_.device_address;
+    const std::size_t aligned =
+        static_cast<std::size_t>(((base + start + alignment - 1) & ~static_cast<uint64_t>(alignment - 1)) - base);
     if (aligned < start || aligned - start > len || len - (aligned - start) < bytes) continue;
     const std::size_t end = start + len;
     free_.erase(it);

@@ -17,8 +17,8 @@ TEST_F(Heaps, PlacementHonoursAlignmentAndCountsUse) {
   EXPECT_EQ(h->size(), 1u << 16);
   auto a = h->allocate(100, 64);
   auto b = h->allocate(10, 4096);
-  EXPECT_EQ(a.offset() % 64, 0u);
-  EXPECT_EQ(b.offset() % 4096, 0u);
+  EXPECT_EQ(a.device_address() % 64, 0u);
+  EXPECT_EQ(b.device_address() % 4096, 0u);
   EXPECT_EQ(h->used(), 110u);
   EXPECT_EQ(h->stats().allocations, 2u);
   EXPECT_GE(b.offset(), a.offset() + a.size());
