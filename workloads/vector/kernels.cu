@@ -1,0 +1,146 @@
+// CUDA versions of "vector.scores" and "vector.topk" (same meaning as the CPU versions in device_index.cpp).
+#include <cuda_runtime_api.h>
+
+#include <cfloat>
+#include <cstdint>
+
+#include "timeline/kernel.h"
+#include "workloads/vector/device_index.h"
+
+namespace ut::vector {
+namespace {
+
+// scores[q][r] = dot(Q[q], V[r]); Q: nq × dim, V: n × dim, both row-major. 64×64 output tile per block,
+// 16-wide K steps through shared memory, 4×4 outputs per thread.
+constexpr int kTile = 64, kStep = 16;
+
+__global__ void __launch_bounds__(256) scores_kernel(const float* __restrict__ Q, const float* __restrict__ V,
+                                                     float* __restrict__ S, uint32_t nq, uint32_t n, uint32_t dim) {
+  __shared__ float qs[kStep][kTile + 4];
+  __shared__ float vs[kStep][kTile + 4];
+  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const uint32_t r0 = blockIdx.x * kTile, q0 = blockIdx.y * kTile;
+  float acc[4][4] = {};
+  for (uint32_t k0 = 0; k0 < dim; k0 += kStep) {
+    // 256 threads load 64×16 of each operand: 4 elements per thread.
+    for (int e = threadIdx.x; e < kTile * kStep; e += 256) {
+      const int row = e / kStep, col = e % kStep;
+      const uint32_t kk = k0 + col;
+      qs[col][row] = (q0 + row < nq && kk < dim) ? Q[std::size_t(q0 + row) * dim + kk] : 0.f;
+      vs[col][row] = (r0 + row < n && kk < dim) ? V[std::size_t(r0 + row) * dim + kk] : 0.f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kStep; ++kk) {
+      float a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) a[i] = qs[kk][ty * 4 + i];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) b[j] = vs[kk][tx * 4 + j];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t q = q0 + ty * 4 + i;
+    if (q >= nq) continue;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const uint32_t r = r0 + tx * 4 + j;
+      if (r < n) S[std::size_t(q) * n + r] = acc[i][j];
+    }
+  }
+}
+
+constexpr int kThreads = 256;
+constexpr int kMaxK = static_cast<int>(DeviceExactIndex::kMaxK);
+
+__device__ bool better(float s1, uint32_t r1, float s2, uint32_t r2) { return s1 > s2 || (s1 == s2 && r1 < r2); }
+
+// One block per query: each thread keeps a sorted top-k of its strided rows, then lists merge pairwise in
+// shared memory (8 halving steps for 256 threads).
+__global__ void __launch_bounds__(kThreads) topk_kernel(const float* __restrict__ S, float* __restrict__ out_s,
+                                                        uint32_t* __restrict__ out_r, uint32_t n, uint32_t k) {
+  __shared__ float ss[kThreads][kMaxK];
+  __shared__ uint32_t sr[kThreads][kMaxK];
+  const float* row = S + std::size_t(blockIdx.x) * n;
+  float ls[kMaxK];
+  uint32_t lr[kMaxK];
+  for (int j = 0; j < kMaxK; ++j) {
+    ls[j] = -FLT_MAX;
+    lr[j] = UINT32_MAX;
+  }
+  for (uint32_t r = threadIdx.x; r < n; r += kThreads) {
+    const float s = row[r];
+    if (!better(s, r, ls[k - 1], lr[k - 1])) continue;
+    int j = static_cast<int>(k) - 1;
+    while (j > 0 && better(s, r, ls[j - 1], lr[j - 1])) {
+      ls[j] = ls[j - 1];
+      lr[j] = lr[j - 1];
+      --j;
+    }
+    ls[j] = s;
+    lr[j] = r;
+  }
+  for (uint32_t j = 0; j < k; ++j) {
+    ss[threadIdx.x][j] = ls[j];
+    sr[threadIdx.x][j] = lr[j];
+  }
+  __syncthreads();
+  for (int half = kThreads / 2; half > 0; half /= 2) {
+    if (static_cast<int>(threadIdx.x) < half) {
+      const int o = threadIdx.x + half;
+      uint32_t a = 0, b = 0;
+      for (uint32_t j = 0; j < k; ++j) {  // merge two sorted lists, keep the best k
+        if (better(ss[threadIdx.x][a], sr[threadIdx.x][a], ss[o][b], sr[o][b])) {
+          ls[j] = ss[threadIdx.x][a];
+          lr[j] = sr[threadIdx.x][a];
+          ++a;
+        } else {
+          ls[j] = ss[o][b];
+          lr[j] = sr[o][b];
+          ++b;
+        }
+      }
+    }
+    __syncthreads();
+    if (static_cast<int>(threadIdx.x) < half) {
+      for (uint32_t j = 0; j < k; ++j) {
+        ss[threadIdx.x][j] = ls[j];
+        sr[threadIdx.x][j] = lr[j];
+      }
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    for (uint32_t j = 0; j < k; ++j) {
+      const bool valid = sr[0][j] != UINT32_MAX;
+      out_s[std::size_t(blockIdx.x) * k + j] = valid ? ss[0][j] : -3.0f;
+      out_r[std::size_t(blockIdx.x) * k + j] = sr[0][j];
+    }
+  }
+}
+
+}  // namespace
+
+void register_vector_cuda_kernels() {
+  kernels().add("vector.scores", "cuda", [](const DispatchContext& c) {
+    const auto& a = c.constants<ScoresArgs>();
+    if (a.nq == 0 || a.n == 0) return;
+    const dim3 grid((a.n + kTile - 1) / kTile, (a.nq + kTile - 1) / kTile);
+    scores_kernel<<<grid, 256, 0, static_cast<cudaStream_t>(c.native_queue)>>>(c.buffer<float>(0), c.buffer<float>(1),
+                                                                             c.buffer<float>(2), a.nq, a.n, a.dim);
+  });
+  kernels().add("vector.topk", "cuda", [](const DispatchContext& c) {
+    const auto& a = c.constants<TopkArgs>();
+    if (a.nq == 0) return;
+    topk_kernel<<<a.nq, kThreads, 0, static_cast<cudaStream_t>(c.native_queue)>>>(
+        c.buffer<float>(0), c.buffer<float>(1), c.buffer<uint32_t>(2), a.n, a.k);
+  });
+}
+
+}  // namespace ut::vector
