@@ -1,0 +1,131 @@
+// `ut bench vector`: hnswlib on the CPU vs exact top-k (CPU, and the GPU where present), at recall@10 >= 0.95.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <set>
+
+#include "apps/ut/commands.h"
+#include "backends/cpu/device.h"
+#include "timeline/clock.h"
+#include "timeline/device.h"
+#include "timeline/error.h"
+#include "workloads/vector/device_index.h"
+#include "workloads/vector/vector_index.h"
+
+namespace ut::app {
+namespace {
+
+struct VectorBenchOptions {
+  std::size_t n = 100'000, dim = 384, queries = 200, k = 10;
+  bool quick = false;
+  std::string json_path = "ut-bench-vector.json";
+  uint64_t seed = 1;
+};
+
+std::vector<float> unit_rows(std::mt19937_64& rng, std::size_t rows, std::size_t dim) {
+  std::normal_distribution<float> nd;
+  std::vector<float> m(rows * dim);
+  for (std::size_t r = 0; r < rows; ++r) {
+    double norm = 0;
+    for (std::size_t d = 0; d < dim; ++d) norm += std::pow(m[r * dim + d] = nd(rng), 2);
+    for (std::size_t d = 0; d < dim; ++d) m[r * dim + d] /= static_cast<float>(std::sqrt(norm));
+  }
+  return m;
+}
+
+double recall(const std::vector<std::vector<vector::Hit>>& got, const std::vector<std::set<uint64_t>>& truth) {
+  double found = 0, total = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    for (auto& h : got[i]) found += truth[i].count(h.id);
+    total += static_cast<double>(truth[i].size());
+  }
+  return total ? found / total : 0;
+}
+
+int bench_vector(const VectorBenchOptions& o) {
+  std::mt19937_64 rng(o.seed);
+  const std::size_t n = o.quick ? std::min<std::size_t>(o.n, 10'000) : o.n;
+  const std::size_t nq = o.quick ? std::min<std::size_t>(o.queries, 50) : o.queries;
+  std::printf("ut bench vector — %zu vectors × %zu dims, %zu queries, top-%zu; host %s\n", n, o.dim, nq, o.k,
+              cpu::host_cpu_name().c_str());
+  const auto m = unit_rows(rng, n, o.dim);
+  const auto qs = unit_rows(rng, nq, o.dim);
+  std::vector<uint64_t> ids(n);
+  for (std::size_t i = 0; i < n; ++i) ids[i] = i;
+  nlohmann::json j{{"suite", "vector"}, {"n", n}, {"dim", o.dim}, {"queries", nq}, {"k", o.k},
+                   {"machine", {{"cpu", cpu::host_cpu_name()}, {"cores", cpu::host_cores()}}}};
+
+  // Ground truth: exact search on the CPU.
+  vector::ExactIndex exact(o.dim);
+  for (std::size_t i = 0; i < n; ++i) exact.upsert(ids[i], std::span<const float>(m.data() + i * o.dim, o.dim));
+  std::vector<std::set<uint64_t>> truth(nq);
+  uint64_t t0 = now_ns();
+  for (std::size_t i = 0; i < nq; ++i)
+    for (auto& h : exact.search(std::span<const float>(qs.data() + i * o.dim, o.dim), o.k)) truth[i].insert(h.id);
+  const double exact_qps = static_cast<double>(nq) / (static_cast<double>(now_ns() - t0) / 1e9);
+  std::printf("  exact CPU (one thread):      %10.1f queries/s, recall 1.000\n", exact_qps);
+  j["cpu_exact"] = {{"qps", exact_qps}, {"recall_at_k", 1.0}};
+
+  // HNSW: build, then the smallest ef that reaches recall 0.95.
+  vector::HnswIndex ann(o.dim);
+  t0 = now_ns();
+  for (std::size_t i = 0; i < n; ++i) ann.upsert(ids[i], std::span<const float>(m.data() + i * o.dim, o.dim));
+  const double build_s = static_cast<double>(now_ns() - t0) / 1e9;
+  std::printf("  hnswlib build (M=32, efC=200): %.1f s (%.0f inserts/s)\n", build_s, static_cast<double>(n) / build_s);
+  j["hnsw_build"] = {{"seconds", build_s}, {"inserts_per_s", static_cast<double>(n) / build_s}};
+  j["hnsw"] = nlohmann::json::array();
+  for (std::size_t ef : {32, 64, 128, 256, 512}) {
+    ann.set_ef_search(ef);
+    std::vector<std::vector<vector::Hit>> got(nq);
+    t0 = now_ns();
+    for (std::size_t i = 0; i < nq; ++i) got[i] = ann.search(std::span<const float>(qs.data() + i * o.dim, o.dim), o.k);
+    const double qps = static_cast<double>(nq) / (static_cast<double>(now_ns() - t0) / 1e9);
+    const double r = recall(got, truth);
+    std::printf("  hnswlib ef=%-4zu               %10.1f queries/s, recall %.3f\n", ef, qps, r);
+    j["hnsw"].push_back({{"ef", ef}, {"qps", qps}, {"recall_at_k", r}});
+    if (r >= 0.95) break;
+  }
+
+  // Exact top-k as timeline kernels on the best device.
+  auto dev = Device::create();
+  vector::DeviceExactIndex didx(*dev, o.dim, n);
+  didx.assign(ids, m);
+  auto q = dev->make_queue({.kind = QueueKind::compute, .label = "bench.vector"});
+  (void)didx.search(*q, std::span<const float>(qs.data(), o.dim), 1, o.k);  // warm-up
+  t0 = now_ns();
+  auto got = didx.search(*q, qs, nq, o.k);
+  const double dqps = static_cast<double>(nq) / (static_cast<double>(now_ns() - t0) / 1e9);
+  const double dr = recall(got, truth);
+  std::printf("  exact on %s (%s): %10.1f queries/s in batches, recall %.3f\n", dev->caps().backend.c_str(),
+              dev->caps().name.c_str(), dqps, dr);
+  j["device_exact"] = {{"backend", dev->caps().backend}, {"device", dev->caps().name}, {"qps", dqps}, {"recall_at_k", dr}};
+
+  std::ofstream f(o.json_path);
+  if (!f) throw Error("cannot write '" + o.json_path + "'");
+  f << j.dump(2) << '\n';
+  std::printf("saved %s\n", o.json_path.c_str());
+  return 0;
+}
+
+}  // namespace
+
+void add_vector_commands(CLI::App&, CLI::App& bench, int& rc) {
+  auto o = std::make_shared<VectorBenchOptions>();
+  auto* b = bench.add_subcommand("vector", "hnswlib (CPU) vs exact top-k (CPU, GPU where present): queries/s at "
+                                           "recall@10 >= 0.95, on seeded random unit vectors");
+  b->add_option("--n", o->n, "Stored vectors")->capture_default_str();
+  b->add_option("--dim", o->dim, "Dimensions")->capture_default_str();
+  b->add_option("--queries", o->queries, "Queries")->capture_default_str();
+  b->add_option("--k", o->k, "Top-k (1..16)")->capture_default_str()->check(CLI::Range(1, 16));
+  b->add_option("--seed", o->seed, "Random seed")->capture_default_str();
+  b->add_option("--json", o->json_path, "Save results here")->capture_default_str();
+  b->add_flag("--quick", o->quick, "10k vectors, 50 queries (a smoke run)");
+  b->callback([o, &rc] { rc = bench_vector(*o); });
+}
+
+}  // namespace ut::app
