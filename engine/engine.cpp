@@ -1,0 +1,203 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include "backends/cpu/device.h"
+#include "timeline/clock.h"
+#include "timeline/error.h"
+
+namespace ut::engine {
+namespace {
+constexpr std::size_t kFrameWindow = 600;  // ~10 s at 60 Hz
+
+const char* pressure_of(double used_fraction) {
+  return used_fraction < 0.6 ? "low" : used_fraction < 0.85 ? "medium" : "high";
+}
+}  // namespace
+
+Engine::Engine(EngineConfig config) : config_(std::move(config)) {
+  if (config_.max_heavy_ops < 1) throw UsageError("[Engine::Engine] max_heavy_ops must be >= 1");
+  if (config_.frame_hz <= 0 || config_.frame_hz > 1000) throw UsageError("[Engine::Engine] frame_hz must be in (0, 1000]");
+  device_ = Device::create({.backend = config_.backend});
+  q_render_ = device_->make_queue({.kind = QueueKind::render, .label = "Q_render"});
+  q_ml_ = device_->make_queue({.kind = QueueKind::compute, .label = "Q_ml"});
+  q_blit_ = device_->make_queue({.kind = QueueKind::transfer, .label = "Q_blit"});
+  q_host_ = device_->make_queue({.kind = QueueKind::host, .label = "Q_host"});
+  e_frame_ = device_->make_event("E_frame");
+  e_data_ = device_->make_event("E_data");
+  e_embed_ = device_->make_event("E_embed");
+  e_rag_ = device_->make_event("E_rag");
+  heap_ = device_->make_heap({.size = config_.heap_mb << 20, .mode = StorageMode::shared, .label = "engine.shared"});
+}
+
+Engine::~Engine() {
+  stop();
+  for (auto* q : {q_render_.get(), q_ml_.get(), q_blit_.get(), q_host_.get()}) q->wait_idle();
+}
+
+uint64_t Engine::next_value(const EventPtr& e) {
+  std::lock_guard lock(values_mutex_);
+  for (auto& [ev, v] : issued_) {
+    if (ev == e.get()) return ++v;
+  }
+  issued_.emplace_back(e.get(), e->signaled_value() + 1);
+  return issued_.back().second;
+}
+
+std::optional<Admission> Engine::try_admit() {
+  int cur = heavy_.load();
+  while (cur < config_.max_heavy_ops) {
+    if (heavy_.compare_exchange_weak(cur, cur + 1)) return Admission(&heavy_);
+  }
+  return std::nullopt;
+}
+
+void Engine::start() {
+  bool expected = false;
+  if (!running_.compare_exchange_strong(expected, true)) return;
+  heartbeat_ = std::thread([this] { heartbeat(); });
+}
+
+void Engine::stop() {
+  if (!running_.exchange(false)) return;
+  e_frame_->wake_all();  // not needed for correctness; the heartbeat wakes at its next tick anyway
+  if (heartbeat_.joinable()) heartbeat_.join();
+}
+
+void Engine::heartbeat() {
+  const auto period = std::chrono::nanoseconds(static_cast<int64_t>(1e9 / config_.frame_hz));
+  auto next = std::chrono::steady_clock::now();
+  uint64_t last_start = 0;
+  while (running_.load()) {
+    const uint64_t tick = next_value(e_frame_);
+    auto cb = q_render_->make_command_buffer("frame");
+    // The render path only reads what is complete; it never waits on ML or data.
+    cb.host_task([this, &last_start] {
+        const uint64_t now = now_ns();
+        if (last_start != 0) {
+          const double ms = static_cast<double>(now - last_start) / 1e6;
+          std::lock_guard lock(frames_mutex_);
+          frame_ms_.push_back(ms);
+          if (frame_ms_.size() > kFrameWindow) frame_ms_.pop_front();
+          last_frame_ms_ = ms;
+          ++frames_;
+        }
+        last_start = now;
+      }, "tick")
+        .signal(e_frame_, tick)
+        .commit();
+    next += period;
+    std::this_thread::sleep_until(next);  // a timer, not a poll
+  }
+  q_render_->wait_idle();  // last_start lives on this thread's stack
+}
+
+FrameStats Engine::frame_stats() const {
+  std::lock_guard lock(frames_mutex_);
+  FrameStats s;
+  s.frames = frames_;
+  s.last_ms = last_frame_ms_;
+  if (frame_ms_.empty()) return s;
+  std::vector<double> v(frame_ms_.begin(), frame_ms_.end());
+  double sum = 0;
+  std::size_t over16 = 0, over33 = 0;
+  for (double x : v) {
+    sum += x;
+    over16 += x > 16.6 + 1.0;  // a tick is 16.67 ms: count frames that missed it by more than 1 ms
+    over33 += x > 33.3;
+  }
+  std::sort(v.begin(), v.end());
+  s.avg_ms = sum / static_cast<double>(v.size());
+  s.max_ms = v.back();
+  s.p99_ms = v[std::min(v.size() - 1, v.size() * 99 / 100)];
+  s.over_16ms_pct = 100.0 * static_cast<double>(over16) / static_cast<double>(v.size());
+  s.over_33ms_pct = 100.0 * static_cast<double>(over33) / static_cast<double>(v.size());
+  return s;
+}
+
+uint64_t Engine::overlapped_ops(double window_ms) const {
+  const uint64_t now = now_ns();
+  const uint64_t since = now - std::min<uint64_t>(now, static_cast<uint64_t>(window_ms * 1e6));
+  auto recs = device_->trace().since(since);
+  uint64_t n = 0;
+  for (std::size_t i = 0; i < recs.size(); ++i) {
+    for (std::size_t j = 0; j < recs.size(); ++j) {
+      if (i == j || recs[i].queue_id == recs[j].queue_id) continue;
+      if (recs[i].start_ns < recs[j].end_ns && recs[j].start_ns < recs[i].end_ns) {
+        ++n;
+        break;
+      }
+    }
+  }
+  return n;
+}
+
+nlohmann::json Engine::realtime_stats() const {
+  auto queue_json = [](const Queue& q) {
+    const QueueStats s = q.stats();
+    return nlohmann::json{{"active_buffers", s.active}, {"avg_encode_time_ms", s.avg_encode_ms},
+                          {"completed", s.completed}, {"failed", s.failed}, {"avg_run_ms", s.avg_run_ms},
+                          {"priority", to_string(q.priority())}, {"native_priority", s.native_priority}};
+  };
+  const HeapStats hs = heap_->stats();
+  const DeviceCaps caps = device_->refresh_caps();
+  const double dev_used = caps.memory_total ? 1.0 - static_cast<double>(caps.memory_free) / static_cast<double>(caps.memory_total) : 0;
+  const double heap_used = hs.size ? static_cast<double>(hs.used) / static_cast<double>(hs.size) : 0;
+  const FrameStats fs = frame_stats();
+  nlohmann::json j;
+  j["timestamp"] = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count()) /
+                   1000.0;
+  j["queues"] = {{"render", queue_json(*q_render_)}, {"ml", queue_json(*q_ml_)}, {"blit", queue_json(*q_blit_)},
+                 {"host", queue_json(*q_host_)}};
+  j["events"] = {{"frame", e_frame_->signaled_value()}, {"embed", e_embed_->signaled_value()},
+                 {"rag", e_rag_->signaled_value()}, {"data", e_data_->signaled_value()}};
+  j["memory"] = {{"heap_used_mb", static_cast<double>(hs.used) / (1 << 20)},
+                 {"heap_total_mb", static_cast<double>(hs.size) / (1 << 20)},
+                 {"device_used_mb", static_cast<double>(caps.memory_total - caps.memory_free) / (1 << 20)},
+                 {"device_total_mb", static_cast<double>(caps.memory_total) / (1 << 20)},
+                 {"pressure", pressure_of(std::max(dev_used, heap_used))}};
+  j["performance"] = {{"frame_time_ms", fs.last_ms},
+                      {"frame_time_avg_ms", fs.avg_ms},
+                      {"frame_time_p99_ms", fs.p99_ms},
+                      {"frames_over_16ms_pct", fs.over_16ms_pct},
+                      {"gpu_util_pct", nullptr},  // filled by the CUDA backend's NVML reading where present
+                      {"overlapped_ops", overlapped_ops()},
+                      {"heavy_ops", heavy_ops()}};
+  j["device"] = {{"backend", caps.backend}, {"name", caps.name}};
+  return j;
+}
+
+std::string Engine::prometheus_metrics() const {
+  const auto j = realtime_stats();
+  std::ostringstream o;
+  auto metric = [&](const char* name, const char* help, const char* type) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  };
+  metric("ut_queue_active_buffers", "Command buffers committed and not yet completed", "gauge");
+  for (auto& [q, s] : j["queues"].items()) o << "ut_queue_active_buffers{queue=\"" << q << "\"} " << s["active_buffers"] << '\n';
+  metric("ut_queue_completed_total", "Command buffers completed", "counter");
+  for (auto& [q, s] : j["queues"].items()) o << "ut_queue_completed_total{queue=\"" << q << "\"} " << s["completed"] << '\n';
+  metric("ut_queue_failed_total", "Command buffers that failed", "counter");
+  for (auto& [q, s] : j["queues"].items()) o << "ut_queue_failed_total{queue=\"" << q << "\"} " << s["failed"] << '\n';
+  metric("ut_event_value", "Signalled value of the engine's shared events", "gauge");
+  for (auto& [e, v] : j["events"].items()) o << "ut_event_value{event=\"" << e << "\"} " << v << '\n';
+  metric("ut_heap_used_bytes", "Bytes placed in the engine's shared heap", "gauge");
+  o << "ut_heap_used_bytes " << static_cast<uint64_t>(j["memory"]["heap_used_mb"].get<double>() * (1 << 20)) << '\n';
+  metric("ut_heap_size_bytes", "Size of the engine's shared heap", "gauge");
+  o << "ut_heap_size_bytes " << static_cast<uint64_t>(j["memory"]["heap_total_mb"].get<double>() * (1 << 20)) << '\n';
+  metric("ut_frame_time_ms", "Last heartbeat interval", "gauge");
+  o << "ut_frame_time_ms " << j["performance"]["frame_time_ms"] << '\n';
+  metric("ut_frame_time_p99_ms", "p99 heartbeat interval over the last 10 s", "gauge");
+  o << "ut_frame_time_p99_ms " << j["performance"]["frame_time_p99_ms"] << '\n';
+  metric("ut_overlapped_ops", "Command buffers in the last second that overlapped another queue", "gauge");
+  o << "ut_overlapped_ops " << j["performance"]["overlapped_ops"] << '\n';
+  metric("ut_heavy_ops", "Heavy operations admitted and running", "gauge");
+  o << "ut_heavy_ops " << j["performance"]["heavy_ops"] << '\n';
+  return o.str();
+}
+
+}  // namespace ut::engine

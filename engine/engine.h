@@ -1,0 +1,131 @@
+// Engine: owns the device, the plan's queues, events and heaps, and runs the paths on them (the plan's
+// Metal4Engine). Other layers plug in through the slots below as they are configured.
+//
+//   ut::engine::Engine eng({.backend = "", .heap_mb = 64});
+//   eng.start();                                    // 60 Hz heartbeat on Q_render signals E_frame
+//   auto cb = eng.ml_queue()->make_command_buffer("embed");
+//   cb.host_task([] { ... }).signal(eng.e_embed(), eng.next_value(eng.e_embed())).commit();
+//   nlohmann::json s = eng.realtime_stats();        // the plan's realtime-stats JSON, all values measured
+//   std::string m = eng.prometheus_metrics();        // the same, in Prometheus text format
+//   eng.stop();
+//
+// Contract
+// - Queues: Q_render (render, high priority), Q_ml (compute), Q_blit (transfer), Q_host (host lane: SQL, I/O).
+//   Events: E_frame, E_data, E_embed, E_rag — each only grows; next_value(e) hands out the next value to signal
+//   (thread-safe), so independent producers never signal backwards.
+// - The heartbeat never waits on ML or data: each tick is one command buffer on Q_render that reads the other
+//   events' signaled_value() and signals E_frame. Frame times (tick start to tick start) feed the KPIs.
+// - Admission: try_admit() returns a token while fewer than max_heavy_ops heavy operations run; otherwise
+//   nullopt, and callers answer "busy" instead of queueing without bound.
+// - Thread-safe. Destroying the engine stops the heartbeat and drains the queues.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "timeline/device.h"
+
+namespace ut::engine {
+
+struct EngineConfig {
+  std::string backend;             // empty: $UT_BACKEND, else the best available
+  std::size_t heap_mb = 64;        // shared heap for embeddings (B_embed) and context (B_ctx)
+  int max_heavy_ops = 3;           // concurrent heavy operations (generation, large SQL, ingestion)
+  double frame_hz = 60.0;
+};
+
+// A held admission slot; releases on destruction.
+class Admission {
+ public:
+  Admission() = default;
+  explicit Admission(std::atomic<int>* counter) : counter_(counter) {}
+  Admission(Admission&& o) noexcept : counter_(std::exchange(o.counter_, nullptr)) {}
+  Admission& operator=(Admission&& o) noexcept {
+    if (this != &o) {
+      release();
+      counter_ = std::exchange(o.counter_, nullptr);
+    }
+    return *this;
+  }
+  ~Admission() { release(); }
+
+ private:
+  void release() noexcept {
+    if (counter_) counter_->fetch_sub(1);
+    counter_ = nullptr;
+  }
+  std::atomic<int>* counter_ = nullptr;
+};
+
+struct FrameStats {
+  double last_ms = 0, avg_ms = 0, max_ms = 0, p99_ms = 0;
+  double over_16ms_pct = 0, over_33ms_pct = 0;
+  uint64_t frames = 0;
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineConfig config = {});
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  void start();  // heartbeat on
+  void stop();   // heartbeat off (idempotent)
+
+  Device& device() noexcept { return *device_; }
+  const DevicePtr& device_ptr() const noexcept { return device_; }
+  const QueuePtr& render_queue() const noexcept { return q_render_; }
+  const QueuePtr& ml_queue() const noexcept { return q_ml_; }
+  const QueuePtr& blit_queue() const noexcept { return q_blit_; }
+  const QueuePtr& host_queue() const noexcept { return q_host_; }
+  const EventPtr& e_frame() const noexcept { return e_frame_; }
+  const EventPtr& e_data() const noexcept { return e_data_; }
+  const EventPtr& e_embed() const noexcept { return e_embed_; }
+  const EventPtr& e_rag() const noexcept { return e_rag_; }
+  const HeapPtr& shared_heap() const noexcept { return heap_; }
+
+  // The next value to signal on one of the engine's events (monotonic per event, thread-safe).
+  uint64_t next_value(const EventPtr& e);
+
+  std::optional<Admission> try_admit();
+  int heavy_ops() const noexcept { return heavy_.load(); }
+  const EngineConfig& config() const noexcept { return config_; }
+
+  FrameStats frame_stats() const;
+  // Command buffers in the last `window_ms` whose run overlapped a command buffer on another queue.
+  uint64_t overlapped_ops(double window_ms = 1000) const;
+  nlohmann::json realtime_stats() const;
+  std::string prometheus_metrics() const;
+
+ private:
+  void heartbeat();
+
+  EngineConfig config_;
+  DevicePtr device_;
+  QueuePtr q_render_, q_ml_, q_blit_, q_host_;
+  EventPtr e_frame_, e_data_, e_embed_, e_rag_;
+  HeapPtr heap_;
+  std::mutex values_mutex_;
+  std::vector<std::pair<SharedEvent*, uint64_t>> issued_;  // last value handed out per event
+  std::atomic<int> heavy_{0};
+
+  std::atomic<bool> running_{false};
+  std::thread heartbeat_;
+  mutable std::mutex frames_mutex_;
+  std::deque<double> frame_ms_;  // last few seconds of frame intervals
+  uint64_t frames_ = 0;
+  double last_frame_ms_ = 0;
+};
+
+}  // namespace ut::engine

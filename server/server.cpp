@@ -1,0 +1,111 @@
+#include "server/server.h"
+
+#include <httplib.h>
+
+#include <cstdlib>
+
+#include "timeline/clock.h"
+#include "timeline/error.h"
+
+namespace ut::server {
+namespace {
+
+bool is_loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+}  // namespace
+
+void send_error(httplib::Response& res, int status, const std::string& message, const std::string& type) {
+  res.status = status;
+  res.set_content(nlohmann::json{{"error", {{"message", message}, {"type", type}}}}.dump(), "application/json");
+}
+
+Server::Server(engine::Engine& engine, ServerOptions options)
+    : engine_(engine), options_(std::move(options)), http_(std::make_unique<httplib::Server>()) {
+  if (options_.token.empty()) {
+    if (const char* t = std::getenv("UT_API_TOKEN")) options_.token = t;
+  }
+  if (!is_loopback(options_.host) && options_.token.empty()) {
+    throw UsageError("[Server::Server] binding to '" + options_.host +
+                     "' exposes the engine beyond this machine: set a bearer token (--token or UT_API_TOKEN)");
+  }
+  http_->set_payload_max_length(options_.max_body_bytes);
+  http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (options_.token.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (req.get_header_value("Authorization") == "Bearer " + options_.token) return httplib::Server::HandlerResponse::Unhandled;
+    send_error(res, 401, "missing or wrong bearer token", "authentication_error");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    try {
+      std::rethrow_exception(ep);
+    } catch (const UsageError& e) {
+      send_error(res, 400, e.what());
+    } catch (const std::exception& e) {
+      send_error(res, 500, e.what(), "server_error");
+    } catch (...) {
+      send_error(res, 500, "unknown error", "server_error");
+    }
+  });
+  http_->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 404) send_error(res, 404, "no such endpoint: " + req.method + " " + req.path, "not_found");
+    if (res.status == 413) send_error(res, 413, "request body too large");
+  });
+
+  http_->Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(dashboard_html(), "text/html"); });
+  http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"status":"ok"})", "application/json");
+  });
+  http_->Get("/api/v1/metal/realtime-stats", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(engine_.realtime_stats().dump(), "application/json");
+  });
+  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(engine_.prometheus_metrics(), "text/plain; version=0.0.4");
+  });
+  http_->Get("/api/v1/trace", [this](const httplib::Request& req, httplib::Response& res) {
+    double seconds = 5;
+    if (req.has_param("seconds")) {
+      try {
+        seconds = std::stod(req.get_param_value("seconds"));
+      } catch (...) {
+        return send_error(res, 400, "seconds must be a number");
+      }
+      if (!(seconds > 0 && seconds <= 3600)) return send_error(res, 400, "seconds must be in (0, 3600]");
+    }
+    const uint64_t now = now_ns();
+    const uint64_t since = now - std::min<uint64_t>(now, static_cast<uint64_t>(seconds * 1e9));
+    res.set_content(engine_.device().trace().chrome_json(since), "application/json");
+  });
+}
+
+Server::~Server() { stop(); }
+
+void Server::add_routes(const std::function<void(httplib::Server&)>& add) { add(*http_); }
+
+void Server::start() {
+  if (options_.port == 0) {
+    port_ = http_->bind_to_any_port(options_.host);
+    if (port_ <= 0) throw Error("[Server::start] cannot bind " + options_.host);
+  } else {
+    if (!http_->bind_to_port(options_.host, options_.port)) {
+      throw Error("[Server::start] cannot bind " + options_.host + ":" + std::to_string(options_.port) +
+                  " (in use, or not an address of this machine)");
+    }
+    port_ = options_.port;
+  }
+  // The socket already listens after bind: clients that connect before the accept loop starts just queue.
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
+}
+
+void Server::stop() {
+  if (http_) http_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Server::wait() {
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace ut::server

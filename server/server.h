@@ -1,0 +1,64 @@
+// Server: the engine over HTTP (cpp-httplib). Binds to loopback by default; any other address requires a
+// bearer token.
+//
+//   ut::server::Server srv(engine, {.host = "127.0.0.1", .port = 8080});
+//   srv.add_routes([&](httplib::Server& http) { http.Post("/v1/chat/completions", ...); });  // other layers
+//   srv.start();                  // serves on a background thread; port() tells the bound port (0 = any free)
+//   ...; srv.stop();
+//
+// Endpoints of this layer: GET / (live dashboard), GET /api/v1/metal/realtime-stats (the plan's JSON),
+// GET /metrics (Prometheus text), GET /api/v1/trace?seconds=N (Chrome trace JSON), GET /healthz.
+// Errors are JSON {"error": {"message", "type"}} with a 4xx/5xx status.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "engine/engine.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace ut::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                  // 0: any free port
+  std::string token;                // bearer token; required when host is not loopback ($UT_API_TOKEN)
+  std::size_t max_body_bytes = 4 << 20;
+};
+
+// Writes {"error": {...}} with `status`.
+void send_error(httplib::Response& res, int status, const std::string& message, const std::string& type = "invalid_request_error");
+
+class Server {
+ public:
+  Server(engine::Engine& engine, ServerOptions options);
+  ~Server();  // stops
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  void add_routes(const std::function<void(httplib::Server&)>& add);
+  void start();          // throws Error if the address cannot be bound
+  void stop();           // idempotent
+  void wait();           // blocks until stop() (for `ut serve`)
+  int port() const noexcept { return port_; }
+  const ServerOptions& options() const noexcept { return options_; }
+
+ private:
+  engine::Engine& engine_;
+  ServerOptions options_;
+  std::unique_ptr<httplib::Server> http_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+// The dashboard page (server/dashboard.cpp): plain HTML + canvas, reads the endpoints above.
+const char* dashboard_html();
+
+}  // namespace ut::server
