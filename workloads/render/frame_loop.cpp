@@ -1,0 +1,172 @@
+#include "workloads/render/frame_loop.h"
+
+#include <chrono>
+
+#include "timeline/clock.h"
+#include "timeline/error.h"
+#include "workloads/render/renderer.h"
+
+namespace ut::render {
+
+FrameLoop::FrameLoop(FrameLoopDesc desc) : desc_(std::move(desc)), stats_(desc_.hz) {
+  if (!desc_.device) throw UsageError("[FrameLoop::FrameLoop] a device is required");
+  if (!(desc_.hz > 0 && desc_.hz <= 1000)) throw UsageError("[FrameLoop::FrameLoop] hz must be in (0, 1000]");
+  if (!desc_.queue) desc_.queue = desc_.device->make_queue({.kind = QueueKind::render, .label = "Q_render"});
+  if (desc_.queue->kind() != QueueKind::render)
+    throw UsageError("[FrameLoop::FrameLoop] the queue must be of kind render (got " +
+                     std::string(to_string(desc_.queue->kind())) + ")");
+  if (!desc_.e_frame) desc_.e_frame = desc_.device->make_event("E_frame");
+  frame_base_ = desc_.e_frame->signaled_value();
+  if (!desc_.model) {
+    desc_.model = &own_model_;
+    own_model_.device = desc_.device;
+  }
+  if (desc_.renderer) {
+    desc_.renderer->make_current();
+    apply_style();
+  }
+}
+
+FrameLoop::~FrameLoop() { stop(); }
+
+void FrameLoop::start() {
+  if (thread_.joinable()) throw UsageError("[FrameLoop::start] already started");
+  stop_ = false;
+  thread_ = std::thread([this] {
+    try {
+      tick_loop(0);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      error_ = std::current_exception();
+    }
+  });
+}
+
+void FrameLoop::stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void FrameLoop::run(uint64_t frames) {
+  if (thread_.joinable()) throw UsageError("[FrameLoop::run] the loop runs on its own thread (start() was called)");
+  stop_ = false;
+  tick_loop(frames);
+}
+
+void FrameLoop::request_screenshot(std::string path) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  screenshot_pending_ = std::move(path);
+}
+
+std::string FrameLoop::screenshot_written() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return screenshot_written_;
+}
+
+FrameStats FrameLoop::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+FrameStatsSummary FrameLoop::summary() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_.summary();
+}
+
+void FrameLoop::reset_stats() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.clear();
+  last_start_ns_ = 0;
+}
+
+std::exception_ptr FrameLoop::error() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return error_;
+}
+
+void FrameLoop::tick_loop(uint64_t max_frames) {
+  using clock = std::chrono::steady_clock;
+  const auto period = std::chrono::nanoseconds(static_cast<int64_t>(1e9 / desc_.hz));
+  running_ = true;
+  struct Running {
+    std::atomic<bool>& flag;
+    ~Running() { flag = false; }
+  } running_guard{running_};
+  auto next = clock::now();
+  for (uint64_t i = 1; !stop_ && (max_frames == 0 || i <= max_frames); ++i) {
+    one_frame(frames_.load() + 1);
+    if (desc_.renderer && desc_.renderer->window_should_close()) break;
+    next += period;
+    const auto now = clock::now();
+    if (now >= next) {
+      // Overran: skip the ticks already missed (they were recorded as a late frame), no catch-up burst.
+      const auto behind = (now - next) / period + 1;
+      next += behind * period;
+    }
+    std::this_thread::sleep_until(next);  // a timer, not a poll
+  }
+}
+
+void FrameLoop::one_frame(uint64_t n) {
+  // Inputs prepared on this thread, so the draw takes no lock a producer could hold.
+  UiFrameInput in;
+  std::string shot;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    in.frame = n;
+    in.target_hz = desc_.hz;
+    in.cpu_ms = stats_.recent(240);
+    in.gpu_ms = stats_.recent(240, true);
+    in.summary = stats_.summary();
+    shot = std::exchange(screenshot_pending_, {});
+  }
+  if (desc_.renderer) {
+    in.device_name = desc_.renderer->device_name();
+    desc_.renderer->poll_events();
+  }
+
+  FrameSample sample;
+  UiFrameInfo info;
+  UiModel& model = *desc_.model;
+  auto cb = desc_.queue->make_command_buffer("frame " + std::to_string(n));
+  cb.host_task(
+        [&] {
+          sample.start_ns = now_ns();
+          if (desc_.renderer) {
+            RenderOptions opt;
+            opt.capture = !shot.empty();
+            const FrameTimes t = desc_.renderer->render([&] { info = draw_ui(model, ui_state_, in); }, opt);
+            sample.cpu_ms = t.cpu_ms;
+            sample.gpu_ms = t.gpu_ms;
+          } else {
+            // No UI: still read what the UI would (non-blocking), so the heartbeat's contract is the same.
+            while (model.tokens.try_pop()) ++info.tokens_drained;
+            info.e_rag_seen = model.e_rag ? model.e_rag->signaled_value() : 0;
+            sample.cpu_ms = static_cast<double>(now_ns() - sample.start_ns) / 1e6;
+          }
+        },
+        "draw")
+      .signal(desc_.e_frame, frame_base_ + n)
+      .commit();
+  cb.wait_until_completed();  // our own frame only; rethrows a failed draw
+
+  sample.index = n;
+  const double period_ms = 1000.0 / desc_.hz;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sample.interval_ms = last_start_ns_ ? static_cast<double>(sample.start_ns - last_start_ns_) / 1e6 : 0.0;
+    // Late: this frame came a tick (or more) after the previous one should have been followed.
+    sample.late = sample.interval_ms > 1.5 * period_ms || sample.cpu_ms > period_ms;
+    last_start_ns_ = sample.start_ns;
+    stats_.add(sample);
+  }
+  frames_.fetch_add(1);
+  if (!shot.empty() && desc_.renderer) {
+    desc_.renderer->save_png(shot);
+    std::lock_guard<std::mutex> lock(mutex_);
+    screenshot_written_ = shot;
+  }
+  if (desc_.on_frame) desc_.on_frame(n, info, sample);
+}
+
+}  // namespace ut::render
