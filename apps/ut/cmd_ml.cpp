@@ -1,0 +1,168 @@
+// The ML lane's `ut` commands:
+//   ut models synth [--real] [--out models/synth] [--seed N]   write synthetic GGUF models (random weights)
+//   ut models check FILE [--kind embedder|decoder]             what a model file is, or why it cannot load
+//   ut bench ml [--quick] [--json PATH] [--models DIR]         embeddings/s, time to first token, decode speed,
+//                                                               our lane against a bare llama.cpp loop
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "apps/ut/commands.h"
+#include "workloads/ml/bench.h"
+#include "workloads/ml/model.h"
+#include "workloads/ml/runtime.h"
+#include "workloads/ml/synth.h"
+
+namespace ut::app {
+namespace {
+
+struct SynthOptions {
+  std::string out = "models/synth";
+  bool real = false;
+  uint64_t seed = 0;  // 0: each spec's default
+};
+
+int models_synth(const SynthOptions& o) {
+  auto specs = o.real ? ml::SynthSpec::real_sizes() : ml::SynthSpec::test_sizes();
+  std::printf("writing %s synthetic models (random weights, real vocabularies) into %s\n",
+              o.real ? "real-size" : "test-size", o.out.c_str());
+  for (auto& s : specs) {
+    if (o.seed) s.seed = o.seed;
+    const std::string path = o.out + "/" + s.file_name;
+    const auto r = ml::write_synthetic_model(s, path);
+    std::printf("  %-44s %8.1f MB  %6.1f M params  %3lld tensors  %5.1f s  (%s, %s vocab)\n", s.file_name.c_str(),
+                static_cast<double>(r.bytes) / 1e6, static_cast<double>(r.params) / 1e6,
+                static_cast<long long>(r.tensors), r.seconds, s.arch.c_str(), s.vocab.c_str());
+  }
+  return 0;
+}
+
+struct CheckOptions {
+  std::string file;
+  std::string kind;
+};
+
+int models_check(const CheckOptions& o) {
+  try {
+    const auto info = ml::Model::inspect(o.file);
+    ml::ModelKind kind = info.kind;
+    if (o.kind == "embedder") kind = ml::ModelKind::embedder;
+    if (o.kind == "decoder") kind = ml::ModelKind::decoder;
+    auto m = ml::Model::load(o.file, kind);
+    std::printf("%s\n  kind %s, architecture %s, name '%s'\n  %s, %.1f M params, %.1f MB, n_embd %d, context %d, "
+                "vocabulary %d tokens\n  chat template: %s\n",
+                o.file.c_str(), ml::to_string(m->kind()), info.architecture.c_str(), info.name.c_str(),
+                m->description().c_str(), static_cast<double>(m->n_params()) / 1e6,
+                static_cast<double>(m->size_bytes()) / 1e6, m->n_embd(), m->n_ctx_train(), m->n_vocab(),
+                m->chat_template() ? "from the file" : "none (chatml fallback)");
+    return 0;
+  } catch (const ml::ModelError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}
+
+int bench_ml(const BenchOptions& o, const std::string& models_dir) {
+  ml::MlBenchConfig cfg;
+  cfg.quick = o.quick;
+  cfg.models_dir = models_dir;
+  std::printf("ut bench ml%s — llama.cpp CPU backend\n", o.quick ? " (quick)" : "");
+  const auto r = ml::run_ml_bench(cfg, [](const std::string& line) {
+    std::printf("  .. %s\n", line.c_str());
+    std::fflush(stdout);
+  });
+  std::printf("\nmachine: %s, %d threads; load average %s before, %s after (best of %d runs shown)%s\n",
+              r.machine.c_str(), r.threads, r.load_before.c_str(), r.load_after.c_str(), o.quick ? 2 : 3,
+              r.real_models ? "" : "  [real-size models missing: tiny test models used; run `ut models synth --real`]");
+  std::printf("embedder: %s\n", r.embed_model.c_str());
+  std::printf("  %-8s %14s %14s %10s\n", "batch", "embeddings/s", "tokens/s", "ms");
+  for (const auto& p : r.embed)
+    std::printf("  %-8d %14.1f %14.0f %10.2f\n", p.batch, p.embeddings_per_s, p.tokens_per_s, p.ms);
+  const double e_over = r.embed_bare_ms > 0 ? (r.embed_lane_ms / r.embed_bare_ms - 1.0) * 100.0 : 0.0;
+  std::printf("  batch %d through Q_ml: %.2f ms, bare llama.cpp: %.2f ms, overhead %+.1f%%\n", r.embed_overhead_batch,
+              r.embed_lane_ms, r.embed_bare_ms, e_over);
+  std::printf("decoder: %s\n", r.decode_model.c_str());
+  std::printf("  %-14s %12s %12s %10s\n", "prompt tokens", "TTFT ms", "bare ms", "overhead");
+  for (const auto& p : r.ttft)
+    std::printf("  %-14d %12.1f %12.1f %+9.1f%%\n", p.prompt_tokens, p.ms, p.bare_ms, (p.ms / p.bare_ms - 1.0) * 100.0);
+  for (const auto& p : r.chunks)
+    std::printf("  prefill chunk %-4d (512-token prompt): TTFT %.1f ms, longest single step %.1f ms\n", p.chunk, p.ms,
+                p.max_step_ms);
+  if (r.reuse_ms >= 0)
+    std::printf("  second turn (512 cached + 32 new tokens): TTFT %.1f ms with prefix reuse, %.1f ms without\n",
+                r.reuse_ms, r.no_reuse_ms);
+  const double d_over = r.decode_bare_tps > 0 ? (1.0 - r.decode_tps / r.decode_bare_tps) * 100.0 : 0.0;
+  std::printf("  decode (%d tokens, greedy): %.1f tokens/s, bare llama.cpp %.1f tokens/s, overhead %+.1f%%\n",
+              r.decode_tokens, r.decode_tps, r.decode_bare_tps, d_over);
+  std::printf("total %.1f s\n", r.seconds);
+
+  nlohmann::json j;
+  j["suite"] = "ml";
+  j["quick"] = o.quick;
+  j["machine"] = {{"cpu", r.machine},           {"threads", r.threads},
+                  {"backend", "llama.cpp v0.5.0 CPU"}, {"llama_system_info", r.llama_system_info},
+                  {"loadavg_before", r.load_before}, {"loadavg_after", r.load_after}};
+  j["statistic"] = "best of repetitions (ours and bare interleaved)";
+  j["real_size_models"] = r.real_models;
+  j["embedder"] = r.embed_model;
+  for (const auto& p : r.embed)
+    j["embeddings"].push_back({{"batch", p.batch}, {"embeddings_per_s", p.embeddings_per_s},
+                               {"tokens_per_s", p.tokens_per_s}, {"ms", p.ms}});
+  j["embed_overhead"] = {{"batch", r.embed_overhead_batch}, {"lane_ms", r.embed_lane_ms},
+                         {"bare_ms", r.embed_bare_ms}, {"overhead_pct", e_over}};
+  j["decoder"] = r.decode_model;
+  for (const auto& p : r.ttft)
+    j["ttft"].push_back({{"prompt_tokens", p.prompt_tokens}, {"prefill_chunk", p.chunk}, {"ms", p.ms},
+                         {"bare_ms", p.bare_ms}, {"overhead_pct", (p.ms / p.bare_ms - 1.0) * 100.0}});
+  for (const auto& p : r.chunks)
+    j["prefill_chunks"].push_back({{"prompt_tokens", p.prompt_tokens}, {"prefill_chunk", p.chunk},
+                                   {"ttft_ms", p.ms}, {"longest_step_ms", p.max_step_ms}});
+  if (r.reuse_ms >= 0)
+    j["prefix_reuse"] = {{"cached_tokens", 512}, {"new_tokens", 32}, {"ttft_ms", r.reuse_ms},
+                         {"ttft_without_reuse_ms", r.no_reuse_ms}};
+  j["decode"] = {{"tokens", r.decode_tokens}, {"tokens_per_s", r.decode_tps},
+                 {"bare_tokens_per_s", r.decode_bare_tps}, {"overhead_pct", d_over}};
+  j["seconds"] = r.seconds;
+  const std::string path = o.json_path.empty() ? "ut-bench-ml.json" : o.json_path;
+  std::ofstream(path) << j.dump(2) << "\n";
+  std::printf("saved %s\n", path.c_str());
+  return 0;
+}
+
+}  // namespace
+
+void add_ml_commands(CLI::App& app, CLI::App& bench, int& rc) {
+  auto* models = app.add_subcommand("models", "Model files: write synthetic GGUF models, check a model file");
+  models->require_subcommand(1);
+
+  auto so = std::make_shared<SynthOptions>();
+  auto* s = models->add_subcommand(
+      "synth", "Write deterministic GGUF models with seeded random weights and real llama.cpp vocabularies:\n"
+               "test size (tiny bert + tiny llama) or, with --real, the bge-small and Qwen2.5-0.5B shapes (F16)");
+  s->add_option("--out", so->out, "Folder to write into")->capture_default_str();
+  s->add_flag("--real", so->real, "Real-size shapes for benchmarks (~1.1 GB)");
+  s->add_option("--seed", so->seed, "Weight seed (default: each model's fixed seed)");
+  s->callback([so, &rc] { rc = models_synth(*so); });
+
+  auto co = std::make_shared<CheckOptions>();
+  auto* c = models->add_subcommand("check", "Say what a model file is, or why it cannot be loaded");
+  c->add_option("file", co->file, "GGUF file")->required();
+  c->add_option("--kind", co->kind, "Expect embedder or decoder")->check(CLI::IsMember({"embedder", "decoder"}));
+  c->callback([co, &rc] { rc = models_check(*co); });
+
+  auto bo = std::make_shared<BenchOptions>();
+  auto dir = std::make_shared<std::string>("models/synth");
+  auto* b = bench.add_subcommand(
+      "ml", "Embeddings/s (batch 1-256), time to first token (128/512/2048-token prompts), prefill chunk sizes,\n"
+            "decode tokens/s, and our lane's overhead against a bare llama.cpp loop (same model, same run)");
+  b->add_option("--json", bo->json_path, "Save results here (default ut-bench-ml.json)");
+  b->add_flag("--quick", bo->quick, "Smoke run: few batch sizes, one prompt length, fewer tokens");
+  b->add_option("--models", *dir, "Folder with the real-size synthetic models")->capture_default_str();
+  b->callback([bo, dir, &rc] { rc = bench_ml(*bo, *dir); });
+}
+
+}  // namespace ut::app

@@ -1,0 +1,75 @@
+#include "tests/ml/fixture.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <unistd.h>
+
+#include "workloads/ml/runtime.h"
+#include "workloads/ml/synth.h"
+
+namespace ut::ml::test {
+namespace {
+
+// The tiny test models run fastest on one thread, and ctest runs test processes side by side: llama.cpp's
+// CPU threads wait for each other at every op, so two of them on an oversubscribed 2-core machine run a tiny
+// model up to hundreds of times slower (measured: 0.19 ms vs 62 ms per token). An explicit setting wins.
+const bool kOneThread = (::setenv("UT_ML_THREADS", "1", /*overwrite=*/0), true);
+
+// Written on first use (each ctest process runs one test and needs at most two models).
+struct TempDir {
+  std::string path;
+  TempDir() {
+    path = (std::filesystem::temp_directory_path() / ("ut-ml-tests-" + std::to_string(::getpid()))).string();
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+const std::string& dir() {
+  static TempDir d;
+  return d.path;
+}
+
+std::string written(const SynthSpec& spec) {
+  const std::string p = dir() + "/" + spec.file_name;
+  write_synthetic_model(spec, p);
+  return p;
+}
+
+}  // namespace
+
+const std::string& temp_dir() { return dir(); }
+const std::string& tiny_embedder_path() {
+  static const std::string p = written(SynthSpec::tiny_embedder());
+  return p;
+}
+const std::string& tiny_decoder_path() {
+  static const std::string p = written(SynthSpec::tiny_decoder());
+  return p;
+}
+std::string vocab_path(const std::string& name) { return Runtime::vocab_dir() + "/ggml-vocab-" + name + ".gguf"; }
+
+uint64_t fresh_seed() { return (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}(); }
+
+std::vector<std::string> random_sentences(std::mt19937_64& rng, std::size_t n, int min_words, int max_words) {
+  static const char* words[] = {"the",    "queue",  "signals", "an",     "event",   "when",   "tokens", "arrive",
+                                "model",  "vector", "search",  "finds",  "nearest", "chunks", "of",     "text",
+                                "render", "frame",  "never",   "waits",  "for",     "data",   "SQL",    "rows",
+                                "embed",  "quick",  "brown",   "fox",    "jumps",   "over",   "lazy",   "dog",
+                                "heap",   "buffer", "ring",    "stream", "Unicode", "café",   "naïve",  "42"};
+  std::uniform_int_distribution<int> len(min_words, max_words);
+  std::uniform_int_distribution<std::size_t> pick(0, std::size(words) - 1);
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string s;
+    const int k = len(rng);
+    for (int w = 0; w < k; ++w) s += (w ? " " : "") + std::string(words[pick(rng)]);
+    out.push_back(s + ".");
+  }
+  return out;
+}
+
+}  // namespace ut::ml::test

@@ -1,0 +1,20 @@
+// Shared set-up for the ML tests: tiny synthetic models written once per process into a temp folder.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace ut::ml::test {
+
+const std::string& temp_dir();
+const std::string& tiny_embedder_path();  // bert, bert-bge vocab, random weights
+const std::string& tiny_decoder_path();   // llama, llama-spm vocab, random weights
+std::string vocab_path(const std::string& name);  // llama.cpp's models/ggml-vocab-<name>.gguf
+
+// A fresh seed per run (printed by the caller via SCOPED_TRACE) and random short sentences.
+uint64_t fresh_seed();
+std::vector<std::string> random_sentences(std::mt19937_64& rng, std::size_t n, int min_words = 3, int max_words = 12);
+
+}  // namespace ut::ml::test

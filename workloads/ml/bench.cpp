@@ -1,0 +1,340 @@
+#include "workloads/ml/bench.h"
+
+#include <llama.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <unistd.h>
+
+#include "timeline/device.h"
+#include "workloads/ml/lane.h"
+#include "workloads/ml/runtime.h"
+#include "workloads/ml/synth.h"
+
+namespace ut::ml {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// Best of the repetitions: on a shared machine interference only ever adds time.
+double best_ms(const std::vector<double>& v) { return v.empty() ? 0 : *std::min_element(v.begin(), v.end()); }
+double best_rate(const std::vector<double>& v) { return v.empty() ? 0 : *std::max_element(v.begin(), v.end()); }
+
+std::string loadavg() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) {
+      auto p = line.find(':');
+      if (p != std::string::npos) return line.substr(p + 2);
+    }
+  return "unknown CPU";
+}
+
+std::vector<std::string> sentences(std::mt19937_64& rng, int n) {
+  static const char* words[] = {"the",  "engine", "renders", "a",      "frame",  "while", "the",   "model",
+                                "reads", "rows",  "from",    "DuckDB", "and",    "every", "query", "streams",
+                                "fast", "small",  "vector",  "search", "finds",  "notes", "about", "budgets"};
+  std::uniform_int_distribution<int> len(6, 12);
+  std::uniform_int_distribution<std::size_t> pick(0, std::size(words) - 1);
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) {
+    std::string s;
+    for (int w = len(rng); w > 0; --w) s += std::string(words[pick(rng)]) + (w > 1 ? " " : ".");
+    out.push_back(s);
+  }
+  return out;
+}
+
+// Exactly n prompt tokens of ordinary text.
+std::vector<int32_t> prompt_of(const Model& m, int n, std::mt19937_64& rng) {
+  std::vector<int32_t> toks = m.tokenize(sentences(rng, 1)[0], true);
+  while (static_cast<int>(toks.size()) < n) {
+    auto more = m.tokenize(" " + sentences(rng, 1)[0], false);
+    toks.insert(toks.end(), more.begin(), more.end());
+  }
+  toks.resize(static_cast<std::size_t>(n));
+  return toks;
+}
+
+struct CtxFree {
+  void operator()(llama_context* c) const noexcept { llama_free(c); }
+};
+using CtxPtr = std::unique_ptr<llama_context, CtxFree>;
+
+// --- bare llama.cpp loops (what a minimal program would write) ------------------------------------------
+double bare_embed_ms(const Model& m, llama_context* ctx, const std::vector<std::string>& texts) {
+  const auto t0 = Clock::now();
+  llama_batch b = llama_batch_init(1024, 0, 1);
+  int seq = 0;
+  for (const auto& t : texts) {
+    auto toks = m.tokenize(t, true);
+    if (b.n_tokens + static_cast<int>(toks.size()) > 1024) throw UsageError("[run_ml_bench] bare batch too big");
+    for (std::size_t p = 0; p < toks.size(); ++p) {
+      const int k = b.n_tokens++;
+      b.token[k] = toks[p];
+      b.pos[k] = static_cast<llama_pos>(p);
+      b.n_seq_id[k] = 1;
+      b.seq_id[k][0] = seq;
+      b.logits[k] = true;
+    }
+    ++seq;
+  }
+  if (llama_decode(ctx, b) != 0) throw ModelError("[run_ml_bench] bare embedding decode failed");
+  const int dim = llama_model_n_embd(m.native());
+  std::vector<float> out(static_cast<std::size_t>(dim) * texts.size());
+  for (int s = 0; s < seq; ++s) {
+    const float* e = llama_get_embeddings_seq(ctx, s);
+    double n2 = 0;
+    for (int d = 0; d < dim; ++d) n2 += double(e[d]) * e[d];
+    const float k = static_cast<float>(1.0 / std::sqrt(n2));
+    for (int d = 0; d < dim; ++d) out[static_cast<std::size_t>(s * dim + d)] = e[d] * k;
+  }
+  llama_batch_free(b);
+  return ms_between(t0, Clock::now());
+}
+
+CtxPtr bare_decoder_ctx(const Model& m, int n_ctx, int chunk) {
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = static_cast<uint32_t>(n_ctx);
+  cp.n_batch = static_cast<uint32_t>(chunk);
+  cp.n_ubatch = static_cast<uint32_t>(std::min(chunk, 512));
+  cp.n_seq_max = 1;
+  cp.n_threads = cp.n_threads_batch = Runtime::threads();
+  cp.no_perf = true;
+  CtxPtr c(llama_init_from_model(m.native(), cp));
+  if (!c) throw ModelError("[run_ml_bench] bare context failed");
+  return c;
+}
+
+// Prefill in chunks, then `n_gen` greedy tokens. Returns {ttft_ms, decode tokens/s}.
+std::pair<double, double> bare_generate(llama_context* ctx, std::vector<int32_t> prompt, int chunk, int n_gen) {
+  llama_memory_clear(llama_get_memory(ctx), true);
+  llama_sampler* smpl = llama_sampler_chain_init(llama_sampler_chain_default_params());
+  llama_sampler_chain_add(smpl, llama_sampler_init_greedy());
+  const auto t0 = Clock::now();
+  for (std::size_t i = 0; i < prompt.size(); i += static_cast<std::size_t>(chunk)) {
+    const int n = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(chunk), prompt.size() - i));
+    if (llama_decode(ctx, llama_batch_get_one(prompt.data() + i, n)) != 0)
+      throw ModelError("[run_ml_bench] bare prefill failed");
+  }
+  llama_token tok = llama_sampler_sample(smpl, ctx, -1);
+  const auto t1 = Clock::now();
+  for (int i = 1; i < n_gen; ++i) {
+    if (llama_decode(ctx, llama_batch_get_one(&tok, 1)) != 0) throw ModelError("[run_ml_bench] bare decode failed");
+    tok = llama_sampler_sample(smpl, ctx, -1);
+  }
+  const auto t2 = Clock::now();
+  llama_sampler_free(smpl);
+  return {ms_between(t0, t1), n_gen > 1 ? (n_gen - 1) * 1000.0 / ms_between(t1, t2) : 0.0};
+}
+
+// --- our lane -------------------------------------------------------------------------------------------
+struct LaneGen {
+  MlLane& lane;
+  std::shared_ptr<Generator> gen;
+  // Commit -> first token popped from the ring (ttft), and decode tokens/s seen by the reader.
+  std::pair<double, double> run(const std::vector<int32_t>& prompt, int n_gen, double* max_step = nullptr,
+                                bool reset = true) {
+    if (reset) gen->reset();
+    RingBuffer<StreamToken> ring(static_cast<std::size_t>(n_gen) + 8);
+    GenerateOptions o;
+    o.sampling.temperature = 0.0f;
+    o.max_tokens = n_gen;
+    o.ignore_eog = true;  // like the bare loop: always n_gen tokens
+    o.ring = &ring;
+    auto out = std::make_shared<GenerateResult>();
+    auto done = lane.device()->make_event("E_gen");
+    const auto t0 = Clock::now();
+    lane.generate(gen, [prompt] { return prompt; }, o, out, done, 1);
+    Clock::time_point first{}, last{};
+    int n = 0;
+    while (auto t = ring.pop_wait(600s)) {
+      if (t->last) break;
+      last = Clock::now();
+      if (n++ == 0) first = last;
+    }
+    done->wait(1);
+    if (max_step) *max_step = out->max_step_ms;
+    return {ms_between(t0, first), n > 1 ? (n - 1) * 1000.0 / ms_between(first, last) : 0.0};
+  }
+};
+
+std::string find_or_make(const std::string& dir, const SynthSpec& real, const SynthSpec& tiny,
+                         const std::string& tmp, bool& is_real) {
+  const std::string p = dir + "/" + real.file_name;
+  if (std::filesystem::exists(p)) {
+    is_real = true;
+    return p;
+  }
+  is_real = false;
+  const std::string t = tmp + "/" + tiny.file_name;
+  if (!std::filesystem::exists(t)) write_synthetic_model(tiny, t);
+  return t;
+}
+
+}  // namespace
+
+MlBenchReport run_ml_bench(const MlBenchConfig& cfg_in, const std::function<void(const std::string&)>& progress) {
+  const auto t_start = Clock::now();
+  MlBenchConfig cfg = cfg_in;
+  if (cfg.embed_batches.empty())
+    cfg.embed_batches = cfg.quick ? std::vector<int>{1, 8, 32} : std::vector<int>{1, 2, 4, 8, 16, 32, 64, 128, 256};
+  if (cfg.ttft_prompts.empty()) cfg.ttft_prompts = cfg.quick ? std::vector<int>{128} : std::vector<int>{128, 512, 2048};
+  if (cfg.prefill_chunks.empty() && !cfg.quick) cfg.prefill_chunks = {64, 256, 512};
+  if (cfg.decode_tokens <= 0) cfg.decode_tokens = cfg.quick ? 16 : 64;
+  if (cfg.reps <= 0) cfg.reps = cfg.quick ? 2 : 3;
+
+  Runtime::ensure();
+  MlBenchReport rep;
+  rep.machine = cpu_model_name();
+  rep.threads = Runtime::threads();
+  rep.llama_system_info = Runtime::system_info();
+  rep.load_before = loadavg();
+  const std::string tmp =
+      (std::filesystem::temp_directory_path() / ("ut-bench-ml-" + std::to_string(::getpid()))).string();
+  std::filesystem::create_directories(tmp);
+  struct Cleanup {
+    std::string d;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(d, ec);
+    }
+  } cleanup{tmp};
+  bool real_e = false, real_d = false;
+  const std::string emb_path =
+      find_or_make(cfg.models_dir, SynthSpec::bge_small(), SynthSpec::tiny_embedder(), tmp, real_e);
+  const std::string dec_path =
+      find_or_make(cfg.models_dir, SynthSpec::qwen25_05b(), SynthSpec::tiny_decoder(), tmp, real_d);
+  rep.real_models = real_e && real_d;
+
+  auto dev = Device::create({.backend = "cpu"});
+  MlLane lane(dev);
+  std::mt19937_64 rng(1234);
+
+  // Embeddings.
+  {
+    auto model = Model::load(emb_path, ModelKind::embedder);
+    rep.embed_model = model->info().name + " (" + std::filesystem::path(emb_path).filename().string() + ")";
+    progress("embeddings: " + rep.embed_model);
+    auto heap = dev->make_heap({.size = 64 << 20, .mode = StorageMode::shared, .label = "B_embed"});
+    Embedder emb(model, heap);  // default packing: 1024 tokens / 64 inputs per decode
+    emb.embed(sentences(rng, 4));  // warm-up
+    for (int b : cfg.embed_batches) {
+      auto texts = sentences(rng, b);
+      std::vector<double> ms;
+      std::size_t tokens = 0;
+      for (int r = 0; r < cfg.reps; ++r) {
+        const auto t0 = Clock::now();
+        auto res = emb.embed(texts);
+        ms.push_back(ms_between(t0, Clock::now()));
+        tokens = res.total_tokens;
+      }
+      const double m = best_ms(ms);
+      rep.embed.push_back({b, b * 1000.0 / m, static_cast<double>(tokens) * 1000.0 / m, m});
+      progress("  batch " + std::to_string(b) + ": " + std::to_string(static_cast<int>(b * 1000.0 / m)) +
+               " embeddings/s");
+    }
+    // Lane vs bare on one batch, interleaved.
+    llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = cp.n_batch = cp.n_ubatch = 1024;
+    cp.n_seq_max = 64;
+    cp.n_threads = cp.n_threads_batch = Runtime::threads();
+    cp.embeddings = true;
+    cp.no_perf = true;
+    CtxPtr bare(llama_init_from_model(model->native(), cp));
+    if (!bare) throw ModelError("[run_ml_bench] bare embedding context failed");
+    auto texts = sentences(rng, rep.embed_overhead_batch);
+    std::vector<double> lane_ms, bare_ms;
+    for (int r = 0; r < std::max(cfg.reps, 3); ++r) {
+      bare_ms.push_back(bare_embed_ms(*model, bare.get(), texts));
+      auto job = std::make_shared<EmbedJob>();
+      job->texts = texts;
+      auto e = dev->make_event("E_embed");
+      const auto t0 = Clock::now();
+      auto cb = lane.queue()->make_command_buffer("embed");
+      MlLane::encode_embed(cb, emb, job).signal(e, 1).commit();
+      e->wait(1);
+      lane_ms.push_back(ms_between(t0, Clock::now()));
+    }
+    rep.embed_lane_ms = best_ms(lane_ms);
+    rep.embed_bare_ms = best_ms(bare_ms);
+  }
+
+  // Generation.
+  {
+    auto model = Model::load(dec_path, ModelKind::decoder);
+    rep.decode_model = model->info().name + " (" + std::filesystem::path(dec_path).filename().string() + ")";
+    progress("generation: " + rep.decode_model);
+    const int max_prompt = *std::max_element(cfg.ttft_prompts.begin(), cfg.ttft_prompts.end());
+    const int n_ctx = std::max(4096, max_prompt + cfg.decode_tokens + 16);
+    LaneGen ours{lane, std::make_shared<Generator>(model, GeneratorOptions{.n_ctx = n_ctx, .prefill_chunk = 512})};
+    CtxPtr bare = bare_decoder_ctx(*model, n_ctx, 512);
+    ours.run(prompt_of(*model, 16, rng), 2);  // warm-up
+    bare_generate(bare.get(), prompt_of(*model, 16, rng), 512, 2);
+    for (int n : cfg.ttft_prompts) {
+      auto prompt = prompt_of(*model, n, rng);
+      std::vector<double> a, b;
+      const int reps = n >= 2048 ? 1 : cfg.reps;
+      double step = 0;
+      for (int r = 0; r < reps; ++r) {
+        a.push_back(ours.run(prompt, 1, &step).first);
+        b.push_back(bare_generate(bare.get(), prompt, 512, 1).first);
+      }
+      rep.ttft.push_back({n, 512, best_ms(a), best_ms(b), step});
+      progress("  ttft " + std::to_string(n) + " tokens: " + std::to_string(static_cast<int>(best_ms(a))) +
+               " ms (bare " + std::to_string(static_cast<int>(best_ms(b))) + " ms)");
+    }
+    for (int c : cfg.prefill_chunks) {
+      LaneGen g{lane, std::make_shared<Generator>(model, GeneratorOptions{.n_ctx = n_ctx, .prefill_chunk = c})};
+      double step = 0;
+      const double ms = g.run(prompt_of(*model, 512, rng), 1, &step).first;
+      rep.chunks.push_back({512, c, ms, -1, step});
+      progress("  prefill chunk " + std::to_string(c) + ": ttft " + std::to_string(static_cast<int>(ms)) +
+               " ms, longest step " + std::to_string(static_cast<int>(step)) + " ms");
+    }
+    if (!cfg.quick) {
+      // Second turn of a conversation: 512 tokens already in the KV cache, 32 new ones.
+      auto turn1 = prompt_of(*model, 512, rng);
+      auto turn2 = turn1;
+      auto more = prompt_of(*model, 33, rng);
+      turn2.insert(turn2.end(), more.begin() + 1, more.end());
+      ours.run(turn1, 1);
+      rep.reuse_ms = ours.run(turn2, 1, nullptr, /*reset=*/false).first;
+      rep.no_reuse_ms = ours.run(turn2, 1).first;
+      progress("  second turn (512 cached + 32 new tokens): ttft " + std::to_string(static_cast<int>(rep.reuse_ms)) +
+               " ms with prefix reuse, " + std::to_string(static_cast<int>(rep.no_reuse_ms)) + " ms without");
+    }
+    rep.decode_tokens = cfg.decode_tokens;
+    std::vector<double> a, b;
+    for (int r = 0; r < cfg.reps; ++r) {
+      auto prompt = prompt_of(*model, 32, rng);
+      a.push_back(ours.run(prompt, cfg.decode_tokens).second);
+      b.push_back(bare_generate(bare.get(), prompt, 512, cfg.decode_tokens).second);
+    }
+    rep.decode_tps = best_rate(a);
+    rep.decode_bare_tps = best_rate(b);
+    progress("  decode: " + std::to_string(static_cast<int>(rep.decode_tps)) + " tokens/s (bare " +
+             std::to_string(static_cast<int>(rep.decode_bare_tps)) + ")");
+  }
+  rep.load_after = loadavg();
+  rep.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  return rep;
+}
+
+}  // namespace ut::ml

@@ -1,0 +1,55 @@
+// ML lane benchmarks behind `ut bench ml`: our lane (Embedder/Generator run as command buffers on Q_ml,
+// tokens through the ring) against a bare llama.cpp loop on the same model, in the same process.
+//
+//   ut::ml::MlBenchConfig cfg{.quick = true, .models_dir = "models/synth"};
+//   ut::ml::MlBenchReport rep = ut::ml::run_ml_bench(cfg, [](const std::string& line) { puts(line.c_str()); });
+//
+// Models: the real-size synthetic models in models_dir when present (`ut models synth --real`), else the tiny
+// test models written to a temp folder (the report says which). Ours and bare run interleaved; the best of
+// `reps` is reported (interference only adds time), with the load average before and after, because
+// llama.cpp's CPU threads slow down many times over when other processes share the cores.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace ut::ml {
+
+struct MlBenchConfig {
+  bool quick = false;
+  std::string models_dir = "models/synth";
+  std::vector<int> embed_batches;   // empty: 1..256 (quick: 1, 8, 32)
+  std::vector<int> ttft_prompts;    // empty: 128, 512, 2048 (quick: 128)
+  std::vector<int> prefill_chunks;  // empty: 64, 256, 512 at a 512-token prompt (quick: none)
+  int decode_tokens = 0;            // 0: 64 (quick 16)
+  int reps = 0;                     // 0: 3 (quick 2)
+};
+
+struct EmbedPoint {
+  int batch = 0;
+  double embeddings_per_s = 0, tokens_per_s = 0, ms = 0;
+};
+struct TtftPoint {
+  int prompt_tokens = 0, chunk = 0;
+  double ms = 0, bare_ms = -1, max_step_ms = 0;
+};
+struct MlBenchReport {
+  std::string machine, llama_system_info, load_before, load_after;
+  int threads = 0;
+  std::string embed_model, decode_model;
+  bool real_models = false;
+  std::vector<EmbedPoint> embed;
+  double embed_lane_ms = 0, embed_bare_ms = 0;  // one batch (32 sentences) through the lane vs bare
+  int embed_overhead_batch = 32;
+  std::vector<TtftPoint> ttft;
+  std::vector<TtftPoint> chunks;
+  double reuse_ms = -1, no_reuse_ms = -1;  // second-turn TTFT with / without prefix reuse (512 + 32 tokens)
+  double decode_tps = 0, decode_bare_tps = 0;
+  int decode_tokens = 0;
+  double seconds = 0;
+};
+
+MlBenchReport run_ml_bench(const MlBenchConfig& cfg, const std::function<void(const std::string&)>& progress);
+
+}  // namespace ut::ml

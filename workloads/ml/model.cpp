@@ -1,0 +1,210 @@
+#include "workloads/ml/model.h"
+
+#include <gguf.h>
+#include <llama.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <vector>
+
+#include "workloads/ml/runtime.h"
+
+namespace ut::ml {
+namespace {
+
+namespace fs = std::filesystem;
+
+[[noreturn]] void fail(const char* where, const std::string& path, const std::string& problem) {
+  throw ModelError(std::string("[") + where + "] " + path + ": " + problem);
+}
+
+std::string with_log(std::string msg) {
+  const std::string log = Runtime::last_log();
+  if (!log.empty()) msg += " (llama.cpp: " + log + ")";
+  return msg;
+}
+
+struct GgufCloser {
+  void operator()(gguf_context* g) const noexcept { gguf_free(g); }
+};
+
+std::string kv_string(const gguf_context* g, const std::string& key) {
+  const int64_t id = gguf_find_key(g, key.c_str());
+  if (id < 0 || gguf_get_kv_type(g, id) != GGUF_TYPE_STRING) return {};
+  return gguf_get_val_str(g, id);
+}
+
+// Architectures that only encode (no causal decoder): their output is an embedding, not next-token logits.
+std::string a_or_an(ModelKind k) {
+  const std::string s = to_string(k);
+  return (s[0] == 'e' ? "an " : "a ") + s;
+}
+
+bool encoder_only_arch(const std::string& arch) {
+  static const std::set<std::string> k{"bert",        "nomic-bert",  "nomic-bert-moe", "jina-bert-v2",
+                                       "jina-bert-v3", "modern-bert", "neo-bert",       "eurobert",
+                                       "t5encoder",   "gemma-embedding"};
+  return k.count(arch) > 0;
+}
+
+}  // namespace
+
+const char* to_string(ModelKind k) noexcept {
+  switch (k) {
+    case ModelKind::embedder: return "embedder";
+    case ModelKind::decoder: return "decoder";
+    case ModelKind::vocab_only: return "vocab-only";
+  }
+  return "?";
+}
+
+GgufInfo Model::inspect(const std::string& path) {
+  constexpr const char* where = "Model::inspect";
+  std::error_code ec;
+  if (!fs::exists(path, ec)) fail(where, path, "file not found");
+  if (!fs::is_regular_file(path, ec)) fail(where, path, "not a regular file");
+  GgufInfo info;
+  info.file_bytes = fs::file_size(path, ec);
+  if (ec) fail(where, path, "cannot read its size: " + ec.message());
+
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(where, path, "cannot open for reading");
+  std::array<char, 4> magic{};
+  in.read(magic.data(), magic.size());
+  if (in.gcount() < 4 || std::string(magic.data(), 4) != "GGUF")
+    fail(where, path, "not a GGUF file (the first 4 bytes are not 'GGUF'; " + std::to_string(info.file_bytes) +
+                          " bytes)");
+  in.close();
+
+  Runtime::ensure();
+  Runtime::clear_log();
+  gguf_init_params params{/*no_alloc=*/true, /*ctx=*/nullptr};
+  std::unique_ptr<gguf_context, GgufCloser> g(gguf_init_from_file(path.c_str(), params));
+  if (!g) fail(where, path, with_log("corrupt or truncated GGUF metadata (the header could not be parsed)"));
+
+  info.architecture = kv_string(g.get(), "general.architecture");
+  info.name = kv_string(g.get(), "general.name");
+  if (info.architecture.empty()) fail(where, path, "GGUF metadata has no general.architecture");
+
+  info.tensors = gguf_get_n_tensors(g.get());
+  uint64_t end = 0;
+  for (int64_t i = 0; i < info.tensors; ++i)
+    end = std::max<uint64_t>(end, gguf_get_tensor_offset(g.get(), i) + gguf_get_tensor_size(g.get(), i));
+  info.tensor_bytes = end;
+  const uint64_t need = gguf_get_data_offset(g.get()) + end;
+  if (info.tensors > 0 && need > info.file_bytes)
+    fail(where, path, "truncated: tensor data needs " + std::to_string(need) + " bytes but the file has " +
+                          std::to_string(info.file_bytes) + " (an interrupted download or copy?)");
+
+  const std::string arch = info.architecture;
+  const bool pooled = gguf_find_key(g.get(), (arch + ".pooling_type").c_str()) >= 0;
+  const int64_t causal = gguf_find_key(g.get(), (arch + ".attention.causal").c_str());
+  const bool non_causal = causal >= 0 && gguf_get_kv_type(g.get(), causal) == GGUF_TYPE_BOOL &&
+                          !gguf_get_val_bool(g.get(), causal);
+  if (info.tensors == 0)
+    info.kind = ModelKind::vocab_only;
+  else if (encoder_only_arch(arch) || pooled || non_causal)
+    info.kind = ModelKind::embedder;
+  else
+    info.kind = ModelKind::decoder;
+  return info;
+}
+
+std::shared_ptr<Model> Model::load(const std::string& path, ModelKind expected, const ModelOptions& opts) {
+  constexpr const char* where = "Model::load";
+  GgufInfo info = inspect(path);
+  if (expected != ModelKind::vocab_only && info.kind != expected) {
+    if (info.kind == ModelKind::vocab_only)
+      fail(where, path, "holds only a vocabulary (no weights); " + a_or_an(expected) + " was expected");
+    fail(where, path, "is " + a_or_an(info.kind) + " model (architecture '" + info.architecture + "') but " +
+                          a_or_an(expected) + " was expected");
+  }
+  llama_model_params mp = llama_model_default_params();
+  mp.n_gpu_layers = opts.gpu_layers;
+  mp.load_mode = opts.mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
+  mp.vocab_only = expected == ModelKind::vocab_only;
+  Runtime::clear_log();
+  llama_model* m = llama_model_load_from_file(path.c_str(), mp);
+  if (!m) fail(where, path, with_log("llama.cpp could not load it (architecture '" + info.architecture + "')"));
+  return std::shared_ptr<Model>(new Model(path, expected == ModelKind::vocab_only ? expected : info.kind,
+                                          std::move(info), m));
+}
+
+std::shared_ptr<Model> Model::load_vocab(const std::string& path) { return load(path, ModelKind::vocab_only); }
+
+Model::Model(std::string path, ModelKind kind, GgufInfo info, llama_model* m)
+    : path_(std::move(path)), kind_(kind), info_(std::move(info)), model_(m), vocab_(llama_model_get_vocab(m)) {}
+
+Model::~Model() { llama_model_free(model_); }
+
+std::vector<int32_t> Model::tokenize(std::string_view text, bool add_special, bool parse_special) const {
+  std::vector<llama_token> out(text.size() + 8);
+  int32_t n = llama_tokenize(vocab_, text.data(), static_cast<int32_t>(text.size()), out.data(),
+                             static_cast<int32_t>(out.size()), add_special, parse_special);
+  if (n < 0) {
+    if (n == INT32_MIN) throw ModelError("[Model::tokenize] " + path_ + ": text too long to tokenize");
+    out.resize(static_cast<std::size_t>(-n));
+    n = llama_tokenize(vocab_, text.data(), static_cast<int32_t>(text.size()), out.data(),
+                       static_cast<int32_t>(out.size()), add_special, parse_special);
+    if (n < 0) throw ModelError("[Model::tokenize] " + path_ + ": tokenizer failed");
+  }
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::string Model::detokenize(const std::vector<int32_t>& tokens, bool special) const {
+  std::string s(tokens.size() * 8 + 16, '\0');
+  int32_t n = llama_detokenize(vocab_, tokens.data(), static_cast<int32_t>(tokens.size()), s.data(),
+                               static_cast<int32_t>(s.size()), false, special);
+  if (n < 0) {
+    s.resize(static_cast<std::size_t>(-n));
+    n = llama_detokenize(vocab_, tokens.data(), static_cast<int32_t>(tokens.size()), s.data(),
+                         static_cast<int32_t>(s.size()), false, special);
+  }
+  s.resize(static_cast<std::size_t>(std::max(n, 0)));
+  return s;
+}
+
+std::string Model::token_to_piece(int32_t token, bool special) const {
+  char buf[256];
+  const int32_t n = llama_token_to_piece(vocab_, token, buf, sizeof(buf), 0, special);
+  if (n >= 0) return std::string(buf, static_cast<std::size_t>(n));
+  std::string s(static_cast<std::size_t>(-n), '\0');
+  const int32_t m = llama_token_to_piece(vocab_, token, s.data(), static_cast<int32_t>(s.size()), 0, special);
+  s.resize(static_cast<std::size_t>(std::max(m, 0)));
+  return s;
+}
+
+bool Model::is_end_of_generation(int32_t token) const { return llama_vocab_is_eog(vocab_, token); }
+
+std::string Model::description() const {
+  char buf[256];
+  llama_model_desc(model_, buf, sizeof(buf));
+  return buf;
+}
+int Model::n_embd() const { return llama_model_n_embd(model_); }
+int Model::n_ctx_train() const { return llama_model_n_ctx_train(model_); }
+int Model::n_vocab() const { return llama_vocab_n_tokens(vocab_); }
+uint64_t Model::n_params() const { return llama_model_n_params(model_); }
+uint64_t Model::size_bytes() const { return llama_model_size(model_); }
+
+std::optional<std::string> Model::chat_template() const {
+  const char* t = llama_model_chat_template(model_, nullptr);
+  if (!t || !*t) return std::nullopt;
+  return std::string(t);
+}
+
+std::optional<std::string> Model::meta(const std::string& key) const {
+  const int32_t n = llama_model_meta_val_str(model_, key.c_str(), nullptr, 0);
+  if (n < 0) return std::nullopt;
+  std::string s(static_cast<std::size_t>(n) + 1, '\0');
+  llama_model_meta_val_str(model_, key.c_str(), s.data(), s.size());
+  s.resize(static_cast<std::size_t>(n));
+  return s;
+}
+
+}  // namespace ut::ml

@@ -1,0 +1,100 @@
+// Model: a GGUF file loaded through llama.cpp, checked before llama.cpp sees it.
+//
+//   auto emb = ut::ml::Model::load("bge-small.gguf", ut::ml::ModelKind::embedder);
+//   auto lm  = ut::ml::Model::load("qwen.gguf", ut::ml::ModelKind::decoder);
+//   auto voc = ut::ml::Model::load_vocab("ggml-vocab-qwen2.gguf");     // tokenizer only, no weights
+//   std::vector<int32_t> ids = voc->tokenize("Hello world", /*add_special=*/false);
+//   std::string text = voc->detokenize(ids);
+//   if (auto t = lm->chat_template()) { /* Jinja text stored in the file */ }
+//
+// Contract
+// - load() throws ut::ml::ModelError naming the file and the problem for: a missing or unreadable file, a file
+//   that is not GGUF, corrupt metadata, tensor data cut short (truncated download), a model of the other kind
+//   (a decoder given as embedder or the reverse) and anything llama.cpp itself rejects (its message is
+//   included). It never lets llama.cpp abort the process on these inputs.
+// - Kind: an embedder is an encoder-only architecture (bert, nomic-bert, ...) or a file that declares
+//   `<arch>.pooling_type`; everything else with a decoder is a decoder.
+// - Immutable after load and thread-safe to share (shared_ptr); contexts are made by Embedder/Generator.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "timeline/error.h"
+
+struct llama_model;
+struct llama_vocab;
+
+namespace ut::ml {
+
+// A model file could not be used; what() names the file and the problem.
+class ModelError : public ut::Error {
+ public:
+  using ut::Error::Error;
+};
+
+enum class ModelKind { embedder, decoder, vocab_only };
+const char* to_string(ModelKind k) noexcept;
+
+struct ModelOptions {
+  int gpu_layers = 0;  // layers offloaded to a GPU backend when one is loaded (CPU-only here)
+  bool mmap = true;
+};
+
+// What the GGUF header says, read without loading weights.
+struct GgufInfo {
+  std::string architecture;
+  std::string name;
+  ModelKind kind = ModelKind::decoder;
+  uint64_t file_bytes = 0;
+  uint64_t tensor_bytes = 0;
+  int64_t tensors = 0;
+};
+
+class Model {
+ public:
+  static std::shared_ptr<Model> load(const std::string& path, ModelKind expected, const ModelOptions& opts = {});
+  static std::shared_ptr<Model> load_vocab(const std::string& path);
+  // Checks the file (exists, GGUF, metadata, data size) and reads its kind; throws ModelError.
+  static GgufInfo inspect(const std::string& path);
+
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  std::vector<int32_t> tokenize(std::string_view text, bool add_special, bool parse_special = false) const;
+  std::string detokenize(const std::vector<int32_t>& tokens, bool special = false) const;
+  std::string token_to_piece(int32_t token, bool special = false) const;
+  bool is_end_of_generation(int32_t token) const;
+
+  const std::string& path() const noexcept { return path_; }
+  ModelKind kind() const noexcept { return kind_; }
+  const GgufInfo& info() const noexcept { return info_; }
+  std::string description() const;
+  int n_embd() const;
+  int n_ctx_train() const;
+  int n_vocab() const;
+  uint64_t n_params() const;
+  uint64_t size_bytes() const;
+  std::optional<std::string> chat_template() const;
+  std::optional<std::string> meta(const std::string& key) const;
+
+  llama_model* native() const noexcept { return model_; }
+  const llama_vocab* vocab() const noexcept { return vocab_; }
+
+ private:
+  Model(std::string path, ModelKind kind, GgufInfo info, llama_model* m);
+  std::string path_;
+  ModelKind kind_;
+  GgufInfo info_;
+  llama_model* model_ = nullptr;
+  const llama_vocab* vocab_ = nullptr;
+};
+
+using ModelPtr = std::shared_ptr<Model>;
+
+}  // namespace ut::ml

@@ -1,0 +1,31 @@
+// Process-wide llama.cpp set-up shared by Model, Embedder and Generator (internal to ut_ml).
+//
+//   ut::ml::Runtime::ensure();                  // loads the ggml backends once (thread-safe)
+//   int n = ut::ml::Runtime::threads();         // real usable cores (UT_ML_THREADS overrides)
+//   std::string dir = ut::ml::Runtime::vocab_dir();
+//
+// Contract
+// - ensure() calls ggml_backend_load_all_from_path(lib_dir()) exactly once; without it no CPU backend loads.
+//   lib_dir() is $UT_LLAMA_LIB_DIR, else the build-time .deps/llama/lib. Throws ut::BackendError naming the
+//   folder when no backend loads.
+// - llama.cpp's log goes to a per-thread buffer (last_log()) instead of stderr, so errors can name its reason;
+//   UT_LLAMA_LOG=1 also prints it.
+#pragma once
+
+#include <string>
+
+namespace ut::ml {
+
+class Runtime {
+ public:
+  static void ensure();
+  static std::string lib_dir();
+  static std::string vocab_dir();  // llama.cpp's models/ folder (ggml-vocab-*.gguf); $UT_LLAMA_VOCAB_DIR overrides
+  static int threads();            // CPUs this process may run on (sched_getaffinity), or $UT_ML_THREADS
+  static std::string system_info();
+  // llama.cpp's warnings and errors logged on this thread since clear_log(), joined into one line.
+  static std::string last_log();
+  static void clear_log();
+};
+
+}  // namespace ut::ml
