@@ -1,0 +1,148 @@
+#include "workloads/vector/document_store.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "timeline/error.h"
+
+namespace {
+
+using ut::vector::DocumentStore;
+
+constexpr std::size_t kDim = 32;
+
+// Deterministic unit vector per chunk text (stands in for an embedder: this tests storage and indexing).
+std::vector<float> vec_for(const std::string& text) {
+  std::mt19937_64 rng(std::hash<std::string>{}(text));
+  std::normal_distribution<float> nd;
+  std::vector<float> v(kDim);
+  double n = 0;
+  for (auto& x : v) n += std::pow(x = nd(rng), 2);
+  for (auto& x : v) x = static_cast<float>(x / std::sqrt(n));
+  return v;
+}
+
+void embed_pending(DocumentStore& s) {
+  auto p = s.pending(1000);
+  std::vector<uint64_t> ids;
+  std::vector<float> m;
+  for (auto& c : p) {
+    ids.push_back(c.id);
+    auto v = vec_for(c.text);
+    m.insert(m.end(), v.begin(), v.end());
+  }
+  s.store_embeddings(ids, m, "test-hash-embedder");
+}
+
+std::string paragraphs(int n, const std::string& tag) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += "Paragraph " + std::to_string(i) + " about " + tag + " with a few words.\n\n";
+  return s;
+}
+
+class DocumentStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = std::filesystem::path(::testing::TempDir()) / ("ut_docs_" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(dir);
+    path = (dir / "engine.duckdb").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+  ut::vector::DocumentStoreOptions opts(bool save = true) {
+    return {.dim = kDim, .chunker = {.max_tokens = 12, .overlap_tokens = 0}, .save_index_on_close = save};
+  }
+  std::filesystem::path dir;
+  std::string path;
+};
+
+TEST_F(DocumentStoreTest, EditReembedsExactlyTheChangedChunks) {
+  ut::data::Database db({.path = path});
+  DocumentStore s(db, opts());
+  const auto id = s.create("notes.md", paragraphs(6, "queues"));
+  auto chunks = s.chunks(id);
+  ASSERT_EQ(chunks.size(), 6u);
+  EXPECT_EQ(s.pending(100).size(), 6u);
+  embed_pending(s);
+  EXPECT_TRUE(s.pending(100).empty());
+  // Change paragraph 2 and 4 only.
+  std::string body = paragraphs(6, "queues");
+  body.replace(body.find("Paragraph 2 about queues"), 24, "Paragraph 2 about events");
+  body.replace(body.find("Paragraph 4 about queues"), 24, "Paragraph 4 about heaps!");
+  s.update(id, body);
+  auto pending = s.pending(100);
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_NE(pending[0].text.find("events"), std::string::npos);
+  EXPECT_NE(pending[1].text.find("heaps"), std::string::npos);
+  auto info = s.list();
+  ASSERT_EQ(info.size(), 1u);
+  EXPECT_EQ(info[0].version, 2u);
+  EXPECT_EQ(info[0].embedded, 4u);
+  EXPECT_EQ(info[0].pending, 2u);
+  EXPECT_EQ(s.body(id).value(), body) << "an edit is visible at once";
+  EXPECT_THROW(s.update(999, "x"), ut::UsageError);
+}
+
+TEST_F(DocumentStoreTest, SearchFindsChunksAndDeletesReallyRemoveThem) {
+  ut::data::Database db({.path = path});
+  DocumentStore s(db, opts());
+  const auto a = s.create("a.md", paragraphs(3, "alpha"));
+  const auto b = s.create("b.md", paragraphs(3, "beta"));
+  embed_pending(s);
+  const auto target = s.chunks(b)[1];
+  auto hits = s.search(vec_for(target.text), 3);
+  ASSERT_FALSE(hits.empty());
+  EXPECT_EQ(hits[0].chunk_id, target.id);
+  EXPECT_EQ(hits[0].title, "b.md");
+  EXPECT_NEAR(hits[0].score, 1.0f, 1e-4);
+  EXPECT_TRUE(s.remove(b));
+  EXPECT_FALSE(s.remove(b));
+  for (auto& h : s.search(vec_for(target.text), 10)) EXPECT_EQ(h.doc_id, a) << "deleted document returned";
+  EXPECT_EQ(s.indexed(), 3u);
+  // Text with quotes and newlines round-trips.
+  const std::string tricky = "It's a 'quoted'\nline; DROP TABLE ut_documents; --";
+  const auto t = s.create("o'brien.md", tricky);
+  EXPECT_EQ(s.body(t).value(), tricky);
+  EXPECT_EQ(s.find_by_title("o'brien.md").value(), t);
+}
+
+TEST_F(DocumentStoreTest, ReopenUsesSavedIndexAndRebuildsAfterACrash) {
+  std::vector<ut::vector::SearchHit> before;
+  const auto q = vec_for("query");
+  {
+    ut::data::Database db({.path = path});
+    DocumentStore s(db, opts(/*save=*/true));
+    s.create("a.md", paragraphs(5, "alpha"));
+    embed_pending(s);
+    before = s.search(q, 5);
+  }
+  {
+    ut::data::Database db({.path = path});
+    DocumentStore s(db, opts(/*save=*/false));
+    EXPECT_FALSE(s.index_was_rebuilt()) << "a cleanly saved index is loaded, not rebuilt";
+    ASSERT_EQ(s.search(q, 5).size(), before.size());
+    // More committed work, then a "crash": the index file is not saved again.
+    s.create("b.md", paragraphs(4, "beta"));
+    embed_pending(s);
+  }
+  ut::data::Database db({.path = path});
+  DocumentStore s(db, opts());
+  EXPECT_TRUE(s.index_was_rebuilt()) << "the stale index must be rebuilt from DuckDB";
+  EXPECT_EQ(s.indexed(), 9u);
+  EXPECT_EQ(s.list().size(), 2u);
+}
+
+TEST(Base64Floats, RoundTripIsExact) {
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_real_distribution<float> d(-1e6f, 1e6f);
+  for (int n : {0, 1, 2, 3, 5, 384}) {
+    std::vector<float> v(static_cast<std::size_t>(n));
+    for (auto& x : v) x = d(rng);
+    EXPECT_EQ(ut::vector::decode_floats(ut::vector::encode_floats(v)), v);
+  }
+  EXPECT_THROW(ut::vector::decode_floats("@@@@"), ut::Error);
+}
+
+}  // namespace
