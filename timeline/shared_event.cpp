@@ -46,6 +46,7 @@ void SharedEvent::signal_failed(uint64_t value, std::exception_ptr error) {
   if (!error_) {
     error_ = std::move(error);
     error_value_ = value;
+    if (storage_.error_word != nullptr) store_word(storage_.error_word, value);
   }
   if (value > load_word(storage_.host_word)) store_word(storage_.host_word, value);
   run_due_listeners(lock);

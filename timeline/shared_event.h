@@ -34,6 +34,9 @@ struct EventStorage {
   uint64_t* host_word = nullptr;    // the host reads/writes the value here (8-byte aligned)
   uint64_t device_address = 0;      // GPU-visible address of the same word; 0 when no GPU maps it
   std::shared_ptr<void> owner;      // keeps the memory alive; frees it when the event dies
+  // Optional (GPU backends): signal_failed() stores the first failed value here *before* raising the value,
+  // so device-side code released by that value can see that it carries an error. nullptr: not kept.
+  uint64_t* error_word = nullptr;
 };
 
 class SharedEvent {
