@@ -1,0 +1,148 @@
+// `ut sql` and `ut bench data`: the data engine's commands (workloads/data).
+//   ut sql "SELECT section, count(*) FROM debian_packages GROUP BY section" [--db FILE] [--write]
+//   ut sql --explain-plan "SELECT ..."            the planner's choice (kernels vs DuckDB) and why; runs nothing
+//   ut sql --load-debian-packages                 (re)loads the table debian_packages from apt's lists
+//   ut sql --generate-lineitem 1000000 --seed 7   (re)creates the synthetic table lineitem
+//   ut bench data [--rows N] [--quick] [--json FILE]
+// SQL -> text rows -> embeddings -> vector index (`--embed`) is not here yet: it needs the ML lane's embedder
+// and the vector index, which are built in parallel (workloads/ml, workloads/vector).
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "apps/ut/commands.h"
+#include "backends/cpu/device.h"
+#include "timeline/clock.h"
+#include "timeline/device.h"
+#include "timeline/kernel.h"
+#include "workloads/data/bench.h"
+#include "workloads/data/database.h"
+#include "workloads/data/datasets.h"
+#include "workloads/data/host_lane.h"
+#include "workloads/data/planner.h"
+#include "workloads/data/preagg.h"
+
+namespace ut::app {
+namespace {
+
+struct SqlOptions {
+  std::string sql;
+  std::string db_path;
+  bool write = false;
+  bool explain = false;
+  std::string kernel = "auto";  // auto | on | off
+  std::string backend;
+  bool load_debian = false;
+  uint64_t lineitem_rows = 0;
+  uint64_t seed = 1;
+  int timeout_ms = 0;
+  std::size_t max_rows = 100;
+};
+
+struct BenchDataOptions {
+  uint64_t rows = 10'000'000;
+  bool quick = false;
+  std::string json_path = "ut-bench-data.json";
+  std::string backend;
+  int reps = 3;
+};
+
+double ms_since(uint64_t t0) { return static_cast<double>(now_ns() - t0) / 1e6; }
+
+std::string pick_backend(const std::string& wanted) {
+  if (!wanted.empty()) return wanted;
+  // Kernels run where a data.agg_rows implementation exists; the CPU one always does.
+  data::register_agg_kernels();
+  for (const auto& b : Device::backends())
+    if (b.available && b.name != "cpu" && kernels().find(data::kAggRowsKernel, b.name)) return b.name;
+  return "cpu";
+}
+
+int run_sql(const SqlOptions& o) {
+  data::Database db({.path = o.db_path.empty() ? data::Database::default_path() : o.db_path});
+  data::Session session = db.connect();
+  bool did = false;
+  if (o.load_debian) {
+    const uint64_t t0 = now_ns();
+    const auto load = data::load_debian_packages(session);
+    std::printf("loaded %zu packages from %zu apt lists into debian_packages (%.0f ms) in %s\n", load.packages,
+                load.files, ms_since(t0), o.db_path.empty() ? data::Database::default_path().c_str() : o.db_path.c_str());
+    did = true;
+  }
+  if (o.lineitem_rows > 0) {
+    const uint64_t t0 = now_ns();
+    data::generate_lineitem(session, {.rows = o.lineitem_rows, .seed = o.seed});
+    std::printf("generated lineitem: %llu rows, seed %llu (%.0f ms)\n", static_cast<unsigned long long>(o.lineitem_rows),
+                static_cast<unsigned long long>(o.seed), ms_since(t0));
+    did = true;
+  }
+  if (o.sql.empty()) {
+    if (!did) std::fprintf(stderr, "ut sql: give a query, --load-debian-packages or --generate-lineitem N\n");
+    return did ? 0 : 2;
+  }
+  const data::QueryOptions qo{.access = o.write ? data::Access::read_write : data::Access::read_only,
+                              .timeout = std::chrono::milliseconds(o.timeout_ms)};
+  auto dev = Device::create({.backend = pick_backend(o.backend)});
+  data::PlannerOptions po{.backend = dev->backend_name(),
+                          .force_kernel = o.kernel == "on",
+                          .force_duckdb = o.kernel == "off" || o.write};
+  if (o.explain) {
+    std::printf("%s", data::plan_query(session, o.sql, po).explain().c_str());
+    return 0;
+  }
+  data::PreAggregator agg(dev);
+  auto host = dev->caps().is_gpu ? Device::create({.backend = "cpu"}) : dev;  // SQL runs on a CPU host queue
+  data::QueryLane lane(host, db);
+  const uint64_t t0 = now_ns();
+  data::QueryTicket t = o.write ? lane.submit(o.sql, qo) : lane.submit_planned(o.sql, agg, po, qo);
+  const data::Result r = t.get();
+  std::printf("%s", r.to_table(o.max_rows).c_str());
+  std::printf("(%.1f ms on %s, E_data = %llu%s%s)\n", ms_since(t0), lane.queue()->label().c_str(),
+              static_cast<unsigned long long>(lane.event()->signaled_value()), t.slot->engine.empty() ? "" : "; ",
+              t.slot->engine.c_str());
+  return 0;
+}
+
+int bench_data(const BenchDataOptions& o) {
+  data::register_agg_kernels();
+  auto dev = Device::create({.backend = pick_backend(o.backend)});
+  return data::run_data_bench(dev, {.rows = o.rows, .quick = o.quick, .json_path = o.json_path, .reps = o.reps},
+                              {.cpu = cpu::host_cpu_name(), .cores = cpu::host_cores(), .memory_bytes = cpu::host_memory_total()});
+}
+
+}  // namespace
+
+void add_data_commands(CLI::App& app, CLI::App& bench, int& rc) {
+  auto so = std::make_shared<SqlOptions>();
+  auto* q = app.add_subcommand("sql", "Run SQL on the embedded DuckDB store (read-only unless --write); prints a table.\n"
+                                      "GROUP BY queries go through the pre-aggregation planner (--explain-plan)");
+  q->add_option("sql", so->sql, "The query");
+  q->add_option("--db", so->db_path, "Database file (default $UT_DATA_DB or ./ut-data.duckdb)");
+  q->add_flag("--write", so->write, "Allow writes (otherwise only SELECT/EXPLAIN, in a read-only transaction)");
+  q->add_flag("--explain-plan", so->explain, "Show the planner's choice (kernels vs DuckDB) and why; run nothing");
+  q->add_option("--kernel", so->kernel, "auto: the planner decides; on: kernels when eligible; off: DuckDB only")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
+  q->add_option("--backend", so->backend, "Backend for the kernels (default: a GPU with data kernels, else cpu)");
+  q->add_flag("--load-debian-packages", so->load_debian, "(Re)load table debian_packages from /var/lib/apt/lists");
+  q->add_option("--generate-lineitem", so->lineitem_rows, "(Re)create table lineitem with N synthetic rows");
+  q->add_option("--seed", so->seed, "Seed for --generate-lineitem")->capture_default_str();
+  q->add_option("--timeout-ms", so->timeout_ms, "Interrupt the query after this many ms (0: none)");
+  q->add_option("--max-rows", so->max_rows, "Rows to print")->capture_default_str();
+  q->callback([so, &rc] { rc = run_sql(*so); });
+
+  auto bo = std::make_shared<BenchDataOptions>();
+  auto* b = bench.add_subcommand("data", "GROUP BY on a synthetic lineitem table: our pre-aggregation (scan + move + "
+                                         "kernels) vs DuckDB alone, for several group counts; saves JSON");
+  b->add_option("--rows", bo->rows, "lineitem rows")->capture_default_str();
+  b->add_flag("--quick", bo->quick, "At most 1M rows, one repetition (a smoke run)");
+  b->add_option("--json", bo->json_path, "Save results here")->capture_default_str();
+  b->add_option("--reps", bo->reps, "Repetitions (median reported)")->capture_default_str();
+  b->add_option("--backend", bo->backend, "Backend for the kernels (default: a GPU with data kernels, else cpu)");
+  b->callback([bo, &rc] { rc = bench_data(*bo); });
+}
+
+}  // namespace ut::app

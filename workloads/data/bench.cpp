@@ -1,0 +1,141 @@
+#include "workloads/data/bench.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <vector>
+
+#include "timeline/clock.h"
+#include "workloads/data/database.h"
+#include "workloads/data/datasets.h"
+#include "workloads/data/planner.h"
+#include "workloads/data/preagg.h"
+
+namespace ut::data {
+namespace {
+
+double ms_since(uint64_t t0) { return static_cast<double>(now_ns() - t0) / 1e6; }
+
+// "" when both results have the same groups and values (doubles within 1e-9 relative), else the first difference.
+std::string differences(const Result& ours, const Result& duck) {
+  if (ours.column_count() != duck.column_count() || ours.rows() != duck.rows())
+    return "shape: ours " + std::to_string(ours.rows()) + " rows, DuckDB " + std::to_string(duck.rows());
+  std::map<std::string, std::size_t> by_key;
+  for (std::size_t i = 0; i < duck.rows(); ++i) by_key[duck.column(0).text(i)] = i;
+  for (std::size_t i = 0; i < ours.rows(); ++i) {
+    auto it = by_key.find(ours.column(0).text(i));
+    if (it == by_key.end()) return "group " + ours.column(0).text(i) + " not in DuckDB's result";
+    for (std::size_t c = 1; c < ours.column_count(); ++c) {
+      const Column& a = ours.column(c);
+      const Column& b = duck.column(c);
+      const std::size_t j = it->second;
+      const bool close = a.physical() == Physical::f64 && !a.is_null(i) && !b.is_null(j)
+                             ? std::abs(a.f64[i] - b.f64[j]) <= 1e-9 * std::max(1.0, std::abs(b.f64[j]))
+                             : a.text(i) == b.text(j);
+      if (!close) return "group " + it->first + " " + b.name + ": ours " + a.text(i) + ", DuckDB " + b.text(j);
+    }
+  }
+  return "";
+}
+
+struct BenchCase {
+  std::string name, sql;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int run_data_bench(DevicePtr dev, const DataBenchOptions& in, const MachineInfo& machine) {
+  DataBenchOptions o = in;
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines appear as they are measured (also through a pipe)
+  if (o.quick) {
+    o.rows = std::min<uint64_t>(o.rows, 1'000'000);
+    o.reps = 1;
+  }
+  Database db;  // in-memory, DuckDB's default thread count (all cores)
+  Session s = db.connect();
+  const std::string version = s.query("SELECT version()").column(0).text(0);
+  const unsigned cores = machine.cores;
+  std::printf("ut bench data — DuckDB %s (%u threads) vs pre-aggregation kernels on backend %s (%s); cpu: %s, %u cores\n",
+              version.c_str(), cores, dev->backend_name().c_str(), dev->caps().name.c_str(),
+              machine.cpu.c_str(), cores);
+  uint64_t t0 = now_ns();
+  generate_lineitem(s, {.rows = o.rows, .seed = o.seed});
+  const double gen_ms = ms_since(t0);
+  std::printf("lineitem: %llu rows generated in %.0f ms\n\n", static_cast<unsigned long long>(o.rows), gen_ms);
+
+  const std::string aggs = "sum(l_quantity), sum(l_extendedprice), avg(l_discount), max(l_tax), count(*)";
+  const std::vector<BenchCase> cases = {
+      {"returnflag (3 groups, VARCHAR)", "SELECT l_returnflag, " + aggs + " FROM lineitem GROUP BY l_returnflag"},
+      {"shipmode (7 groups, VARCHAR), filtered", "SELECT l_shipmode, " + aggs + " FROM lineitem WHERE l_discount > 0.05 GROUP BY l_shipmode"},
+      {"suppkey (rows/600 groups)", "SELECT l_suppkey, " + aggs + " FROM lineitem GROUP BY l_suppkey"},
+      {"partkey (rows/30 groups)", "SELECT l_partkey, " + aggs + " FROM lineitem GROUP BY l_partkey"},
+      {"orderkey (rows/4 groups)", "SELECT l_orderkey, " + aggs + " FROM lineitem GROUP BY l_orderkey"},
+  };
+  PreAggregator agg(dev);
+  int failures = 0;
+  nlohmann::json j;
+  j["suite"] = "data";
+  j["machine"] = {{"cpu", machine.cpu}, {"cores", cores}, {"memory_bytes", machine.memory_bytes}};
+  j["backend"] = dev->backend_name();
+  j["device"] = dev->caps().name;
+  j["duckdb"] = version;
+  j["rows"] = o.rows;
+  j["reps"] = o.reps;
+  j["quick"] = o.quick;
+  j["generate_ms"] = gen_ms;
+  j["note"] = "ratio = duckdb_ms / kernel_total_ms (>1: kernels faster). kernel_total_ms includes DuckDB scanning "
+              "the columns into the shared heap (scan_ms), moving them to device storage on GPUs (move_ms), the kernels and "
+              "table readback (kernel_ms) and building the result (finalize_ms).";
+  std::printf("%-40s %8s %10s %10s %9s %9s %9s %9s %7s %6s\n", "query", "groups", "duckdb ms", "ours ms", "scan ms",
+              "move ms", "kernel ms", "final ms", "ratio", "mode");
+  for (const auto& c : cases) {
+    const Plan plan = plan_query(s, c.sql, {.backend = dev->backend_name(), .force_kernel = true});
+    if (plan.engine != Engine::kernel) {
+      std::printf("%-40s not kernel-eligible: %s\n", c.name.c_str(), plan.reason.c_str());
+      continue;
+    }
+    std::vector<double> duck_ms, ours_ms, scan_ms, move_ms, kernel_ms, fin_ms;
+    PreAggStats st;
+    Result duck, ours;
+    for (int r = 0; r < o.reps; ++r) {
+      t0 = now_ns();
+      duck = s.query(c.sql);
+      duck_ms.push_back(ms_since(t0));
+      ours = agg.run(s, *plan.query, &st, {}, plan.estimated_rows);
+      ours_ms.push_back(st.total_ms);
+      scan_ms.push_back(st.scan_ms);
+      move_ms.push_back(st.move_ms);
+      kernel_ms.push_back(st.kernel_ms);
+      fin_ms.push_back(st.finalize_ms);
+    }
+    const std::string diff = differences(ours, duck);
+    const bool same = diff.empty();
+    if (!same) {
+      std::printf("%-40s RESULT DIFFERS FROM DUCKDB: %s\n", c.name.c_str(), diff.c_str());
+      failures = 1;
+    }
+    const double d = median(duck_ms), u = median(ours_ms);
+    std::printf("%-40s %8zu %10.1f %10.1f %9.1f %9.1f %9.1f %9.1f %7.2f %6s%s\n", c.name.c_str(), ours.rows(), d, u,
+                median(scan_ms), median(move_ms), median(kernel_ms), median(fin_ms), d / u, st.mode.c_str(),
+                same ? "" : "  (differs)");
+    j["cases"].push_back({{"name", c.name}, {"sql", c.sql}, {"groups", ours.rows()}, {"duckdb_ms", d},
+                          {"kernel_total_ms", u}, {"scan_ms", median(scan_ms)}, {"move_ms", median(move_ms)}, {"kernel_ms", median(kernel_ms)},
+                          {"finalize_ms", median(fin_ms)}, {"ratio", d / u}, {"mode", st.mode},
+                          {"capacity", st.capacity}, {"scan_partitions", st.scan_partitions}, {"heap_bytes", st.heap_bytes}, {"verified", same}});
+  }
+  std::ofstream(o.json_path) << j.dump(2) << "\n";
+  std::printf("\nsaved %s\n", o.json_path.c_str());
+  return failures;
+}
+
+
+}  // namespace ut::data

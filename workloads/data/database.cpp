@@ -1,0 +1,589 @@
+// DuckDB C API adapter. Every native handle has one owner here; see database.h for the contract.
+#include "workloads/data/database.h"
+
+#include <duckdb.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace ut::data {
+namespace {
+
+// Pending streaming execution is marked deprecated in 1.4 but is the C API's only way to stream a prepared
+// statement's result; fall back to a materialized result if a later DuckDB drops it (see DUCKDB_API_NO_DEPRECATED).
+const char* statement_type_name(duckdb_statement_type t) {
+  switch (t) {
+    case DUCKDB_STATEMENT_TYPE_SELECT: return "SELECT";
+    case DUCKDB_STATEMENT_TYPE_INSERT: return "INSERT";
+    case DUCKDB_STATEMENT_TYPE_UPDATE: return "UPDATE";
+    case DUCKDB_STATEMENT_TYPE_EXPLAIN: return "EXPLAIN";
+    case DUCKDB_STATEMENT_TYPE_DELETE: return "DELETE";
+    case DUCKDB_STATEMENT_TYPE_CREATE: return "CREATE";
+    case DUCKDB_STATEMENT_TYPE_ALTER: return "ALTER";
+    case DUCKDB_STATEMENT_TYPE_TRANSACTION: return "TRANSACTION";
+    case DUCKDB_STATEMENT_TYPE_COPY: return "COPY";
+    case DUCKDB_STATEMENT_TYPE_DROP: return "DROP";
+    case DUCKDB_STATEMENT_TYPE_PRAGMA: return "PRAGMA";
+    case DUCKDB_STATEMENT_TYPE_SET:
+    case DUCKDB_STATEMENT_TYPE_VARIABLE_SET: return "SET";
+    case DUCKDB_STATEMENT_TYPE_ATTACH: return "ATTACH";
+    case DUCKDB_STATEMENT_TYPE_LOAD: return "LOAD";
+    case DUCKDB_STATEMENT_TYPE_CALL: return "CALL";
+    case DUCKDB_STATEMENT_TYPE_EXPORT: return "EXPORT";
+    default: return "non-SELECT";
+  }
+}
+
+// How a result column's values are read out of a DuckDB vector.
+struct ColumnSource {
+  duckdb_type type = DUCKDB_TYPE_INVALID;
+  duckdb_type internal = DUCKDB_TYPE_INVALID;  // DECIMAL / ENUM storage
+  std::vector<std::string> dictionary;         // ENUM values
+};
+
+Column make_column(const char* name, duckdb_logical_type lt, ColumnSource& src, const std::string& sql) {
+  Column c;
+  c.name = name ? name : "";
+  src.type = duckdb_get_type_id(lt);
+  switch (src.type) {
+    case DUCKDB_TYPE_BOOLEAN: c.type = TypeId::boolean; break;
+    case DUCKDB_TYPE_TINYINT: c.type = TypeId::int8; break;
+    case DUCKDB_TYPE_SMALLINT: c.type = TypeId::int16; break;
+    case DUCKDB_TYPE_INTEGER: c.type = TypeId::int32; break;
+    case DUCKDB_TYPE_BIGINT: c.type = TypeId::int64; break;
+    case DUCKDB_TYPE_UTINYINT: c.type = TypeId::uint8; break;
+    case DUCKDB_TYPE_USMALLINT: c.type = TypeId::uint16; break;
+    case DUCKDB_TYPE_UINTEGER: c.type = TypeId::uint32; break;
+    case DUCKDB_TYPE_UBIGINT: c.type = TypeId::uint64; break;
+    case DUCKDB_TYPE_HUGEINT: c.type = TypeId::int128; break;
+    case DUCKDB_TYPE_FLOAT: c.type = TypeId::float32; break;
+    case DUCKDB_TYPE_DOUBLE: c.type = TypeId::float64; break;
+    case DUCKDB_TYPE_VARCHAR: c.type = TypeId::varchar; break;
+    case DUCKDB_TYPE_DATE: c.type = TypeId::date; break;
+    case DUCKDB_TYPE_TIMESTAMP: c.type = TypeId::timestamp; break;
+    case DUCKDB_TYPE_TIMESTAMP_TZ: c.type = TypeId::timestamp_tz; break;
+    case DUCKDB_TYPE_DECIMAL:
+      c.type = TypeId::decimal;
+      c.decimal_width = duckdb_decimal_width(lt);
+      c.decimal_scale = duckdb_decimal_scale(lt);
+      src.internal = duckdb_decimal_internal_type(lt);
+      break;
+    case DUCKDB_TYPE_ENUM: {
+      c.type = TypeId::varchar;
+      src.internal = duckdb_enum_internal_type(lt);
+      const uint32_t n = duckdb_enum_dictionary_size(lt);
+      src.dictionary.reserve(n);
+      for (uint32_t i = 0; i < n; ++i) {
+        char* v = duckdb_enum_dictionary_value(lt, i);
+        src.dictionary.emplace_back(v ? v : "");
+        duckdb_free(v);
+      }
+      break;
+    }
+    default:
+      throw DataError("[ResultStream::schema]",
+                      "column '" + c.name + "' has DuckDB type id " + std::to_string(static_cast<int>(src.type)) +
+                          ", which ut::data does not convert yet; CAST it in SQL (e.g. " + c.name + "::VARCHAR)",
+                      sql);
+  }
+  return c;
+}
+
+template <class T>
+void push_ints(Column& c, const void* data, idx_t n) {
+  const T* v = static_cast<const T*>(data);
+  for (idx_t i = 0; i < n; ++i) c.i64.push_back(static_cast<int64_t>(v[i]));
+}
+
+void append_vector(Column& c, const ColumnSource& src, duckdb_vector vec, idx_t n) {
+  const void* data = duckdb_vector_get_data(vec);
+  uint64_t* validity = duckdb_vector_get_validity(vec);
+  const std::size_t base = c.valid.size();
+  c.valid.resize(base + n, 1);
+  if (validity)
+    for (idx_t i = 0; i < n; ++i) c.valid[base + i] = duckdb_validity_row_is_valid(validity, i) ? 1 : 0;
+  switch (src.type) {
+    case DUCKDB_TYPE_BOOLEAN: push_ints<bool>(c, data, n); break;
+    case DUCKDB_TYPE_TINYINT: push_ints<int8_t>(c, data, n); break;
+    case DUCKDB_TYPE_SMALLINT: push_ints<int16_t>(c, data, n); break;
+    case DUCKDB_TYPE_INTEGER:
+    case DUCKDB_TYPE_DATE: push_ints<int32_t>(c, data, n); break;
+    case DUCKDB_TYPE_BIGINT:
+    case DUCKDB_TYPE_TIMESTAMP:
+    case DUCKDB_TYPE_TIMESTAMP_TZ: push_ints<int64_t>(c, data, n); break;
+    case DUCKDB_TYPE_UTINYINT: push_ints<uint8_t>(c, data, n); break;
+    case DUCKDB_TYPE_USMALLINT: push_ints<uint16_t>(c, data, n); break;
+    case DUCKDB_TYPE_UINTEGER: push_ints<uint32_t>(c, data, n); break;
+    case DUCKDB_TYPE_UBIGINT: {
+      const uint64_t* v = static_cast<const uint64_t*>(data);
+      for (idx_t i = 0; i < n; ++i) c.i128.push_back(static_cast<int128_t>(v[i]));
+      break;
+    }
+    case DUCKDB_TYPE_HUGEINT: {
+      const duckdb_hugeint* v = static_cast<const duckdb_hugeint*>(data);
+      for (idx_t i = 0; i < n; ++i)
+        c.i128.push_back(static_cast<int128_t>(static_cast<uint128_t>(v[i].upper) << 64 | v[i].lower));
+      break;
+    }
+    case DUCKDB_TYPE_FLOAT: {
+      const float* v = static_cast<const float*>(data);
+      for (idx_t i = 0; i < n; ++i) c.f64.push_back(v[i]);
+      break;
+    }
+    case DUCKDB_TYPE_DOUBLE: {
+      const double* v = static_cast<const double*>(data);
+      c.f64.insert(c.f64.end(), v, v + n);
+      break;
+    }
+    case DUCKDB_TYPE_VARCHAR: {
+      auto* v = static_cast<duckdb_string_t*>(const_cast<void*>(data));
+      for (idx_t i = 0; i < n; ++i) {
+        if (!c.valid[base + i]) {
+          c.str.emplace_back();
+          continue;
+        }
+        c.str.emplace_back(duckdb_string_t_data(&v[i]), duckdb_string_t_length(v[i]));
+      }
+      break;
+    }
+    case DUCKDB_TYPE_DECIMAL:
+      for (idx_t i = 0; i < n; ++i) {
+        switch (src.internal) {
+          case DUCKDB_TYPE_SMALLINT: c.i128.push_back(static_cast<const int16_t*>(data)[i]); break;
+          case DUCKDB_TYPE_INTEGER: c.i128.push_back(static_cast<const int32_t*>(data)[i]); break;
+          case DUCKDB_TYPE_BIGINT: c.i128.push_back(static_cast<const int64_t*>(data)[i]); break;
+          default: {
+            const duckdb_hugeint h = static_cast<const duckdb_hugeint*>(data)[i];
+            c.i128.push_back(static_cast<int128_t>(static_cast<uint128_t>(h.upper) << 64 | h.lower));
+          }
+        }
+      }
+      break;
+    case DUCKDB_TYPE_ENUM:
+      for (idx_t i = 0; i < n; ++i) {
+        uint64_t k = 0;
+        if (src.internal == DUCKDB_TYPE_UTINYINT) k = static_cast<const uint8_t*>(data)[i];
+        else if (src.internal == DUCKDB_TYPE_USMALLINT) k = static_cast<const uint16_t*>(data)[i];
+        else k = static_cast<const uint32_t*>(data)[i];
+        c.str.push_back(c.valid[base + i] && k < src.dictionary.size() ? src.dictionary[k] : std::string());
+      }
+      break;
+    default: break;  // rejected in make_column
+  }
+}
+
+// Runs `deadline` -> duckdb_interrupt on a helper thread that sleeps on a condition variable (no polling).
+class Watchdog {
+ public:
+  Watchdog(std::chrono::milliseconds timeout, std::function<void()> on_expiry) {
+    if (timeout.count() <= 0) return;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    thread_ = std::thread([this, deadline, fn = std::move(on_expiry)] {
+      std::unique_lock lock(mutex_);
+      if (!cv_.wait_until(lock, deadline, [this] { return stop_; })) fn();
+    });
+  }
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------
+struct Database::Impl {
+  DatabaseOptions options;
+  duckdb_database db = nullptr;
+  ~Impl() {
+    if (db) duckdb_close(&db);
+  }
+};
+
+struct Session::Impl {
+  std::shared_ptr<Database::Impl> db;
+  duckdb_connection con = nullptr;
+  std::atomic<bool> busy{false};
+  std::atomic<bool> cancelled{false}, timed_out{false};
+  std::mutex children_mutex;
+  std::vector<std::weak_ptr<Impl>> children;  // forks that cancel() reaches
+  ~Impl() {
+    if (con) duckdb_disconnect(&con);
+  }
+  // Plain statement for transaction control; returns DuckDB's error or "".
+  std::string run_simple(const char* sql) {
+    duckdb_result r;
+    std::string err;
+    if (duckdb_query(con, sql, &r) == DuckDBError) err = duckdb_result_error(&r) ? duckdb_result_error(&r) : "error";
+    duckdb_destroy_result(&r);
+    return err;
+  }
+  [[noreturn]] void fail(const char* context, const std::string& msg, const std::string& sql, int type) {
+    if (cancelled.load()) throw QueryCancelled(context, "query cancelled: " + msg, sql, type);
+    if (timed_out.load()) throw QueryTimeout(context, "query timed out: " + msg, sql, type);
+    throw DataError(context, msg, sql, type);
+  }
+};
+
+struct ResultStream::Impl {
+  std::shared_ptr<Session::Impl> session;
+  std::string sql;
+  duckdb_extracted_statements extracted = nullptr;
+  duckdb_prepared_statement prepared = nullptr;
+  duckdb_pending_result pending = nullptr;
+  duckdb_result result{};
+  bool have_result = false;
+  bool in_transaction = false;  // ours: BEGIN [READ ONLY] ... ROLLBACK/COMMIT
+  bool commit_at_end = false;   // read-write scripts commit once fully consumed
+  bool done = false;
+  uint64_t rows = 0;
+  std::vector<Column> schema;
+  std::vector<ColumnSource> sources;
+  std::unique_ptr<Watchdog> watchdog;
+
+  ~Impl() { finish(false); }
+
+  void finish(bool success) noexcept {
+    if (done && !have_result && !prepared && !extracted && !pending && !in_transaction) return;
+    done = true;
+    watchdog.reset();
+    if (have_result) duckdb_destroy_result(&result);
+    have_result = false;
+    if (pending) duckdb_destroy_pending(&pending);
+    if (prepared) duckdb_destroy_prepare(&prepared);
+    if (extracted) duckdb_destroy_extracted(&extracted);
+    if (in_transaction) {
+      in_transaction = false;
+      if (session->run_simple(success && commit_at_end ? "COMMIT" : "ROLLBACK").size() && success && commit_at_end)
+        (void)session->run_simple("ROLLBACK");
+    }
+    session->busy.store(false);
+  }
+
+  [[noreturn]] void fail(const char* context, const std::string& msg, int type) {
+    finish(false);
+    session->fail(context, msg, sql, type);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------------------
+Database::Database(DatabaseOptions options) : impl_(std::make_shared<Impl>()) {
+  impl_->options = std::move(options);
+  const DatabaseOptions& o = impl_->options;
+  duckdb_config config = nullptr;
+  if (duckdb_create_config(&config) == DuckDBError) throw DataError("[Database::Database]", "duckdb_create_config failed");
+  auto set = [&](const char* name, const std::string& value) {
+    if (duckdb_set_config(config, name, value.c_str()) == DuckDBError) {
+      duckdb_destroy_config(&config);
+      throw DataError("[Database::Database]", std::string("DuckDB rejected option ") + name + "=" + value);
+    }
+  };
+  set("autoinstall_known_extensions", "false");
+  set("autoload_known_extensions", "false");
+  set("enable_external_access", o.allow_external_access ? "true" : "false");
+  if (o.read_only) set("access_mode", "READ_ONLY");
+  if (o.threads > 0) set("threads", std::to_string(o.threads));
+  if (!o.memory_limit.empty()) set("memory_limit", o.memory_limit);
+  char* err = nullptr;
+  const char* path = o.path.empty() ? nullptr : o.path.c_str();
+  const duckdb_state st = duckdb_open_ext(path, &impl_->db, config, &err);
+  duckdb_destroy_config(&config);
+  if (st == DuckDBError) {
+    const std::string msg = err ? err : "unknown error";
+    if (err) duckdb_free(err);
+    impl_->db = nullptr;
+    throw DataError("[Database::Database]", "cannot open '" + (o.path.empty() ? std::string(":memory:") : o.path) +
+                                                "': " + msg);
+  }
+}
+
+Database::~Database() = default;
+Database::Database(Database&&) noexcept = default;
+Database& Database::operator=(Database&&) noexcept = default;
+
+std::string Database::default_path() {
+  const char* env = std::getenv("UT_DATA_DB");
+  return env && *env ? env : "ut-data.duckdb";
+}
+
+const DatabaseOptions& Database::options() const { return impl_->options; }
+
+Session Database::connect() {
+  auto s = std::make_shared<Session::Impl>();
+  s->db = impl_;
+  if (duckdb_connect(impl_->db, &s->con) == DuckDBError) throw DataError("[Database::connect]", "duckdb_connect failed");
+  return Session(std::move(s));
+}
+
+Result Database::query(const std::string& sql, const QueryOptions& options) { return connect().query(sql, options); }
+
+// ---------------------------------------------------------------------------------------------------------
+Session::Session(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+
+void Session::cancel() noexcept {
+  if (!impl_) return;
+  {
+    std::lock_guard lock(impl_->children_mutex);
+    for (const auto& w : impl_->children)
+      if (auto child = w.lock()) Session(child).cancel();
+  }
+  if (!impl_->busy.load()) return;
+  impl_->cancelled.store(true);
+  duckdb_interrupt(impl_->con);
+}
+
+Session Session::fork() {
+  if (!impl_) throw DataError("[Session::fork]", "moved-from session");
+  auto s = std::make_shared<Impl>();
+  s->db = impl_->db;
+  if (duckdb_connect(impl_->db->db, &s->con) == DuckDBError) throw DataError("[Session::fork]", "duckdb_connect failed");
+  std::lock_guard lock(impl_->children_mutex);
+  std::erase_if(impl_->children, [](const std::weak_ptr<Impl>& w) { return w.expired(); });
+  impl_->children.push_back(s);
+  return Session(std::move(s));
+}
+
+bool Session::busy() const noexcept { return impl_ && impl_->busy.load(); }
+
+ResultStream Session::stream(const std::string& sql, const QueryOptions& options) {
+  if (!impl_) throw DataError("[Session::stream]", "moved-from session");
+  bool expected = false;
+  if (!impl_->busy.compare_exchange_strong(expected, true))
+    throw DataError("[Session::stream]", "session is busy with another query or an open ResultStream", sql);
+  impl_->cancelled.store(false);
+  impl_->timed_out.store(false);
+  auto st = std::make_unique<ResultStream::Impl>();
+  st->session = impl_;
+  st->sql = sql;
+  Impl* s = impl_.get();
+  st->watchdog = std::make_unique<Watchdog>(options.timeout, [s] {
+    s->timed_out.store(true);
+    duckdb_interrupt(s->con);
+  });
+  constexpr const char* ctx = "[Session::stream]";
+
+  const idx_t n = duckdb_extract_statements(s->con, sql.c_str(), &st->extracted);
+  if (n == 0) {
+    const char* e = duckdb_extract_statements_error(st->extracted);
+    st->fail(ctx, e ? e : "no statement in SQL", DUCKDB_ERROR_PARSER);
+  }
+  const bool read_only = options.access == Access::read_only;
+  if (read_only && n != 1)
+    st->fail(ctx, "a read-only session runs exactly one statement; got " + std::to_string(n), -1);
+  if (read_only || n > 1) {
+    const std::string e = s->run_simple(read_only ? "BEGIN TRANSACTION READ ONLY" : "BEGIN TRANSACTION");
+    if (!e.empty()) st->fail(ctx, "could not begin a transaction: " + e, DUCKDB_ERROR_TRANSACTION);
+    st->in_transaction = true;
+    st->commit_at_end = !read_only;
+  }
+  // Every statement but the last runs to completion (a write script); the last one is streamed.
+  for (idx_t i = 0; i < n; ++i) {
+    if (st->prepared) duckdb_destroy_prepare(&st->prepared);
+    if (duckdb_prepare_extracted_statement(s->con, st->extracted, i, &st->prepared) == DuckDBError) {
+      const char* e = duckdb_prepare_error(st->prepared);
+      st->fail(ctx, e ? e : "prepare failed", -1);
+    }
+    if (duckdb_prepared_statement_type(st->prepared) == DUCKDB_STATEMENT_TYPE_TRANSACTION)
+      st->fail(ctx, "transaction statements are not accepted: the session manages transactions (a multi-statement "
+                    "script runs as one transaction)", DUCKDB_ERROR_TRANSACTION);
+    if (read_only) {
+      const duckdb_statement_type t = duckdb_prepared_statement_type(st->prepared);
+      if (t != DUCKDB_STATEMENT_TYPE_SELECT && t != DUCKDB_STATEMENT_TYPE_EXPLAIN)
+        st->fail(ctx, std::string("read-only session: ") + statement_type_name(t) +
+                          " statements are not allowed (only SELECT and EXPLAIN; writes need read_write access)",
+                 DUCKDB_ERROR_PERMISSION);
+    }
+    if (i + 1 < n) {
+      duckdb_result r;
+      if (duckdb_execute_prepared(st->prepared, &r) == DuckDBError) {
+        const std::string e = duckdb_result_error(&r) ? duckdb_result_error(&r) : "error";
+        const int type = duckdb_result_error_type(&r);
+        duckdb_destroy_result(&r);
+        st->fail(ctx, e + " (statement " + std::to_string(i + 1) + " of " + std::to_string(n) + "; rolled back)", type);
+      }
+      duckdb_destroy_result(&r);
+      if (s->cancelled.load() || s->timed_out.load()) st->fail(ctx, "interrupted between statements", DUCKDB_ERROR_INTERRUPT);
+    }
+  }
+  if (duckdb_pending_prepared_streaming(st->prepared, &st->pending) == DuckDBError) {
+    const char* e = duckdb_pending_error(st->pending);
+    st->fail(ctx, e ? e : "could not start the query", -1);
+  }
+  const duckdb_state es = duckdb_execute_pending(st->pending, &st->result);
+  st->have_result = true;
+  if (es == DuckDBError) {
+    const std::string e = duckdb_result_error(&st->result) ? duckdb_result_error(&st->result) : "error";
+    st->fail(ctx, e, duckdb_result_error_type(&st->result));
+  }
+  const idx_t cols = duckdb_column_count(&st->result);
+  st->schema.reserve(cols);
+  st->sources.resize(cols);
+  try {
+    for (idx_t c = 0; c < cols; ++c) {
+      duckdb_logical_type lt = duckdb_column_logical_type(&st->result, c);
+      try {
+        st->schema.push_back(make_column(duckdb_column_name(&st->result, c), lt, st->sources[c], sql));
+      } catch (...) {
+        duckdb_destroy_logical_type(&lt);
+        throw;
+      }
+      duckdb_destroy_logical_type(&lt);
+    }
+  } catch (...) {
+    st->finish(false);
+    throw;
+  }
+  return ResultStream(std::move(st));
+}
+
+Result Session::query(const std::string& sql, const QueryOptions& options) {
+  ResultStream st = stream(sql, options);
+  Result out;
+  out.columns = st.schema();
+  Result chunk;
+  while (st.next(chunk)) out.append(chunk);
+  return out;
+}
+
+std::vector<Column> Session::describe(const std::string& sql) {
+  duckdb_prepared_statement p = nullptr;
+  if (duckdb_prepare(impl_->con, sql.c_str(), &p) == DuckDBError) {
+    const std::string e = duckdb_prepare_error(p) ? duckdb_prepare_error(p) : "prepare failed";
+    duckdb_destroy_prepare(&p);
+    throw DataError("[Session::describe]", e, sql);
+  }
+  std::vector<Column> cols;
+  try {
+    const idx_t n = duckdb_prepared_statement_column_count(p);
+    for (idx_t c = 0; c < n; ++c) {
+      duckdb_logical_type lt = duckdb_prepared_statement_column_logical_type(p, c);
+      ColumnSource src;
+      try {
+        cols.push_back(make_column(duckdb_prepared_statement_column_name(p, c), lt, src, sql));
+      } catch (...) {
+        duckdb_destroy_logical_type(&lt);
+        throw;
+      }
+      duckdb_destroy_logical_type(&lt);
+    }
+  } catch (...) {
+    duckdb_destroy_prepare(&p);
+    throw;
+  }
+  duckdb_destroy_prepare(&p);
+  return cols;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+ResultStream::ResultStream() = default;
+ResultStream::ResultStream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ResultStream::~ResultStream() = default;
+ResultStream::ResultStream(ResultStream&&) noexcept = default;
+ResultStream& ResultStream::operator=(ResultStream&&) noexcept = default;
+
+const std::vector<Column>& ResultStream::schema() const {
+  if (!impl_) throw DataError("[ResultStream::schema]", "empty stream");
+  return impl_->schema;
+}
+
+uint64_t ResultStream::rows_fetched() const noexcept { return impl_ ? impl_->rows : 0; }
+
+bool ResultStream::next(Result& chunk) {
+  constexpr const char* ctx = "[ResultStream::next]";
+  if (!impl_ || impl_->done) return false;
+  Impl& st = *impl_;
+  Session::Impl& s = *st.session;
+  if (s.cancelled.load() || s.timed_out.load()) st.fail(ctx, "interrupted", DUCKDB_ERROR_INTERRUPT);
+  duckdb_data_chunk c = duckdb_fetch_chunk(st.result);
+  if (c == nullptr) {
+    const char* e = duckdb_result_error(&st.result);
+    if (e != nullptr) st.fail(ctx, e, duckdb_result_error_type(&st.result));
+    if (s.cancelled.load() || s.timed_out.load()) st.fail(ctx, "interrupted", DUCKDB_ERROR_INTERRUPT);
+    st.finish(true);
+    return false;
+  }
+  const idx_t n = duckdb_data_chunk_get_size(c);
+  chunk.columns = st.schema;
+  try {
+    for (std::size_t col = 0; col < chunk.columns.size(); ++col) {
+      chunk.columns[col].reserve(n);
+      append_vector(chunk.columns[col], st.sources[col], duckdb_data_chunk_get_vector(c, col), n);
+    }
+  } catch (...) {
+    duckdb_destroy_data_chunk(&c);
+    st.finish(false);
+    throw;
+  }
+  duckdb_destroy_data_chunk(&c);
+  st.rows += n;
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+Appender::Appender(Session& session, const std::string& table) : session_(session.impl_), table_(table) {
+  duckdb_appender a = nullptr;
+  if (duckdb_appender_create(session_->con, nullptr, table.c_str(), &a) == DuckDBError) {
+    const std::string e = duckdb_appender_error(a) ? duckdb_appender_error(a) : "cannot create appender";
+    duckdb_appender_destroy(&a);
+    throw DataError("[Appender::Appender]", e + " (table '" + table + "')");
+  }
+  handle_ = a;
+}
+
+Appender::~Appender() {
+  if (handle_) {
+    auto a = static_cast<duckdb_appender>(handle_);
+    duckdb_appender_destroy(&a);  // flushes and closes
+  }
+}
+
+void Appender::check(int state, const char* method) {
+  if (state == DuckDBError) {
+    const char* e = duckdb_appender_error(static_cast<duckdb_appender>(handle_));
+    throw DataError(std::string("[Appender::") + method + "]", (e ? e : "append failed") + (" (table '" + table_ + "')"));
+  }
+}
+
+Appender& Appender::add(int64_t v) {
+  check(duckdb_append_int64(static_cast<duckdb_appender>(handle_), v), "add");
+  return *this;
+}
+Appender& Appender::add(double v) {
+  check(duckdb_append_double(static_cast<duckdb_appender>(handle_), v), "add");
+  return *this;
+}
+Appender& Appender::add(std::string_view v) {
+  check(duckdb_append_varchar_length(static_cast<duckdb_appender>(handle_), v.data(), v.size()), "add");
+  return *this;
+}
+Appender& Appender::add_null() {
+  check(duckdb_append_null(static_cast<duckdb_appender>(handle_)), "add_null");
+  return *this;
+}
+void Appender::end_row() { check(duckdb_appender_end_row(static_cast<duckdb_appender>(handle_)), "end_row"); }
+void Appender::close() {
+  if (!handle_) return;
+  check(duckdb_appender_close(static_cast<duckdb_appender>(handle_)), "close");
+  auto a = static_cast<duckdb_appender>(handle_);
+  duckdb_appender_destroy(&a);
+  handle_ = nullptr;
+}
+
+}  // namespace ut::data

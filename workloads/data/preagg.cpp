@@ -1,0 +1,435 @@
+#include "workloads/data/preagg.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <thread>
+#include <unordered_map>
+
+#include "timeline/clock.h"
+#include "timeline/command_buffer.h"
+#include "timeline/error.h"
+#include "timeline/queue.h"
+
+namespace ut::data {
+namespace {
+
+constexpr uint64_t kDenseLimit = 1ull << 20;  // slots
+constexpr uint64_t kSketchBits = 1ull << 20;  // linear-counting bitmap for the distinct-key estimate
+
+double ms_since(uint64_t t0) { return static_cast<double>(now_ns() - t0) / 1e6; }
+
+}  // namespace
+
+// The scanned columns, in buffers of one ut::Heap (grown by reallocation when the scan outruns the hint).
+struct detail::ScanBuffers {
+  Device* device = nullptr;
+  HeapPtr heap;
+  uint64_t capacity = 0, rows = 0;
+  std::size_t n_columns = 0;
+  Buffer keys, key_valid;
+  std::vector<Buffer> values, valid;
+  // What the scan learned about the keys (merged over partitions afterwards).
+  std::unordered_map<std::string, int64_t> dict_index;
+  std::vector<std::string> dict;  // VARCHAR keys: code -> string, in first-seen order
+  int64_t kmin = 0, kmax = 0;
+  std::vector<uint64_t> sketch;   // linear-counting bitmap of hashed integer keys
+
+  static std::size_t bytes_for(uint64_t cap, std::size_t n_columns) {
+    return (cap * 9 + 512) + n_columns * (cap * 9 + 512) + 4096;
+  }
+  // Starts a new scan; keeps the heap when it already holds `cap` rows of `columns` columns.
+  void reset(Device* dev, std::size_t columns, uint64_t cap) {
+    rows = 0;
+    dict_index.clear();
+    dict.clear();
+    kmin = std::numeric_limits<int64_t>::max();
+    kmax = std::numeric_limits<int64_t>::min();
+    sketch.assign(kSketchBits / 64, 0);
+    if (heap && device == dev && columns <= n_columns && cap <= capacity) {
+      n_columns = columns;
+      values.resize(columns);
+      valid.resize(columns);
+      return;
+    }
+    device = dev;
+    n_columns = columns;
+    heap.reset();
+    keys = key_valid = Buffer();
+    values.clear();
+    valid.clear();
+    allocate(cap);
+  }
+  void allocate(uint64_t cap) {
+    HeapPtr h = device->make_heap({.size = bytes_for(cap, n_columns), .mode = StorageMode::shared, .label = "H_data_scan"});
+    Buffer k = h->allocate(cap * 8, 256, "keys"), kv = h->allocate(cap, 256, "key_valid");
+    std::vector<Buffer> v, vv;
+    for (std::size_t c = 0; c < n_columns; ++c) {
+      v.push_back(h->allocate(cap * 8, 256, "values"));
+      vv.push_back(h->allocate(cap, 256, "valid"));
+    }
+    if (rows > 0) {  // regrowth: move what was scanned so far
+      std::memcpy(k.contents(), keys.contents(), rows * 8);
+      std::memcpy(kv.contents(), key_valid.contents(), rows);
+      for (std::size_t c = 0; c < n_columns; ++c) {
+        std::memcpy(v[c].contents(), values[c].contents(), rows * 8);
+        std::memcpy(vv[c].contents(), valid[c].contents(), rows);
+      }
+    }
+    keys = k;
+    key_valid = kv;
+    values = std::move(v);
+    valid = std::move(vv);
+    heap = std::move(h);
+    capacity = cap;
+  }
+};
+
+namespace {
+
+int128_t sum128(uint64_t lo, uint64_t hi) {
+  return static_cast<int128_t>((static_cast<uint128_t>(hi) << 64) | lo);
+}
+
+}  // namespace
+
+// Places buffers of `sizes` bytes in `heap`, reusing it when it has room. A finished command buffer may hold
+// the last run's buffers for a moment after its wait returns, so a heap without room is replaced, not waited for.
+std::vector<Buffer> PreAggregator::place(HeapPtr& heap, StorageMode mode, const char* label,
+                                         const std::vector<std::size_t>& sizes) {
+  std::size_t total = 0;
+  for (std::size_t b : sizes) total += (b + 255) / 256 * 256 + 256;
+  for (int attempt = 0;; ++attempt) {
+    if (attempt > 0 || !heap || heap->size() < total || heap->mode() != mode)
+      heap = device_->make_heap({.size = total, .mode = mode, .label = label});
+    try {
+      std::vector<Buffer> out;
+      for (std::size_t b : sizes) out.push_back(heap->allocate(std::max<std::size_t>(b, 1), 256, label));
+      return out;
+    } catch (const OutOfMemoryError&) {
+      if (attempt > 0) throw;
+    }
+  }
+}
+
+PreAggregator::PreAggregator(DevicePtr device, QueuePtr compute_queue, PreAggOptions options)
+    : device_(std::move(device)), queue_(std::move(compute_queue)), options_(options) {
+  if (options_.initial_hash_capacity != 0 && !std::has_single_bit(options_.initial_hash_capacity))
+    throw DataError("[PreAggregator::PreAggregator]", "initial_hash_capacity must be a power of two");
+  if (!device_) throw DataError("[PreAggregator::PreAggregator]", "no device");
+  register_agg_kernels();
+  if (!queue_) queue_ = device_->make_queue({.kind = QueueKind::compute, .label = "Q_data_agg"});
+}
+
+namespace {
+
+// Streams `sql` (key, then the input columns) into `sb`, chunk by chunk, gathering key statistics.
+void scan_partition(Session& session, const std::string& sql, const QueryOptions& options, detail::ScanBuffers& sb,
+                    bool string_key, const std::vector<ValueKind>& kind) {
+  ResultStream stream = session.stream(sql, options);
+  Result chunk;
+  while (stream.next(chunk)) {
+    const uint64_t n = chunk.rows();
+    if (sb.rows + n > sb.capacity) sb.allocate(std::max(sb.capacity * 2, sb.rows + n));
+    auto* keys = static_cast<int64_t*>(sb.keys.contents()) + sb.rows;
+    auto* kvalid = static_cast<uint8_t*>(sb.key_valid.contents()) + sb.rows;
+    const Column& kc = chunk.columns[0];
+    std::memcpy(kvalid, kc.valid.data(), n);
+    if (string_key) {
+      for (uint64_t i = 0; i < n; ++i) {
+        if (!kc.valid[i]) {
+          keys[i] = 0;
+          continue;
+        }
+        auto [it, added] = sb.dict_index.try_emplace(kc.str[i], static_cast<int64_t>(sb.dict.size()));
+        if (added) sb.dict.push_back(kc.str[i]);
+        keys[i] = it->second;
+      }
+    } else {
+      for (uint64_t i = 0; i < n; ++i) {
+        const int64_t k = kc.valid[i] ? kc.i64[i] : 0;
+        keys[i] = k;
+        if (!kc.valid[i]) continue;
+        sb.kmin = std::min(sb.kmin, k);
+        sb.kmax = std::max(sb.kmax, k);
+        const uint64_t h = agg_hash(k) & (kSketchBits - 1);
+        sb.sketch[h >> 6] |= 1ull << (h & 63);
+      }
+    }
+    for (std::size_t c = 0; c < kind.size(); ++c) {
+      const Column& vc = chunk.columns[c + 1];
+      std::memcpy(static_cast<uint8_t*>(sb.valid[c].contents()) + sb.rows, vc.valid.data(), n);
+      void* dst = static_cast<uint8_t*>(sb.values[c].contents()) + sb.rows * 8;
+      if (kind[c] == ValueKind::f64) std::memcpy(dst, vc.f64.data(), n * 8);
+      else std::memcpy(dst, vc.i64.data(), n * 8);
+    }
+    sb.rows += n;
+  }
+}
+
+}  // namespace
+
+Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stats_out, const QueryOptions& options,
+                          uint64_t rows_hint) {
+  PreAggStats st;
+  const uint64_t t_start = now_ns();
+  const std::size_t n_cols = q.columns.size();
+  const bool string_key = q.scan_schema.at(0).type == TypeId::varchar;
+  std::vector<ValueKind> kind(n_cols);
+  for (std::size_t c = 0; c < n_cols; ++c)
+    kind[c] = q.scan_schema[c + 1].physical() == Physical::f64 ? ValueKind::f64 : ValueKind::i64;
+
+  // 1. Scan: DuckDB streams key + input columns into heap buffers. A base table is split into rowid ranges
+  //    scanned at once on forked sessions (one consumer thread per range), each into its own heap.
+  unsigned parts = 1;
+  if (!q.partition_scan_sql.empty() && rows_hint >= options_.parallel_scan_min_rows) {
+    const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+    parts = std::clamp(options_.scan_threads ? options_.scan_threads : hw, 1u, 64u);
+  }
+  while (scans_.size() < parts) scans_.push_back(std::make_shared<detail::ScanBuffers>());
+  const uint64_t part_cap = std::max<uint64_t>(rows_hint / parts + rows_hint / (8 * parts) + 1, 1 << 16);
+  for (unsigned i = 0; i < parts; ++i) scans_[i]->reset(device_.get(), n_cols, part_cap);
+  if (parts == 1) {
+    scan_partition(session, q.scan_sql, options, *scans_[0], string_key, kind);
+  } else {
+    std::vector<std::string> sqls(parts);
+    for (unsigned i = 0; i < parts; ++i) {
+      sqls[i] = "SELECT * EXCLUDE (__ut_rowid) FROM (" + q.partition_scan_sql + ") WHERE __ut_rowid >= " +
+                std::to_string(rows_hint / parts * i);
+      if (i + 1 < parts) sqls[i] += " AND __ut_rowid < " + std::to_string(rows_hint / parts * (i + 1));
+    }
+    std::vector<Session> forks;
+    for (unsigned i = 1; i < parts; ++i) forks.push_back(session.fork());
+    std::vector<std::exception_ptr> errors(parts);
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < parts; ++i)
+      threads.emplace_back([&, i] {
+        try {
+          scan_partition(forks[i - 1], sqls[i], options, *scans_[i], string_key, kind);
+        } catch (...) {
+          errors[i] = std::current_exception();
+          session.cancel();  // stop the other ranges early
+        }
+      });
+    try {
+      scan_partition(session, sqls[0], options, *scans_[0], string_key, kind);
+    } catch (...) {
+      errors[0] = std::current_exception();
+      session.cancel();
+    }
+    for (auto& t : threads) t.join();
+    // The first real failure, not the cancellations it caused in the other ranges.
+    std::exception_ptr first, first_real;
+    for (auto& e : errors) {
+      if (!e) continue;
+      if (!first) first = e;
+      try {
+        std::rethrow_exception(e);
+      } catch (const QueryCancelled&) {
+      } catch (...) {
+        if (!first_real) first_real = e;
+      }
+    }
+    if (first_real) std::rethrow_exception(first_real);
+    if (first) std::rethrow_exception(first);
+  }
+  // Merge the partitions' key statistics; VARCHAR codes are renumbered into one dictionary.
+  std::unordered_map<std::string, int64_t> dict_index;
+  std::vector<std::string> dict;
+  int64_t kmin = std::numeric_limits<int64_t>::max(), kmax = std::numeric_limits<int64_t>::min();
+  std::vector<uint64_t> sketch(kSketchBits / 64, 0);
+  for (unsigned p = 0; p < parts; ++p) {
+    detail::ScanBuffers& sb = *scans_[p];
+    st.rows += sb.rows;
+    st.heap_bytes += sb.heap->size();
+    if (string_key) {
+      std::vector<int64_t> remap(sb.dict.size());
+      for (std::size_t j = 0; j < sb.dict.size(); ++j) {
+        auto [it, added] = dict_index.try_emplace(sb.dict[j], static_cast<int64_t>(dict.size()));
+        if (added) dict.push_back(sb.dict[j]);
+        remap[j] = it->second;
+      }
+      if (p > 0) {
+        auto* keys = static_cast<int64_t*>(sb.keys.contents());
+        const auto* kv = static_cast<const uint8_t*>(sb.key_valid.contents());
+        for (uint64_t i = 0; i < sb.rows; ++i)
+          if (kv[i]) keys[i] = remap[static_cast<std::size_t>(keys[i])];
+      }
+    } else {
+      kmin = std::min(kmin, sb.kmin);
+      kmax = std::max(kmax, sb.kmax);
+      for (std::size_t w = 0; w < sketch.size(); ++w) sketch[w] |= sb.sketch[w];
+    }
+  }
+  st.scan_partitions = parts;
+  st.scan_ms = ms_since(t_start);
+
+  // 2. Table mode and capacity.
+  AggConstants k;
+  k.rows = st.rows;
+  k.n_aggs = static_cast<uint32_t>(q.aggs.size());
+  k.n_columns = static_cast<uint32_t>(n_cols);
+  for (std::size_t a = 0; a < q.aggs.size(); ++a) {
+    k.op[a] = static_cast<uint32_t>(q.aggs[a].op);
+    k.column[a] = q.aggs[a].column < 0 ? 0 : static_cast<uint32_t>(q.aggs[a].column);
+  }
+  for (std::size_t c = 0; c < n_cols; ++c) k.column_kind[c] = static_cast<uint32_t>(kind[c]);
+  const bool any_key = kmin <= kmax;
+  const uint128_t range = any_key ? static_cast<uint128_t>(static_cast<int128_t>(kmax) - kmin + 1) : 1;
+  if (!options_.force_hash && (string_key || range <= std::min<uint64_t>(kDenseLimit, 4 * st.rows + 1024))) {
+    k.mode = static_cast<uint32_t>(TableMode::dense);
+    k.capacity = string_key ? std::max<uint64_t>(dict.size(), 1) : static_cast<uint64_t>(range);
+    k.key_base = string_key || !any_key ? 0 : kmin;
+  } else {
+    uint64_t zeros = 0;
+    for (uint64_t w : sketch) zeros += 64 - static_cast<uint64_t>(std::popcount(w));
+    const double m = static_cast<double>(kSketchBits);
+    const double est = zeros == 0 ? static_cast<double>(st.rows) : -m * std::log(static_cast<double>(zeros) / m);
+    const uint64_t want = std::min<uint64_t>(static_cast<uint64_t>(est * 2) + 1024, 2 * st.rows + 1024);
+    k.mode = static_cast<uint32_t>(TableMode::hash);
+    k.capacity = options_.initial_hash_capacity ? options_.initial_hash_capacity : std::bit_ceil(want);
+  }
+
+  // 3. GPUs: move the columns into device storage (copy commands). The CPU backend reads the heaps in place.
+  const bool gpu = device_->caps().is_gpu;
+  std::vector<std::vector<Buffer>> inputs(parts);  // per partition: keys, key_valid, (values, valid) per column
+  for (unsigned p = 0; p < parts; ++p) {
+    const detail::ScanBuffers& sb = *scans_[p];
+    inputs[p] = {sb.keys, sb.key_valid};
+    for (std::size_t c = 0; c < n_cols; ++c) {
+      inputs[p].push_back(sb.values[c]);
+      inputs[p].push_back(sb.valid[c]);
+    }
+  }
+  if (gpu && st.rows > 0) {
+    const uint64_t t_move = now_ns();
+    std::vector<std::size_t> sizes;
+    for (unsigned p = 0; p < parts; ++p)
+      for (std::size_t i = 0; i < inputs[p].size(); ++i) sizes.push_back((i % 2 == 0 ? 8 : 1) * scans_[p]->rows);
+    std::vector<Buffer> moved = place(columns_heap_, StorageMode::device, "H_data_columns", sizes);
+    auto cb = queue_->make_command_buffer("data.preagg.upload");
+    std::size_t j = 0;
+    for (unsigned p = 0; p < parts; ++p)
+      for (std::size_t i = 0; i < inputs[p].size(); ++i, ++j) {
+        cb.copy(inputs[p][i], 0, moved[j], 0, sizes[j]);
+        inputs[p][i] = moved[j];
+      }
+    cb.commit();
+    cb.wait_until_completed();
+    st.move_ms = ms_since(t_move);
+  }
+
+  // 4. Kernels on the compute queue (one aggregation dispatch per partition into the same table); a full hash
+  //    table is regrown and the kernels rerun.
+  const uint64_t t_kernel = now_ns();
+  Buffer table_host, overflow_host;
+  for (;;) {
+    table_host = overflow_host = Buffer();
+    const std::vector<std::size_t> sizes{k.table_words() * 8, 8};
+    std::vector<Buffer> table = place(table_heap_, gpu ? StorageMode::device : StorageMode::shared, "H_data_groups", sizes);
+    std::vector<Buffer> host = gpu ? place(readback_heap_, StorageMode::shared, "H_data_readback", sizes) : table;
+    auto cb = queue_->make_command_buffer("data.preagg");
+    for (unsigned p = 0; p < parts; ++p) {
+      std::vector<Buffer> bufs{inputs[p][0], inputs[p][1], table[0], table[1]};
+      bufs.insert(bufs.end(), inputs[p].begin() + 2, inputs[p].end());
+      AggConstants kp = k;
+      kp.rows = scans_[p]->rows;
+      if (p == 0) cb.dispatch(kAggInitKernel, Grid{k.slots()}, DispatchArgs::make(bufs, kp));
+      if (kp.rows > 0) cb.dispatch(kAggRowsKernel, Grid{kp.rows}, DispatchArgs::make(bufs, kp));
+    }
+    if (gpu) cb.copy(table[0], 0, host[0], 0, sizes[0]).copy(table[1], 0, host[1], 0, sizes[1]);
+    cb.commit();
+    cb.wait_until_completed();
+    table_host = host[0];
+    overflow_host = host[1];
+    if (static_cast<const uint64_t*>(overflow_host.contents())[0] == 0) break;
+    if (static_cast<TableMode>(k.mode) != TableMode::hash)
+      throw DataError("[PreAggregator::run]", "dense table overflowed (internal error)", q.sql);
+    k.capacity *= 4;
+    ++st.retries;
+  }
+  st.kernel_ms = ms_since(t_kernel);
+  st.mode = static_cast<TableMode>(k.mode) == TableMode::dense ? "dense" : "hash";
+  st.capacity = k.capacity;
+
+  // 5. Occupied slots -> rows, in DuckDB's output columns and types.
+  const uint64_t t_fin = now_ns();
+  const auto* t = static_cast<const uint64_t*>(table_host.contents());
+  const uint64_t S = k.slots();
+  std::vector<uint64_t> occupied;
+  for (uint64_t s = 0; s < S; ++s)
+    if (t[k.word(1, s)] != 0) occupied.push_back(s);
+  st.groups = occupied.size();
+  Result out;
+  out.columns = q.output_schema;
+  for (auto& c : out.columns) {
+    c.clear_values();
+    c.reserve(occupied.size());
+  }
+  // One pass per output column, so each inner loop has one shape.
+  for (std::size_t oi = 0; oi < q.output.size(); ++oi) {
+    Column& col = out.columns[oi];
+    if (q.output[oi] < 0) {  // the key
+      for (const uint64_t s : occupied) {
+        const bool null_key = s == k.capacity + 1;
+        const int64_t key = null_key ? 0
+                            : static_cast<TableMode>(k.mode) == TableMode::dense ? k.key_base + static_cast<int64_t>(s)
+                            : s == k.capacity ? kEmptyKey
+                                              : static_cast<int64_t>(t[k.word(0, s)]);
+        col.valid.push_back(null_key ? 0 : 1);
+        if (!string_key) col.i64.push_back(key);
+        else if (null_key) col.str.emplace_back();
+        else col.str.push_back(dict[static_cast<std::size_t>(key)]);
+      }
+      continue;
+    }
+    const std::size_t a = static_cast<std::size_t>(q.output[oi]);
+    const AggOp op = q.aggs[a].op;
+    const bool f64 = q.aggs[a].column >= 0 && kind[static_cast<std::size_t>(q.aggs[a].column)] == ValueKind::f64;
+    const bool value_is_double = op == AggOp::avg || (f64 && op != AggOp::count && op != AggOp::count_star);
+    if (col.physical() == Physical::str || (col.physical() == Physical::i64 && value_is_double))
+      throw DataError("[PreAggregator::run]", q.aggs[a].text + ": DuckDB expects " + col.type_name(), q.sql);
+    for (const uint64_t s : occupied) {
+      const uint64_t* slot = t + k.word(0, s);
+      const uint64_t cnt = slot[2 + 3 * a], w1 = slot[3 + 3 * a], w2 = slot[4 + 3 * a];
+      const bool is_null = op != AggOp::count_star && op != AggOp::count && cnt == 0;
+      int128_t iv = 0;
+      double dv = 0;
+      switch (op) {
+        case AggOp::count_star: iv = static_cast<int128_t>(slot[1]); break;
+        case AggOp::count: iv = static_cast<int128_t>(cnt); break;
+        case AggOp::sum:
+          if (f64) dv = bits_double(w1);
+          else iv = sum128(w1, w2);
+          break;
+        case AggOp::min:
+        case AggOp::max:
+          if (f64) dv = bits_double(w1);
+          else iv = static_cast<int64_t>(w1);
+          break;
+        case AggOp::avg:
+          dv = cnt == 0 ? 0.0
+                        : (f64 ? bits_double(w1) / static_cast<double>(cnt)
+                               : static_cast<double>(static_cast<long double>(sum128(w1, w2)) / static_cast<long double>(cnt)));
+          break;
+      }
+      col.valid.push_back(is_null ? 0 : 1);
+      if (col.physical() == Physical::f64) {
+        col.f64.push_back(value_is_double ? dv : static_cast<double>(iv));
+      } else if (col.physical() == Physical::i128) {
+        col.i128.push_back(iv);
+      } else {
+        if (!is_null && (iv > std::numeric_limits<int64_t>::max() || iv < std::numeric_limits<int64_t>::min()))
+          throw DataError("[PreAggregator::run]", q.aggs[a].text + " overflows " + col.type_name(), q.sql);
+        col.i64.push_back(static_cast<int64_t>(iv));
+      }
+    }
+  }
+  st.finalize_ms = ms_since(t_fin);
+  st.total_ms = ms_since(t_start);
+  if (stats_out) *stats_out = st;
+  return out;
+}
+
+}  // namespace ut::data
