@@ -22,9 +22,10 @@ Engine::Engine(EngineConfig config) : config_(std::move(config)) {
   if (config_.frame_hz <= 0 || config_.frame_hz > 1000) throw UsageError("[Engine::Engine] frame_hz must be in (0, 1000]");
   device_ = Device::create({.backend = config_.backend});
   q_render_ = device_->make_queue({.kind = QueueKind::render, .label = "Q_render"});
-  q_ml_ = device_->make_queue({.kind = QueueKind::compute, .label = "Q_ml"});
+  host_device_ = device_->caps().backend == "cpu" ? device_ : Device::create({.backend = "cpu"});
+  q_ml_ = host_device_->make_queue({.kind = QueueKind::compute, .label = "Q_ml"});
   q_blit_ = device_->make_queue({.kind = QueueKind::transfer, .label = "Q_blit"});
-  q_host_ = device_->make_queue({.kind = QueueKind::host, .label = "Q_host"});
+  q_host_ = host_device_->make_queue({.kind = QueueKind::host, .label = "Q_host"});
   e_frame_ = device_->make_event("E_frame");
   e_data_ = device_->make_event("E_data");
   e_embed_ = device_->make_event("E_embed");
@@ -121,6 +122,10 @@ uint64_t Engine::overlapped_ops(double window_ms) const {
   const uint64_t now = now_ns();
   const uint64_t since = now - std::min<uint64_t>(now, static_cast<uint64_t>(window_ms * 1e6));
   auto recs = device_->trace().since(since);
+  if (host_device_ != device_) {
+    auto more = host_device_->trace().since(since);
+    recs.insert(recs.end(), more.begin(), more.end());
+  }
   uint64_t n = 0;
   for (std::size_t i = 0; i < recs.size(); ++i) {
     for (std::size_t j = 0; j < recs.size(); ++j) {
@@ -132,6 +137,14 @@ uint64_t Engine::overlapped_ops(double window_ms) const {
     }
   }
   return n;
+}
+
+std::string Engine::chrome_trace(uint64_t since_ns) const {
+  if (host_device_ == device_) return device_->trace().chrome_json(since_ns);
+  Trace merged(SIZE_MAX);
+  for (const auto* d : {device_.get(), host_device_.get()})
+    for (auto& r : d->trace().since(since_ns)) merged.add(std::move(r));
+  return merged.chrome_json(since_ns);
 }
 
 nlohmann::json Engine::realtime_stats() const {

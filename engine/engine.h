@@ -11,6 +11,10 @@
 //
 // Contract
 // - Queues: Q_render (render, high priority), Q_ml (compute), Q_blit (transfer), Q_host (host lane: SQL, I/O).
+//   Q_render and Q_blit live on the best device (CUDA on a GPU machine); Q_ml and Q_host on a CPU device,
+//   because their host tasks block for long (llama.cpp steps, DuckDB queries) and a CUDA backend runs host
+//   tasks on the driver's single callback thread, where they would stall every stream's callbacks. Events
+//   are shared across the two devices.
 //   Events: E_frame, E_data, E_embed, E_rag — each only grows; next_value(e) hands out the next value to signal
 //   (thread-safe), so independent producers never signal backwards.
 // - The heartbeat never waits on ML or data: each tick is one command buffer on Q_render that reads the other
@@ -85,6 +89,8 @@ class Engine {
 
   Device& device() noexcept { return *device_; }
   const DevicePtr& device_ptr() const noexcept { return device_; }
+  // The CPU device behind Q_ml and Q_host (the same as device() on the CPU backend).
+  const DevicePtr& host_device() const noexcept { return host_device_; }
   const QueuePtr& render_queue() const noexcept { return q_render_; }
   const QueuePtr& ml_queue() const noexcept { return q_ml_; }
   const QueuePtr& blit_queue() const noexcept { return q_blit_; }
@@ -106,13 +112,15 @@ class Engine {
   // Command buffers in the last `window_ms` whose run overlapped a command buffer on another queue.
   uint64_t overlapped_ops(double window_ms = 1000) const;
   nlohmann::json realtime_stats() const;
+  // Chrome trace JSON of both devices' records ending at or after since_ns.
+  std::string chrome_trace(uint64_t since_ns = 0) const;
   std::string prometheus_metrics() const;
 
  private:
   void heartbeat();
 
   EngineConfig config_;
-  DevicePtr device_;
+  DevicePtr device_, host_device_;
   QueuePtr q_render_, q_ml_, q_blit_, q_host_;
   EventPtr e_frame_, e_data_, e_embed_, e_rag_;
   HeapPtr heap_;

@@ -10,6 +10,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev
   libvulkan-dev mesa-vulkan-drivers vulkan-tools glslang-tools
   libimgui-dev libglfw3-dev
+  libstb-dev xvfb xauth
   libhnswlib-dev libcpp-httplib-dev
   libspdlog-dev libfmt-dev
 )

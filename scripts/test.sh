@@ -19,20 +19,19 @@ done
 bash scripts/build.sh
 echo "[test] smoke: ut demo and ut bench timeline --quick"
 tmp=$(mktemp -d)
-(cd "$tmp" && "$OLDPWD/build/apps/ut/ut" demo --frames 30 >/dev/null && "$OLDPWD/build/apps/ut/ut" bench timeline --quick >/dev/null)
+(cd "$tmp" && UT_MODELS_DIR="$OLDPWD/models/synth" "$OLDPWD/build/apps/ut/ut" demo --max-tokens 16 >/dev/null \
+  && "$OLDPWD/build/apps/ut/ut" bench timeline --quick >/dev/null)
 python3 -c "import json,sys; t=json.load(open(sys.argv[1])); assert len(t['traceEvents']) > 100" "$tmp/ut-demo-trace.json"
 rm -rf "$tmp"
 
 if [[ $TSAN == 1 ]]; then
   echo "[test] ThreadSanitizer build (build-tsan)"
-  UT_BUILD_DIR=build-tsan bash scripts/build.sh --no-setup -- -DUT_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
-  echo "[test] timeline tests under ThreadSanitizer"
-  (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" UT_STRESS_GRAPHS=500 \
-    ctest --output-on-failure -R '^timeline\.' -j1)
-  echo "[test] ut demo under ThreadSanitizer"
-  tmp=$(mktemp -d)
-  (cd "$tmp" && TSAN_OPTIONS="halt_on_error=1" "$OLDPWD/build-tsan/apps/ut/ut" demo --frames 60 >/dev/null)
-  rm -rf "$tmp"
+  # The concurrency core: the timeline (CPU backend) and the engine (heartbeat, admission, HTTP server).
+  UT_BUILD_DIR=build-tsan UT_BUILD_TARGETS="ut_timeline_tests ut_engine_tests" \
+    bash scripts/build.sh --no-setup -- -DUT_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  echo "[test] timeline and engine tests under ThreadSanitizer"
+  (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" UT_STRESS_GRAPHS=1000 \
+    ctest --output-on-failure -R '^(timeline|engine)\.' -j1)
 fi
 
 echo "[test] all tests (build)"

@@ -76,7 +76,7 @@ Server::Server(engine::Engine& engine, ServerOptions options)
     }
     const uint64_t now = now_ns();
     const uint64_t since = now - std::min<uint64_t>(now, static_cast<uint64_t>(seconds * 1e9));
-    res.set_content(engine_.device().trace().chrome_json(since), "application/json");
+    res.set_content(engine_.chrome_trace(since), "application/json");
   });
 }
 

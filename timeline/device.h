@@ -85,6 +85,7 @@ class Device : public std::enable_shared_from_this<Device> {
 
   const std::string& backend_name() const { return caps().backend; }
   Trace& trace() noexcept { return trace_; }
+  const Trace& trace() const noexcept { return trace_; }
   Validator* validator() noexcept { return validator_.get(); }
 
  protected:

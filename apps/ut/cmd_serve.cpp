@@ -1,13 +1,15 @@
-// `ut serve`: the engine and its HTTP server until Ctrl-C (SIGINT) or SIGTERM.
+// `ut serve`: the engine, its assistant (chat, embeddings, documents, SQL) and the HTTP server until Ctrl-C.
 #include <CLI/CLI.hpp>
 
 #include <csignal>
 #include <cstdio>
 #include <memory>
-#include <thread>
 
 #include "apps/ut/commands.h"
+#include "engine/assistant.h"
+#include "engine/default_models.h"
 #include "engine/engine.h"
+#include "server/routes.h"
 #include "server/server.h"
 
 namespace ut::app {
@@ -18,6 +20,10 @@ struct ServeOptions {
   int port = 8080;
   std::string token;
   std::string backend;
+  std::string db = "ut-engine.duckdb";
+  std::string embed_model, chat_model;
+  bool allow_sql_writes = false;
+  int max_heavy_ops = 3;
 };
 
 int serve(const ServeOptions& o) {
@@ -28,13 +34,30 @@ int serve(const ServeOptions& o) {
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
-  engine::Engine eng({.backend = o.backend});
+  engine::Engine eng({.backend = o.backend, .max_heavy_ops = o.max_heavy_ops});
   eng.start();
+  engine::AssistantConfig ac{.embed_model = o.embed_model, .chat_model = o.chat_model, .db_path = o.db};
+  bool random = false;
+  if (ac.embed_model.empty() || ac.chat_model.empty()) {
+    const auto m = engine::default_models();
+    if (ac.embed_model.empty()) ac.embed_model = m.embedder;
+    if (ac.chat_model.empty()) ac.chat_model = m.decoder;
+    random = m.random_weights;
+  }
+  engine::Assistant ai(eng, ac);
   server::Server srv(eng, {.host = o.host, .port = o.port, .token = o.token});
+  srv.add_routes([&](httplib::Server& h) {
+    server::add_openai_routes(h, ai);
+    server::add_api_routes(h, ai, {.allow_sql_writes = o.allow_sql_writes});
+  });
   srv.start();
-  std::printf("ut serve: %s on %s — http://%s:%d/ (dashboard), /api/v1/metal/realtime-stats, /metrics, "
-              "/api/v1/trace?seconds=5\nCtrl-C stops.\n",
-              eng.device().caps().backend.c_str(), eng.device().caps().name.c_str(), o.host.c_str(), srv.port());
+  std::printf("ut serve: %s on %s — http://%s:%d/\n  chat model %s, embedder %s%s\n  database %s\n"
+              "  endpoints: /v1/chat/completions /v1/embeddings /v1/models /api/v1/sql /api/v1/docs\n"
+              "             /api/v1/metal/realtime-stats /metrics /api/v1/trace?seconds=5\nCtrl-C stops.\n",
+              eng.device().caps().backend.c_str(), eng.device().caps().name.c_str(), o.host.c_str(), srv.port(),
+              ai.chat_model_name().c_str(), ai.embed_model_name().c_str(),
+              random ? "\n  (synthetic random-weight models: answers are meaningless text; pass --chat-model)" : "",
+              o.db.c_str());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop, &sig);
@@ -48,12 +71,18 @@ int serve(const ServeOptions& o) {
 
 void add_serve_commands(CLI::App& app, CLI::App&, int& rc) {
   auto o = std::make_shared<ServeOptions>();
-  auto* s = app.add_subcommand("serve", "Run the engine with its HTTP server: dashboard, realtime stats, Prometheus "
-                                        "metrics, trace (binds to loopback unless --host says otherwise)");
+  auto* s = app.add_subcommand("serve", "Run the engine with its HTTP server: OpenAI-compatible chat and embeddings, SQL,\n"
+                                        "documents, dashboard, realtime stats, Prometheus metrics, trace");
   s->add_option("--host", o->host, "Address to bind; other than loopback requires --token")->capture_default_str();
   s->add_option("--port", o->port, "Port (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
   s->add_option("--token", o->token, "Bearer token clients must send (or UT_API_TOKEN)");
   s->add_option("--backend", o->backend, "cpu or cuda (default: best available)");
+  s->add_option("--db", o->db, "DuckDB file for documents and SQL")->capture_default_str();
+  s->add_option("--embed-model", o->embed_model, "GGUF embedding model (default: the project's small models)");
+  s->add_option("--chat-model", o->chat_model, "GGUF chat model (default: the project's small models)");
+  s->add_flag("--allow-sql-writes", o->allow_sql_writes, "Let POST /api/v1/sql run writes when asked (off by default)");
+  s->add_option("--max-heavy-ops", o->max_heavy_ops, "Concurrent heavy operations before answering busy")
+      ->capture_default_str()->check(CLI::Range(1, 64));
   s->callback([o, &rc] { rc = serve(*o); });
 }
 

@@ -16,6 +16,12 @@ namespace ut::app {
 using AddCommands = void (*)(CLI::App& app, CLI::App& bench, int& rc);
 
 void add_timeline_commands(CLI::App& app, CLI::App& bench, int& rc);
+void add_ml_commands(CLI::App& app, CLI::App& bench, int& rc);  // models synth/check, bench ml
+void add_data_commands(CLI::App& app, CLI::App& bench, int& rc);  // sql, bench data
+void add_render_commands(CLI::App& app, CLI::App& bench, int& rc);  // ui, bench ui
+void add_vector_commands(CLI::App& app, CLI::App& bench, int& rc);  // bench vector
+void add_serve_commands(CLI::App& app, CLI::App& bench, int& rc);   // serve
+void add_ingest_commands(CLI::App& app, CLI::App& bench, int& rc);  // ingest
 // Other layers' command sets, in --help order.
 std::vector<AddCommands> extra_command_sets();
 
@@ -27,7 +33,11 @@ int doctor(const DoctorOptions& o);
 struct DemoOptions {
   std::string trace_path = "ut-demo-trace.json";
   std::string backend;  // empty: auto
-  int frames = 60;
+  std::string db_path = "ut-demo.duckdb";
+  bool keep_db = false;  // reuse the database of an earlier run (documents already stored stay)
+  int max_tokens = 48;
+  int rag_deadline_ms = 2000;
+  int settle_ms = 500;   // keep the heartbeat running a little after the last path, for the KPIs
 };
 int demo(const DemoOptions& o);
 

@@ -1,186 +1,163 @@
-// `ut demo`: the unified timeline in miniature. Three queues run at once for N ticks at 60 Hz:
-//   render   : every tick signals E_frame (the heartbeat), reads E_rag and the token ring without waiting;
-//   ML       : per tick "embed" (a kernel over a shared heap) -> E_embed -> "rag" (exact top-1) -> E_rag;
-//   transfer : waits for E_rag, copies the result to a host-visible buffer -> E_blit, pushes a token.
-// Writes the trace (Chrome JSON) and prints what happened.
+// `ut demo`: every path of the engine at once, on the embedded defaults.
+//   render : the 60 Hz heartbeat on Q_render (E_frame) keeps ticking through all of it, never waiting;
+//   docs   : the project's own documents are stored in DuckDB and embedded in the background on Q_ml;
+//   data   : the machine's Debian package list is loaded and aggregated on the host lane (E_data), and the
+//            result is turned into a document so chat can cite it;
+//   chat   : embed the question (E_embed) -> search (E_rag) -> stream the answer token by token.
+// Prints the KPI table and writes the trace (Chrome JSON).
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
-#include <span>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
-#include <vector>
 
 #include "apps/ut/commands.h"
+#include "engine/assistant.h"
+#include "engine/default_models.h"
+#include "engine/engine.h"
 #include "timeline/clock.h"
-#include "timeline/device.h"
-#include "timeline/ring_buffer.h"
+#include "workloads/data/datasets.h"
+#include "workloads/data/host_lane.h"
+#include "workloads/data/planner.h"
+#include "workloads/data/preagg.h"
 
 namespace ut::app {
 namespace {
 
-struct EmbedArgs {
-  uint32_t dim;
-  uint32_t tick;
-};
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
 
-void register_demo_kernels() {
-  // Deterministic pseudo-embeddings, L2-normalised per row: the shape of the ML lane's work.
-  kernels().add("demo.embed", "cpu", [](const DispatchContext& c) {
-    float* out = c.buffer<float>(0);
-    const auto& a = c.constants<EmbedArgs>();
-    for (uint64_t row = c.begin; row < c.end; ++row) {
-      float* v = out + row * a.dim;
-      double norm = 0;
-      for (uint32_t k = 0; k < a.dim; ++k) {
-        v[k] = std::sin(static_cast<float>(row * 131 + k * 7 + a.tick));
-        norm += static_cast<double>(v[k]) * v[k];
-      }
-      const float inv = norm > 0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.f;
-      for (uint32_t k = 0; k < a.dim; ++k) v[k] *= inv;
-    }
-  });
-}
-
-// Exact nearest neighbour of row `query` among the other rows (cosine: rows are unit-norm): the RAG step in
-// miniature, on the ML queue after E_embed.
-uint32_t exact_top1(std::span<const float> m, uint32_t rows, uint32_t dim, uint32_t query) {
-  uint32_t best = 0;
-  float best_score = -2.f;
-  for (uint32_t r = 0; r < rows; ++r) {
-    if (r == query) continue;
-    float dot = 0;
-    for (uint32_t k = 0; k < dim; ++k) dot += m[query * dim + k] * m[r * dim + k];
-    if (dot > best_score) {
-      best_score = dot;
-      best = r;
-    }
+std::vector<std::pair<std::string, std::string>> demo_corpus() {
+  std::vector<std::pair<std::string, std::string>> docs;
+  for (const char* p : {"README.md", "docs/ARCHITECTURE.md", "docs/API.md", "workloads/data/README.md"}) {
+    std::ifstream f(p);
+    if (!f) continue;
+    std::stringstream ss;
+    ss << f.rdbuf();
+    docs.emplace_back(p, ss.str());
   }
-  return best;
+  if (docs.empty()) {
+    docs.emplace_back("engine.md", "The engine overlaps UI frames, inference and SQL on one machine.\n\n"
+                                   "The render queue never waits on ML: it reads event values and draws what is ready.");
+  }
+  return docs;
 }
 
-double pct(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
+double ms_since(uint64_t t0) { return static_cast<double>(now_ns() - t0) / 1e6; }
 
 }  // namespace
 
 int demo(const DemoOptions& o) {
-  register_demo_kernels();
-  auto dev = Device::create({.backend = o.backend});
-  std::printf("ut demo: backend %s (%s), %d ticks at 60 Hz\n", dev->caps().backend.c_str(), dev->caps().name.c_str(),
-              o.frames);
-  auto q_render = dev->make_queue({.kind = QueueKind::render, .label = "Q_render"});
-  auto q_ml = dev->make_queue({.kind = QueueKind::compute, .label = "Q_ml"});
-  auto q_blit = dev->make_queue({.kind = QueueKind::transfer, .label = "Q_blit"});
-  auto e_frame = dev->make_event("E_frame"), e_embed = dev->make_event("E_embed"), e_rag = dev->make_event("E_rag"),
-       e_blit = dev->make_event("E_blit");
+  const uint64_t t_start = now_ns();
+  engine::Engine eng({.backend = o.backend});
+  eng.start();
+  std::printf("ut demo — backend %s (%s); the 60 Hz heartbeat runs throughout\n", eng.device().caps().backend.c_str(),
+              eng.device().caps().name.c_str());
 
-  constexpr uint32_t kRows = 256, kDim = 384;
-  const std::size_t bytes = std::size_t{kRows} * kDim * sizeof(float);
-  // Double-buffered: the ML queue fills one buffer while the transfer queue copies the other out.
-  auto heap = dev->make_heap({.size = 2 * bytes + 4096, .mode = StorageMode::shared, .label = "B_embed"});
-  const Buffer embed_bufs[2] = {heap->allocate(bytes, 256, "embeddings.0"), heap->allocate(bytes, 256, "embeddings.1")};
-  auto host_buf = dev->make_buffer(bytes, StorageMode::shared, "B_result");
-  const bool have_kernel = kernels().find("demo.embed", dev->backend_name()) != nullptr;
+  const std::string db_path = o.db_path;
+  if (!o.keep_db) {
+    for (const auto& suffix : {"", ".wal", ".hnsw", ".hnsw.gen"}) fs::remove(db_path + suffix);
+  }
+  const auto models = engine::default_models();
+  engine::Assistant ai(eng, {.embed_model = models.embedder, .chat_model = models.decoder, .db_path = db_path,
+                             .rag_deadline = std::chrono::milliseconds(o.rag_deadline_ms)});
+  std::printf("models: %s / %s%s\n", ai.embed_model_name().c_str(), ai.chat_model_name().c_str(),
+              models.random_weights ? " — random weights: the answer text is meaningless, the timing is real" : "");
 
-  RingBuffer<uint64_t> tokens(256);  // the transfer lane produces, the render lane consumes
-  std::atomic<uint64_t> tokens_seen{0};
-  std::atomic<uint32_t> top_hit{0};  // written by the ML queue, read by the UI once E_rag says it is complete
-  std::vector<double> frame_intervals_ms;
-  uint64_t frames_with_fresh_data = 0, last_rag_seen = 0;
+  // docs: stored at once (durable), embedded in the background.
+  const uint64_t t_docs = now_ns();
+  std::size_t ndocs = 0;
+  for (auto& [title, body] : demo_corpus()) {
+    if (!ai.docs()->find_by_title(title)) ai.docs()->create(title, body);
+    ++ndocs;
+  }
+  ai.schedule_indexing();
 
-  const auto period = std::chrono::nanoseconds(1'000'000'000 / 60);
-  auto next = std::chrono::steady_clock::now();
-  uint64_t last_frame_ns = 0;
-  for (int t = 1; t <= o.frames; ++t) {
-    const auto tick = static_cast<uint64_t>(t);
-    // Render: the heartbeat. It reads what is complete and never waits on ML.
-    auto frame = q_render->make_command_buffer("frame " + std::to_string(t));
-    frame
-        .host_task([&] {
-          while (auto tok = tokens.try_pop()) tokens_seen = *tok;
-          const uint64_t rag = e_rag->signaled_value();
-          if (rag > last_rag_seen) {
-            ++frames_with_fresh_data;
-            last_rag_seen = rag;
-          }
-        }, "draw")
-        .signal(e_frame, tick)
-        .commit();
+  // data: Debian packages on the host lane, planned (DuckDB or the pre-aggregation kernels), overlapping the rest.
+  data::QueryLane lane(eng.host_device(), ai.database(), eng.host_queue(), eng.e_data());
+  auto session = ai.database().connect();
+  std::size_t packages = 0;
+  std::string sql_note;
+  try {
+    packages = data::load_debian_packages(session).packages;
+  } catch (const std::exception& e) {
+    sql_note = e.what();
+  }
+  const uint64_t t_sql = now_ns();
+  data::PreAggregator agg(eng.host_device(), eng.ml_queue());
+  const std::string sql = packages ? "SELECT section, count(*) AS packages, sum(installed_size) AS installed_kb "
+                                     "FROM debian_packages GROUP BY section ORDER BY packages DESC LIMIT 8"
+                                   : "SELECT 'no apt lists' AS section, 0 AS packages";
+  auto ticket = lane.submit_planned(sql, agg, {.backend = "cpu"});
 
-    // ML: embed -> E_embed -> rag -> E_rag (one command buffer per stage, chained by events).
-    const Buffer& embed_buf = embed_bufs[t % 2];
-    auto embed = q_ml->make_command_buffer("embed " + std::to_string(t));
-    // Reuse a buffer only after the transfer queue copied out its previous contents (tick t-2).
-    if (t > 2) embed.wait(e_blit, tick - 2);
-    if (have_kernel) {
-      embed.dispatch("demo.embed", Grid{kRows}, DispatchArgs::make({embed_buf}, EmbedArgs{kDim, static_cast<uint32_t>(t)}));
-    } else {
-      embed.host_task([] {}, "embed (no kernel for this backend)");
+  // chat: waits for nothing but its own events; the SQL result joins the documents when it lands.
+  data::Result table = ticket.get();
+  const double sql_ms = ms_since(t_sql);
+  std::string table_text = "Debian packages by section on this machine (" + std::to_string(packages) + " packages):\n" +
+                           table.to_table(20);
+  const uint64_t sql_doc = ai.docs()->create("sql: packages by section", table_text);
+  ai.schedule_indexing();
+  const bool indexed = ai.wait_indexed(60s);
+  const double docs_ms = ms_since(t_docs);
+
+  const std::string question = "Which Debian sections have the most packages?";
+  std::printf("\nQ: %s\nA: ", question.c_str());
+  std::fflush(stdout);
+  auto job = ai.chat({.messages = {{"user", question}},
+                      .gen = {.sampling = {.temperature = 0.7f, .seed = 7}, .max_tokens = o.max_tokens}});
+  if (!job) throw Error("engine busy");
+  const uint64_t t_chat = now_ns();
+  double ttft_ms = -1;
+  std::size_t streamed = 0;
+  for (;;) {
+    auto t = job->ring->pop_wait(100ms);
+    if (!t) {
+      if (job->done->signaled_value() >= 1 && job->ring->empty()) break;
+      continue;
     }
-    embed.signal(e_embed, tick).commit();
-    auto rag = q_ml->make_command_buffer("rag " + std::to_string(t));
-    rag.wait(e_embed, tick)
-        .host_task([embed_buf, &top_hit, tick] { top_hit = exact_top1(embed_buf.span<float>(), kRows, kDim, tick % kRows); },
-                   "search")
-        .signal(e_rag, tick)
-        .commit();
-
-    // Transfer: copy the result out, then hand a token to the UI through the ring.
-    auto blit = q_blit->make_command_buffer("blit " + std::to_string(t));
-    blit.wait(e_rag, tick)
-        .copy(embed_buf, 0, host_buf, 0, bytes)
-        .host_task([&tokens, tick] { (void)tokens.try_push(tick); }, "token")
-        .signal(e_blit, tick)
-        .commit();
-
-    const uint64_t now = now_ns();
-    if (last_frame_ns) frame_intervals_ms.push_back(static_cast<double>(now - last_frame_ns) / 1e6);
-    last_frame_ns = now;
-    next += period;
-    std::this_thread::sleep_until(next);  // pace to the 60 Hz tick (a timer, not a poll)
+    if (ttft_ms < 0 && !t->text.empty()) ttft_ms = ms_since(t_chat);
+    std::fputs(t->text.c_str(), stdout);
+    std::fflush(stdout);
+    ++streamed;
+    if (t->last) break;
   }
-  q_render->wait_idle();
-  q_ml->wait_idle();
-  q_blit->wait_idle();
-  tokens.close();
+  job->wait();
+  std::printf("\nsources (RAG badges):");
+  if (!job->rag_ready || job->rag_missed_deadline) std::printf(" none (context missed the %d ms deadline)", o.rag_deadline_ms);
+  for (auto& s : job->sources) std::printf("  [%s #%u %.2f]", s.title.c_str(), s.ord, s.score);
+  const bool cites_sql = std::any_of(job->sources.begin(), job->sources.end(), [&](auto& s) { return s.doc_id == sql_doc; });
+  std::printf("\n\nSQL (%s):\n%s", ticket.slot->engine.c_str(), table.to_table(8).c_str());
+  if (!sql_note.empty()) std::printf("  note: %s\n", sql_note.c_str());
 
-  // Check the result the transfer lane delivered: unit-norm rows.
-  double worst = 0;
-  if (have_kernel) {
-    auto v = host_buf.span<float>();
-    for (uint32_t r = 0; r < kRows; ++r) {
-      double n = 0;
-      for (uint32_t k = 0; k < kDim; ++k) n += static_cast<double>(v[r * kDim + k]) * v[r * kDim + k];
-      worst = std::max(worst, std::abs(std::sqrt(n) - 1.0));
-    }
-  }
-  dev->trace().write_chrome_json(o.trace_path);
-  std::printf("\n%-10s %-9s %9s %8s %12s %12s\n", "queue", "kind", "priority", "buffers", "avg run ms", "busy ms");
-  for (auto* q : {q_render.get(), q_ml.get(), q_blit.get()}) {
-    const auto s = q->stats();
-    std::printf("%-10s %-9s %9s %8llu %12.3f %12.1f\n", q->label().c_str(), to_string(q->kind()),
-                to_string(q->priority()), static_cast<unsigned long long>(s.completed), s.avg_run_ms,
-                static_cast<double>(s.busy_ns) / 1e6);
-  }
-  std::printf("\nevents: E_frame=%llu E_embed=%llu E_rag=%llu E_blit=%llu\n",
-              static_cast<unsigned long long>(e_frame->signaled_value()),
-              static_cast<unsigned long long>(e_embed->signaled_value()),
-              static_cast<unsigned long long>(e_rag->signaled_value()),
-              static_cast<unsigned long long>(e_blit->signaled_value()));
-  std::printf("frames: %d, tick interval p50 %.2f ms, p99 %.2f ms, max %.2f ms; frames that saw new RAG data: %llu\n",
-              o.frames, pct(frame_intervals_ms, 0.5), pct(frame_intervals_ms, 0.99), pct(frame_intervals_ms, 1.0),
-              static_cast<unsigned long long>(frames_with_fresh_data));
-  std::printf("tokens through the ring: last %llu; result rows unit-norm within %.2e; last nearest row %u\n",
-              static_cast<unsigned long long>(tokens_seen.load()), worst, top_hit.load());
-  std::printf("trace: %s (%zu command buffers; open in https://ui.perfetto.dev)\n", o.trace_path.c_str(),
-              dev->trace().snapshot().size());
-  const bool ok = e_blit->signaled_value() == static_cast<uint64_t>(o.frames) && worst < 1e-3;
-  if (!ok) std::fprintf(stderr, "ut demo: the pipeline did not complete every tick\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(o.settle_ms));
+  const auto stats = eng.realtime_stats();
+  const auto fs_ = eng.frame_stats();
+  eng.stop();
+  const auto& r = *job->result;
+  std::printf("\n%-34s %s\n", "KPI", "value");
+  std::printf("%-34s %llu frames, avg %.2f ms, p99 %.2f ms, max %.2f ms, %.1f%% late (> 17.6 ms)\n", "UI heartbeat (60 Hz)",
+              static_cast<unsigned long long>(fs_.frames), fs_.avg_ms, fs_.p99_ms, fs_.max_ms, fs_.over_16ms_pct);
+  std::printf("%-34s %.1f ms (context %s in %.1f ms)\n", "chat: time to first token", ttft_ms,
+              job->rag_ready ? "ready" : "missing", job->rag_ms);
+  std::printf("%-34s %zu tokens, %.1f tokens/s decode, %d prompt tokens, stop: %s\n", "chat: answer", r.tokens.size(),
+              r.decode_tokens_per_s(), r.prompt_tokens, ml::to_string(r.reason));
+  std::printf("%-34s %.1f ms for %zu packages (%s)\n", "SQL: load + aggregate", sql_ms, packages, ticket.slot->engine.c_str());
+  std::printf("%-34s %zu documents + SQL result embedded in %.1f ms (%s); chat cites the SQL result: %s\n",
+              "documents", ndocs, docs_ms, indexed ? "all chunks" : "timed out", cites_sql ? "yes" : "no");
+  std::printf("%-34s %llu command buffers overlapped another queue in the last second\n", "overlap",
+              static_cast<unsigned long long>(stats["performance"]["overlapped_ops"].get<uint64_t>()));
+  std::printf("%-34s E_frame=%s E_embed=%s E_rag=%s E_data=%s\n", "events", stats["events"]["frame"].dump().c_str(),
+              stats["events"]["embed"].dump().c_str(), stats["events"]["rag"].dump().c_str(),
+              stats["events"]["data"].dump().c_str());
+  std::printf("%-34s %.1f of %.0f MB (pressure %s)\n", "shared heap", stats["memory"]["heap_used_mb"].get<double>(),
+              stats["memory"]["heap_total_mb"].get<double>(), stats["memory"]["pressure"].get<std::string>().c_str());
+  std::printf("%-34s %.1f s\n", "wall time", ms_since(t_start) / 1000);
+  std::ofstream(o.trace_path) << eng.chrome_trace();
+  std::printf("trace: %s (open in https://ui.perfetto.dev)\n", o.trace_path.c_str());
+  const bool ok = streamed > 0 && indexed && fs_.frames > 0;
+  if (!ok) std::fprintf(stderr, "ut demo: a path did not complete (see above)\n");
   return ok ? 0 : 1;
 }
 

@@ -1,0 +1,125 @@
+// `ut ingest PATH...`: text and Markdown files and folders into the engine's documents, with progress;
+// resumable (a file whose stored text is unchanged is skipped) and safe to kill at any point.
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "apps/ut/commands.h"
+#include "engine/assistant.h"
+#include "engine/default_models.h"
+#include "engine/engine.h"
+#include "timeline/error.h"
+
+namespace ut::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct IngestOptions {
+  std::vector<std::string> paths;
+  std::string db = "ut-engine.duckdb";
+  std::string embed_model;
+  bool no_embed = false;
+};
+
+bool wanted(const fs::path& p) {
+  const auto ext = p.extension().string();
+  return ext == ".txt" || ext == ".md" || ext == ".markdown" || ext == ".rst";
+}
+
+void bar(const char* what, std::size_t done, std::size_t total) {
+  const int width = 30;
+  const int fill = total ? static_cast<int>(width * done / total) : width;
+  std::fprintf(stderr, "\r%-10s [%s%s] %zu/%zu", what, std::string(static_cast<std::size_t>(fill), '#').c_str(),
+               std::string(static_cast<std::size_t>(width - fill), '.').c_str(), done, total);
+}
+
+int ingest(const IngestOptions& o) {
+  std::vector<fs::path> files;
+  for (const auto& p : o.paths) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      for (auto& e : fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied))
+        if (e.is_regular_file() && wanted(e.path())) files.push_back(e.path());
+    } else if (fs::is_regular_file(p, ec)) {
+      files.emplace_back(p);
+    } else {
+      throw UsageError("no such file or folder: '" + p + "'");
+    }
+  }
+  std::sort(files.begin(), files.end());
+  engine::Engine eng({.backend = "cpu"});
+  std::string model = o.embed_model;
+  if (model.empty() && !o.no_embed) model = engine::default_models().embedder;
+  engine::Assistant ai(eng, {.embed_model = o.no_embed ? "" : model, .db_path = o.db});
+  std::size_t stored = 0, skipped = 0, failed = 0;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const std::string title = files[i].string();
+    std::ifstream f(files[i], std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const std::string body = ss.str();
+    if (!f && !f.eof()) {
+      std::fprintf(stderr, "\nut ingest: cannot read '%s'\n", title.c_str());
+      ++failed;
+      continue;
+    }
+    try {
+      const auto existing = ai.docs()->find_by_title(title);
+      if (existing && ai.docs()->body(*existing) == body) {
+        ++skipped;
+      } else {
+        if (existing) ai.docs()->update(*existing, body);
+        else ai.docs()->create(title, body);
+        ++stored;
+        std::printf("stored %s\n", title.c_str());  // committed: durable from here on
+        std::fflush(stdout);
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "\nut ingest: '%s': %s\n", title.c_str(), e.what());
+      ++failed;
+    }
+    bar("files", i + 1, files.size());
+  }
+  std::fprintf(stderr, "\n");
+  if (ai.can_embed()) {
+    ai.schedule_indexing();
+    std::size_t total = 0;
+    for (auto& d : ai.docs()->list()) total += d.chunks;
+    for (;;) {
+      std::size_t embedded = 0, pending = 0;
+      for (auto& d : ai.docs()->list()) {
+        embedded += d.embedded + d.failed;
+        pending += d.pending;
+      }
+      bar("embedding", embedded, total);
+      if (pending == 0) break;
+      ai.wait_indexed(std::chrono::milliseconds(500));  // blocks on the indexer; wakes to redraw the bar
+    }
+    std::fprintf(stderr, "\n");
+    ai.docs()->save_index();
+  }
+  std::printf("ut ingest: %zu stored, %zu unchanged, %zu failed; %zu chunks indexed; database %s\n", stored, skipped,
+              failed, ai.docs()->indexed(), o.db.c_str());
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+
+void add_ingest_commands(CLI::App& app, CLI::App&, int& rc) {
+  auto o = std::make_shared<IngestOptions>();
+  auto* s = app.add_subcommand("ingest", "Store text and Markdown files (and folders) as documents and embed their chunks;\n"
+                                         "re-running skips unchanged files, so an interrupted ingestion resumes");
+  s->add_option("paths", o->paths, "Files or folders (.txt .md .markdown .rst)")->required();
+  s->add_option("--db", o->db, "DuckDB file")->capture_default_str();
+  s->add_option("--embed-model", o->embed_model, "GGUF embedding model (default: the project's small embedder)");
+  s->add_flag("--no-embed", o->no_embed, "Store documents only; embed later");
+  s->callback([o, &rc] { rc = ingest(*o); });
+}
+
+}  // namespace ut::app

@@ -1,0 +1,132 @@
+// Assistant: the chat, embedding and document paths of the engine, chained by events on its queues.
+//
+//   ut::engine::Assistant ai(engine, {.embed_model = "bge.gguf", .chat_model = "qwen.gguf", .db_path = "ut.duckdb"});
+//   auto job = ai.chat({.messages = {{"user", "What is apt?"}}, .gen = {.max_tokens = 64}});   // nullptr: busy
+//   while (auto t = job->ring->pop_wait(50ms)) { std::cout << t->text; if (t->last) break; }
+//   job->wait();                          // rethrows a failure; job->sources are the RAG badges
+//   uint64_t doc = ai.docs()->create("notes.md", text);   // visible at once; chunks embed in the background
+//
+// Paths (one chat):
+//   Q_ml   "embed query"  -> signals E_embed
+//   Q_host "rag search"   waits E_embed -> searches the documents -> context -> signals E_rag
+//   gate: E_rag reached, or the soft deadline passed (then the answer goes without context and says so)
+//   Q_ml   generation steps (one command buffer per prefill chunk or token) wait on the gate; tokens stream
+//          into job->ring; job->done is signalled at the end (with the error, if any)
+// Documents: create/update commit to DuckDB at once and schedule "embed pending chunks" on Q_ml (E_embed).
+//
+// Contract: thread-safe. chat() returns nullptr when the engine's admission limit is reached (answer "busy").
+// Requests share one Generator, so generations run one after another (others wait on Q_ml, bounded by
+// admission). Host tasks of these paths run on the engine's CPU queues (llama.cpp and DuckDB block).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/engine.h"
+#include "timeline/ring_buffer.h"
+#include "workloads/data/database.h"
+#include "workloads/ml/embedder.h"
+#include "workloads/ml/generator.h"
+#include "workloads/ml/lane.h"
+#include "workloads/vector/document_store.h"
+
+namespace ut::engine {
+
+struct AssistantConfig {
+  std::string embed_model;  // GGUF embedder; empty: no embeddings, chat answers without retrieval
+  std::string chat_model;   // GGUF decoder; empty: chat unavailable
+  std::string db_path;      // DuckDB file for documents; empty: in-memory
+  int n_ctx = 2048;
+  int prefill_chunk = 128;
+  std::chrono::milliseconds rag_deadline{1500};  // soft deadline for embeddings + context
+  std::size_t rag_k = 3;
+  vector::ChunkerOptions chunker{.max_tokens = 128, .overlap_tokens = 16};
+};
+
+struct ChatRequest {
+  std::vector<ml::ChatMessage> messages;
+  ml::GenerateOptions gen;  // ring and cancel are set by the assistant
+  bool retrieve = true;
+};
+
+struct ChatJob {
+  std::shared_ptr<RingBuffer<ml::StreamToken>> ring;
+  std::atomic<bool> cancel{false};
+  EventPtr done;                           // signalled (value 1) when the answer is complete or failed
+  std::shared_ptr<ml::GenerateResult> result = std::make_shared<ml::GenerateResult>();
+  std::vector<vector::SearchHit> sources;  // valid once rag_ready (the UI reads E_rag)
+  std::atomic<bool> rag_ready{false}, rag_missed_deadline{false};
+  double rag_ms = 0;                       // request -> context ready
+  std::optional<Admission> admission;
+  // Blocks until done; rethrows the generation's failure.
+  void wait() const { done->wait(1); }
+};
+
+class Assistant {
+ public:
+  Assistant(Engine& engine, AssistantConfig config);
+  ~Assistant();  // waits for work in flight
+  Assistant(const Assistant&) = delete;
+  Assistant& operator=(const Assistant&) = delete;
+
+  bool can_chat() const noexcept { return generator_ != nullptr; }
+  bool can_embed() const noexcept { return embedder_ != nullptr; }
+  std::string chat_model_name() const;
+  std::string embed_model_name() const;
+
+  std::shared_ptr<ChatJob> chat(ChatRequest request);
+  // Embeddings on Q_ml (blocks the caller until done): rows of dim() floats, L2-normalised.
+  ml::EmbedResult embed(const std::vector<std::string>& texts);
+  int dim() const noexcept { return embedder_ ? embedder_->dim() : 0; }
+
+  struct Stats {
+    uint64_t chats = 0, cancelled = 0, failed = 0, rag_deadline_misses = 0;
+  };
+  Stats stats() const;
+
+  vector::DocumentStore* docs() noexcept { return docs_.get(); }
+  data::Database& database() noexcept { return *db_; }
+  // Schedules embedding of pending chunks on Q_ml (coalesced: at most one batch queued at a time).
+  void schedule_indexing();
+  // Blocks until no chunk is pending (or the timeout passes); true when idle.
+  bool wait_indexed(std::chrono::milliseconds timeout);
+
+ private:
+  void deadline_loop();
+  void index_batch();
+
+  Engine& engine_;
+  AssistantConfig config_;
+  std::unique_ptr<data::Database> db_;
+  std::unique_ptr<vector::DocumentStore> docs_;
+  std::unique_ptr<ml::Embedder> embedder_;
+  std::shared_ptr<ml::Generator> generator_;
+  std::unique_ptr<ml::MlLane> lane_;
+  std::mutex submit_mutex_;  // event values are handed out and committed in one order
+
+  std::atomic<uint64_t> chats_{0}, cancelled_{0}, failed_{0}, rag_misses_{0};
+  std::atomic<bool> indexing_queued_{false};
+  std::mutex index_mutex_;
+  std::condition_variable index_cv_;
+
+  // Soft deadlines: a small timer thread (waits on a condition variable until the earliest deadline).
+  struct Deadline {
+    std::chrono::steady_clock::time_point at;
+    EventPtr gate;
+    std::shared_ptr<ChatJob> job;
+  };
+  std::mutex deadline_mutex_;
+  std::condition_variable deadline_cv_;
+  std::vector<Deadline> deadlines_;
+  bool stopping_ = false;
+  std::thread deadline_thread_;
+};
+
+}  // namespace ut::engine

@@ -1,0 +1,140 @@
+// Native endpoints: SQL on the engine's DuckDB file and documents CRUD + search.
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/assistant.h"
+#include "server/routes.h"
+#include "server/server.h"
+#include "workloads/data/result.h"
+
+namespace ut::server {
+namespace {
+
+using nlohmann::json;
+
+std::optional<json> parse_object(const httplib::Request& req, httplib::Response& res) {
+  try {
+    auto j = json::parse(req.body);
+    if (j.is_object()) return j;
+    send_error(res, 400, "the request body must be a JSON object");
+  } catch (const json::parse_error& e) {
+    send_error(res, 400, std::string("malformed JSON: ") + e.what());
+  }
+  return std::nullopt;
+}
+
+json cell(const data::Column& c, std::size_t row) {
+  if (c.is_null(row)) return nullptr;
+  switch (c.physical()) {
+    case data::Physical::i64:
+      if (c.type == data::TypeId::boolean) return c.i64[row] != 0;
+      if (data::is_integer(c.type)) return c.i64[row];
+      return c.text(row);  // dates and timestamps as DuckDB prints them
+    case data::Physical::f64: return c.f64[row];
+    default: return c.text(row);
+  }
+}
+
+std::optional<uint64_t> doc_id(const httplib::Request& req, httplib::Response& res) {
+  try {
+    return std::stoull(req.matches[1].str());
+  } catch (...) {
+    send_error(res, 400, "document id must be a number");
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+void add_api_routes(httplib::Server& http, engine::Assistant& ai, ApiOptions options) {
+  http.Post("/api/v1/sql", [&ai, options](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_object(req, res);
+    if (!body) return;
+    if (!body->contains("sql") || !(*body)["sql"].is_string()) return send_error(res, 400, "'sql' must be a string");
+    const bool write = body->value("write", false);
+    if (write && !options.allow_sql_writes) {
+      return send_error(res, 403, "SQL writes over HTTP are disabled (start the server with --allow-sql-writes)",
+                        "permission_error");
+    }
+    const int max_rows = body->value("max_rows", 1000);
+    try {
+      const auto r = ai.database().query((*body)["sql"].get<std::string>(),
+                                         {.access = write ? data::Access::read_write : data::Access::read_only,
+                                          .timeout = std::chrono::milliseconds(body->value("timeout_ms", 30000))});
+      json cols = json::array(), rows = json::array();
+      for (auto& c : r.columns) cols.push_back({{"name", c.name}, {"type", c.type_name()}});
+      for (std::size_t i = 0; i < r.rows() && static_cast<int>(i) < max_rows; ++i) {
+        json row = json::array();
+        for (auto& c : r.columns) row.push_back(cell(c, i));
+        rows.push_back(std::move(row));
+      }
+      res.set_content(json{{"columns", cols}, {"rows", rows}, {"row_count", r.rows()},
+                           {"truncated", static_cast<int>(r.rows()) > max_rows}}
+                          .dump(-1, ' ', false, json::error_handler_t::replace),  // data may hold invalid UTF-8
+                      "application/json");
+    } catch (const data::DataError& e) {
+      send_error(res, 400, e.message(), "sql_error");
+    }
+  });
+
+  http.Get("/api/v1/docs", [&ai](const httplib::Request&, httplib::Response& res) {
+    json out = json::array();
+    for (auto& d : ai.docs()->list())
+      out.push_back({{"id", d.id}, {"title", d.title}, {"version", d.version}, {"chunks", d.chunks},
+                     {"embedded", d.embedded}, {"pending", d.pending}, {"failed", d.failed}});
+    res.set_content(json{{"documents", out}}.dump(), "application/json");
+  });
+  http.Post("/api/v1/docs", [&ai](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_object(req, res);
+    if (!body) return;
+    if (!body->contains("title") || !(*body)["title"].is_string() || !body->contains("body") || !(*body)["body"].is_string())
+      return send_error(res, 400, "'title' and 'body' must be strings");
+    const auto id = ai.docs()->create((*body)["title"], (*body)["body"]);
+    ai.schedule_indexing();
+    res.status = 201;
+    res.set_content(json{{"id", id}}.dump(), "application/json");
+  });
+  http.Get(R"(/api/v1/docs/(\d+))", [&ai](const httplib::Request& req, httplib::Response& res) {
+    auto id = doc_id(req, res);
+    if (!id) return;
+    auto body = ai.docs()->body(*id);
+    if (!body) return send_error(res, 404, "no document " + std::to_string(*id), "not_found");
+    json chunks = json::array();
+    for (auto& c : ai.docs()->chunks(*id)) chunks.push_back({{"id", c.id}, {"ord", c.ord}, {"state", vector::to_string(c.state)}});
+    res.set_content(json{{"id", *id}, {"body", *body}, {"chunks", chunks}}.dump(-1, ' ', false, json::error_handler_t::replace),
+                    "application/json");
+  });
+  http.Put(R"(/api/v1/docs/(\d+))", [&ai](const httplib::Request& req, httplib::Response& res) {
+    auto id = doc_id(req, res);
+    if (!id) return;
+    auto body = parse_object(req, res);
+    if (!body) return;
+    if (!body->contains("body") || !(*body)["body"].is_string()) return send_error(res, 400, "'body' must be a string");
+    if (!ai.docs()->body(*id)) return send_error(res, 404, "no document " + std::to_string(*id), "not_found");
+    ai.docs()->update(*id, (*body)["body"]);
+    ai.schedule_indexing();
+    res.set_content(json{{"id", *id}}.dump(), "application/json");
+  });
+  http.Delete(R"(/api/v1/docs/(\d+))", [&ai](const httplib::Request& req, httplib::Response& res) {
+    auto id = doc_id(req, res);
+    if (!id) return;
+    if (!ai.docs()->remove(*id)) return send_error(res, 404, "no document " + std::to_string(*id), "not_found");
+    res.status = 204;
+  });
+  http.Post("/api/v1/docs/search", [&ai](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_object(req, res);
+    if (!body) return;
+    if (!body->contains("query") || !(*body)["query"].is_string()) return send_error(res, 400, "'query' must be a string");
+    if (!ai.can_embed()) return send_error(res, 409, "no embedding model is loaded", "unavailable");
+    const int k = body->value("k", 5);
+    if (k < 1 || k > 100) return send_error(res, 400, "k must be in 1..100");
+    auto q = ai.embed({(*body)["query"].get<std::string>()});
+    json hits = json::array();
+    for (auto& h : ai.docs()->search(q.row(0), static_cast<std::size_t>(k)))
+      hits.push_back({{"doc_id", h.doc_id}, {"title", h.title}, {"chunk", h.ord}, {"score", h.score}, {"text", h.text}});
+    res.set_content(json{{"hits", hits}}.dump(), "application/json");
+  });
+}
+
+}  // namespace ut::server

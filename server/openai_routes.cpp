@@ -1,0 +1,227 @@
+// OpenAI-compatible endpoints over the Assistant.
+#include <httplib.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "engine/assistant.h"
+#include "server/routes.h"
+#include "server/server.h"
+#include "timeline/error.h"
+
+namespace ut::server {
+namespace {
+
+using nlohmann::json;
+
+// Parses the body or answers 400; nullopt when answered.
+std::optional<json> parse_body(const httplib::Request& req, httplib::Response& res) {
+  try {
+    auto j = json::parse(req.body);
+    if (!j.is_object()) {
+      send_error(res, 400, "the request body must be a JSON object");
+      return std::nullopt;
+    }
+    return j;
+  } catch (const json::parse_error& e) {
+    send_error(res, 400, std::string("malformed JSON: ") + e.what());
+    return std::nullopt;
+  }
+}
+
+// Reads an optional field of the given JSON type; throws UsageError naming the field on a wrong type.
+template <class T>
+T field(const json& j, const char* name, T fallback) {
+  if (!j.contains(name) || j[name].is_null()) return fallback;
+  try {
+    return j[name].get<T>();
+  } catch (const json::exception&) {
+    throw UsageError(std::string("field '") + name + "' has the wrong type");
+  }
+}
+
+const char* finish_reason(ml::StopReason r) {
+  switch (r) {
+    case ml::StopReason::max_tokens:
+    case ml::StopReason::context_full: return "length";
+    case ml::StopReason::cancelled: return "cancelled";
+    default: return "stop";
+  }
+}
+
+json sources_json(const engine::ChatJob& job) {
+  json s = json::array();
+  if (!job.rag_ready) return s;
+  for (auto& h : job.sources)
+    s.push_back({{"document", h.title}, {"doc_id", h.doc_id}, {"chunk", h.ord}, {"score", h.score}});
+  return s;
+}
+
+// Model output can split a UTF-8 character across tokens (and random weights produce invalid bytes): stream
+// only complete characters, and let the JSON writer replace invalid bytes with U+FFFD instead of failing.
+std::string take_complete_utf8(std::string& pending) {
+  std::size_t cut = pending.size();
+  // Walk back over at most 3 continuation bytes to the last lead byte; keep an incomplete sequence pending.
+  for (std::size_t back = 1; back <= 4 && back <= pending.size(); ++back) {
+    const auto c = static_cast<unsigned char>(pending[pending.size() - back]);
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte
+    const std::size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (need > back) cut = pending.size() - back;
+    break;
+  }
+  std::string out = pending.substr(0, cut);
+  pending.erase(0, cut);
+  return out;
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string new_id() {
+  static std::atomic<uint64_t> n{1};
+  return "chatcmpl-ut" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count()) + "-" +
+         std::to_string(n++);
+}
+
+}  // namespace
+
+void add_openai_routes(httplib::Server& http, engine::Assistant& ai) {
+  http.Get("/v1/models", [&ai](const httplib::Request&, httplib::Response& res) {
+    json data = json::array();
+    if (ai.can_chat()) data.push_back({{"id", ai.chat_model_name()}, {"object", "model"}, {"owned_by", "local"}});
+    if (ai.can_embed()) data.push_back({{"id", ai.embed_model_name()}, {"object", "model"}, {"owned_by", "local"}});
+    res.set_content(json{{"object", "list"}, {"data", data}}.dump(), "application/json");
+  });
+
+  http.Post("/v1/embeddings", [&ai](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req, res);
+    if (!body) return;
+    if (!ai.can_embed()) return send_error(res, 404, "no embedding model is loaded", "model_not_found");
+    const std::string model = field<std::string>(*body, "model", ai.embed_model_name());
+    if (model != ai.embed_model_name()) return send_error(res, 404, "unknown model '" + model + "'", "model_not_found");
+    std::vector<std::string> texts;
+    const auto& in = (*body)["input"];
+    if (in.is_string()) {
+      texts.push_back(in.get<std::string>());
+    } else if (in.is_array() && !in.empty() && std::all_of(in.begin(), in.end(), [](auto& x) { return x.is_string(); })) {
+      for (auto& x : in) texts.push_back(x.get<std::string>());
+    } else {
+      return send_error(res, 400, "'input' must be a string or a non-empty array of strings");
+    }
+    if (texts.size() > 256) return send_error(res, 400, "at most 256 inputs per request");
+    auto r = ai.embed(texts);
+    json data = json::array();
+    for (std::size_t i = 0; i < r.count; ++i) {
+      auto row = r.row(i);
+      data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", std::vector<float>(row.begin(), row.end())}});
+    }
+    res.set_content(json{{"object", "list"}, {"data", data}, {"model", model},
+                         {"usage", {{"prompt_tokens", r.total_tokens}, {"total_tokens", r.total_tokens}}},
+                         {"truncated", r.truncated_count}}.dump(),
+                    "application/json");
+  });
+
+  http.Post("/v1/chat/completions", [&ai](const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req, res);
+    if (!body) return;
+    if (!ai.can_chat()) return send_error(res, 404, "no chat model is loaded", "model_not_found");
+    const std::string model = field<std::string>(*body, "model", ai.chat_model_name());
+    if (model != ai.chat_model_name()) return send_error(res, 404, "unknown model '" + model + "'", "model_not_found");
+    engine::ChatRequest cr;
+    const auto& msgs = (*body)["messages"];
+    if (!msgs.is_array() || msgs.empty()) return send_error(res, 400, "'messages' must be a non-empty array");
+    for (auto& m : msgs) {
+      if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+          !m["content"].is_string())
+        return send_error(res, 400, "each message needs string 'role' and 'content'");
+      const std::string role = m["role"];
+      if (role != "system" && role != "user" && role != "assistant")
+        return send_error(res, 400, "unknown role '" + role + "'");
+      cr.messages.push_back({role, m["content"].get<std::string>()});
+    }
+    cr.gen.max_tokens = field<int>(*body, "max_tokens", field<int>(*body, "max_completion_tokens", 128));
+    if (cr.gen.max_tokens < 1 || cr.gen.max_tokens > 4096) return send_error(res, 400, "max_tokens must be in 1..4096");
+    cr.gen.sampling.temperature = field<float>(*body, "temperature", 0.7f);
+    cr.gen.sampling.top_p = field<float>(*body, "top_p", 0.95f);
+    cr.gen.sampling.seed = field<uint32_t>(*body, "seed", 42);
+    if (body->contains("stop")) {
+      const auto& st = (*body)["stop"];
+      if (st.is_string()) cr.gen.stop.push_back(st.get<std::string>());
+      else if (st.is_array()) for (auto& x : st) { if (!x.is_string()) return send_error(res, 400, "'stop' entries must be strings"); cr.gen.stop.push_back(x); }
+      else if (!st.is_null()) return send_error(res, 400, "'stop' must be a string or an array of strings");
+    }
+    const bool stream = field<bool>(*body, "stream", false);
+    auto job = ai.chat(std::move(cr));
+    if (!job) {
+      res.set_header("Retry-After", "1");
+      return send_error(res, 429, "the engine is busy (admission limit reached); retry shortly", "busy");
+    }
+    const std::string id = new_id();
+    const auto created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    if (!stream) {
+      try {
+        job->wait();
+      } catch (const std::exception& e) {
+        return send_error(res, 500, std::string("generation failed: ") + e.what(), "server_error");
+      }
+      const auto& r = *job->result;
+      res.set_content(json{{"id", id}, {"object", "chat.completion"}, {"created", created}, {"model", model},
+                           {"choices", json::array({{{"index", 0}, {"message", {{"role", "assistant"}, {"content", r.text}}},
+                                                     {"finish_reason", finish_reason(r.reason)}}})},
+                           {"usage", {{"prompt_tokens", r.prompt_tokens}, {"completion_tokens", r.tokens.size()},
+                                      {"total_tokens", r.prompt_tokens + static_cast<int>(r.tokens.size())}}},
+                           {"sources", sources_json(*job)}}.dump(-1, ' ', false, json::error_handler_t::replace),
+                      "application/json");
+      return;
+    }
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [job, id, created, model](size_t, httplib::DataSink& sink) {
+          auto chunk = [&](const json& delta, const json& finish) {
+            json c{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model},
+                   {"choices", json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}})}};
+            const std::string line = "data: " + dump(c) + "\n\n";
+            return sink.write(line.data(), line.size());
+          };
+          if (!chunk({{"role", "assistant"}}, nullptr)) {
+            job->cancel = true;
+            return false;
+          }
+          std::string pending;  // bytes of a character split across tokens
+          for (;;) {
+            auto t = job->ring->pop_wait(std::chrono::milliseconds(250));
+            if (!sink.is_writable()) {  // the client went away: stop generating at once
+              job->cancel = true;
+              return false;
+            }
+            if (!t) {
+              if (job->done->signaled_value() >= 1 && job->ring->empty()) break;
+              continue;
+            }
+            pending += t->text;
+            const std::string text = t->last ? std::exchange(pending, {}) : take_complete_utf8(pending);
+            if (!text.empty() && !chunk({{"content", text}}, nullptr)) {
+              job->cancel = true;
+              return false;
+            }
+            if (t->last) break;
+          }
+          try {
+            job->wait();
+            chunk(json::object(), finish_reason(job->result->reason));
+          } catch (const std::exception& e) {
+            const std::string err = "data: " + json{{"error", {{"message", e.what()}, {"type", "server_error"}}}}.dump() + "\n\n";
+            sink.write(err.data(), err.size());
+          }
+          const std::string done = "data: [DONE]\n\n";
+          sink.write(done.data(), done.size());
+          sink.done();
+          return true;
+        },
+        [job](bool success) {
+          if (!success) job->cancel = true;
+        });
+  });
+}
+
+}  // namespace ut::server

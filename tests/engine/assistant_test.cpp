@@ -1,0 +1,249 @@
+// The assistant's paths end to end over real HTTP on loopback, with the tiny synthetic models.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include "engine/assistant.h"
+#include "engine/default_models.h"
+#include "server/routes.h"
+#include "server/server.h"
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+class AssistantTest : public ::testing::Test {
+ protected:
+  void start(int max_heavy_ops = 3, std::chrono::milliseconds rag_deadline = 5000ms) {
+    dir = std::filesystem::path(::testing::TempDir()) / ("ut_assistant_" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(dir);
+    const auto models = ut::engine::default_models(models_dir());
+    eng = std::make_unique<ut::engine::Engine>(ut::engine::EngineConfig{.backend = "cpu", .max_heavy_ops = max_heavy_ops});
+    eng->start();
+    ai = std::make_unique<ut::engine::Assistant>(
+        *eng, ut::engine::AssistantConfig{.embed_model = models.embedder, .chat_model = models.decoder,
+                                          .db_path = (dir / "t.duckdb").string(), .rag_deadline = rag_deadline});
+    srv = std::make_unique<ut::server::Server>(*eng, ut::server::ServerOptions{.port = 0});
+    srv->add_routes([&](httplib::Server& h) {
+      ut::server::add_openai_routes(h, *ai);
+      ut::server::add_api_routes(h, *ai);
+    });
+    srv->start();
+    cli = std::make_unique<httplib::Client>("127.0.0.1", srv->port());
+    cli->set_read_timeout(60, 0);
+  }
+  static std::string models_dir() {
+    const char* d = std::getenv("UT_MODELS_DIR");
+    return d && *d ? d : (std::filesystem::temp_directory_path() / "ut-test-models").string();
+  }
+  void TearDown() override {
+    if (srv) srv->stop();
+    cli.reset();
+    srv.reset();
+    ai.reset();
+    eng.reset();
+    std::filesystem::remove_all(dir);
+  }
+  json post(const std::string& path, const json& body, int expect) {
+    auto r = cli->Post(path, body.dump(), "application/json");
+    EXPECT_TRUE(r) << path;
+    if (!r) return {};
+    EXPECT_EQ(r->status, expect) << path << ": " << r->body;
+    return r->body.empty() ? json{} : json::parse(r->body);
+  }
+  std::filesystem::path dir;
+  std::unique_ptr<ut::engine::Engine> eng;
+  std::unique_ptr<ut::engine::Assistant> ai;
+  std::unique_ptr<ut::server::Server> srv;
+  std::unique_ptr<httplib::Client> cli;
+};
+
+TEST_F(AssistantTest, StreamingChatOverServerSentEventsWithRagSources) {
+  start();
+  post("/api/v1/docs", {{"title", "apt.md"}, {"body", "apt installs Debian packages.\n\ndpkg unpacks them."}}, 201);
+  ASSERT_TRUE(ai->wait_indexed(60s));
+  std::string body;
+  auto r = cli->Post("/v1/chat/completions",
+                     json{{"messages", {{{"role", "user"}, {"content", "What installs packages?"}}}},
+                          {"stream", true}, {"max_tokens", 12}, {"temperature", 0}}.dump(),
+                     "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->get_header_value("Content-Type").find("text/event-stream"), std::string::npos);
+  int chunks = 0;
+  std::string text, finish;
+  std::istringstream lines(r->body);
+  std::string line;
+  bool done = false;
+  while (std::getline(lines, line)) {
+    if (line.rfind("data: ", 0) != 0) continue;
+    const std::string data = line.substr(6);
+    if (data == "[DONE]") {
+      done = true;
+      continue;
+    }
+    auto c = json::parse(data);
+    ASSERT_EQ(c["object"], "chat.completion.chunk");
+    auto& d = c["choices"][0]["delta"];
+    if (d.contains("content")) {
+      text += d["content"].get<std::string>();
+      ++chunks;
+    }
+    if (!c["choices"][0]["finish_reason"].is_null()) finish = c["choices"][0]["finish_reason"];
+  }
+  EXPECT_TRUE(done) << "the stream ends with [DONE]";
+  EXPECT_GT(chunks, 0);
+  EXPECT_FALSE(finish.empty());
+  // The non-streaming form answers the same request shape with sources (RAG badges).
+  auto j = post("/v1/chat/completions",
+                {{"messages", {{{"role", "user"}, {"content", "What installs packages?"}}}}, {"max_tokens", 4}}, 200);
+  EXPECT_EQ(j["object"], "chat.completion");
+  EXPECT_TRUE(j["choices"][0]["message"]["content"].is_string());
+  ASSERT_FALSE(j["sources"].empty()) << "the indexed document is retrieved";
+  EXPECT_EQ(j["sources"][0]["document"], "apt.md");
+}
+
+TEST_F(AssistantTest, EmbeddingsAreUnitVectorsAndMatchTheEmbedder) {
+  start();
+  auto j = post("/v1/embeddings", {{"input", {"hello world", "queues and events"}}}, 200);
+  ASSERT_EQ(j["data"].size(), 2u);
+  const auto direct = ai->embed({"queues and events"});
+  auto v = j["data"][1]["embedding"].get<std::vector<float>>();
+  ASSERT_EQ(v.size(), static_cast<std::size_t>(ai->dim()));
+  double n = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    n += v[i] * v[i];
+    EXPECT_NEAR(v[i], direct.row(0)[i], 1e-5);
+  }
+  EXPECT_NEAR(std::sqrt(n), 1.0, 1e-4);
+  auto models = json::parse(cli->Get("/v1/models")->body);
+  EXPECT_EQ(models["data"].size(), 2u);
+}
+
+TEST_F(AssistantTest, BadRequestsAreClear4xx) {
+  start();
+  auto r = cli->Post("/v1/chat/completions", "{not json", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  post("/v1/chat/completions", {{"messages", "hi"}}, 400);
+  post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", 3}}}}}, 400);
+  post("/v1/chat/completions", {{"model", "gpt-9"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}}, 404);
+  post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"max_tokens", "many"}}, 400);
+  post("/v1/embeddings", {{"input", 42}}, 400);
+  auto big = std::string(5 << 20, 'x');
+  r = cli->Post("/v1/embeddings", big, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+}
+
+TEST_F(AssistantTest, SqlIsReadOnlyOverHttpAndErrorsCarryDuckDbsMessage) {
+  start();
+  auto j = post("/api/v1/sql", {{"sql", "SELECT 40 + 2 AS answer, 'x' AS s"}}, 200);
+  EXPECT_EQ(j["rows"][0][0], 42);
+  EXPECT_EQ(j["columns"][0]["name"], "answer");
+  post("/api/v1/sql", {{"sql", "CREATE TABLE t(i INT)"}}, 400);
+  post("/api/v1/sql", {{"sql", "CREATE TABLE t(i INT)"}, {"write", true}}, 403);
+  auto e = post("/api/v1/sql", {{"sql", "SELEC 1"}}, 400);
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("syntax"), std::string::npos) << e.dump();
+}
+
+TEST_F(AssistantTest, DocumentsCrudAndSearch) {
+  start();
+  auto c = post("/api/v1/docs", {{"title", "a.md"}, {"body", "Alpha text about frames.\n\nMore alpha."}}, 201);
+  const auto id = c["id"].get<uint64_t>();
+  auto g = json::parse(cli->Get("/api/v1/docs/" + std::to_string(id))->body);
+  EXPECT_EQ(g["body"], "Alpha text about frames.\n\nMore alpha.");
+  ASSERT_TRUE(ai->wait_indexed(60s));
+  auto r = cli->Put("/api/v1/docs/" + std::to_string(id), json{{"body", "Beta."}}.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  ASSERT_TRUE(ai->wait_indexed(60s));
+  auto s = post("/api/v1/docs/search", {{"query", "Beta."}, {"k", 3}}, 200);
+  ASSERT_FALSE(s["hits"].empty());
+  EXPECT_EQ(s["hits"][0]["text"], "Beta.");
+  EXPECT_EQ(cli->Delete("/api/v1/docs/" + std::to_string(id))->status, 204);
+  EXPECT_EQ(cli->Get("/api/v1/docs/" + std::to_string(id))->status, 404);
+  EXPECT_EQ(cli->Delete("/api/v1/docs/999999")->status, 404);
+}
+
+TEST_F(AssistantTest, FloodIsAnsweredBusy) {
+  start(/*max_heavy_ops=*/1);
+  // A long answer holds the only admission slot...
+  std::thread holder([&] {
+    httplib::Client c("127.0.0.1", srv->port());
+    c.set_read_timeout(120, 0);
+    auto r = c.Post("/v1/chat/completions",
+                    json{{"messages", {{{"role", "user"}, {"content", "tell me everything"}}}}, {"max_tokens", 1500},
+                         {"temperature", 1.0}}.dump(),
+                    "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << r->body;
+  });
+  std::this_thread::sleep_for(200ms);
+  // ...so a flood of requests is answered 429 at once instead of queueing without bound.
+  int busy = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto r = cli->Post("/v1/chat/completions",
+                       json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"max_tokens", 1}}.dump(), "application/json");
+    ASSERT_TRUE(r);
+    if (r->status == 429) {
+      ++busy;
+      EXPECT_EQ(json::parse(r->body)["error"]["type"], "busy");
+    }
+  }
+  holder.join();
+  EXPECT_GE(busy, 5) << "requests during a held slot must be refused as busy";
+  EXPECT_EQ(ai->stats().cancelled, 0u);
+}
+
+TEST_F(AssistantTest, ClientDisconnectMidStreamCancelsTheGeneration) {
+  start(/*max_heavy_ops=*/1);
+  httplib::Client c1("127.0.0.1", srv->port());
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/chat/completions";
+  req.set_header("Content-Type", "application/json");
+  req.body = json{{"messages", {{{"role", "user"}, {"content", "tell me everything"}}}}, {"stream", true},
+                  {"max_tokens", 1500}, {"temperature", 1.0}}.dump();
+  req.content_receiver = [](const char*, size_t, uint64_t, uint64_t) { return false; };  // hang up at once
+  httplib::Response res;
+  httplib::Error err;
+  c1.send(req, res, err);
+  // The server notices the closed connection and cancels; the slot frees and the outcome is counted.
+  bool admitted = false;
+  for (int i = 0; i < 200 && !admitted; ++i) {
+    auto r = cli->Post("/v1/chat/completions",
+                       json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"max_tokens", 1}}.dump(), "application/json");
+    ASSERT_TRUE(r);
+    admitted = r->status == 200;
+    if (!admitted) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(admitted) << "a cancelled stream must release its admission slot";
+  EXPECT_EQ(ai->stats().cancelled, 1u) << "the abandoned generation must stop early, not run to max_tokens";
+}
+
+TEST_F(AssistantTest, MissedContextDeadlineStillAnswers) {
+  start(3, /*rag_deadline=*/1ms);
+  ai->docs()->create("x.md", "Some text to retrieve.");
+  ai->schedule_indexing();
+  ASSERT_TRUE(ai->wait_indexed(60s));
+  // Hold the host lane so the search cannot finish before the 1 ms deadline.
+  auto gate = eng->host_device()->make_event("hold");
+  auto hold = eng->host_queue()->make_command_buffer("hold");
+  hold.wait(gate, 1).commit();
+  auto job = ai->chat({.messages = {{"user", "retrieve?"}}, .gen = {.max_tokens = 3}});
+  ASSERT_TRUE(job);
+  job->wait();
+  EXPECT_TRUE(job->rag_missed_deadline.load());
+  EXPECT_FALSE(job->result->tokens.empty()) << "the answer goes out without the context";
+  gate->signal(1);
+  hold.wait_until_completed();
+}
+
+}  // namespace
