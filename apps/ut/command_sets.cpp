@@ -15,6 +15,7 @@ std::vector<AddCommands> extra_command_sets() {
       add_render_commands,
       add_vector_commands,
       add_serve_commands,
+      add_chat_commands,
       add_ingest_commands,
   };
 }

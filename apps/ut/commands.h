@@ -22,6 +22,7 @@ void add_render_commands(CLI::App& app, CLI::App& bench, int& rc);  // ui, bench
 void add_vector_commands(CLI::App& app, CLI::App& bench, int& rc);  // bench vector
 void add_serve_commands(CLI::App& app, CLI::App& bench, int& rc);   // serve
 void add_ingest_commands(CLI::App& app, CLI::App& bench, int& rc);  // ingest
+void add_chat_commands(CLI::App& app, CLI::App& bench, int& rc);    // chat
 // Other layers' command sets, in --help order.
 std::vector<AddCommands> extra_command_sets();
 

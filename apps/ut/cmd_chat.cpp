@@ -1,0 +1,99 @@
+// `ut chat [MESSAGE]`: chat in the terminal, the answer streamed token by token, with retrieval from the
+// documents in the database (ut ingest puts them there). Without MESSAGE it reads one question per line.
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "apps/ut/commands.h"
+#include "engine/assistant.h"
+#include "engine/default_models.h"
+#include "engine/engine.h"
+#include "timeline/error.h"
+
+namespace ut::app {
+namespace {
+
+struct ChatOptions {
+  std::string message;
+  std::string db = "ut-engine.duckdb";
+  std::string embed_model, chat_model;
+  int max_tokens = 128;
+  float temperature = 0.7f;
+  uint32_t seed = 42;
+  bool no_rag = false;
+};
+
+int chat(const ChatOptions& o) {
+  engine::Engine eng({.backend = "cpu"});
+  engine::AssistantConfig ac{.embed_model = o.embed_model, .chat_model = o.chat_model, .db_path = o.db};
+  if (ac.embed_model.empty() || ac.chat_model.empty()) {
+    const auto m = engine::default_models();
+    if (ac.embed_model.empty()) ac.embed_model = m.embedder;
+    if (ac.chat_model.empty()) ac.chat_model = m.decoder;
+    if (m.random_weights && o.chat_model.empty())
+      std::fprintf(stderr, "(default models have random weights: the answer is meaningless text; pass --chat-model)\n");
+  }
+  engine::Assistant ai(eng, ac);
+  std::vector<ml::ChatMessage> history;
+  auto ask = [&](const std::string& q) {
+    history.push_back({"user", q});
+    auto job = ai.chat({.messages = history,
+                        .gen = {.sampling = {.temperature = o.temperature, .seed = o.seed}, .max_tokens = o.max_tokens},
+                        .retrieve = !o.no_rag});
+    if (!job) throw Error("the engine is busy");
+    for (;;) {
+      auto t = job->ring->pop_wait(std::chrono::milliseconds(200));
+      if (!t) {
+        if (job->done->signaled_value() >= 1 && job->ring->empty()) break;
+        continue;
+      }
+      std::fputs(t->text.c_str(), stdout);
+      std::fflush(stdout);
+      if (t->last) break;
+    }
+    job->wait();
+    std::printf("\n");
+    if (job->rag_ready && !job->sources.empty()) {
+      std::printf("sources:");
+      for (auto& s : job->sources) std::printf("  [%s #%u %.2f]", s.title.c_str(), s.ord, s.score);
+      std::printf("\n");
+    }
+    const auto& r = *job->result;
+    std::fprintf(stderr, "(%zu tokens, first token %.0f ms, %.1f tokens/s, %s)\n", r.tokens.size(), r.ttft_ms,
+                 r.decode_tokens_per_s(), ml::to_string(r.reason));
+    history.push_back({"assistant", r.text});
+  };
+  if (!o.message.empty()) {
+    ask(o.message);
+    return 0;
+  }
+  std::string line;
+  std::fprintf(stderr, "> ");
+  while (std::getline(std::cin, line)) {
+    if (!line.empty()) ask(line);
+    std::fprintf(stderr, "> ");
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_chat_commands(CLI::App& app, CLI::App&, int& rc) {
+  auto o = std::make_shared<ChatOptions>();
+  auto* c = app.add_subcommand("chat", "Chat in the terminal: the answer streams token by token, with retrieval from the\n"
+                                       "documents stored by `ut ingest`; without MESSAGE, one question per line from stdin");
+  c->add_option("message", o->message, "The question (omit for an interactive session)");
+  c->add_option("--db", o->db, "DuckDB file with the documents")->capture_default_str();
+  c->add_option("--chat-model", o->chat_model, "GGUF chat model (default: the project's small models)");
+  c->add_option("--embed-model", o->embed_model, "GGUF embedding model (default: the project's small models)");
+  c->add_option("--max-tokens", o->max_tokens, "Tokens to generate")->capture_default_str()->check(CLI::Range(1, 4096));
+  c->add_option("--temperature", o->temperature, "Sampling temperature (0: greedy)")->capture_default_str();
+  c->add_option("--seed", o->seed, "Sampling seed")->capture_default_str();
+  c->add_flag("--no-rag", o->no_rag, "Answer without retrieval");
+  c->callback([o, &rc] { rc = chat(*o); });
+}
+
+}  // namespace ut::app
