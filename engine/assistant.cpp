@@ -40,6 +40,7 @@ Assistant::Assistant(Engine& engine, AssistantConfig config) : engine_(engine), 
       *db_, vector::DocumentStoreOptions{.dim = static_cast<std::size_t>(embedder_ ? embedder_->dim() : 1),
                                          .chunker = config_.chunker,
                                          .count_tokens = count});
+  turn_ = engine_.host_device()->make_event("chat.turn");
   deadline_thread_ = std::thread([this] { deadline_loop(); });
   if (embedder_ && !docs_->pending(1).empty()) schedule_indexing();
 }
@@ -140,20 +141,27 @@ std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
     gate->signal(1);
   }
 
+  // Generations take turns on the one Generator. The next one is committed only once the previous one has
+  // ended: committed earlier, its first command buffer would sit in Q_ml.gen ahead of the previous
+  // generation's remaining steps (which commit one by one) and wait for them forever.
+  const uint64_t turn = ++turns_;
   ml::GenerateOptions o = request.gen;
   o.ring = job->ring.get();
   o.cancel = &job->cancel;
-  auto messages = std::move(request.messages);
   auto gen = generator_;
-  lane_->generate(
-      gen,
-      [gen, job, messages]() mutable {
-        // Runs after the gate: with the context when it arrived in time, without it otherwise.
-        if (job->rag_ready && !job->rag_missed_deadline && !job->sources.empty())
-          messages.insert(messages.begin(), ml::ChatMessage{"system", context_prompt(job->sources)});
-        return gen->tokenize_chat(messages);
-      },
-      o, job->result, job->done, 1, {{gate, 1}});
+  auto start = [this, gen, job, gate, o, messages = std::move(request.messages)](uint64_t) {
+    lane_->generate(
+        gen,
+        [gen, job, messages]() mutable {
+          // Runs after the gate: with the context when it arrived in time, without it otherwise.
+          if (job->rag_ready && !job->rag_missed_deadline && !job->sources.empty())
+            messages.insert(messages.begin(), ml::ChatMessage{"system", context_prompt(job->sources)});
+          return gen->tokenize_chat(messages);
+        },
+        o, job->result, job->done, 1, {{gate, 1}});
+  };
+  if (turn == 1) start(0);
+  else turn_->notify(turn - 1, start);
   // Count the outcome and release the admission slot when the answer is complete.
   ++chats_;
   job->done->notify(1, [this, job](uint64_t) {
@@ -162,6 +170,7 @@ std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
     if (job->rag_missed_deadline) ++rag_misses_;
     job->admission.reset();
   });
+  job->done->notify(1, [turn_event = turn_, turn](uint64_t) { turn_event->signal(turn); });  // the next one's turn
   return job;
 }
 

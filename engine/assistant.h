@@ -110,6 +110,10 @@ class Assistant {
   std::shared_ptr<ml::Generator> generator_;
   std::unique_ptr<ml::MlLane> lane_;
   std::mutex submit_mutex_;  // event values are handed out and committed in one order
+  // Generations take turns on the one Generator: generation k starts after turn_ reaches k - 1, and its end
+  // (success or failure) raises turn_ to k.
+  EventPtr turn_;
+  uint64_t turns_ = 0;
 
   std::atomic<uint64_t> chats_{0}, cancelled_{0}, failed_{0}, rag_misses_{0};
   std::atomic<bool> indexing_queued_{false};

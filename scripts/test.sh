@@ -17,10 +17,11 @@ for a in "$@"; do
 done
 
 bash scripts/build.sh
-echo "[test] smoke: ut demo and ut bench timeline --quick"
+echo "[test] smoke: ut demo, ut bench timeline --quick, ut bench mixed --quick"
 tmp=$(mktemp -d)
 (cd "$tmp" && UT_MODELS_DIR="$OLDPWD/models/synth" "$OLDPWD/build/apps/ut/ut" demo --max-tokens 16 >/dev/null \
-  && "$OLDPWD/build/apps/ut/ut" bench timeline --quick >/dev/null)
+  && "$OLDPWD/build/apps/ut/ut" bench timeline --quick >/dev/null \
+  && UT_MODELS_DIR="$OLDPWD/models/synth" "$OLDPWD/build/apps/ut/ut" bench mixed --quick >/dev/null)
 python3 -c "import json,sys; t=json.load(open(sys.argv[1])); assert len(t['traceEvents']) > 100" "$tmp/ut-demo-trace.json"
 rm -rf "$tmp"
 

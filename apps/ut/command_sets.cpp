@@ -16,6 +16,7 @@ std::vector<AddCommands> extra_command_sets() {
       add_vector_commands,
       add_serve_commands,
       add_chat_commands,
+      add_bench_mixed_commands,
       add_ingest_commands,
   };
 }

@@ -23,6 +23,7 @@ void add_vector_commands(CLI::App& app, CLI::App& bench, int& rc);  // bench vec
 void add_serve_commands(CLI::App& app, CLI::App& bench, int& rc);   // serve
 void add_ingest_commands(CLI::App& app, CLI::App& bench, int& rc);  // ingest
 void add_chat_commands(CLI::App& app, CLI::App& bench, int& rc);    // chat
+void add_bench_mixed_commands(CLI::App& app, CLI::App& bench, int& rc);  // bench mixed
 // Other layers' command sets, in --help order.
 std::vector<AddCommands> extra_command_sets();
 
