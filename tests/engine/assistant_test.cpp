@@ -247,3 +247,26 @@ TEST_F(AssistantTest, MissedContextDeadlineStillAnswers) {
 }
 
 }  // namespace
+
+namespace {
+
+// Several chats at once share one Generator: they take turns and all complete (a regression test for a
+// deadlock where a later generation's first command buffer blocked the earlier one's remaining steps).
+TEST_F(AssistantTest, ConcurrentChatsTakeTurnsAndAllComplete) {
+  start(/*max_heavy_ops=*/8);
+  std::vector<std::shared_ptr<ut::engine::ChatJob>> jobs;
+  for (int i = 0; i < 5; ++i) {
+    jobs.push_back(ai->chat({.messages = {{"user", "question " + std::to_string(i)}},
+                             .gen = {.sampling = {.temperature = 0.f}, .max_tokens = 6, .ignore_eog = true}}));
+    ASSERT_TRUE(jobs.back());
+  }
+  for (auto& j : jobs) {
+    ASSERT_TRUE(j->done->wait(1, 60s)) << "a chat never finished";
+    j->wait();
+    EXPECT_EQ(j->result->tokens.size(), 6u);
+  }
+  EXPECT_EQ(ai->stats().chats, 5u);
+  EXPECT_EQ(ai->stats().failed, 0u);
+}
+
+}  // namespace
