@@ -25,4 +25,19 @@ DefaultModels default_models(std::string dir) {
   return m;
 }
 
+bool fill_default_models(std::string& embed_model, std::string& chat_model) {
+  if (!embed_model.empty() && !chat_model.empty()) return false;
+  const auto m = default_models();
+  bool random = false;
+  if (embed_model.empty()) {
+    embed_model = m.embedder;
+    random = m.random_weights;
+  }
+  if (chat_model.empty()) {
+    chat_model = m.decoder;
+    random = random || m.random_weights;
+  }
+  return random;
+}
+
 }  // namespace ut::engine

@@ -18,4 +18,7 @@ struct DefaultModels {
 // dir: where synthetic models are written ($UT_MODELS_DIR, else models/synth under the working directory).
 DefaultModels default_models(std::string dir = {});
 
+// Fills the model paths left empty with the defaults; returns true when a default with random weights is used.
+bool fill_default_models(std::string& embed_model, std::string& chat_model);
+
 }  // namespace ut::engine

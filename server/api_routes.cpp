@@ -13,17 +13,6 @@ namespace {
 
 using nlohmann::json;
 
-std::optional<json> parse_object(const httplib::Request& req, httplib::Response& res) {
-  try {
-    auto j = json::parse(req.body);
-    if (j.is_object()) return j;
-    send_error(res, 400, "the request body must be a JSON object");
-  } catch (const json::parse_error& e) {
-    send_error(res, 400, std::string("malformed JSON: ") + e.what());
-  }
-  return std::nullopt;
-}
-
 json cell(const data::Column& c, std::size_t row) {
   if (c.is_null(row)) return nullptr;
   switch (c.physical()) {
@@ -49,7 +38,7 @@ std::optional<uint64_t> doc_id(const httplib::Request& req, httplib::Response& r
 
 void add_api_routes(httplib::Server& http, engine::Assistant& ai, ApiOptions options) {
   http.Post("/api/v1/sql", [&ai, options](const httplib::Request& req, httplib::Response& res) {
-    auto body = parse_object(req, res);
+    auto body = parse_json_object(req, res);
     if (!body) return;
     if (!body->contains("sql") || !(*body)["sql"].is_string()) return send_error(res, 400, "'sql' must be a string");
     const bool write = body->value("write", false);
@@ -86,7 +75,7 @@ void add_api_routes(httplib::Server& http, engine::Assistant& ai, ApiOptions opt
     res.set_content(json{{"documents", out}}.dump(), "application/json");
   });
   http.Post("/api/v1/docs", [&ai](const httplib::Request& req, httplib::Response& res) {
-    auto body = parse_object(req, res);
+    auto body = parse_json_object(req, res);
     if (!body) return;
     if (!body->contains("title") || !(*body)["title"].is_string() || !body->contains("body") || !(*body)["body"].is_string())
       return send_error(res, 400, "'title' and 'body' must be strings");
@@ -108,7 +97,7 @@ void add_api_routes(httplib::Server& http, engine::Assistant& ai, ApiOptions opt
   http.Put(R"(/api/v1/docs/(\d+))", [&ai](const httplib::Request& req, httplib::Response& res) {
     auto id = doc_id(req, res);
     if (!id) return;
-    auto body = parse_object(req, res);
+    auto body = parse_json_object(req, res);
     if (!body) return;
     if (!body->contains("body") || !(*body)["body"].is_string()) return send_error(res, 400, "'body' must be a string");
     if (!ai.docs()->body(*id)) return send_error(res, 404, "no document " + std::to_string(*id), "not_found");
@@ -123,7 +112,7 @@ void add_api_routes(httplib::Server& http, engine::Assistant& ai, ApiOptions opt
     res.status = 204;
   });
   http.Post("/api/v1/docs/search", [&ai](const httplib::Request& req, httplib::Response& res) {
-    auto body = parse_object(req, res);
+    auto body = parse_json_object(req, res);
     if (!body) return;
     if (!body->contains("query") || !(*body)["query"].is_string()) return send_error(res, 400, "'query' must be a string");
     if (!ai.can_embed()) return send_error(res, 409, "no embedding model is loaded", "unavailable");

@@ -14,21 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-// Parses the body or answers 400; nullopt when answered.
-std::optional<json> parse_body(const httplib::Request& req, httplib::Response& res) {
-  try {
-    auto j = json::parse(req.body);
-    if (!j.is_object()) {
-      send_error(res, 400, "the request body must be a JSON object");
-      return std::nullopt;
-    }
-    return j;
-  } catch (const json::parse_error& e) {
-    send_error(res, 400, std::string("malformed JSON: ") + e.what());
-    return std::nullopt;
-  }
-}
-
 // Reads an optional field of the given JSON type; throws UsageError naming the field on a wrong type.
 template <class T>
 T field(const json& j, const char* name, T fallback) {
@@ -93,7 +78,7 @@ void add_openai_routes(httplib::Server& http, engine::Assistant& ai) {
   });
 
   http.Post("/v1/embeddings", [&ai](const httplib::Request& req, httplib::Response& res) {
-    auto body = parse_body(req, res);
+    auto body = parse_json_object(req, res);
     if (!body) return;
     if (!ai.can_embed()) return send_error(res, 404, "no embedding model is loaded", "model_not_found");
     const std::string model = field<std::string>(*body, "model", ai.embed_model_name());
@@ -121,7 +106,7 @@ void add_openai_routes(httplib::Server& http, engine::Assistant& ai) {
   });
 
   http.Post("/v1/chat/completions", [&ai](const httplib::Request& req, httplib::Response& res) {
-    auto body = parse_body(req, res);
+    auto body = parse_json_object(req, res);
     if (!body) return;
     if (!ai.can_chat()) return send_error(res, 404, "no chat model is loaded", "model_not_found");
     const std::string model = field<std::string>(*body, "model", ai.chat_model_name());

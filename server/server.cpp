@@ -21,6 +21,17 @@ void send_error(httplib::Response& res, int status, const std::string& message, 
   res.set_content(nlohmann::json{{"error", {{"message", message}, {"type", type}}}}.dump(), "application/json");
 }
 
+std::optional<nlohmann::json> parse_json_object(const httplib::Request& req, httplib::Response& res) {
+  try {
+    auto j = nlohmann::json::parse(req.body);
+    if (j.is_object()) return j;
+    send_error(res, 400, "the request body must be a JSON object");
+  } catch (const nlohmann::json::parse_error& e) {
+    send_error(res, 400, std::string("malformed JSON: ") + e.what());
+  }
+  return std::nullopt;
+}
+
 Server::Server(engine::Engine& engine, ServerOptions options)
     : engine_(engine), options_(std::move(options)), http_(std::make_unique<httplib::Server>()) {
   if (options_.token.empty()) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -32,6 +33,9 @@ struct ServerOptions {
   std::string token;                // bearer token; required when host is not loopback ($UT_API_TOKEN)
   std::size_t max_body_bytes = 4 << 20;
 };
+
+// Parses a request body that must be a JSON object; otherwise answers 400 and returns nullopt.
+std::optional<nlohmann::json> parse_json_object(const httplib::Request& req, httplib::Response& res);
 
 // Writes {"error": {...}} with `status`.
 void send_error(httplib::Response& res, int status, const std::string& message, const std::string& type = "invalid_request_error");

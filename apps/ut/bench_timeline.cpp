@@ -16,6 +16,7 @@
 
 #include "apps/ut/commands.h"
 #include "backends/cpu/device.h"
+#include "bench/stats.h"
 #include "timeline/clock.h"
 #include "timeline/device.h"
 #include "timeline/error.h"
@@ -29,29 +30,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct Dist {
-  double p50 = 0, p99 = 0, mean = 0, min = 0, max = 0;
-  std::size_t n = 0;
-};
-
-Dist dist(std::vector<double> v) {
-  Dist d;
-  if (v.empty()) return d;
-  std::sort(v.begin(), v.end());
-  d.n = v.size();
-  d.p50 = v[v.size() / 2];
-  d.p99 = v[std::min(v.size() - 1, v.size() * 99 / 100)];
-  d.min = v.front();
-  d.max = v.back();
-  double s = 0;
-  for (double x : v) s += x;
-  d.mean = s / static_cast<double>(v.size());
-  return d;
-}
-
-nlohmann::json to_json(const Dist& d, const char* unit) {
-  return {{"p50", d.p50}, {"p99", d.p99}, {"mean", d.mean}, {"min", d.min}, {"max", d.max}, {"n", d.n}, {"unit", unit}};
-}
+using bench::Dist;
+using bench::dist;
+using bench::to_json;
 
 // Signal -> a host thread blocked in SharedEvent::wait wakes up.
 Dist host_wake_latency(Device& dev, int iters) {

@@ -120,13 +120,7 @@ int bench_mixed(MixedOptions o) {
   engine::Engine eng({.backend = "cpu", .max_heavy_ops = o.chats + 4});
   engine::AssistantConfig ac{.embed_model = o.embed_model, .chat_model = o.chat_model,
                              .db_path = (dir / "mixed.duckdb").string(), .rag_deadline = 60s};
-  bool random = false;
-  if (ac.embed_model.empty() || ac.chat_model.empty()) {
-    const auto m = engine::default_models();
-    if (ac.embed_model.empty()) ac.embed_model = m.embedder;
-    if (ac.chat_model.empty()) ac.chat_model = m.decoder;
-    random = m.random_weights;
-  }
+  const bool random = engine::fill_default_models(ac.embed_model, ac.chat_model);
   engine::Assistant ai(eng, ac);
   std::printf("ut bench mixed — %d chats × %d tokens, %d SQL aggregations over %llu rows, %d document edits; host %s\n",
               o.chats, o.tokens, o.queries, static_cast<unsigned long long>(o.rows), o.edits,

@@ -29,13 +29,8 @@ struct ChatOptions {
 int chat(const ChatOptions& o) {
   engine::Engine eng({.backend = "cpu"});
   engine::AssistantConfig ac{.embed_model = o.embed_model, .chat_model = o.chat_model, .db_path = o.db};
-  if (ac.embed_model.empty() || ac.chat_model.empty()) {
-    const auto m = engine::default_models();
-    if (ac.embed_model.empty()) ac.embed_model = m.embedder;
-    if (ac.chat_model.empty()) ac.chat_model = m.decoder;
-    if (m.random_weights && o.chat_model.empty())
-      std::fprintf(stderr, "(default models have random weights: the answer is meaningless text; pass --chat-model)\n");
-  }
+  if (engine::fill_default_models(ac.embed_model, ac.chat_model) && o.chat_model.empty())
+    std::fprintf(stderr, "(default models have random weights: the answer is meaningless text; pass --chat-model)\n");
   engine::Assistant ai(eng, ac);
   std::vector<ml::ChatMessage> history;
   auto ask = [&](const std::string& q) {

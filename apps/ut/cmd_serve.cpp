@@ -37,13 +37,7 @@ int serve(const ServeOptions& o) {
   engine::Engine eng({.backend = o.backend, .max_heavy_ops = o.max_heavy_ops});
   eng.start();
   engine::AssistantConfig ac{.embed_model = o.embed_model, .chat_model = o.chat_model, .db_path = o.db};
-  bool random = false;
-  if (ac.embed_model.empty() || ac.chat_model.empty()) {
-    const auto m = engine::default_models();
-    if (ac.embed_model.empty()) ac.embed_model = m.embedder;
-    if (ac.chat_model.empty()) ac.chat_model = m.decoder;
-    random = m.random_weights;
-  }
+  const bool random = engine::fill_default_models(ac.embed_model, ac.chat_model);
   engine::Assistant ai(eng, ac);
   server::Server srv(eng, {.host = o.host, .port = o.port, .token = o.token});
   srv.add_routes([&](httplib::Server& h) {

@@ -22,25 +22,6 @@ void check(CUresult r, const char* what) {
   if (r != CUDA_SUCCESS) throw std::runtime_error(std::string(what) + " failed: CUresult " + std::to_string(static_cast<int>(r)));
 }
 
-Dist dist(std::vector<double> v) {
-  Dist d;
-  if (v.empty()) return d;
-  std::sort(v.begin(), v.end());
-  d.n = v.size();
-  d.p50 = v[v.size() / 2];
-  d.p99 = v[std::min(v.size() - 1, v.size() * 99 / 100)];
-  d.min = v.front();
-  d.max = v.back();
-  double s = 0;
-  for (double x : v) s += x;
-  d.mean = s / static_cast<double>(v.size());
-  return d;
-}
-
-nlohmann::json to_json(const Dist& d, const char* unit) {
-  return {{"p50", d.p50}, {"p99", d.p99}, {"mean", d.mean}, {"min", d.min}, {"max", d.max}, {"n", d.n}, {"unit", unit}};
-}
-
 // ---- kernels -------------------------------------------------------------------------------------------------------
 namespace {
 

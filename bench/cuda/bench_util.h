@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/stats.h"
 #include "timeline/device.h"
 
 namespace ut::bench::cudab {
@@ -20,12 +21,9 @@ inline CUdeviceptr dptr(const void* p) { return static_cast<CUdeviceptr>(reinter
 void check(cudaError_t e, const char* what);  // throws std::runtime_error naming the call
 void check(CUresult r, const char* what);
 
-struct Dist {
-  double p50 = 0, p99 = 0, mean = 0, min = 0, max = 0;
-  std::size_t n = 0;
-};
-Dist dist(std::vector<double> v);
-nlohmann::json to_json(const Dist& d, const char* unit = "us");
+using bench::Dist;
+using bench::dist;
+using bench::to_json;
 
 // Kernel constants of the bench kernels registered under backend "cuda".
 struct StampArgs {
