@@ -5,6 +5,9 @@
 #include <sstream>
 
 #include "backends/cpu/device.h"
+#ifdef UT_HAVE_CUDA
+#include "backends/cuda/device.h"
+#endif
 #include "timeline/clock.h"
 #include "timeline/error.h"
 
@@ -147,6 +150,17 @@ std::string Engine::chrome_trace(uint64_t since_ns) const {
   return merged.chrome_json(since_ns);
 }
 
+// GPU utilisation from NVML on a CUDA device; null where there is no GPU (or NVML is absent).
+nlohmann::json Engine::gpu_utilization() const {
+#ifdef UT_HAVE_CUDA
+  if (device_->caps().backend == "cuda") {
+    const auto s = cuda::nvml_stats();
+    if (s.available && s.gpu_utilization_percent) return *s.gpu_utilization_percent;
+  }
+#endif
+  return nullptr;
+}
+
 nlohmann::json Engine::realtime_stats() const {
   auto queue_json = [](const Queue& q) {
     const QueueStats s = q.stats();
@@ -177,7 +191,7 @@ nlohmann::json Engine::realtime_stats() const {
                       {"frame_time_avg_ms", fs.avg_ms},
                       {"frame_time_p99_ms", fs.p99_ms},
                       {"frames_over_16ms_pct", fs.over_16ms_pct},
-                      {"gpu_util_pct", nullptr},  // filled by the CUDA backend's NVML reading where present
+                      {"gpu_util_pct", gpu_utilization()},
                       {"overlapped_ops", overlapped_ops()},
                       {"heavy_ops", heavy_ops()}};
   j["device"] = {{"backend", caps.backend}, {"name", caps.name}};
@@ -208,6 +222,10 @@ std::string Engine::prometheus_metrics() const {
   o << "ut_frame_time_p99_ms " << j["performance"]["frame_time_p99_ms"] << '\n';
   metric("ut_overlapped_ops", "Command buffers in the last second that overlapped another queue", "gauge");
   o << "ut_overlapped_ops " << j["performance"]["overlapped_ops"] << '\n';
+  if (!j["performance"]["gpu_util_pct"].is_null()) {
+    metric("ut_gpu_utilization_percent", "GPU utilisation reported by NVML", "gauge");
+    o << "ut_gpu_utilization_percent " << j["performance"]["gpu_util_pct"] << '\n';
+  }
   metric("ut_heavy_ops", "Heavy operations admitted and running", "gauge");
   o << "ut_heavy_ops " << j["performance"]["heavy_ops"] << '\n';
   return o.str();

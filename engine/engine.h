@@ -118,6 +118,7 @@ class Engine {
 
  private:
   void heartbeat();
+  nlohmann::json gpu_utilization() const;
 
   EngineConfig config_;
   DevicePtr device_, host_device_;
