@@ -22,6 +22,9 @@
 #include "workloads/data/database.h"
 #include "workloads/data/datasets.h"
 #include "workloads/data/host_lane.h"
+#include "engine/assistant.h"
+#include "engine/default_models.h"
+#include "engine/engine.h"
 #include "workloads/data/planner.h"
 #include "workloads/data/preagg.h"
 
@@ -40,6 +43,7 @@ struct SqlOptions {
   uint64_t seed = 1;
   int timeout_ms = 0;
   std::size_t max_rows = 100;
+  bool embed = false;
 };
 
 struct BenchDataOptions {
@@ -61,49 +65,85 @@ std::string pick_backend(const std::string& wanted) {
   return "cpu";
 }
 
-int run_sql(const SqlOptions& o) {
-  data::Database db({.path = o.db_path.empty() ? data::Database::default_path() : o.db_path});
-  data::Session session = db.connect();
-  bool did = false;
-  if (o.load_debian) {
-    const uint64_t t0 = now_ns();
-    const auto load = data::load_debian_packages(session);
-    std::printf("loaded %zu packages from %zu apt lists into debian_packages (%.0f ms) in %s\n", load.packages,
-                load.files, ms_since(t0), o.db_path.empty() ? data::Database::default_path().c_str() : o.db_path.c_str());
-    did = true;
+// Query results as readable text rows ("column: value; ..."), the form the embedder and chat see.
+std::string result_text(const std::string& sql, const data::Result& r, std::size_t max_rows) {
+  std::string t = "SQL result for: " + sql + "\n\n";
+  for (std::size_t i = 0; i < r.rows() && i < max_rows; ++i) {
+    for (std::size_t c = 0; c < r.column_count(); ++c)
+      t += (c ? "; " : "") + r.column(c).name + ": " + r.column(c).text(i);
+    t += ".\n";
   }
-  if (o.lineitem_rows > 0) {
-    const uint64_t t0 = now_ns();
-    data::generate_lineitem(session, {.rows = o.lineitem_rows, .seed = o.seed});
-    std::printf("generated lineitem: %llu rows, seed %llu (%.0f ms)\n", static_cast<unsigned long long>(o.lineitem_rows),
-                static_cast<unsigned long long>(o.seed), ms_since(t0));
-    did = true;
-  }
-  if (o.sql.empty()) {
-    if (!did) std::fprintf(stderr, "ut sql: give a query, --load-debian-packages or --generate-lineitem N\n");
-    return did ? 0 : 2;
-  }
-  const data::QueryOptions qo{.access = o.write ? data::Access::read_write : data::Access::read_only,
-                              .timeout = std::chrono::milliseconds(o.timeout_ms)};
-  auto dev = Device::create({.backend = pick_backend(o.backend)});
-  data::PlannerOptions po{.backend = dev->backend_name(),
-                          .force_kernel = o.kernel == "on",
-                          .force_duckdb = o.kernel == "off" || o.write};
-  if (o.explain) {
-    std::printf("%s", data::plan_query(session, o.sql, po).explain().c_str());
-    return 0;
-  }
-  data::PreAggregator agg(dev);
-  auto host = dev->caps().is_gpu ? Device::create({.backend = "cpu"}) : dev;  // SQL runs on a CPU host queue
-  data::QueryLane lane(host, db);
-  const uint64_t t0 = now_ns();
-  data::QueryTicket t = o.write ? lane.submit(o.sql, qo) : lane.submit_planned(o.sql, agg, po, qo);
-  const data::Result r = t.get();
-  std::printf("%s", r.to_table(o.max_rows).c_str());
-  std::printf("(%.1f ms on %s, E_data = %llu%s%s)\n", ms_since(t0), lane.queue()->label().c_str(),
-              static_cast<unsigned long long>(lane.event()->signaled_value()), t.slot->engine.empty() ? "" : "; ",
-              t.slot->engine.c_str());
+  if (r.rows() > max_rows) t += "(" + std::to_string(r.rows() - max_rows) + " more rows not embedded)\n";
+  return t;
+}
+
+// Stores the text as a document in the same database file and embeds it, so chat can cite the result.
+int embed_result(const std::string& db_path, const std::string& sql, const std::string& text) {
+  engine::Engine eng({.backend = "cpu"});
+  engine::AssistantConfig ac{.db_path = db_path};
+  std::string unused_chat = "-";
+  engine::fill_default_models(ac.embed_model, unused_chat);
+  engine::Assistant ai(eng, ac);
+  const std::string title = "sql: " + sql;
+  const auto existing = ai.docs()->find_by_title(title);
+  const uint64_t id = existing ? *existing : ai.docs()->create(title, text);
+  if (existing) ai.docs()->update(id, text);
+  ai.schedule_indexing();
+  if (!ai.wait_indexed(std::chrono::minutes(5))) throw Error("embedding the result did not finish in 5 minutes");
+  std::size_t chunks = ai.docs()->chunks(id).size();
+  std::printf("embedded as document %llu \"%s\" (%zu chunks) — chat and /api/v1/docs/search can now cite it\n",
+              static_cast<unsigned long long>(id), title.c_str(), chunks);
   return 0;
+}
+
+int run_sql(const SqlOptions& o) {
+  const std::string db_path = o.db_path.empty() ? data::Database::default_path() : o.db_path;
+  std::string to_embed;
+  {
+    data::Database db({.path = db_path});
+    data::Session session = db.connect();
+    bool did = false;
+    if (o.load_debian) {
+      const uint64_t t0 = now_ns();
+      const auto load = data::load_debian_packages(session);
+      std::printf("loaded %zu packages from %zu apt lists into debian_packages (%.0f ms) in %s\n", load.packages,
+                  load.files, ms_since(t0), o.db_path.empty() ? data::Database::default_path().c_str() : o.db_path.c_str());
+      did = true;
+    }
+    if (o.lineitem_rows > 0) {
+      const uint64_t t0 = now_ns();
+      data::generate_lineitem(session, {.rows = o.lineitem_rows, .seed = o.seed});
+      std::printf("generated lineitem: %llu rows, seed %llu (%.0f ms)\n", static_cast<unsigned long long>(o.lineitem_rows),
+                  static_cast<unsigned long long>(o.seed), ms_since(t0));
+      did = true;
+    }
+    if (o.sql.empty()) {
+      if (!did) std::fprintf(stderr, "ut sql: give a query, --load-debian-packages or --generate-lineitem N\n");
+      return did ? 0 : 2;
+    }
+    const data::QueryOptions qo{.access = o.write ? data::Access::read_write : data::Access::read_only,
+                                .timeout = std::chrono::milliseconds(o.timeout_ms)};
+    auto dev = Device::create({.backend = pick_backend(o.backend)});
+    data::PlannerOptions po{.backend = dev->backend_name(),
+                            .force_kernel = o.kernel == "on",
+                            .force_duckdb = o.kernel == "off" || o.write};
+    if (o.explain) {
+      std::printf("%s", data::plan_query(session, o.sql, po).explain().c_str());
+      return 0;
+    }
+    data::PreAggregator agg(dev);
+    auto host = dev->caps().is_gpu ? Device::create({.backend = "cpu"}) : dev;  // SQL runs on a CPU host queue
+    data::QueryLane lane(host, db);
+    const uint64_t t0 = now_ns();
+    data::QueryTicket t = o.write ? lane.submit(o.sql, qo) : lane.submit_planned(o.sql, agg, po, qo);
+    const data::Result r = t.get();
+    std::printf("%s", r.to_table(o.max_rows).c_str());
+    std::printf("(%.1f ms on %s, E_data = %llu%s%s)\n", ms_since(t0), lane.queue()->label().c_str(),
+                static_cast<unsigned long long>(lane.event()->signaled_value()), t.slot->engine.empty() ? "" : "; ",
+                t.slot->engine.c_str());
+    if (o.embed) to_embed = result_text(o.sql, r, 2000);
+  }  // the database closes here: the embedding step opens the same file through the engine
+  return o.embed ? embed_result(db_path, o.sql, to_embed) : 0;
 }
 
 int bench_data(const BenchDataOptions& o) {
@@ -132,6 +172,7 @@ void add_data_commands(CLI::App& app, CLI::App& bench, int& rc) {
   q->add_option("--seed", so->seed, "Seed for --generate-lineitem")->capture_default_str();
   q->add_option("--timeout-ms", so->timeout_ms, "Interrupt the query after this many ms (0: none)");
   q->add_option("--max-rows", so->max_rows, "Rows to print")->capture_default_str();
+  q->add_flag("--embed", so->embed, "Also store the result as text rows in the documents and embed them (chat cites it)");
   q->callback([so, &rc] { rc = run_sql(*so); });
 
   auto bo = std::make_shared<BenchDataOptions>();
