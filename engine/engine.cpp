@@ -66,7 +66,6 @@ void Engine::start() {
 
 void Engine::stop() {
   if (!running_.exchange(false)) return;
-  e_frame_->wake_all();  // not needed for correctness; the heartbeat wakes at its next tick anyway
   if (heartbeat_.joinable()) heartbeat_.join();
 }
 
