@@ -200,9 +200,10 @@ void CommandBufferState::mark_started() {
   times.start_ns = now_ns();
 }
 
-void CommandBufferState::record_signal(const SignalCmd& s) {
+void CommandBufferState::record_signal(const SignalCmd& s, uint64_t time_ns) {
+  if (time_ns == 0) time_ns = now_ns();
   std::lock_guard lock(mutex);
-  signals.push_back({s.event->id(), s.event->label(), s.value, now_ns()});
+  signals.push_back({s.event->id(), s.event->label(), s.value, time_ns});
 }
 
 void CommandBufferState::finish(std::exception_ptr failure) noexcept {

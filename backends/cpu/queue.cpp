@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "timeline/clock.h"
 #include "timeline/device.h"
 #include "timeline/error.h"
 #include "timeline/validator.h"
@@ -65,8 +66,9 @@ void CpuQueue::execute(CommandBufferState& cb) {
     if (failure) {
       // After a failure only signals run, carrying the error, so that dependants fail instead of hanging.
       if (auto* s = std::get_if<SignalCmd>(&cmd)) {
+        const uint64_t t = now_ns();
         s->event->signal_failed(s->value, failure);
-        cb.record_signal(*s);
+        cb.record_signal(*s, t);
       }
       continue;
     }
@@ -100,8 +102,9 @@ void CpuQueue::run_command(CommandBufferState& cb, std::size_t index) {
     std::memmove(static_cast<std::byte*>(c->dst.contents()) + c->dst_offset,
                  static_cast<const std::byte*>(c->src.contents()) + c->src_offset, c->bytes);
   } else if (auto* s = std::get_if<SignalCmd>(&cmd)) {
+    const uint64_t issued = now_ns();
     s->event->signal(s->value);
-    cb.record_signal(*s);
+    cb.record_signal(*s, issued);
   } else if (auto* w = std::get_if<WaitCmd>(&cmd)) {
     wait_command(cb, index, *w);
   }

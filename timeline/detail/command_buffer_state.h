@@ -67,7 +67,9 @@ struct CommandBufferState : std::enable_shared_from_this<CommandBufferState> {
   // Set by a backend when the first command starts.
   void mark_started();
   // Records a signal that has fired (thread-safe).
-  void record_signal(const SignalCmd& s);
+  // time_ns: when the signal was issued (0: now). Taken before signalling, so a waiter released by it never
+  // appears to start before the signal in the trace.
+  void record_signal(const SignalCmd& s, uint64_t time_ns = 0);
   // Final status, trace record, completion handlers, waking waiters, queue accounting.
   // Call exactly once from the backend, after all commands ran (or were skipped).
   void finish(std::exception_ptr failure) noexcept;
