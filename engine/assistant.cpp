@@ -8,7 +8,6 @@
 namespace ut::engine {
 namespace {
 
-constexpr std::size_t kIndexBatch = 32;
 
 std::string context_prompt(const std::vector<vector::SearchHit>& hits) {
   std::string s = "Use the following context if it helps. Cite sources as [title#chunk].\n";
@@ -200,7 +199,8 @@ void Assistant::schedule_indexing() {
 
 void Assistant::index_batch() {
   indexing_queued_ = false;
-  auto chunks = docs_->pending(kIndexBatch);
+  const std::size_t batch = index_batch_.load();
+  auto chunks = docs_->pending(batch);
   if (!chunks.empty()) {
     std::vector<std::string> texts;
     std::vector<uint64_t> ids;
@@ -217,7 +217,7 @@ void Assistant::index_batch() {
       docs_->mark_failed(ids, e.what());
     }
   }
-  if (chunks.size() == kIndexBatch) {
+  if (chunks.size() == batch) {
     // More work: queue the next batch behind whatever else is on Q_ml, so chat embeddings interleave.
     schedule_indexing();
   } else {

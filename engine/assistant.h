@@ -93,6 +93,8 @@ class Assistant {
 
   vector::DocumentStore* docs() noexcept { return docs_.get(); }
   data::Database& database() noexcept { return *db_; }
+  // Chunks embedded per batch (the Governor halves it under memory pressure).
+  void set_index_batch(std::size_t n) noexcept { index_batch_.store(std::max<std::size_t>(1, n)); }
   // Schedules embedding of pending chunks on Q_ml (coalesced: at most one batch queued at a time).
   void schedule_indexing();
   // Blocks until no chunk is pending (or the timeout passes); true when idle.
@@ -117,6 +119,7 @@ class Assistant {
 
   std::atomic<uint64_t> chats_{0}, cancelled_{0}, failed_{0}, rag_misses_{0};
   std::atomic<bool> indexing_queued_{false};
+  std::atomic<std::size_t> index_batch_{32};
   std::mutex index_mutex_;
   std::condition_variable index_cv_;
 

@@ -23,6 +23,7 @@ const char* pressure_of(double used_fraction) {
 Engine::Engine(EngineConfig config) : config_(std::move(config)) {
   if (config_.max_heavy_ops < 1) throw UsageError("[Engine::Engine] max_heavy_ops must be >= 1");
   if (config_.frame_hz <= 0 || config_.frame_hz > 1000) throw UsageError("[Engine::Engine] frame_hz must be in (0, 1000]");
+  heavy_limit_ = config_.max_heavy_ops;
   device_ = Device::create({.backend = config_.backend});
   q_render_ = device_->make_queue({.kind = QueueKind::render, .label = "Q_render"});
   host_device_ = device_->caps().backend == "cpu" ? device_ : Device::create({.backend = "cpu"});
@@ -52,7 +53,7 @@ uint64_t Engine::next_value(const EventPtr& e) {
 
 std::optional<Admission> Engine::try_admit() {
   int cur = heavy_.load();
-  while (cur < config_.max_heavy_ops) {
+  while (cur < heavy_limit_.load()) {
     if (heavy_.compare_exchange_weak(cur, cur + 1)) return Admission(&heavy_);
   }
   return std::nullopt;

@@ -26,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -105,6 +106,9 @@ class Engine {
   uint64_t next_value(const EventPtr& e);
 
   std::optional<Admission> try_admit();
+  // Caps heavy operations below the configured maximum (the Governor lowers it under memory pressure).
+  void set_heavy_limit(int limit) noexcept { heavy_limit_.store(std::clamp(limit, 1, config_.max_heavy_ops)); }
+  int heavy_limit() const noexcept { return heavy_limit_.load(); }
   int heavy_ops() const noexcept { return heavy_.load(); }
   const EngineConfig& config() const noexcept { return config_; }
 
@@ -128,6 +132,7 @@ class Engine {
   std::mutex values_mutex_;
   std::vector<std::pair<SharedEvent*, uint64_t>> issued_;  // last value handed out per event
   std::atomic<int> heavy_{0};
+  std::atomic<int> heavy_limit_{1};
 
   std::atomic<bool> running_{false};
   std::thread heartbeat_;

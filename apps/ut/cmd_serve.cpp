@@ -3,12 +3,15 @@
 
 #include <csignal>
 #include <cstdio>
+#include <httplib.h>
+
 #include <memory>
 
 #include "apps/ut/commands.h"
 #include "engine/assistant.h"
 #include "engine/default_models.h"
 #include "engine/engine.h"
+#include "engine/governor.h"
 #include "server/routes.h"
 #include "server/server.h"
 
@@ -39,15 +42,21 @@ int serve(const ServeOptions& o) {
   engine::AssistantConfig ac{.embed_model = o.embed_model, .chat_model = o.chat_model, .db_path = o.db};
   const bool random = engine::fill_default_models(ac.embed_model, ac.chat_model);
   engine::Assistant ai(eng, ac);
+  engine::Governor governor(eng);
+  governor.on_batch([&ai](std::size_t b) { ai.set_index_batch(b); });
+  governor.start();
   server::Server srv(eng, {.host = o.host, .port = o.port, .token = o.token});
   srv.add_routes([&](httplib::Server& h) {
     server::add_openai_routes(h, ai);
     server::add_api_routes(h, ai, {.allow_sql_writes = o.allow_sql_writes});
+    h.Get("/api/v1/guards", [&governor](const httplib::Request&, httplib::Response& res) {
+      res.set_content(governor.snapshot().dump(), "application/json");  // pressure, bottleneck, tuning log
+    });
   });
   srv.start();
   std::printf("ut serve: %s on %s — http://%s:%d/\n  chat model %s, embedder %s%s\n  database %s\n"
               "  endpoints: /v1/chat/completions /v1/embeddings /v1/models /api/v1/sql /api/v1/docs\n"
-              "             /api/v1/metal/realtime-stats /metrics /api/v1/trace?seconds=5\nCtrl-C stops.\n",
+              "             /api/v1/metal/realtime-stats /api/v1/guards /metrics /api/v1/trace?seconds=5\nCtrl-C stops.\n",
               eng.device().caps().backend.c_str(), eng.device().caps().name.c_str(), o.host.c_str(), srv.port(),
               ai.chat_model_name().c_str(), ai.embed_model_name().c_str(),
               random ? "\n  (synthetic random-weight models: answers are meaningless text; pass --chat-model)" : "",
@@ -57,6 +66,7 @@ int serve(const ServeOptions& o) {
   sigwait(&stop, &sig);
   std::printf("\nut serve: stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
   srv.stop();
+  governor.stop();
   eng.stop();
   return 0;
 }

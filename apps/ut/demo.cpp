@@ -17,6 +17,7 @@
 #include "engine/assistant.h"
 #include "engine/default_models.h"
 #include "engine/engine.h"
+#include "engine/governor.h"
 #include "timeline/clock.h"
 #include "workloads/data/datasets.h"
 #include "workloads/data/host_lane.h"
@@ -63,6 +64,9 @@ int demo(const DemoOptions& o) {
   const auto models = engine::default_models();
   engine::Assistant ai(eng, {.embed_model = models.embedder, .chat_model = models.decoder, .db_path = db_path,
                              .rag_deadline = std::chrono::milliseconds(o.rag_deadline_ms)});
+  engine::Governor governor(eng);
+  governor.on_batch([&ai](std::size_t b) { ai.set_index_batch(b); });
+  governor.start();
   std::printf("models: %s / %s%s\n", ai.embed_model_name().c_str(), ai.chat_model_name().c_str(),
               models.random_weights ? " — random weights: the answer text is meaningless, the timing is real" : "");
 
@@ -126,6 +130,7 @@ int demo(const DemoOptions& o) {
     if (t->last) break;
   }
   job->wait();
+  const auto guards = governor.snapshot();  // the interval that ended while the answer streamed
   std::printf("\nsources (RAG badges):");
   if (!job->rag_ready || job->rag_missed_deadline) std::printf(" none (context missed the %d ms deadline)", o.rag_deadline_ms);
   for (auto& s : job->sources) std::printf("  [%s #%u %.2f]", s.title.c_str(), s.ord, s.score);
@@ -135,6 +140,7 @@ int demo(const DemoOptions& o) {
 
   std::this_thread::sleep_for(std::chrono::milliseconds(o.settle_ms));
   const auto stats = eng.realtime_stats();
+  governor.stop();
   const auto fs_ = eng.frame_stats();
   eng.stop();
   const auto& r = *job->result;
@@ -156,6 +162,9 @@ int demo(const DemoOptions& o) {
               stats["events"]["data"].dump().c_str());
   std::printf("%-34s %.1f of %.0f MB (pressure %s)\n", "shared heap", stats["memory"]["heap_used_mb"].get<double>(),
               stats["memory"]["heap_total_mb"].get<double>(), stats["memory"]["pressure"].get<std::string>().c_str());
+  std::printf("%-34s %s (%s); memory pressure %s\n", "bottleneck (during the answer)",
+              guards["bottleneck"]["kind"].get<std::string>().c_str(), guards["bottleneck"]["why"].get<std::string>().c_str(),
+              guards["pressure"].get<std::string>().c_str());
   std::printf("%-34s %.1f s\n", "wall time", ms_since(t_start) / 1000);
   std::ofstream(o.trace_path) << eng.chrome_trace();
   std::printf("trace: %s (open in https://ui.perfetto.dev)\n", o.trace_path.c_str());
