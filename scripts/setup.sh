@@ -11,6 +11,7 @@ PACKAGES=(
   libvulkan-dev mesa-vulkan-drivers vulkan-tools glslang-tools
   libimgui-dev libglfw3-dev
   libstb-dev xvfb xauth
+  chromium
   libhnswlib-dev libcpp-httplib-dev
   libspdlog-dev libfmt-dev
 )
