@@ -17,6 +17,17 @@ std::string context_prompt(const std::vector<vector::SearchHit>& hits) {
 
 }  // namespace
 
+bool ChatJob::stream(const std::function<bool(const ml::StreamToken*)>& on_token, std::chrono::milliseconds tick) {
+  for (;;) {
+    auto t = ring->pop_wait(tick);
+    if (!on_token(t ? &*t : nullptr)) {
+      cancel = true;
+      return false;
+    }
+    if (t ? t->last : done->signaled_value() >= 1 && ring->empty()) return true;
+  }
+}
+
 Assistant::Assistant(Engine& engine, AssistantConfig config) : engine_(engine), config_(std::move(config)) {
   db_ = std::make_unique<data::Database>(data::DatabaseOptions{.path = config_.db_path});
   lane_ = std::make_unique<ml::MlLane>(engine_.host_device(), "Q_ml.gen");

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -67,6 +68,11 @@ struct ChatJob {
   std::optional<Admission> admission;
   // Blocks until done; rethrows the generation's failure.
   void wait() const { done->wait(1); }
+  // Hands each streamed token to on_token, and nullptr every `tick` while none arrives (so a caller can notice
+  // a closed connection). Returns true when the stream ended; false when on_token returned false, in which
+  // case the generation is cancelled.
+  bool stream(const std::function<bool(const ml::StreamToken*)>& on_token,
+              std::chrono::milliseconds tick = std::chrono::milliseconds(250));
 };
 
 class Assistant {

@@ -173,24 +173,14 @@ void add_openai_routes(httplib::Server& http, engine::Assistant& ai) {
             return false;
           }
           std::string pending;  // bytes of a character split across tokens
-          for (;;) {
-            auto t = job->ring->pop_wait(std::chrono::milliseconds(250));
-            if (!sink.is_writable()) {  // the client went away: stop generating at once
-              job->cancel = true;
-              return false;
-            }
-            if (!t) {
-              if (job->done->signaled_value() >= 1 && job->ring->empty()) break;
-              continue;
-            }
+          const bool ended = job->stream([&](const ml::StreamToken* t) {
+            if (!sink.is_writable()) return false;  // the client went away: stop generating at once
+            if (!t) return true;
             pending += t->text;
             const std::string text = t->last ? std::exchange(pending, {}) : take_complete_utf8(pending);
-            if (!text.empty() && !chunk({{"content", text}}, nullptr)) {
-              job->cancel = true;
-              return false;
-            }
-            if (t->last) break;
-          }
+            return text.empty() || chunk({{"content", text}}, nullptr);
+          });
+          if (!ended) return false;
           try {
             job->wait();
             chunk(json::object(), finish_reason(job->result->reason));

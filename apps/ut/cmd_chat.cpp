@@ -39,16 +39,13 @@ int chat(const ChatOptions& o) {
                         .gen = {.sampling = {.temperature = o.temperature, .seed = o.seed}, .max_tokens = o.max_tokens},
                         .retrieve = !o.no_rag});
     if (!job) throw Error("the engine is busy");
-    for (;;) {
-      auto t = job->ring->pop_wait(std::chrono::milliseconds(200));
-      if (!t) {
-        if (job->done->signaled_value() >= 1 && job->ring->empty()) break;
-        continue;
+    job->stream([](const ml::StreamToken* t) {
+      if (t) {
+        std::fputs(t->text.c_str(), stdout);
+        std::fflush(stdout);
       }
-      std::fputs(t->text.c_str(), stdout);
-      std::fflush(stdout);
-      if (t->last) break;
-    }
+      return true;
+    });
     job->wait();
     std::printf("\n");
     if (job->rag_ready && !job->sources.empty()) {

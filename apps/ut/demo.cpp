@@ -117,18 +117,14 @@ int demo(const DemoOptions& o) {
   const uint64_t t_chat = now_ns();
   double ttft_ms = -1;
   std::size_t streamed = 0;
-  for (;;) {
-    auto t = job->ring->pop_wait(100ms);
-    if (!t) {
-      if (job->done->signaled_value() >= 1 && job->ring->empty()) break;
-      continue;
-    }
+  job->stream([&](const ml::StreamToken* t) {
+    if (!t) return true;
     if (ttft_ms < 0 && !t->text.empty()) ttft_ms = ms_since(t_chat);
     std::fputs(t->text.c_str(), stdout);
     std::fflush(stdout);
     ++streamed;
-    if (t->last) break;
-  }
+    return true;
+  });
   job->wait();
   const auto guards = governor.snapshot();  // the interval that ended while the answer streamed
   std::printf("\nsources (RAG badges):");
