@@ -15,12 +15,6 @@
 
 namespace ut::bench::cudab {
 
-void check(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + " failed: " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
-}
-void check(CUresult r, const char* what) {
-  if (r != CUDA_SUCCESS) throw std::runtime_error(std::string(what) + " failed: CUresult " + std::to_string(static_cast<int>(r)));
-}
 
 // ---- kernels -------------------------------------------------------------------------------------------------------
 namespace {
@@ -93,30 +87,8 @@ void register_bench_kernels() {
 }
 
 // ---- raw baselines and calibration ---------------------------------------------------------------------------------
-namespace {
-template <class Fn>
-void load(const char* symbol, unsigned version, Fn& out) {
-  void* fn = nullptr;
-  cudaDriverEntryPointQueryResult q{};
-  if (cudaGetDriverEntryPointByVersion(symbol, &fn, version, cudaEnableDefault, &q) == cudaSuccess &&
-      q == cudaDriverEntryPointSuccess) {
-    out = reinterpret_cast<Fn>(fn);
-  } else {
-    (void)cudaGetLastError();
-  }
-}
-}  // namespace
-
 Raw::Raw(int index) : device_index(index) {
   check(cudaSetDevice(index), "cudaSetDevice");
-  load("cuStreamWriteValue64", 12000, api.write64);
-  load("cuStreamWaitValue64", 12000, api.wait64);
-  load("cuDeviceGetDevResource", 12040, api.get_resource);
-  load("cuDevSmResourceSplitByCount", 12040, api.split);
-  load("cuDevResourceGenerateDesc", 12040, api.gen_desc);
-  load("cuGreenCtxCreate", 12040, api.green_create);
-  load("cuGreenCtxDestroy", 12040, api.green_destroy);
-  load("cuGreenCtxStreamCreate", 12050, api.green_stream);
   if (!api.write64 || !api.wait64) throw std::runtime_error("cuStreamWriteValue64/cuStreamWaitValue64 unavailable");
   int least = 0, greatest = 0;
   check(cudaDeviceGetStreamPriorityRange(&least, &greatest), "cudaDeviceGetStreamPriorityRange");
@@ -201,25 +173,25 @@ std::vector<double> sample_queue(Queue& q, int samples, const std::function<void
 
 nlohmann::json green(Raw& raw, int samples, unsigned bps, const Dist& idle) {
   auto& a = raw.api;
-  if (!a.get_resource || !a.split || !a.gen_desc || !a.green_create || !a.green_stream || !a.green_destroy) {
+  if (!a.has_green_contexts()) {
     return {{"skipped", "green-context entry points missing (driver older than CUDA 12.5)"}};
   }
   CUdevice dev = raw.device_index;
   CUdevResource all{}, part{}, rest{};
-  check(a.get_resource(dev, &all, CU_DEV_RESOURCE_TYPE_SM), "cuDeviceGetDevResource");
+  check(a.device_get_resource(dev, &all, CU_DEV_RESOURCE_TYPE_SM), "cuDeviceGetDevResource");
   unsigned groups = 1;
-  check(a.split(&part, &groups, &all, &rest, 0, 8), "cuDevSmResourceSplitByCount");
+  check(a.sm_split_by_count(&part, &groups, &all, &rest, 0, 8), "cuDevSmResourceSplitByCount");
   CUdevResourceDesc d_part{}, d_rest{};
-  check(a.gen_desc(&d_part, &part, 1), "cuDevResourceGenerateDesc");
-  check(a.gen_desc(&d_rest, &rest, 1), "cuDevResourceGenerateDesc");
+  check(a.resource_generate_desc(&d_part, &part, 1), "cuDevResourceGenerateDesc");
+  check(a.resource_generate_desc(&d_rest, &rest, 1), "cuDevResourceGenerateDesc");
   CUgreenCtx g_part = nullptr, g_rest = nullptr;
-  check(a.green_create(&g_part, d_part, dev, CU_GREEN_CTX_DEFAULT_STREAM), "cuGreenCtxCreate");
-  check(a.green_create(&g_rest, d_rest, dev, CU_GREEN_CTX_DEFAULT_STREAM), "cuGreenCtxCreate");
+  check(a.green_ctx_create(&g_part, d_part, dev, CU_GREEN_CTX_DEFAULT_STREAM), "cuGreenCtxCreate");
+  check(a.green_ctx_create(&g_rest, d_rest, dev, CU_GREEN_CTX_DEFAULT_STREAM), "cuGreenCtxCreate");
   int least = 0, greatest = 0;
   check(cudaDeviceGetStreamPriorityRange(&least, &greatest), "cudaDeviceGetStreamPriorityRange");
   CUstream s_tick = nullptr, s_load = nullptr;
-  check(a.green_stream(&s_tick, g_part, CU_STREAM_NON_BLOCKING, greatest), "cuGreenCtxStreamCreate");
-  check(a.green_stream(&s_load, g_rest, CU_STREAM_NON_BLOCKING, least), "cuGreenCtxStreamCreate");
+  check(a.green_ctx_stream_create(&s_tick, g_part, CU_STREAM_NON_BLOCKING, greatest), "cuGreenCtxStreamCreate");
+  check(a.green_ctx_stream_create(&s_load, g_rest, CU_STREAM_NON_BLOCKING, least), "cuGreenCtxStreamCreate");
   auto measure = [&](bool loaded) {
     std::deque<cudaEvent_t> pending;
     std::vector<double> us;
@@ -262,14 +234,14 @@ nlohmann::json green(Raw& raw, int samples, unsigned bps, const Dist& idle) {
     (void)cudaStreamSynchronize(s_load);
     (void)cudaStreamDestroy(s_tick);
     (void)cudaStreamDestroy(s_load);
-    (void)a.green_destroy(g_part);
-    (void)a.green_destroy(g_rest);
+    (void)a.green_ctx_destroy(g_part);
+    (void)a.green_ctx_destroy(g_rest);
     throw;
   }
   (void)cudaStreamDestroy(s_tick);
   (void)cudaStreamDestroy(s_load);
-  (void)a.green_destroy(g_part);
-  (void)a.green_destroy(g_rest);
+  (void)a.green_ctx_destroy(g_part);
+  (void)a.green_ctx_destroy(g_rest);
   return j;
 }
 

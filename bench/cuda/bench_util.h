@@ -12,14 +12,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backends/cuda/check.h"
 #include "bench/stats.h"
 #include "timeline/device.h"
 
 namespace ut::bench::cudab {
 
 inline CUdeviceptr dptr(const void* p) { return static_cast<CUdeviceptr>(reinterpret_cast<uintptr_t>(p)); }
-void check(cudaError_t e, const char* what);  // throws std::runtime_error naming the call
-void check(CUresult r, const char* what);
+// Throws ut::BackendError naming the call (the backend's checker, so errors read the same everywhere).
+inline void check(cudaError_t e, const char* what) { cuda::detail::check_result(e, what); }
+inline void check(CUresult r, const char* what) { cuda::detail::check_result(r, what); }
 
 using bench::Dist;
 using bench::dist;
@@ -62,16 +64,8 @@ class Raw {
   uint64_t* stamp(int i) const { return stamps_ + 8 * i; }
   Calibration calibrate();
 
-  struct Api {
-    PFN_cuStreamWriteValue64_v11070 write64 = nullptr;
-    PFN_cuStreamWaitValue64_v11070 wait64 = nullptr;
-    PFN_cuDeviceGetDevResource_v12040 get_resource = nullptr;
-    PFN_cuDevSmResourceSplitByCount_v12040 split = nullptr;
-    PFN_cuDevResourceGenerateDesc_v12040 gen_desc = nullptr;
-    PFN_cuGreenCtxCreate_v12040 green_create = nullptr;
-    PFN_cuGreenCtxDestroy_v12040 green_destroy = nullptr;
-    PFN_cuGreenCtxStreamCreate_v12050 green_stream = nullptr;
-  } api;
+  // The backend's driver entry points (loaded once per process through the runtime, never linked).
+  const cuda::detail::DriverApi& api = cuda::detail::driver_api();
   int device_index;
 
  private:
