@@ -3,6 +3,7 @@
 #include <ggml.h>
 #include <gguf.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +14,7 @@
 
 #include "workloads/ml/model.h"
 #include "workloads/ml/runtime.h"
+#include "workloads/ml/training_io.h"
 
 namespace ut::ml {
 namespace {
@@ -127,7 +129,45 @@ SynthSpec SynthSpec::qwen25_05b() {
 std::vector<SynthSpec> SynthSpec::test_sizes() { return {tiny_embedder(), tiny_decoder()}; }
 std::vector<SynthSpec> SynthSpec::real_sizes() { return {bge_small(), qwen25_05b()}; }
 
+SynthSpec SynthSpec::debian_embedder() {
+  SynthSpec s;
+  s.file_name = "debian-bert-bge-f16.gguf";
+  s.name = "debian-minilm: BERT embedder trained on Debian package descriptions";
+  s.description = "trained by tools/train/train_embedder.py; see models/debian/README.md";
+  s.arch = "bert";
+  s.vocab = "bert-bge";
+  s.n_layer = 4;
+  s.n_embd = 160;
+  s.n_ff = 640;
+  s.n_head = s.n_head_kv = 4;
+  s.n_ctx = 256;
+  s.pooling = 1;
+  s.norm_eps = 1e-12f;
+  return s;
+}
+
+SynthSpec SynthSpec::debian_decoder() {
+  SynthSpec s;
+  s.file_name = "debian-llama-spm-f16.gguf";
+  s.name = "debian-tinyllama: Llama decoder trained on Debian package descriptions";
+  s.description = "trained by tools/train/train_decoder.py; see models/debian/README.md";
+  s.arch = "llama";
+  s.vocab = "llama-spm";
+  s.n_layer = 6;
+  s.n_embd = 256;
+  s.n_ff = 768;
+  s.n_head = 8;
+  s.n_head_kv = 4;
+  s.n_ctx = 1024;
+  return s;
+}
+
 SynthResult write_synthetic_model(const SynthSpec& spec, const std::string& path, std::string vocab_dir) {
+  return write_model(spec, path, std::move(vocab_dir), nullptr);
+}
+
+SynthResult write_model(const SynthSpec& spec, const std::string& path, std::string vocab_dir,
+                        const WeightSource* weights) {
   const auto t0 = std::chrono::steady_clock::now();
   if (spec.arch != "bert" && spec.arch != "llama" && spec.arch != "qwen2")
     fail(path, "unsupported architecture '" + spec.arch + "' (bert, llama or qwen2)");
@@ -140,9 +180,10 @@ SynthResult write_synthetic_model(const SynthSpec& spec, const std::string& path
   const std::string a = spec.arch;
   gguf_set_val_str(g.get(), "general.architecture", a.c_str());
   gguf_set_val_str(g.get(), "general.name", spec.name.c_str());
-  gguf_set_val_str(g.get(), "general.description", "seeded random weights written by `ut models synth`");
+  gguf_set_val_str(g.get(), "general.description",
+                   (weights ? spec.description : std::string("seeded random weights written by `ut models synth`")).c_str());
   gguf_set_val_u32(g.get(), "general.file_type", spec.f16 ? 1u : 0u);
-  gguf_set_val_u64(g.get(), "general.seed", spec.seed);
+  if (!weights) gguf_set_val_u64(g.get(), "general.seed", spec.seed);
   gguf_set_val_u32(g.get(), (a + ".context_length").c_str(), static_cast<uint32_t>(spec.n_ctx));
   gguf_set_val_u32(g.get(), (a + ".embedding_length").c_str(), static_cast<uint32_t>(spec.n_embd));
   gguf_set_val_u32(g.get(), (a + ".feed_forward_length").c_str(), static_cast<uint32_t>(spec.n_ff));
@@ -246,9 +287,16 @@ SynthResult write_synthetic_model(const SynthSpec& spec, const std::string& path
     const int64_t n = ggml_nelements(tp.t);
     uint64_t state = spec.seed ^ fnv1a(ggml_get_name(tp.t));
     r.params += static_cast<uint64_t>(n);
+    std::vector<float> trained;
+    if (weights) {
+      trained.resize(static_cast<std::size_t>(n));
+      std::vector<int64_t> ne(tp.t->ne, tp.t->ne + ggml_n_dims(tp.t));
+      weights->read(ggml_get_name(tp.t), ne, trained);
+    }
     for (int64_t off = 0; off < n; off += static_cast<int64_t>(kChunk)) {
       const std::size_t m = static_cast<std::size_t>(std::min<int64_t>(n - off, static_cast<int64_t>(kChunk)));
-      for (std::size_t j = 0; j < m; ++j) {
+      if (weights) std::copy_n(trained.begin() + off, m, buf.begin());
+      for (std::size_t j = 0; j < m && !weights; ++j) {
         switch (tp.init) {
           case Init::random: {
             const double u = static_cast<double>(splitmix(state) >> 11) * 0x1.0p-53;  // [0, 1)

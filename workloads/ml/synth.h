@@ -3,6 +3,7 @@
 //   auto spec = ut::ml::SynthSpec::tiny_embedder();             // bert, bert-bge vocab, ~4 MB
 //   ut::ml::write_synthetic_model(spec, "/tmp/x/tiny-bert-bge-random.gguf");
 //   for (auto& s : ut::ml::SynthSpec::real_sizes()) ...         // bge-small shape, Qwen2.5-0.5B shape (F16)
+//   ut::ml::write_model(SynthSpec::debian_decoder(), path, {}, &trained);  // trained weights (training_io.h)
 //
 // Contract
 // - Deterministic: the same spec (seed included) gives a byte-identical file.
@@ -22,6 +23,7 @@ namespace ut::ml {
 struct SynthSpec {
   std::string file_name;   // e.g. "tiny-bert-bge-random.gguf"
   std::string name;        // general.name
+  std::string description; // general.description of trained models (synthetic ones say "random")
   std::string arch;        // "bert", "llama" or "qwen2"
   std::string vocab;       // ggml-vocab-<vocab>.gguf: "bert-bge", "llama-spm", "qwen2"
   int n_layer = 2;
@@ -42,6 +44,9 @@ struct SynthSpec {
   static SynthSpec tiny_decoder();   // llama, 2 layers, 64 hidden, llama-spm vocab, no chat template
   static SynthSpec bge_small();      // bert, 12 layers, 384 hidden, 1536 ffn, 12 heads, CLS pooling, F16
   static SynthSpec qwen25_05b();     // qwen2, 24 layers, 896 hidden, 4864 ffn, 14/2 heads, qwen2 vocab, F16
+  // The project's trained models (tools/train/, models/debian/): shapes the trainer and the writer share.
+  static SynthSpec debian_embedder();  // bert, 4 layers, 160 hidden, 640 ffn, 4 heads, 256 positions, mean pooling
+  static SynthSpec debian_decoder();   // llama, 6 layers, 256 hidden, 768 ffn, 8/4 heads, llama-spm vocab, tied output
   static std::vector<SynthSpec> test_sizes();
   static std::vector<SynthSpec> real_sizes();
 };
@@ -55,5 +60,11 @@ struct SynthResult {
 };
 
 SynthResult write_synthetic_model(const SynthSpec& spec, const std::string& path, std::string vocab_dir = {});
+
+// The same file with trained tensors from `weights` (named as in the GGUF) instead of random ones;
+// weights == nullptr is write_synthetic_model.
+class WeightSource;
+SynthResult write_model(const SynthSpec& spec, const std::string& path, std::string vocab_dir,
+                        const WeightSource* weights);
 
 }  // namespace ut::ml

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Turns the corpus (build_corpus.py) into training examples for the two models.
+
+    python3 tools/train/make_examples.py [--corpus data/corpus] [--out data/examples] [--seed 20261127]
+
+embed_{split}.jsonl  {"package", "q": short description, "d": document}
+    The document is what the retrieval index holds for a package: doc_text() below (name + long description).
+    The short description never appears in it, so a query cannot be answered by copying.
+lm_{split}.jsonl     {"package", "text": one chat in ChatML, the format the Generator falls back to}
+    Half the chats carry a system message with retrieved context in the Assistant's own wording (the package
+    itself and up to two others, shuffled), as `ut chat` and the demo send it; the rest have none. The user
+    asks for a package by need or about a package by name; the answer is the package's description.
+    The text ends at the answer: the tokenizer appends EOS, so the model learns to stop.
+"""
+import argparse
+import json
+import os
+import random
+
+CONTEXT_HEADER = "Use the following context if it helps. Cite sources as [title#chunk].\n"
+NEED_TEMPLATES = (
+    "{short}",
+    "Which package provides {need}?",
+    "I am looking for {need}.",
+    "Is there a Debian package for {need}?",
+    "What should I install for {need}?",
+)
+NAME_TEMPLATES = ("What is {name}?", "Tell me about the package {name}.", "What does {name} do?")
+
+
+def doc_text(row):
+    """The text indexed for a package (shared with the retrieval benchmark and the demo)."""
+    return f"{row['package']}\n{row['long']}"
+
+
+def chatml(messages):
+    s = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    return s + "<|im_start|>assistant\n"
+
+
+def clip_words(text, n):
+    words = text.split()
+    return " ".join(words[:n]) + (" ..." if len(words) > n else "")
+
+
+def answer(row):
+    return f"{row['package']}: {row['short']}\n\n{row['long']}"
+
+
+def lm_example(row, pool, rng):
+    need = row["short"][0].lower() + row["short"][1:] if row["short"] else row["short"]
+    if rng.random() < 0.75:
+        question = rng.choice(NEED_TEMPLATES).format(short=row["short"], need=need.rstrip("."))
+    else:
+        question = rng.choice(NAME_TEMPLATES).format(name=row["package"])
+    messages = []
+    if rng.random() < 0.5:
+        docs = [row] + rng.sample(pool, k=rng.randint(0, 2))
+        rng.shuffle(docs)
+        ctx = CONTEXT_HEADER + "".join(
+            f"[{d['package']}#0] {clip_words(d['short'] + '. ' + d['long'], 60)}\n" for d in docs)
+        messages.append({"role": "system", "content": ctx})
+    messages.append({"role": "user", "content": question})
+    return chatml(messages) + answer(row)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default="data/corpus")
+    ap.add_argument("--out", default="data/examples")
+    ap.add_argument("--seed", type=int, default=20261127)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    for split in ("train", "val", "test"):
+        with open(os.path.join(args.corpus, f"{split}.jsonl"), encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f]
+        rng = random.Random(f"{args.seed}-{split}")
+        with open(os.path.join(args.out, f"embed_{split}.jsonl"), "w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps({"package": r["package"], "q": r["short"], "d": doc_text(r)}, ensure_ascii=False) + "\n")
+        with open(os.path.join(args.out, f"lm_{split}.jsonl"), "w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps({"package": r["package"], "text": lm_example(r, rows, rng)}, ensure_ascii=False) + "\n")
+        print(f"{split}: {len(rows)} packages")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Shared pieces of the trainers: token files, safetensors export, timing, logging.
+
+Token files come from `ut models tokenize` (llama.cpp's own tokenizer): PREFIX.FIELD.u16 holds uint16 ids,
+PREFIX.FIELD.off int64 row offsets (n + 1). Exports use the GGUF tensor names, so `ut models import` maps
+them one to one; matrices go out in F16 (as the GGUF stores them), norms and biases in F32.
+"""
+import json
+import os
+import struct
+import time
+
+import numpy as np
+import torch
+
+
+def load_rows(prefix, field):
+    ids = np.fromfile(f"{prefix}.{field}.u16", dtype=np.uint16)
+    off = np.fromfile(f"{prefix}.{field}.off", dtype=np.int64)
+    assert off[-1] == len(ids), f"{prefix}.{field}: offsets do not match the ids"
+    return ids, off
+
+
+def pad_batch(ids, off, rows, max_len, device):
+    """Rows as a right-padded [B, T] int64 tensor (pad 0) and a bool mask of real tokens."""
+    lens = np.minimum(off[rows + 1] - off[rows], max_len)
+    T = int(lens.max())
+    out = np.zeros((len(rows), T), dtype=np.int64)
+    for i, (r, n) in enumerate(zip(rows, lens)):
+        out[i, :n] = ids[off[r]:off[r] + n]
+    x = torch.from_numpy(out).to(device, non_blocking=True)
+    mask = torch.arange(T, device=device)[None, :] < torch.from_numpy(lens).to(device)[:, None]
+    return x, mask
+
+
+def save_safetensors(tensors, path_prefix, metadata, shard_bytes=15 * 1024 * 1024):
+    """Writes {gguf_name: tensor} as one or more safetensors files (each under shard_bytes); returns the paths."""
+    items = []
+    for name, t in tensors.items():
+        t = t.detach().float().cpu()
+        t = t.half() if t.dim() >= 2 else t
+        items.append((name, t.contiguous()))
+    shards, cur, size = [], [], 0
+    for name, t in items:
+        nbytes = t.numel() * t.element_size()
+        if cur and size + nbytes > shard_bytes:
+            shards.append(cur)
+            cur, size = [], 0
+        cur.append((name, t))
+        size += nbytes
+    if cur:
+        shards.append(cur)
+    paths = []
+    os.makedirs(os.path.dirname(path_prefix) or ".", exist_ok=True)
+    for k, shard in enumerate(shards):
+        header, offset = {"__metadata__": {k2: str(v) for k2, v in metadata.items()}}, 0
+        for name, t in shard:
+            n = t.numel() * t.element_size()
+            header[name] = {"dtype": "F16" if t.dtype == torch.float16 else "F32", "shape": list(t.shape),
+                            "data_offsets": [offset, offset + n]}
+            offset += n
+        blob = json.dumps(header).encode()
+        blob += b" " * ((8 - len(blob) % 8) % 8)
+        path = f"{path_prefix}-{k + 1:02d}.safetensors"
+        with open(path, "wb") as f:
+            f.write(struct.pack("<Q", len(blob)))
+            f.write(blob)
+            for _, t in shard:
+                f.write(t.numpy().tobytes())
+        paths.append(path)
+    return paths
+
+
+class Log:
+    """Prints progress lines and keeps them, with the metrics, for the model card's JSON."""
+
+    def __init__(self, path):
+        self.path, self.t0, self.lines, self.data = path, time.time(), [], {}
+
+    def __call__(self, msg):
+        line = f"[{time.time() - self.t0:7.1f}s] {msg}"
+        print(line, flush=True)
+        self.lines.append(line)
+
+    def save(self):
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        with open(self.path, "w") as f:
+            json.dump({**self.data, "log": self.lines}, f, indent=1)
+
+
+def cosine_lr(step, total, warmup, peak):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    p = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * p)))
+
+
+def device_info():
+    if torch.cuda.is_available():
+        return {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "cuda": torch.version.cuda}
+    return {"device": "cpu", "torch": torch.__version__}
+
+
+def sdpa(q, k, v, mask=None, causal=False):
+    """Attention on [B, H, T, D]; flash/efficient kernels where PyTorch has them (2.x), plain math otherwise."""
+    if hasattr(torch.nn.functional, "scaled_dot_product_attention"):
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+    s = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
+    if causal:
+        T = q.shape[-2]
+        s = s.masked_fill(torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1), float("-inf"))
+    if mask is not None:
+        s = s.masked_fill(~mask, float("-inf"))
+    return s.softmax(-1) @ v
