@@ -1,11 +1,26 @@
 #include "engine/default_models.h"
 
+#include <llama.h>
+
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 
+#include "timeline/error.h"
+#include "workloads/ml/runtime.h"
 #include "workloads/ml/synth.h"
 
 namespace ut::engine {
+
+std::string trained_models_dir() {
+  const char* env = std::getenv("UT_TRAINED_MODELS_DIR");
+  const std::string dir = env && *env ? env : UT_TRAINED_MODELS_DIR_DEFAULT;
+  if (dir == "none") return {};
+  namespace fs = std::filesystem;
+  const bool present = fs::exists(fs::path(dir) / ml::SynthSpec::debian_embedder().file_name) &&
+                       fs::exists(fs::path(dir) / ml::SynthSpec::debian_decoder().file_name);
+  return present ? dir : std::string{};
+}
 
 DefaultModels default_models(std::string dir) {
   if (dir.empty()) {
@@ -14,6 +29,25 @@ DefaultModels default_models(std::string dir) {
   }
   std::filesystem::create_directories(dir);
   DefaultModels m;
+  if (const auto trained = trained_models_dir(); !trained.empty()) {
+    namespace fs = std::filesystem;
+    m.embedder = (fs::path(trained) / ml::SynthSpec::debian_embedder().file_name).string();
+    const std::string f16 = (fs::path(trained) / ml::SynthSpec::debian_decoder().file_name).string();
+    const std::string q8 = (fs::path(dir) / "debian-llama-spm-q8_0.gguf").string();
+    static std::mutex mu;  // two engines in one process must not quantize into the same file at once
+    std::lock_guard lock(mu);
+    if (!fs::exists(q8) || fs::last_write_time(q8) < fs::last_write_time(f16)) {
+      ml::Runtime::ensure();
+      auto p = llama_model_quantize_default_params();
+      p.ftype = LLAMA_FTYPE_MOSTLY_Q8_0;
+      const std::string tmp = q8 + ".part";
+      if (llama_model_quantize(f16.c_str(), tmp.c_str(), &p) != 0) throw Error("could not quantize " + f16);
+      fs::rename(tmp, q8);
+    }
+    m.decoder = q8;
+    m.random_weights = false;
+    return m;
+  }
   auto ensure = [&](const ml::SynthSpec& spec) {
     const std::string path = (std::filesystem::path(dir) / spec.file_name).string();
     if (!std::filesystem::exists(path)) ml::write_synthetic_model(spec, path);  // deterministic; a few MB

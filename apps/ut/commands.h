@@ -24,6 +24,7 @@ void add_serve_commands(CLI::App& app, CLI::App& bench, int& rc);   // serve
 void add_ingest_commands(CLI::App& app, CLI::App& bench, int& rc);  // ingest
 void add_chat_commands(CLI::App& app, CLI::App& bench, int& rc);    // chat
 void add_bench_mixed_commands(CLI::App& app, CLI::App& bench, int& rc);  // bench mixed
+void add_bench_models_commands(CLI::App& app, CLI::App& bench, int& rc);  // bench models
 // Other layers' command sets, in --help order.
 std::vector<AddCommands> extra_command_sets();
 

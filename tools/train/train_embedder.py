@@ -123,6 +123,8 @@ def main():
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--temperature", type=float, default=0.05)
+    ap.add_argument("--doc-dropout", type=float, default=0.0,
+                    help="drop this fraction of document tokens (not [CLS]/[SEP]) each step: a regulariser")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--eval-docs", type=int, default=0, help="validate against the first N documents only (smoke tests)")
     args = ap.parse_args()
@@ -162,6 +164,11 @@ def main():
             rows = perm[b * args.batch:(b + 1) * args.batch]
             xq, mq = pad_batch(tq, oq, rows, POS, dev)
             xd, md = pad_batch(td, od, rows, POS, dev)
+            if args.doc_dropout > 0:  # hide tokens from attention and pooling; keep [CLS] and the last token
+                keep = torch.rand(md.shape, device=dev) >= args.doc_dropout
+                keep[:, 0] = True
+                keep[torch.arange(len(rows), device=dev), md.sum(1) - 1] = True
+                md = md & keep
             for g in opt.param_groups:
                 g["lr"] = cosine_lr(step, est_total or 10 * steps_per_epoch, 100, args.lr)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):

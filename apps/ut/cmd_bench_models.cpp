@@ -1,0 +1,267 @@
+// `ut bench models`: how good the project's trained models are, against honest baselines, through llama.cpp.
+//   ut bench models [--corpus data/corpus] [--examples data/examples] [--json PATH] [--quick]
+// Retrieval: every held-out (test) package's short description is a query against all packages' documents
+// (name + long description, as indexed); recall@1/5/10 for our embedder with exact search and for BM25 over
+// the same text. Language model: validation perplexity of the decoder (F16 and its Q8_0), and greedy answers,
+// with and without retrieved context. The corpus comes from tools/train (scripts/train-models.sh prepare).
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "apps/ut/commands.h"
+#include "timeline/device.h"
+#include "workloads/ml/embedder.h"
+#include "workloads/ml/generator.h"
+#include "workloads/ml/runtime.h"
+#include "workloads/ml/scorer.h"
+#include "workloads/ml/synth.h"
+#include "workloads/vector/bm25.h"
+
+#include <llama.h>
+
+namespace ut::app {
+namespace {
+
+struct ModelsBenchOptions {
+  std::string corpus = "data/corpus", examples = "data/examples", models = "models/debian", json = "ut-bench-models.json";
+  bool quick = false;
+};
+
+struct Package {
+  std::string name, short_desc, long_desc;
+  std::string doc() const { return name + "\n" + long_desc; }  // = doc_text() in tools/train/make_examples.py
+};
+
+std::vector<Package> read_split(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw Error("cannot open " + path + " (run `bash scripts/train-models.sh prepare`)");
+  std::vector<Package> out;
+  for (std::string line; std::getline(f, line);) {
+    const auto j = nlohmann::json::parse(line);
+    out.push_back({j["package"], j["short"], j["long"]});
+  }
+  return out;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+struct Recall {
+  int64_t at1 = 0, at5 = 0, at10 = 0, n = 0;
+  void add(const std::vector<uint32_t>& top, uint32_t truth) {
+    const auto pos = std::find(top.begin(), top.end(), truth) - top.begin();
+    at1 += pos < 1;
+    at5 += pos < 5;
+    at10 += pos < 10;
+    ++n;
+  }
+  nlohmann::json json() const {
+    const double d = static_cast<double>(std::max<int64_t>(n, 1));
+    return {{"recall@1", at1 / d}, {"recall@5", at5 / d}, {"recall@10", at10 / d}, {"queries", n}};
+  }
+};
+
+std::vector<uint32_t> top_k(std::span<const float> q, const float* docs, std::size_t n, std::size_t dim, std::size_t k) {
+  std::vector<std::pair<float, uint32_t>> s(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    float dot = 0.0f;
+    for (std::size_t d = 0; d < dim; ++d) dot += q[d] * docs[i * dim + d];
+    s[i] = {-dot, static_cast<uint32_t>(i)};
+  }
+  std::partial_sort(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(k), s.end());
+  std::vector<uint32_t> out(k);
+  for (std::size_t i = 0; i < k; ++i) out[i] = s[i].second;
+  return out;
+}
+
+std::string clip(const std::string& s, std::size_t words) {
+  std::string out;
+  std::size_t w = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == ' ' && ++w >= words) return out + " ...";
+    out += s[i];
+  }
+  return out;
+}
+
+int bench_models(const ModelsBenchOptions& o) {
+  const auto t_all = std::chrono::steady_clock::now();
+  ml::Runtime::ensure();
+  const std::string emb_path = o.models + "/" + ml::SynthSpec::debian_embedder().file_name;
+  const std::string dec_path = o.models + "/" + ml::SynthSpec::debian_decoder().file_name;
+  std::vector<Package> docs;
+  std::size_t test_begin = 0;
+  for (const char* split : {"train", "val", "test"}) {
+    auto rows = read_split(o.corpus + "/" + split + ".jsonl");
+    if (std::string(split) == "test") test_begin = docs.size();
+    docs.insert(docs.end(), rows.begin(), rows.end());
+  }
+  std::size_t n_queries = docs.size() - test_begin;
+  if (o.quick) n_queries = std::min<std::size_t>(n_queries, 200);
+  std::printf("ut bench models — %zu packages indexed, %zu held-out queries (test split); llama.cpp CPU, %d threads\n",
+              docs.size(), n_queries, ml::Runtime::threads());
+
+  // Ours: the embedder through llama.cpp, exact inner-product search.
+  auto emb_model = ml::Model::load(emb_path, ml::ModelKind::embedder);
+  const std::size_t dim = static_cast<std::size_t>(emb_model->n_embd());
+  auto device = Device::create({.backend = "cpu"});
+  auto heap = device->make_heap({.size = (docs.size() + n_queries) * dim * sizeof(float) + (1 << 20),
+                                 .mode = StorageMode::shared, .label = "B_embed"});
+  ml::Embedder emb(emb_model, heap);
+  auto doc_vecs = heap->allocate(docs.size() * dim * sizeof(float));
+  auto t = std::chrono::steady_clock::now();
+  std::size_t tokens = 0, truncated = 0;
+  constexpr std::size_t kChunk = 1024;
+  for (std::size_t i = 0; i < docs.size(); i += kChunk) {
+    std::vector<std::string> texts;
+    for (std::size_t j = i; j < std::min(docs.size(), i + kChunk); ++j) texts.push_back(docs[j].doc());
+    const auto r = emb.embed_into(texts, doc_vecs, i);
+    tokens += r.total_tokens;
+    truncated += r.truncated_count;
+    if ((i / kChunk) % 10 == 0)
+      std::printf("  .. embedded %zu / %zu documents (%.0f s)\n", i + texts.size(), docs.size(), seconds_since(t));
+    std::fflush(stdout);
+  }
+  const double embed_s = seconds_since(t);
+  std::printf("  embedded %zu documents, %zu tokens (%zu cut to %d) in %.1f s: %.0f docs/s\n", docs.size(), tokens,
+              truncated, emb.max_tokens(), embed_s, static_cast<double>(docs.size()) / embed_s);
+  std::vector<std::string> queries;
+  for (std::size_t i = 0; i < n_queries; ++i) queries.push_back(docs[test_begin + i].short_desc);
+  const auto qv = emb.embed(queries);
+  const float* dv = doc_vecs.span<float>().data();
+  Recall ours, bm25;
+  std::vector<std::vector<uint32_t>> ours_top(n_queries), bm25_top(n_queries);
+  t = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < n_queries; ++i) {
+    ours_top[i] = top_k(qv.row(i), dv, docs.size(), dim, 10);
+    ours.add(ours_top[i], static_cast<uint32_t>(test_begin + i));
+  }
+  const double search_s = seconds_since(t);
+
+  // Baseline: BM25 over the same documents.
+  t = std::chrono::steady_clock::now();
+  vector::Bm25Index index;
+  for (const auto& d : docs) index.add(d.doc());
+  const double bm25_index_s = seconds_since(t);
+  t = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < n_queries; ++i) {
+    for (const auto& [id, score] : index.search(queries[i], 10)) bm25_top[i].push_back(id);
+    bm25.add(bm25_top[i], static_cast<uint32_t>(test_begin + i));
+  }
+  const double bm25_s = seconds_since(t);
+  const auto oj = ours.json(), bj = bm25.json();
+  std::printf("\n  retrieval (%zu queries, %zu packages)   recall@1  recall@5  recall@10\n", n_queries, docs.size());
+  std::printf("  ours: debian embedder + exact search    %8.3f  %8.3f  %9.3f\n", oj["recall@1"].get<double>(),
+              oj["recall@5"].get<double>(), oj["recall@10"].get<double>());
+  std::printf("  baseline: BM25 (k1 1.2, b 0.75)         %8.3f  %8.3f  %9.3f\n", bj["recall@1"].get<double>(),
+              bj["recall@5"].get<double>(), bj["recall@10"].get<double>());
+
+  // Language model: perplexity on the validation chats, F16 and Q8_0.
+  nlohmann::json lm;
+  std::ifstream vf(o.examples + "/lm_val.jsonl");
+  if (!vf) throw Error("cannot open " + o.examples + "/lm_val.jsonl (run `bash scripts/train-models.sh prepare`)");
+  std::vector<std::string> chats;
+  for (std::string line; std::getline(vf, line) && chats.size() < (o.quick ? 50u : 400u);)
+    chats.push_back(nlohmann::json::parse(line)["text"]);
+  const std::string q8_path = (std::filesystem::temp_directory_path() / "ut-bench-models-q8_0.gguf").string();
+  auto qp = llama_model_quantize_default_params();
+  qp.ftype = LLAMA_FTYPE_MOSTLY_Q8_0;
+  if (llama_model_quantize(dec_path.c_str(), q8_path.c_str(), &qp) != 0) throw Error("could not quantize " + dec_path);
+  std::printf("\n  validation perplexity (%zu chats, whole sequences)\n", chats.size());
+  for (const auto& [label, path] : {std::pair{"F16", dec_path}, std::pair{"Q8_0", q8_path}}) {
+    auto m = ml::Model::load(path, ml::ModelKind::decoder);
+    ml::Scorer scorer(m);
+    double nll = 0.0;
+    int64_t n = 0;
+    t = std::chrono::steady_clock::now();
+    for (const auto& c : chats) {
+      auto ids = m->tokenize(c, true, true);
+      ids.push_back(llama_vocab_eos(m->vocab()));
+      if (static_cast<int>(ids.size()) > scorer.n_ctx()) ids.resize(static_cast<std::size_t>(scorer.n_ctx()));
+      const auto s = scorer.score(ids);
+      nll += s.nll_sum;
+      n += s.predicted;
+    }
+    const double ppl = std::exp(nll / static_cast<double>(n));
+    std::printf("  %-5s %8.3f  (%lld tokens, %.1f MB, %.0f tokens/s scored)\n", label, ppl, static_cast<long long>(n),
+                static_cast<double>(std::filesystem::file_size(path)) / 1e6, static_cast<double>(n) / seconds_since(t));
+    lm[label] = {{"perplexity", ppl}, {"tokens", n}, {"file_bytes", std::filesystem::file_size(path)}};
+  }
+  std::filesystem::remove(q8_path);
+
+  // Greedy answers for a few held-out packages: without context, and with our top-3 retrieved as context.
+  auto dec = ml::Model::load(dec_path, ml::ModelKind::decoder);
+  ml::Generator gen(dec, {.n_ctx = 1024});
+  nlohmann::json samples = nlohmann::json::array();
+  std::printf("\n  greedy samples (held-out packages)\n");
+  for (std::size_t k = 0; k < 3 && k < n_queries; ++k) {
+    const std::size_t i = k * (n_queries / 3);
+    const std::string question = "Which package provides " + queries[i] + "?";
+    std::string ctx = "Use the following context if it helps. Cite sources as [title#chunk].\n";
+    for (std::size_t h = 0; h < 3; ++h) {
+      const auto& d = docs[ours_top[i][h]];
+      ctx += "[" + d.name + "#0] " + clip(d.short_desc + ". " + d.long_desc, 60) + "\n";
+    }
+    const ml::GenerateOptions g{.sampling = {.temperature = 0.0f}, .max_tokens = 64};
+    gen.reset();
+    const auto plain = gen.chat({{"user", question}}, g).text;
+    gen.reset();
+    const auto rag = gen.chat({{"system", ctx}, {"user", question}}, g).text;
+    std::printf("  Q: %s   (truth: %s; ours top-1 %s, BM25 top-1 %s)\n    no context: %s\n    with context: %s\n",
+                question.c_str(), docs[test_begin + i].name.c_str(), docs[ours_top[i][0]].name.c_str(),
+                bm25_top[i].empty() ? "-" : docs[bm25_top[i][0]].name.c_str(), clip(plain, 30).c_str(),
+                clip(rag, 30).c_str());
+    samples.push_back({{"question", question}, {"truth", docs[test_begin + i].name},
+                       {"ours_top3", {docs[ours_top[i][0]].name, docs[ours_top[i][1]].name, docs[ours_top[i][2]].name}},
+                       {"answer_without_context", plain}, {"answer_with_context", rag}});
+  }
+
+  nlohmann::json j;
+  j["suite"] = "models";
+  j["quick"] = o.quick;
+  j["machine"] = {{"threads", ml::Runtime::threads()}, {"backend", "llama.cpp v0.5.0 CPU"}};
+  j["embedder"] = emb_path;
+  j["decoder"] = dec_path;
+  j["retrieval"] = {{"packages", docs.size()}, {"queries", n_queries},
+                    {"ours", oj}, {"bm25", bj},
+                    {"embed_seconds", embed_s}, {"embed_docs_per_s", docs.size() / embed_s},
+                    {"search_seconds", search_s}, {"bm25_index_seconds", bm25_index_s}, {"bm25_search_seconds", bm25_s}};
+  j["perplexity"] = lm;
+  j["samples"] = samples;
+  j["seconds"] = seconds_since(t_all);
+  std::ofstream(o.json) << j.dump(2) << "\n";
+  std::printf("\nsaved %s (%.0f s)\n", o.json.c_str(), seconds_since(t_all));
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_models_commands(CLI::App&, CLI::App& bench, int& rc) {
+  auto o = std::make_shared<ModelsBenchOptions>();
+  auto* b = bench.add_subcommand(
+      "models", "Quality of the trained models (models/debian) through llama.cpp: retrieval recall@1/5/10 of held-out\n"
+                "packages, ours vs BM25 over the same text; decoder validation perplexity (F16, Q8_0); greedy samples");
+  b->add_option("--corpus", o->corpus, "Corpus folder (tools/train/build_corpus.py)")->capture_default_str();
+  b->add_option("--examples", o->examples, "Examples folder (tools/train/make_examples.py)")->capture_default_str();
+  b->add_option("--models", o->models, "Folder with the trained GGUF models")->capture_default_str();
+  b->add_option("--json", o->json, "Save results here")->capture_default_str();
+  b->add_flag("--quick", o->quick, "200 queries and 50 chats instead of all");
+  b->callback([o, &rc] {
+    try {
+      rc = bench_models(*o);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ut bench models: %s\n", e.what());
+      rc = 1;
+    }
+  });
+}
+
+}  // namespace ut::app
