@@ -4,7 +4,7 @@
 # Steps, in order of importance, share a budget of DEVICE_CHECK_BUDGET seconds (default 500); a step that would
 # not fit is reported NOT RUN.
 # Writes to $OUT (at most 8 files): summary.txt, env.log, conformance.log, backend.log, sanitizer.log,
-# bench.log, bench.json. Exit status: 0 when every step passed.
+# bench.log, bench.json, bench-extra.json (data + vector benches). Exit status: 0 when every step passed.
 #   DEVICE_CHECK_SKIP="sanitizer bench"   skips steps (names: conformance backend sanitizer bench cpu)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,10 @@ mkdir -p "$OUT"
 if [[ -f $D/lib.tar.xz ]]; then  # the project's own shared libraries (for ut)
   mkdir -p /tmp/ut-lib && tar -C /tmp/ut-lib -xJf "$D/lib.tar.xz"
   export LD_LIBRARY_PATH="/tmp/ut-lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+if compgen -G ".gl/*.deb" >/dev/null; then  # Vulkan/GL loaders for `ut` (see the device README), carried in .gl
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
 fi
 SUMMARY=$OUT/summary.txt
 : > "$SUMMARY"
@@ -79,6 +83,12 @@ if want bench; then
     step "ut_cuda_bench (stand-alone GPU bench)" "$OUT/bench.log" 120 "$D/ut_cuda_bench" --json "$OUT/bench.json"
   fi
   sed -n '/CUDA timeline figures/,/overlap/p' "$OUT/bench.log" >> "$SUMMARY"
+  if [[ -x $D/ut ]] && ! ldd "$D/ut" | grep -q "not found"; then
+    # The data and vector GPU kernels against their CPU baselines (DuckDB alone, hnswlib/exact CPU), same run.
+    step "ut bench data (10M rows, cuda kernels)" "$OUT/bench.log" 150 "$D/ut" bench data --rows 10000000 --reps 3 --json /tmp/bench-data.json
+    step "ut bench vector (100k x 384)" "$OUT/bench.log" 150 "$D/ut" bench vector --json /tmp/bench-vector.json
+    { echo '{"data":'; cat /tmp/bench-data.json 2>/dev/null || echo null; echo ',"vector":'; cat /tmp/bench-vector.json 2>/dev/null || echo null; echo '}'; } > "$OUT/bench-extra.json"
+  fi
 fi
 if want sanitizer; then
   if [[ -z $SAN ]]; then

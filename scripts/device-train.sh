@@ -13,7 +13,8 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
-test -f data/tokens/embed_train.q.u16 || { echo "data/tokens missing: run scripts/train-models.sh prepare and carry data/tokens" >&2; exit 2; }
+TOK=${TOKENS:-data/tokens}
+test -f $TOK/embed_train.q.u16 || { echo "data/tokens missing: run scripts/train-models.sh prepare and carry data/tokens" >&2; exit 2; }
 cd tools/train
 work=$(mktemp -d)
 if [ "$what" != decoder ]; then
@@ -21,7 +22,7 @@ if [ "$what" != decoder ]; then
   for i in "${!configs[@]}"; do
     echo "== embedder config $i: ${configs[$i]}"
     # shellcheck disable=SC2086
-    python3 train_embedder.py --tokens ../../data/tokens --out "$work/emb$i" --minutes "${EMBED_MINUTES:-2}" ${configs[$i]} \
+    python3 train_embedder.py --tokens ../../$TOK --out "$work/emb$i" --minutes "${EMBED_MINUTES:-2}" ${configs[$i]} \
       2>&1 | grep -E "epoch|exported|planning|parameters"
   done
   python3 - "$work" "$OUT/embedder" <<'PY'
@@ -39,6 +40,6 @@ json.dump(log, open(f"{dest}/train-log.json", "w"), indent=1)
 PY
 fi
 if [ "$what" != embedder ]; then
-  python3 train_decoder.py --tokens ../../data/tokens --out "$OUT/decoder" --minutes "${DECODE_MINUTES:-4}"
+  python3 train_decoder.py --tokens ../../$TOK --out "$OUT/decoder" --minutes "${DECODE_MINUTES:-4}"
 fi
 ls -la "$OUT"/*
