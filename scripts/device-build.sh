@@ -30,7 +30,9 @@ done
 # Shared libraries that `ut` needs from the project's own dependency folder (DuckDB, llama.cpp), xz-compressed
 # (libduckdb.so alone is 62 MB); device-check.sh unpacks them and puts them on LD_LIBRARY_PATH.
 if [[ -x .device/ut ]]; then
-  libs=$(ldd "$B"/apps/ut/ut | awk '/=> \// {print $3}' | grep "^$root/" || true)
+  # ... and the Debian-only ones the GPU machine's image lacks (GLFW, stb, cpp-httplib and X11/brotli below them).
+  libs=$(ldd "$B"/apps/ut/ut | awk '/=> \// {print $3}' |
+         grep -E "^$root/|/lib(glfw|stb|cpp-httplib|X11|xcb|Xau|Xdmcp|bsd|md|brotli[a-z]*)\.so" || true)
   if [[ -n $libs ]]; then
     tmp=$(mktemp -d)
     for lib in $libs; do cp -L "$lib" "$tmp/"; done

@@ -116,10 +116,13 @@ void recover_if_lost(int index) {
                        "and buffer of the lost device (or restart the process) to recover");
   }
   // Nothing refers to the old context any more: destroy it; the next call creates a fresh primary context.
-  UT_CUDA_CHECK(cudaSetDevice(index));
-  (void)cudaDeviceReset();
-  (void)cudaGetLastError();
-  const cudaError_t e = cudaFree(nullptr);  // creates the new context
+  // After a sticky fault the runtime may refuse even to select the device: that is the same "restart" answer.
+  cudaError_t e = cudaSetDevice(index);
+  if (e == cudaSuccess) {
+    (void)cudaDeviceReset();
+    (void)cudaGetLastError();
+    e = cudaFree(nullptr);  // creates the new context
+  }
   if (e != cudaSuccess) {
     throw BackendError("[cuda::make_device] device " + std::to_string(index) + " is lost (" + it->second +
                        ") and cudaDeviceReset did not recover it: " + error_text(e) + "; restart the process");
