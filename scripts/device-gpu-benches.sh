@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The GPU data-path benches and their kernels under compute-sanitizer, over binaries staged by device-build.sh:
+#   run(command="bash scripts/device-gpu-benches.sh", carry=[".device", ".gl"], timeout_s=400)
+# vector: exact top-k kernels at 1M x 384 (recall against the CPU's exact answer on 100 queries, throughput on
+# a batch of 10,000), hnswlib skipped (its one-thread build takes minutes at 1M); memcheck on the vector and
+# data kernels' smoke runs. Writes $OUT/gpu-benches.log and the JSON files.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/ut-gpu-benches}
+mkdir -p "$OUT" /tmp/ut-lib
+tar -C /tmp/ut-lib -xJf .device/lib.tar.xz
+for f in .gl/*.deb; do dpkg -x "$f" /; done
+ldconfig
+export LD_LIBRARY_PATH=/tmp/ut-lib
+UT=.device/ut
+SAN=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
+{
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+  timeout 150 $UT bench vector --n 1000000 --queries 100 --device-queries 10000 --no-hnsw --json "$OUT/vector-1m.json"
+  timeout 60 $UT bench vector --n 100000 --queries 200 --device-queries 10000 --no-hnsw --json "$OUT/vector-100k.json"
+  echo "== memcheck: vector kernels"; timeout 60 "$SAN" --tool memcheck --error-exitcode 97 $UT bench vector --quick --no-hnsw --json /tmp/v.json; echo "rc=$?"
+  echo "== memcheck: data kernels"; timeout 90 "$SAN" --tool memcheck --error-exitcode 97 $UT bench data --quick --reps 1 --json /tmp/d.json; echo "rc=$?"
+} 2>&1 | tee "$OUT/gpu-benches.log"
