@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
 TOK=${TOKENS:-data/tokens}
-test -f $TOK/embed_train.q.u16 || { echo "data/tokens missing: run scripts/train-models.sh prepare and carry data/tokens" >&2; exit 2; }
+ls $TOK/embed_train.q.u16 $TOK/lm_train.text.u16 >/dev/null 2>&1 || [ -f $TOK/lm_train.text.u16 ] || [ -f $TOK/embed_train.q.u16 ] || { echo "data/tokens missing: run scripts/train-models.sh prepare and carry data/tokens" >&2; exit 2; }
 cd tools/train
 work=$(mktemp -d)
 if [ "$what" != decoder ]; then

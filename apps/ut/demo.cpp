@@ -129,7 +129,9 @@ int demo(const DemoOptions& o) {
   std::printf("\nQ: %s\nA: ", question.c_str());
   std::fflush(stdout);
   auto job = ai.chat({.messages = {{"user", question}},
-                      .gen = {.sampling = {.temperature = 0.7f, .seed = 7}, .max_tokens = o.max_tokens}});
+                      // Trained models answer greedily: the most likely text is the one that copies the context.
+                      .gen = {.sampling = {.temperature = models.random_weights ? 0.7f : 0.0f, .seed = 7},
+                              .max_tokens = o.max_tokens}});
   if (!job) throw Error("engine busy");
   const uint64_t t_chat = now_ns();
   double ttft_ms = -1;

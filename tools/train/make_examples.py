@@ -4,11 +4,14 @@
     python3 tools/train/make_examples.py [--corpus data/corpus] [--out data/examples] [--seed 20261127]
 
 embed_{split}.jsonl  {"package", "q": short description, "d": document}
+    In the training split 30% of the queries are phrased as questions ("Which package provides ...?"), so
+    chat questions retrieve as well as bare needs; validation and test queries stay the short descriptions.
     The document is what the retrieval index holds for a package: doc_text() below (name + long description).
     The short description never appears in it, so a query cannot be answered by copying.
 lm_{split}.jsonl     {"package", "text": one chat in ChatML, the format the Generator falls back to}
     Half the chats carry a system message with retrieved context in the Assistant's own wording (the package
-    itself and up to two others, shuffled), as `ut chat` and the demo send it; the rest have none. The user
+    itself and up to two others, shuffled, each as its indexed document: doc_text(), the long description
+    clipped to 60 words), as `ut chat` and the demo send it; the rest have none. The user
     asks for a package by need or about a package by name; the answer is the package's description.
     The text ends at the answer: the tokenizer appends EOS, so the model learns to stop.
 """
@@ -57,8 +60,8 @@ def lm_example(row, pool, rng):
     if rng.random() < 0.5:
         docs = [row] + rng.sample(pool, k=rng.randint(0, 2))
         rng.shuffle(docs)
-        ctx = CONTEXT_HEADER + "".join(
-            f"[{d['package']}#0] {clip_words(d['short'] + '. ' + d['long'], 60)}\n" for d in docs)
+        # Each entry as the Assistant sends a stored document's chunk: "[title#0] " + the indexed text.
+        ctx = CONTEXT_HEADER + "".join(f"[{d['package']}#0] {d['package']}\n{clip_words(d['long'], 60)}\n" for d in docs)
         messages.append({"role": "system", "content": ctx})
     messages.append({"role": "user", "content": question})
     return chatml(messages) + answer(row)
@@ -75,9 +78,14 @@ def main():
         with open(os.path.join(args.corpus, f"{split}.jsonl"), encoding="utf-8") as f:
             rows = [json.loads(line) for line in f]
         rng = random.Random(f"{args.seed}-{split}")
+        erng = random.Random(f"{args.seed}-{split}-embed")  # its own stream: the chats do not depend on it
         with open(os.path.join(args.out, f"embed_{split}.jsonl"), "w", encoding="utf-8") as f:
             for r in rows:
-                f.write(json.dumps({"package": r["package"], "q": r["short"], "d": doc_text(r)}, ensure_ascii=False) + "\n")
+                q = r["short"]
+                if split == "train" and erng.random() < 0.3:  # people ask questions, not only list needs
+                    need = q[0].lower() + q[1:] if q else q
+                    q = erng.choice(NEED_TEMPLATES[1:]).format(need=need.rstrip("."))
+                f.write(json.dumps({"package": r["package"], "q": q, "d": doc_text(r)}, ensure_ascii=False) + "\n")
         with open(os.path.join(args.out, f"lm_{split}.jsonl"), "w", encoding="utf-8") as f:
             for r in rows:
                 f.write(json.dumps({"package": r["package"], "text": lm_example(r, rows, rng)}, ensure_ascii=False) + "\n")

@@ -120,6 +120,7 @@ def main():
     ap.add_argument("--out", default="out/embedder")
     ap.add_argument("--minutes", type=float, default=3.0, help="training time budget (default %(default)s)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after N steps (smoke tests)")
+    ap.add_argument("--epochs", type=int, default=0, help="train N epochs (the schedule's length; --minutes still caps)")
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--temperature", type=float, default=0.05)
@@ -155,7 +156,7 @@ def main():
     steps_per_epoch = n_train // args.batch
     budget = args.minutes * 60
     t0 = time.time()
-    est_total = None  # steps the budget allows, estimated after the first epoch
+    est_total = args.epochs * steps_per_epoch if args.epochs else None  # else estimated after the first epoch
     step, best, best_state, curve = 0, -1.0, None, []
     while True:
         perm = rng.permutation(n_train)
@@ -185,7 +186,7 @@ def main():
             if args.max_steps and step >= args.max_steps:
                 break
         epoch = step / steps_per_epoch
-        if est_total is None:
+        if est_total is None:  # the first epoch includes warm-up, so this plan errs short
             est_total = max(steps_per_epoch, int(budget / (time.time() - t0) * step))
             log(f"first epoch took {time.time() - t0:.1f}s: planning {est_total} steps for the {budget:.0f}s budget")
         r = recall(embed_all(model, vq, ovq, dev), embed_all(model, all_d, all_o, dev), val_truth)
