@@ -15,7 +15,8 @@ grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> .git/i
 
 B=${BUILD_DIR:-build-device}
 cmake -S . -B "$B" -G Ninja -DUT_CUDA=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$B" -j2 --target ut_timeline_tests ut_backend_tests ut_cuda_bench
+cmake --build "$B" -j2 --target ut_timeline_tests ut_backend_tests ut_cuda_bench ut_vector_tests ut_data_tests \
+  ut_data_cuda_check
 if ! cmake --build "$B" -j2 --target ut; then
   echo "device-build: 'ut' did not build; device-check.sh falls back to ut_cuda_bench for the figures" >&2
 fi
@@ -23,6 +24,7 @@ fi
 rm -rf .device
 mkdir -p .device
 for f in "$B"/tests/timeline/ut_timeline_tests "$B"/tests/backends/ut_backend_tests \
+         "$B"/tests/vector/ut_vector_tests "$B"/tests/data/ut_data_tests "$B"/tests/data/ut_data_cuda_check \
          "$B"/bench/cuda/ut_cuda_bench "$B"/apps/ut/ut; do
   [[ -x $f ]] || continue
   strip --strip-debug -o ".device/$(basename "$f")" "$f"

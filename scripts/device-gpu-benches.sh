@@ -3,7 +3,7 @@
 #   run(command="bash scripts/device-gpu-benches.sh", carry=[".device", ".gl"], timeout_s=400)
 # vector: exact top-k kernels at 1M x 384 (recall against the CPU's exact answer on 100 queries, throughput on
 # a batch of 10,000), hnswlib skipped (its one-thread build takes minutes at 1M); memcheck on the vector and
-# data kernels' smoke runs. Writes $OUT/gpu-benches.log and the JSON files.
+# data kernels' smoke runs; first the vector and data GPU tests. Writes $OUT/gpu-benches.log and the JSON files.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/ut-gpu-benches}
@@ -16,6 +16,10 @@ UT=.device/ut
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
 {
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+  echo "== vector and data GPU tests (oracles: CPU exact search, DuckDB)"
+  UT_BACKEND=cuda timeout 120 .device/ut_vector_tests --gtest_filter='*Device*'; echo "rc=$?"
+  UT_BACKEND=cuda timeout 120 .device/ut_data_tests --gtest_filter='DataOracle.*:DataPlanner.HostLane*'; echo "rc=$?"
+  timeout 120 .device/ut_data_cuda_check; echo "rc=$?"
   timeout 150 $UT bench vector --n 1000000 --queries 100 --device-queries 10000 --no-hnsw --json "$OUT/vector-1m.json"
   timeout 60 $UT bench vector --n 100000 --queries 200 --device-queries 10000 --no-hnsw --json "$OUT/vector-100k.json"
   echo "== memcheck: vector kernels"; timeout 60 "$SAN" --tool memcheck --error-exitcode 97 $UT bench vector --quick --no-hnsw --json /tmp/v.json; echo "rc=$?"

@@ -149,7 +149,27 @@ int demo(const DemoOptions& o) {
   std::printf("\nsources (RAG badges):");
   if (!job->rag_ready || job->rag_missed_deadline) std::printf(" none (context missed the %d ms deadline)", o.rag_deadline_ms);
   for (auto& s : job->sources) std::printf("  [%s #%u %.2f]", s.title.c_str(), s.ord, s.score);
-  const bool cites_sql = std::any_of(job->sources.begin(), job->sources.end(), [&](auto& s) { return s.doc_id == sql_doc; });
+  // With the trained models the SQL question is asked too: the decoder answers in package-description language,
+  // but the badges show whether retrieval brought the SQL result into its context.
+  auto cite_job = job;
+  if (!models.random_weights) {
+    const std::string q2 = "Which Debian sections have the most packages?";
+    std::printf("\n\nQ: %s\nA: ", q2.c_str());
+    auto j2 = ai.chat({.messages = {{"user", q2}},
+                       .gen = {.sampling = {.temperature = 0.0f}, .max_tokens = std::min(o.max_tokens, 32)}});
+    if (j2) {
+      j2->stream([](const ml::StreamToken* t) {
+        if (t) std::fputs(t->text.c_str(), stdout), std::fflush(stdout);
+        return true;
+      });
+      j2->wait();
+      std::printf("\nsources (RAG badges):");
+      for (auto& s : j2->sources) std::printf("  [%s #%u %.2f]", s.title.c_str(), s.ord, s.score);
+      cite_job = j2;
+    }
+  }
+  const bool cites_sql =
+      std::any_of(cite_job->sources.begin(), cite_job->sources.end(), [&](auto& s) { return s.doc_id == sql_doc; });
   std::printf("\n\nSQL (%s):\n%s", ticket.slot->engine.c_str(), table.to_table(8).c_str());
   if (!sql_note.empty()) std::printf("  note: %s\n", sql_note.c_str());
 
