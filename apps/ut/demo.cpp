@@ -115,8 +115,14 @@ int demo(const DemoOptions& o) {
   // chat: waits for nothing but its own events; the SQL result joins the documents when it lands.
   data::Result table = ticket.get();
   const double sql_ms = ms_since(t_sql);
-  std::string table_text = "Debian packages by section on this machine (" + std::to_string(packages) + " packages):\n" +
-                           table.to_table(20);
+  // The result in words first (what an embedder trained on prose matches, and what a small decoder can copy),
+  // then the table itself.
+  std::string table_text = "Debian sections with the most packages on this machine (" + std::to_string(packages) +
+                           " packages in all):";
+  if (table.column_count() >= 2)
+    for (std::size_t r = 0; r < table.rows(); ++r)
+      table_text += (r ? ", " : " ") + table.column(0).text(r) + " has " + table.column(1).text(r) + " packages";
+  table_text += ".\n\n" + table.to_table(20);
   const uint64_t sql_doc = ai.docs()->create("sql: packages by section", table_text);
   ai.schedule_indexing();
   const bool indexed = ai.wait_indexed(60s);
