@@ -2,6 +2,8 @@
 
 #include <llama.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -40,7 +42,8 @@ DefaultModels default_models(std::string dir) {
       ml::Runtime::ensure();
       auto p = llama_model_quantize_default_params();
       p.ftype = LLAMA_FTYPE_MOSTLY_Q8_0;
-      const std::string tmp = q8 + ".part";
+      // Several processes may start at once (tests in parallel): each writes its own file, the rename is atomic.
+      const std::string tmp = q8 + ".part." + std::to_string(::getpid());
       if (llama_model_quantize(f16.c_str(), tmp.c_str(), &p) != 0) throw Error("could not quantize " + f16);
       fs::rename(tmp, q8);
     }

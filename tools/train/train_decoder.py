@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ttlib import Log, cosine_lr, device_info, load_rows, save_safetensors, sdpa
+from ttlib import cosine_lr, load_rows, save_safetensors, sdpa, start
 
 VOCAB, E, L, H, HKV, FF, CTX, EPS, ROPE_BASE = 32000, 256, 6, 8, 4, 768, 1024, 1e-5, 10000.0
 D = E // H
@@ -149,14 +149,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--val-tokens", type=int, default=0, help="validate on the first N tokens only (smoke tests)")
     args = ap.parse_args()
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.backends.cuda.matmul.allow_tf32 = True
-    log = Log(os.path.join(args.out, "train-log.json"))
-    log.data["settings"] = {**vars(args), "arch": dict(vocab=VOCAB, n_embd=E, n_layer=L, n_head=H, n_head_kv=HKV,
-                                                       n_ff=FF, context=CTX, rope_base=ROPE_BASE, tied_output=True),
-                            **device_info()}
+    rng, dev, log = start(args, dict(vocab=VOCAB, n_embd=E, n_layer=L, n_head=H, n_head_kv=HKV, n_ff=FF,
+                                     context=CTX, rope_base=ROPE_BASE, tied_output=True))
     train, _ = load_rows(f"{args.tokens}/lm_train", "text")
     val, val_off = load_rows(f"{args.tokens}/lm_val", "text")
     train, val_stream = train.astype(np.int32), val.astype(np.int32)

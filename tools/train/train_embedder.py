@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ttlib import Log, cosine_lr, device_info, load_rows, pad_batch, save_safetensors, sdpa
+from ttlib import cosine_lr, load_rows, pad_batch, save_safetensors, sdpa, start
 
 VOCAB, E, L, H, FF, POS, EPS = 30522, 160, 4, 4, 640, 256, 1e-12
 
@@ -129,13 +129,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--eval-docs", type=int, default=0, help="validate against the first N documents only (smoke tests)")
     args = ap.parse_args()
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.backends.cuda.matmul.allow_tf32 = True
-    log = Log(os.path.join(args.out, "train-log.json"))
-    log.data["settings"] = {**vars(args), "arch": dict(vocab=VOCAB, n_embd=E, n_layer=L, n_head=H, n_ff=FF,
-                                                       positions=POS, pooling="mean"), **device_info()}
+    rng, dev, log = start(args, dict(vocab=VOCAB, n_embd=E, n_layer=L, n_head=H, n_ff=FF, positions=POS,
+                                     pooling="mean"))
 
     tq, oq = load_rows(f"{args.tokens}/embed_train", "q")
     td, od = load_rows(f"{args.tokens}/embed_train", "d")

@@ -87,6 +87,16 @@ class Log:
             json.dump({**self.data, "log": self.lines}, f, indent=1)
 
 
+def start(args, arch):
+    """Seeds, picks the device, opens the log with the settings: the first lines of every trainer."""
+    torch.manual_seed(args.seed)
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cuda.matmul.allow_tf32 = True
+    log = Log(os.path.join(args.out, "train-log.json"))
+    log.data["settings"] = {**vars(args), "arch": arch, **device_info()}
+    return np.random.default_rng(args.seed), dev, log
+
+
 def cosine_lr(step, total, warmup, peak):
     if step < warmup:
         return peak * (step + 1) / warmup
