@@ -13,11 +13,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <set>
 
 #include "timeline/device.h"
 #include "workloads/ml/embedder.h"
 #include "workloads/ml/scorer.h"
 #include "workloads/ml/synth.h"
+#include "workloads/vector/vector_index.h"
 
 namespace ut::ml {
 namespace {
@@ -88,22 +91,40 @@ TEST(TrainedModels, DecoderMatchesPyTorchReference) {
 // tools/train/make_check_set.py): each query's own package must come back in the top 5 for at least 90% of
 // them (the full benchmark, `ut bench models`, measures recall over all 60k packages), and BM25 over the same
 // text is reported beside it.
+// The check set, embedded once for the tests below.
+struct CheckSet {
+  std::vector<std::string> names, docs, queries;  // query i belongs to document i
+  std::unique_ptr<Embedder> emb;
+  EmbedResult dv, qv;
+};
+
+const CheckSet& check_set() {
+  static const CheckSet set = [] {
+    CheckSet c;
+    std::ifstream f(models_dir() + "/retrieval-check.jsonl");
+    if (!f) throw std::runtime_error("missing " + models_dir() + "/retrieval-check.jsonl");
+    for (std::string line; std::getline(f, line);) {
+      const auto j = nlohmann::json::parse(line);
+      c.names.push_back(j["package"]);
+      c.docs.push_back(j["doc"]);
+      if (j.contains("query")) c.queries.push_back(j["query"]);
+    }
+    auto model = Model::load(model_path(SynthSpec::debian_embedder()), ModelKind::embedder);
+    c.emb = std::make_unique<Embedder>(model, test_heap(4 << 20));
+    c.dv = c.emb->embed(c.docs);
+    c.qv = c.emb->embed(c.queries);
+    return c;
+  }();
+  return set;
+}
+
 TEST(TrainedModels, HeldOutQueriesFindTheirPackage) {
-  std::ifstream f(models_dir() + "/retrieval-check.jsonl");
-  ASSERT_TRUE(f) << "missing " << models_dir() << "/retrieval-check.jsonl";
-  std::vector<std::string> names, docs, queries;
-  for (std::string line; std::getline(f, line);) {
-    const auto j = nlohmann::json::parse(line);
-    names.push_back(j["package"]);
-    docs.push_back(j["doc"]);
-    if (j.contains("query")) queries.push_back(j["query"]);  // query i belongs to document i
-  }
+  const auto& c = check_set();
+  const auto &names = c.names, &docs = c.docs, &queries = c.queries;
+  const auto &dv = c.dv, &qv = c.qv;
+  auto& emb = *c.emb;
   ASSERT_EQ(docs.size(), 1000u);
   ASSERT_EQ(queries.size(), 40u);
-  auto model = Model::load(model_path(SynthSpec::debian_embedder()), ModelKind::embedder);
-  Embedder emb(model, test_heap(2 << 20));
-  const auto dv = emb.embed(docs);
-  const auto qv = emb.embed(queries);
   int hits = 0;
   for (std::size_t q = 0; q < queries.size(); ++q) {
     std::vector<std::pair<float, std::size_t>> s;
@@ -134,6 +155,29 @@ TEST(TrainedModels, HeldOutQueriesFindTheirPackage) {
   for (std::size_t d = 0; d < docs.size(); ++d) above += dot_with(dv.row(d).data()) > dot_with(want);
   std::printf("  the demo question ranks 4g8 at %d of %zu\n", above + 1, docs.size());
   EXPECT_LT(above, 3) << "the demo's question should bring 4g8 into the 3 chunks the Assistant sends as context";
+}
+
+// HNSW (the CPU index the engine uses) on real embeddings, against exact search: each of the 40 queries and
+// the first 200 documents as queries, recall@10 at the engine's default settings.
+TEST(TrainedModels, HnswRecallOnModelEmbeddings) {
+  const auto& c = check_set();
+  vector::HnswIndex hnsw(c.dv.dim);
+  vector::ExactIndex exact(c.dv.dim);
+  for (std::size_t d = 0; d < c.docs.size(); ++d) {
+    hnsw.upsert(d, c.dv.row(d));
+    exact.upsert(d, c.dv.row(d));
+  }
+  double found = 0, total = 0;
+  auto check = [&](std::span<const float> q) {
+    std::set<uint64_t> truth;
+    for (const auto& h : exact.search(q, 10)) truth.insert(h.id);
+    for (const auto& h : hnsw.search(q, 10)) found += truth.count(h.id);
+    total += static_cast<double>(truth.size());
+  };
+  for (std::size_t q = 0; q < c.queries.size(); ++q) check(c.qv.row(q));
+  for (std::size_t d = 0; d < 200; ++d) check(c.dv.row(d));
+  std::printf("  HNSW recall@10 on model embeddings: %.4f (%d queries)\n", found / total, 240);
+  EXPECT_GE(found / total, 0.95);
 }
 
 }  // namespace
