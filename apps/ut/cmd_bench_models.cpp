@@ -70,6 +70,7 @@ struct Recall {
 };
 
 std::vector<uint32_t> top_k(std::span<const float> q, const float* docs, std::size_t n, std::size_t dim, std::size_t k) {
+  k = std::min(k, n);
   std::vector<std::pair<float, uint32_t>> s(n);
   for (std::size_t i = 0; i < n; ++i) {
     float dot = 0.0f;
@@ -206,7 +207,7 @@ int bench_models(const ModelsBenchOptions& o) {
     const std::size_t i = k * (n_queries / 3);
     const std::string question = "Which package provides " + queries[i] + "?";
     std::string ctx = "Use the following context if it helps. Cite sources as [title#chunk].\n";
-    for (std::size_t h = 0; h < 3; ++h) {
+    for (std::size_t h = 0; h < std::min<std::size_t>(3, ours_top[i].size()); ++h) {
       const auto& d = docs[ours_top[i][h]];
       ctx += "[" + d.name + "#0] " + clip(d.short_desc + ". " + d.long_desc, 60) + "\n";
     }
@@ -219,8 +220,9 @@ int bench_models(const ModelsBenchOptions& o) {
                 question.c_str(), docs[test_begin + i].name.c_str(), docs[ours_top[i][0]].name.c_str(),
                 bm25_top[i].empty() ? "-" : docs[bm25_top[i][0]].name.c_str(), clip(plain, 30).c_str(),
                 clip(rag, 30).c_str());
-    samples.push_back({{"question", question}, {"truth", docs[test_begin + i].name},
-                       {"ours_top3", {docs[ours_top[i][0]].name, docs[ours_top[i][1]].name, docs[ours_top[i][2]].name}},
+    nlohmann::json top3 = nlohmann::json::array();
+    for (std::size_t h = 0; h < std::min<std::size_t>(3, ours_top[i].size()); ++h) top3.push_back(docs[ours_top[i][h]].name);
+    samples.push_back({{"question", question}, {"truth", docs[test_begin + i].name}, {"ours_top3", top3},
                        {"answer_without_context", plain}, {"answer_with_context", rag}});
   }
 
