@@ -271,6 +271,15 @@ SynthResult write_model(const SynthSpec& spec, const std::string& path, std::str
   const std::string tmp_path = path + ".part";
   if (!gguf_write_to_file(g.get(), tmp_path.c_str(), /*only_meta=*/true))
     fail(path, "cannot write '" + tmp_path + "'");
+  // A failure below (a missing or misshapen trained tensor, a full disk) leaves no partial file behind.
+  struct RemoveOnFailure {
+    const std::string& path;
+    bool armed = true;
+    ~RemoveOnFailure() {
+      std::error_code ignored;
+      if (armed) std::filesystem::remove(path, ignored);
+    }
+  } cleanup{tmp_path};
   std::unique_ptr<FILE, FileClose> f(std::fopen(tmp_path.c_str(), "ab"));
   if (!f) fail(path, "cannot append to '" + tmp_path + "'");
 
@@ -327,6 +336,7 @@ SynthResult write_model(const SynthSpec& spec, const std::string& path, std::str
   f.reset();
   std::filesystem::rename(tmp_path, path, ec);
   if (ec) fail(path, "cannot rename '" + tmp_path + "': " + ec.message());
+  cleanup.armed = false;
   r.bytes = std::filesystem::file_size(path);
   r.tensors = static_cast<int64_t>(plan.size());
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
