@@ -1,15 +1,12 @@
 #include "engine/default_models.h"
 
-#include <llama.h>
-
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
 
-#include "timeline/error.h"
-#include "workloads/ml/runtime.h"
+#include "workloads/ml/model.h"
 #include "workloads/ml/synth.h"
 
 namespace ut::engine {
@@ -39,12 +36,9 @@ DefaultModels default_models(std::string dir) {
     static std::mutex mu;  // two engines in one process must not quantize into the same file at once
     std::lock_guard lock(mu);
     if (!fs::exists(q8) || fs::last_write_time(q8) < fs::last_write_time(f16)) {
-      ml::Runtime::ensure();
-      auto p = llama_model_quantize_default_params();
-      p.ftype = LLAMA_FTYPE_MOSTLY_Q8_0;
       // Several processes may start at once (tests in parallel): each writes its own file, the rename is atomic.
       const std::string tmp = q8 + ".part." + std::to_string(::getpid());
-      if (llama_model_quantize(f16.c_str(), tmp.c_str(), &p) != 0) throw Error("could not quantize " + f16);
+      ml::quantize_q8_0(f16, tmp);
       fs::rename(tmp, q8);
     }
     m.decoder = q8;

@@ -173,9 +173,7 @@ int bench_models(const ModelsBenchOptions& o) {
   for (std::string line; std::getline(vf, line) && chats.size() < (o.quick ? 50u : 400u);)
     chats.push_back(nlohmann::json::parse(line)["text"]);
   const std::string q8_path = (std::filesystem::temp_directory_path() / "ut-bench-models-q8_0.gguf").string();
-  auto qp = llama_model_quantize_default_params();
-  qp.ftype = LLAMA_FTYPE_MOSTLY_Q8_0;
-  if (llama_model_quantize(dec_path.c_str(), q8_path.c_str(), &qp) != 0) throw Error("could not quantize " + dec_path);
+  ml::quantize_q8_0(dec_path, q8_path);
   std::printf("\n  validation perplexity (%zu chats, whole sequences)\n", chats.size());
   for (const auto& [label, path] : {std::pair{"F16", dec_path}, std::pair{"Q8_0", q8_path}}) {
     auto m = ml::Model::load(path, ml::ModelKind::decoder);

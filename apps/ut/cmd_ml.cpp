@@ -23,8 +23,6 @@
 #include "workloads/ml/synth.h"
 #include "workloads/ml/training_io.h"
 
-#include <llama.h>
-#include <thread>
 
 namespace ut::app {
 namespace {
@@ -121,22 +119,14 @@ int models_import(const ImportOptions& o) {
 }
 
 int models_quantize(const std::string& in, const std::string& out, const std::string& type) {
-  ml::Runtime::ensure();
-  auto p = llama_model_quantize_default_params();
-  p.ftype = LLAMA_FTYPE_MOSTLY_Q8_0;
-  p.nthread = static_cast<int32_t>(std::max(1u, std::thread::hardware_concurrency()));
   if (type != "q8_0") {
     std::fprintf(stderr, "ut models quantize: unsupported type '%s' (q8_0)\n", type.c_str());
     return 2;
   }
   try {
-    ml::Model::inspect(in);
+    ml::quantize_q8_0(in, out);
   } catch (const ml::ModelError& e) {
     std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
-  if (llama_model_quantize(in.c_str(), out.c_str(), &p) != 0) {
-    std::fprintf(stderr, "ut models quantize: llama.cpp could not quantize %s\n", in.c_str());
     return 1;
   }
   std::printf("%s -> %s (%s, %.1f MB)\n", in.c_str(), out.c_str(), type.c_str(),

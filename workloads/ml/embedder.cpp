@@ -95,10 +95,7 @@ EmbedResult Embedder::embed_into(const std::vector<std::string>& texts, const Bu
     toks[i] = model_->tokenize(texts[i], /*add_special=*/true);
     r.input_tokens[i] = static_cast<int>(toks[i].size());
     if (toks[i].empty()) toks[i].push_back(llama_vocab_bos(vocab) >= 0 ? llama_vocab_bos(vocab) : 0);
-    if (static_cast<int>(toks[i].size()) > max_tokens_) {
-      const int32_t last = toks[i].back();
-      toks[i].resize(static_cast<std::size_t>(max_tokens_));
-      if (ends_with_sep) toks[i].back() = last;
+    if (truncate_keeping_separator(toks[i], max_tokens_, ends_with_sep)) {
       r.truncated[i] = true;
       ++r.truncated_count;
     }

@@ -207,4 +207,24 @@ std::optional<std::string> Model::meta(const std::string& key) const {
   return s;
 }
 
+bool truncate_keeping_separator(std::vector<int32_t>& ids, int max_tokens, bool ends_with_separator) {
+  if (max_tokens <= 0 || static_cast<int>(ids.size()) <= max_tokens) return false;
+  const int32_t last = ids.back();
+  ids.resize(static_cast<std::size_t>(max_tokens));
+  if (ends_with_separator) ids.back() = last;
+  return true;
+}
+
+void quantize_q8_0(const std::string& in, const std::string& out) {
+  Model::inspect(in);
+  Runtime::ensure();
+  auto p = llama_model_quantize_default_params();
+  p.ftype = LLAMA_FTYPE_MOSTLY_Q8_0;
+  p.nthread = Runtime::threads();
+  Runtime::clear_log();
+  if (llama_model_quantize(in.c_str(), out.c_str(), &p) != 0)
+    throw ModelError("[quantize_q8_0] " + in + ": llama.cpp could not quantize it to " + out + " (" +
+                     Runtime::last_log() + ")");
+}
+
 }  // namespace ut::ml

@@ -97,4 +97,13 @@ class Model {
 
 using ModelPtr = std::shared_ptr<Model>;
 
+// Cuts `ids` to max_tokens, keeping the last token in the last place when the vocabulary closes inputs with a
+// separator ([SEP]/EOS); returns whether it cut. Embedder and the training tokenizer share it, so the models
+// are trained on exactly what they are later given.
+bool truncate_keeping_separator(std::vector<int32_t>& ids, int max_tokens, bool ends_with_separator);
+
+// Writes `out` as the Q8_0 quantization of the F16/F32 GGUF `in` with llama.cpp's quantizer (all cores).
+// Checks `in` first (Model::inspect); throws ModelError naming the file when either step fails.
+void quantize_q8_0(const std::string& in, const std::string& out);
+
 }  // namespace ut::ml

@@ -65,12 +65,7 @@ TokenizeStats tokenize_jsonl(const TokenizeJob& job) {
     for (const auto& f : job.fields) {
       if (!row.contains(f) || !row[f].is_string()) fail(where, "line " + std::to_string(lineno) + " has no string '" + f + "'");
       auto ids = model->tokenize(row[f].get<std::string>(), /*add_special=*/true, /*parse_special=*/true);
-      if (job.max_tokens > 0 && static_cast<int>(ids.size()) > job.max_tokens) {
-        const int32_t last = ids.back();
-        ids.resize(static_cast<std::size_t>(job.max_tokens));
-        if (ends_with_sep) ids.back() = last;  // as Embedder truncates
-        ++stats.truncated[f];
-      }
+      if (truncate_keeping_separator(ids, job.max_tokens, ends_with_sep)) ++stats.truncated[f];  // as Embedder
       if (job.append_eos) ids.push_back(eos);
       buf.assign(ids.begin(), ids.end());
       auto& o = outs[f];
