@@ -138,7 +138,9 @@ int bench_ml(const BenchOptions& o, const std::string& models_dir) {
   ml::MlBenchConfig cfg;
   cfg.quick = o.quick;
   cfg.models_dir = models_dir;
-  std::printf("ut bench ml%s — llama.cpp CPU backend\n", o.quick ? " (quick)" : "");
+  const std::string gpu = ml::Runtime::gpu_name();
+  const std::string backend = gpu.empty() ? "llama.cpp v0.5.0 CPU" : "llama.cpp v0.5.0 CUDA on " + gpu;
+  std::printf("ut bench ml%s — %s\n", o.quick ? " (quick)" : "", backend.c_str());
   const auto r = ml::run_ml_bench(cfg, [](const std::string& line) {
     std::printf("  .. %s\n", line.c_str());
     std::fflush(stdout);
@@ -166,13 +168,18 @@ int bench_ml(const BenchOptions& o, const std::string& models_dir) {
   const double d_over = r.decode_bare_tps > 0 ? (1.0 - r.decode_tps / r.decode_bare_tps) * 100.0 : 0.0;
   std::printf("  decode (%d tokens, greedy): %.1f tokens/s, bare llama.cpp %.1f tokens/s, overhead %+.1f%%\n",
               r.decode_tokens, r.decode_tps, r.decode_bare_tps, d_over);
+  if (r.roofline_tps > 0)
+    std::printf("  roofline: %.1f MB of weights per token at %.0f GB/s measured copy bandwidth = %.0f tokens/s; "
+                "decode reaches %.1f%% of it\n",
+                r.decoder_weight_bytes / 1e6, r.copy_bytes_per_s / 1e9, r.roofline_tps,
+                100.0 * r.decode_tps / r.roofline_tps);
   std::printf("total %.1f s\n", r.seconds);
 
   nlohmann::json j;
   j["suite"] = "ml";
   j["quick"] = o.quick;
   j["machine"] = {{"cpu", r.machine},           {"threads", r.threads},
-                  {"backend", "llama.cpp v0.5.0 CPU"}, {"llama_system_info", r.llama_system_info},
+                  {"backend", backend}, {"gpu", gpu}, {"llama_system_info", r.llama_system_info},
                   {"loadavg_before", r.load_before}, {"loadavg_after", r.load_after}};
   j["statistic"] = "best of repetitions (ours and bare interleaved)";
   j["real_size_models"] = r.real_models;
@@ -194,6 +201,10 @@ int bench_ml(const BenchOptions& o, const std::string& models_dir) {
                          {"ttft_without_reuse_ms", r.no_reuse_ms}};
   j["decode"] = {{"tokens", r.decode_tokens}, {"tokens_per_s", r.decode_tps},
                  {"bare_tokens_per_s", r.decode_bare_tps}, {"overhead_pct", d_over}};
+  if (r.roofline_tps > 0)
+    j["decode_roofline"] = {{"weight_bytes", r.decoder_weight_bytes}, {"copy_bytes_per_s", r.copy_bytes_per_s},
+                            {"roofline_tokens_per_s", r.roofline_tps},
+                            {"fraction_of_roofline", r.decode_tps / r.roofline_tps}};
   j["seconds"] = r.seconds;
   const std::string path = o.json_path.empty() ? "ut-bench-ml.json" : o.json_path;
   std::ofstream(path) << j.dump(2) << "\n";

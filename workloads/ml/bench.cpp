@@ -1,5 +1,7 @@
 #include "workloads/ml/bench.h"
 
+#include <ggml-alloc.h>
+#include <ggml-backend.h>
 #include <llama.h>
 
 #include <algorithm>
@@ -76,6 +78,30 @@ struct CtxFree {
   void operator()(llama_context* c) const noexcept { llama_free(c); }
 };
 using CtxPtr = std::unique_ptr<llama_context, CtxFree>;
+
+// Device-to-device copy bandwidth of `dev` through ggml's own buffers (what a weight read costs at best):
+// best of several 1 GiB copies, counting bytes read + written.
+double copy_bandwidth(ggml_backend_dev_t dev) {
+  constexpr std::size_t kBytes = std::size_t{1} << 30;
+  ggml_init_params ip{.mem_size = 2 * ggml_tensor_overhead(), .mem_buffer = nullptr, .no_alloc = true};
+  ggml_context* ctx = ggml_init(ip);
+  ggml_tensor* a = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, static_cast<int64_t>(kBytes));
+  ggml_tensor* b = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, static_cast<int64_t>(kBytes));
+  ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors_from_buft(ctx, ggml_backend_dev_buffer_type(dev));
+  double best = 0;
+  if (buf) {
+    ggml_backend_buffer_clear(buf, 1);
+    for (int r = 0; r < 6; ++r) {
+      const auto t0 = Clock::now();
+      ggml_backend_tensor_copy(a, b);  // synchronous device copy
+      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (r > 0) best = std::max(best, 2.0 * kBytes / s);  // the first one warms up
+    }
+    ggml_backend_buffer_free(buf);
+  }
+  ggml_free(ctx);
+  return best;
+}
 
 // --- bare llama.cpp loops (what a minimal program would write) ------------------------------------------
 double bare_embed_ms(const Model& m, llama_context* ctx, const std::vector<std::string>& texts) {
@@ -205,6 +231,7 @@ MlBenchReport run_ml_bench(const MlBenchConfig& cfg_in, const std::function<void
   rep.machine = cpu_model_name();
   rep.threads = Runtime::threads();
   rep.llama_system_info = Runtime::system_info();
+  rep.gpu = Runtime::gpu_name();
   rep.load_before = loadavg();
   const std::string tmp =
       (std::filesystem::temp_directory_path() / ("ut-bench-ml-" + std::to_string(::getpid()))).string();
@@ -329,6 +356,11 @@ MlBenchReport run_ml_bench(const MlBenchConfig& cfg_in, const std::function<void
     }
     rep.decode_tps = best_rate(a);
     rep.decode_bare_tps = best_rate(b);
+    rep.decoder_weight_bytes = static_cast<double>(model->size_bytes());
+    if (model->on_gpu()) {
+      rep.copy_bytes_per_s = copy_bandwidth(Runtime::gpu_device());
+      if (rep.copy_bytes_per_s > 0) rep.roofline_tps = rep.copy_bytes_per_s / rep.decoder_weight_bytes;
+    }
     progress("  decode: " + std::to_string(static_cast<int>(rep.decode_tps)) + " tokens/s (bare " +
              std::to_string(static_cast<int>(rep.decode_bare_tps)) + ")");
   }

@@ -4,6 +4,7 @@
 //   ut::ml::MlBenchConfig cfg{.quick = true, .models_dir = "models/synth"};
 //   ut::ml::MlBenchReport rep = ut::ml::run_ml_bench(cfg, [](const std::string& line) { puts(line.c_str()); });
 //
+// Placement: the GPU when ggml's CUDA backend found one (the report names it), else the CPU.
 // Models: the real-size synthetic models in models_dir when present (`ut models synth --real`), else the tiny
 // test models written to a temp folder (the report says which). Ours and bare run interleaved; the best of
 // `reps` is reported (interference only adds time), with the load average before and after, because
@@ -36,6 +37,7 @@ struct TtftPoint {
 };
 struct MlBenchReport {
   std::string machine, llama_system_info, load_before, load_after;
+  std::string gpu;  // Runtime::gpu_name(): the models ran there; "" = the CPU
   int threads = 0;
   std::string embed_model, decode_model;
   bool real_models = false;
@@ -47,6 +49,9 @@ struct MlBenchReport {
   double reuse_ms = -1, no_reuse_ms = -1;  // second-turn TTFT with / without prefix reuse (512 + 32 tokens)
   double decode_tps = 0, decode_bare_tps = 0;
   int decode_tokens = 0;
+  // GPU only: device-to-device copy bandwidth (bytes read + written per second) and the decode roofline it
+  // implies, one read of every weight per token.
+  double decoder_weight_bytes = 0, copy_bytes_per_s = 0, roofline_tps = 0;
   double seconds = 0;
 };
 

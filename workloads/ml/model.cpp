@@ -1,5 +1,6 @@
 #include "workloads/ml/model.h"
 
+#include <ggml-backend.h>
 #include <gguf.h>
 #include <llama.h>
 
@@ -58,6 +59,15 @@ const char* to_string(ModelKind k) noexcept {
     case ModelKind::embedder: return "embedder";
     case ModelKind::decoder: return "decoder";
     case ModelKind::vocab_only: return "vocab-only";
+  }
+  return "?";
+}
+
+const char* to_string(Placement p) noexcept {
+  switch (p) {
+    case Placement::automatic: return "auto";
+    case Placement::cpu: return "cpu";
+    case Placement::gpu: return "gpu";
   }
   return "?";
 }
@@ -124,20 +134,33 @@ std::shared_ptr<Model> Model::load(const std::string& path, ModelKind expected, 
                           a_or_an(expected) + " was expected");
   }
   llama_model_params mp = llama_model_default_params();
-  mp.n_gpu_layers = opts.gpu_layers;
+  const bool vocab_only = expected == ModelKind::vocab_only;
+  ggml_backend_dev_t gpu = vocab_only || opts.placement == Placement::cpu ? nullptr : Runtime::gpu_device();
+  if (opts.placement == Placement::gpu && !gpu)
+    fail(where, path, "placement gpu asked for, but no GPU backend is loaded (build it with "
+                      "scripts/build-ggml-cuda.sh; Runtime::gpu_name() is empty)");
+  // An explicit device list: {gpu} or {} (CPU only; also keeps llama.cpp from offloading big batches).
+  std::array<ggml_backend_dev_t, 2> devices{gpu, nullptr};
+  mp.devices = devices.data();
+  mp.n_gpu_layers = gpu ? (opts.gpu_layers < 0 ? 999 : opts.gpu_layers) : 0;
   mp.load_mode = opts.mmap ? LLAMA_LOAD_MODE_MMAP : LLAMA_LOAD_MODE_NONE;
-  mp.vocab_only = expected == ModelKind::vocab_only;
+  mp.vocab_only = vocab_only;
   Runtime::clear_log();
   llama_model* m = llama_model_load_from_file(path.c_str(), mp);
   if (!m) fail(where, path, with_log("llama.cpp could not load it (architecture '" + info.architecture + "')"));
-  return std::shared_ptr<Model>(new Model(path, expected == ModelKind::vocab_only ? expected : info.kind,
-                                          std::move(info), m));
+  return std::shared_ptr<Model>(new Model(path, vocab_only ? expected : info.kind, std::move(info), m,
+                                          gpu != nullptr && mp.n_gpu_layers > 0));
 }
 
 std::shared_ptr<Model> Model::load_vocab(const std::string& path) { return load(path, ModelKind::vocab_only); }
 
-Model::Model(std::string path, ModelKind kind, GgufInfo info, llama_model* m)
-    : path_(std::move(path)), kind_(kind), info_(std::move(info)), model_(m), vocab_(llama_model_get_vocab(m)) {}
+Model::Model(std::string path, ModelKind kind, GgufInfo info, llama_model* m, bool on_gpu)
+    : path_(std::move(path)),
+      kind_(kind),
+      info_(std::move(info)),
+      model_(m),
+      vocab_(llama_model_get_vocab(m)),
+      on_gpu_(on_gpu) {}
 
 Model::~Model() { llama_model_free(model_); }
 

@@ -40,8 +40,15 @@ class ModelError : public ut::Error {
 enum class ModelKind { embedder, decoder, vocab_only };
 const char* to_string(ModelKind k) noexcept;
 
+// Where the weights live. automatic: the GPU when ggml's CUDA backend loaded one (Runtime::gpu_name()), else
+// the CPU. cpu: the CPU only, no op offload either, even with a GPU present (the reference for CPU-vs-GPU checks).
+// gpu: the GPU, or ModelError when there is none.
+enum class Placement { automatic, cpu, gpu };
+const char* to_string(Placement p) noexcept;
+
 struct ModelOptions {
-  int gpu_layers = 0;  // layers offloaded to a GPU backend when one is loaded (CPU-only here)
+  Placement placement = Placement::automatic;
+  int gpu_layers = -1;  // with the GPU: layers offloaded (-1: all of them)
   bool mmap = true;
 };
 
@@ -75,6 +82,7 @@ class Model {
   ModelKind kind() const noexcept { return kind_; }
   const GgufInfo& info() const noexcept { return info_; }
   std::string description() const;
+  bool on_gpu() const noexcept { return on_gpu_; }
   int n_embd() const;
   int n_ctx_train() const;
   int n_vocab() const;
@@ -87,12 +95,13 @@ class Model {
   const llama_vocab* vocab() const noexcept { return vocab_; }
 
  private:
-  Model(std::string path, ModelKind kind, GgufInfo info, llama_model* m);
+  Model(std::string path, ModelKind kind, GgufInfo info, llama_model* m, bool on_gpu);
   std::string path_;
   ModelKind kind_;
   GgufInfo info_;
   llama_model* model_ = nullptr;
   const llama_vocab* vocab_ = nullptr;
+  bool on_gpu_ = false;
 };
 
 using ModelPtr = std::shared_ptr<Model>;

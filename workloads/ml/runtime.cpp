@@ -42,9 +42,18 @@ std::string env_or(const char* name, const char* fallback) {
   return v && *v ? std::string(v) : std::string(fallback);
 }
 
+ggml_backend_dev_t first_gpu() {
+  for (std::size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    ggml_backend_dev_t d = ggml_backend_dev_get(i);
+    if (ggml_backend_dev_type(d) == GGML_BACKEND_DEVICE_TYPE_GPU) return d;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 std::string Runtime::lib_dir() { return env_or("UT_LLAMA_LIB_DIR", UT_LLAMA_LIB_DIR_DEFAULT); }
+std::string Runtime::cuda_dir() { return env_or("UT_LLAMA_CUDA_DIR", UT_LLAMA_CUDA_DIR_DEFAULT); }
 std::string Runtime::vocab_dir() { return env_or("UT_LLAMA_VOCAB_DIR", UT_LLAMA_VOCAB_DIR_DEFAULT); }
 
 int Runtime::threads() {
@@ -74,12 +83,40 @@ void Runtime::ensure() {
       return;
     }
     ggml_backend_load_all_from_path(dir.c_str());
+    const std::string want = env_or("UT_ML_DEVICE", "auto");
+    if (want != "auto" && want != "cpu" && want != "cuda") {
+      failure = "[Runtime::ensure] UT_ML_DEVICE='" + want + "': expected auto, cpu or cuda";
+      return;
+    }
+    const std::string cuda_lib = cuda_dir() + "/libggml-cuda.so";
+    if (want != "cpu" && std::filesystem::exists(cuda_lib)) {
+      // Fails (returns null, logs why) without a driver or a GPU; the lane then stays on the CPU.
+      if (!ggml_backend_load(cuda_lib.c_str()) && want == "cuda")
+        failure = "[Runtime::ensure] UT_ML_DEVICE=cuda but " + cuda_lib + " did not load: " + t_log;
+    } else if (want == "cuda") {
+      failure = "[Runtime::ensure] UT_ML_DEVICE=cuda but " + cuda_lib +
+                " does not exist (run scripts/build-ggml-cuda.sh, or set UT_LLAMA_CUDA_DIR)";
+    }
+    if (!failure.empty()) return;
     llama_backend_init();
     if (ggml_backend_dev_count() == 0)
       failure = "[Runtime::ensure] no ggml backend loaded from '" + dir +
                 "' (expected libggml-cpu-*.so there; set UT_LLAMA_LIB_DIR)";
+    else if (want == "cuda" && !first_gpu())
+      failure = "[Runtime::ensure] UT_ML_DEVICE=cuda but the CUDA backend found no GPU: " + t_log;
   });
   if (!failure.empty()) throw BackendError(failure);
+}
+
+ggml_backend_device* Runtime::gpu_device() {
+  ensure();
+  return first_gpu();
+}
+
+std::string Runtime::gpu_name() {
+  ggml_backend_dev_t d = gpu_device();
+  if (!d) return "";
+  return std::string(ggml_backend_dev_description(d)) + " (" + ggml_backend_dev_name(d) + ")";
 }
 
 std::string Runtime::system_info() {
