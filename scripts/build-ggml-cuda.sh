@@ -36,6 +36,18 @@ mkdir -p "$OUT/lib"
 lib=$(find "$B" -name 'libggml-cuda.so' | head -n1)
 [[ -n $lib ]] || { echo "build-ggml-cuda: libggml-cuda.so not produced" >&2; exit 1; }
 strip --strip-unneeded -o "$OUT/lib/libggml-cuda.so" "$lib"
+# This build names its libggml-base "libggml-base.so.0"; the prebuilt one it runs with is "libggml-base.so" (same
+# source, no version suffix). Rename the one NEEDED entry in .dynstr in place (same offset, shorter string).
+python3 - "$OUT/lib/libggml-cuda.so" <<'PY'
+import sys
+path = sys.argv[1]
+data = open(path, "rb").read()
+old = b"libggml-base.so.0\x00"
+new = b"libggml-base.so".ljust(len(old), b"\x00")
+if data.count(old) != 1:
+    sys.exit(f"build-ggml-cuda: expected one '{old[:-1].decode()}' in {path}, found {data.count(old)}")
+open(path, "wb").write(data.replace(old, new))
+PY
 rm -f "$OUT"/.stamp-*
 touch "$stamp"
 echo "build-ggml-cuda: built in $(( $(date +%s) - start )) s with $JOBS jobs: $(du -h "$OUT/lib/libggml-cuda.so" | cut -f1)"

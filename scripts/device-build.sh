@@ -16,7 +16,7 @@ grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> .git/i
 B=${BUILD_DIR:-build-device}
 cmake -S . -B "$B" -G Ninja -DUT_CUDA=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$B" -j2 --target ut_timeline_tests ut_backend_tests ut_cuda_bench ut_vector_tests ut_data_tests \
-  ut_data_cuda_check
+  ut_data_cuda_check ut_ml_tests ut_ml_bench
 if ! cmake --build "$B" -j2 --target ut; then
   echo "device-build: 'ut' did not build; device-check.sh falls back to ut_cuda_bench for the figures" >&2
 fi
@@ -42,11 +42,32 @@ if [[ -x .device/ut ]]; then
     rm -rf "$tmp"
   fi
 fi
+# The ML lane in .device/ml/, small enough to carry alone (carry=[".device/ml", ".device/commit"]): its test and
+# bench binaries, and llama.cpp: the prebuilt libraries with every CPU variant (ggml picks one at run time),
+# ggml's CUDA backend from scripts/build-ggml-cuda.sh (when it has been built) and the vocabularies the synthetic
+# models use. device-check.sh unpacks llama.tar.xz to /tmp/ut-llama and points UT_LLAMA_*_DIR there.
+mkdir -p .device/ml
+for f in "$B"/tests/ml/ut_ml_tests "$B"/bench/ml/ut_ml_bench; do
+  strip --strip-debug -o ".device/ml/$(basename "$f")" "$f"
+done
+tmp=$(mktemp -d)
+mkdir -p "$tmp/lib" "$tmp/models"
+cp -L .deps/llama/lib/*.so "$tmp/lib/"
+if [[ -f .deps/llama-cuda/lib/libggml-cuda.so ]]; then
+  cp .deps/llama-cuda/lib/libggml-cuda.so "$tmp/lib/"
+else
+  echo "device-build: no .deps/llama-cuda/lib/libggml-cuda.so (scripts/build-ggml-cuda.sh): the ML lane will run on the GPU machine's CPU" >&2
+fi
+cp .deps/llama/src/models/ggml-vocab-{bert-bge,llama-spm,qwen2}.gguf "$tmp/models/"
+tar -C "$tmp" -cf - . | xz -T2 -9 > .device/ml/llama.tar.xz
+rm -rf "$tmp"
 git rev-parse --short HEAD > .device/commit 2>/dev/null || echo unknown > .device/commit
 git status --porcelain | head -50 > .device/worktree-status || true
-du -sh .device
-size=$(du -sm .device | cut -f1)
-if (( size > 60 )); then
-  echo "device-build: .device is ${size} MiB; the device tool carries at most 64 MiB with the working tree" >&2
+du -sh .device .device/ml
+size=$(du -sm --exclude=ml .device | cut -f1)
+ml=$(du -sm .device/ml | cut -f1)
+if (( size > 60 || ml > 60 )); then
+  echo "device-build: .device is ${size} MiB without ml/, .device/ml ${ml} MiB; the device tool carries at most" \
+       "64 MiB with the working tree" >&2
   exit 1
 fi

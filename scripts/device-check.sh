@@ -5,7 +5,9 @@
 # not fit is reported NOT RUN.
 # Writes to $OUT (at most 8 files): summary.txt, env.log, conformance.log, backend.log, sanitizer.log,
 # bench.log, bench.json, bench-extra.json (data + vector benches). Exit status: 0 when every step passed.
-#   DEVICE_CHECK_SKIP="sanitizer bench"   skips steps (names: conformance backend sanitizer bench cpu)
+#   DEVICE_CHECK_SKIP="sanitizer bench"   skips steps (names: conformance backend ml sanitizer bench cpu)
+# The ML steps (ut_ml_tests with UT_ML_DEVICE=cuda, ut bench ml on real-size synthetic models) write ml.log and
+# ml.json.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 D=$(pwd)/.device
@@ -14,6 +16,16 @@ mkdir -p "$OUT"
 if [[ -f $D/lib.tar.xz ]]; then  # the project's own shared libraries (for ut)
   mkdir -p /tmp/ut-lib && tar -C /tmp/ut-lib -xJf "$D/lib.tar.xz"
   export LD_LIBRARY_PATH="/tmp/ut-lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+if [[ -f $D/ml/llama.tar.xz ]]; then  # llama.cpp: CPU variants, ggml's CUDA backend, vocabularies (device-build.sh)
+  mkdir -p /tmp/ut-llama && tar -C /tmp/ut-llama -xJf "$D/ml/llama.tar.xz"
+  export LD_LIBRARY_PATH="/tmp/ut-llama/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export UT_LLAMA_LIB_DIR=/tmp/ut-llama/lib UT_LLAMA_CUDA_DIR=/tmp/ut-llama/lib UT_LLAMA_VOCAB_DIR=/tmp/ut-llama/models
+  export UT_DEBIAN_MODELS_DIR=$(pwd)/models/debian UT_TRAINED_MODELS_DIR=$(pwd)/models/debian
+  # libggml-cuda.so links the CUDA 13 runtime and cuBLAS: the toolkit's, else the pip wheels' copy.
+  for d in /usr/local/cuda/lib64 $(find /usr/local/lib /usr/lib/python3* /opt -name 'libcublas.so.13' -printf '%h\n' 2>/dev/null | head -n1); do
+    [[ -d $d ]] && export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
+  done
 fi
 if compgen -G ".gl/*.deb" >/dev/null; then  # Vulkan/GL loaders for `ut` (see the device README), carried in .gl
   for f in .gl/*.deb; do dpkg -x "$f" /; done
@@ -73,23 +85,13 @@ fi
 if want backend; then
   step "ut_backend_tests" "$OUT/backend.log" 90 "$D/ut_backend_tests"
 fi
-if want conformance; then
-  step "stress: random DAGs (cuda, 300 graphs)" "$OUT/conformance.log" 60 env UT_BACKEND=cuda UT_STRESS_GRAPHS=300 "$D/ut_timeline_tests" --gtest_filter='Stress*'
-fi
-if want bench; then
-  if [[ -x $D/ut ]] && ! ldd "$D/ut" | grep -q "not found"; then
-    step "ut bench timeline" "$OUT/bench.log" 120 "$D/ut" bench timeline --json "$OUT/bench.json"
-  else
-    [[ -x $D/ut ]] && ldd "$D/ut" | grep "not found" | sed 's/^/    ut cannot start here: /' >> "$SUMMARY"
-    step "ut_cuda_bench (stand-alone GPU bench)" "$OUT/bench.log" 120 "$D/ut_cuda_bench" --json "$OUT/bench.json"
-  fi
-  sed -n '/CUDA timeline figures/,/overlap/p' "$OUT/bench.log" >> "$SUMMARY"
-  if [[ -x $D/ut ]] && ! ldd "$D/ut" | grep -q "not found"; then
-    # The data and vector GPU kernels against their CPU baselines (DuckDB alone, hnswlib/exact CPU), same run.
-    step "ut bench data (10M rows, cuda kernels)" "$OUT/bench.log" 150 "$D/ut" bench data --rows 10000000 --reps 3 --json /tmp/bench-data.json
-    step "ut bench vector (100k x 384)" "$OUT/bench.log" 150 "$D/ut" bench vector --json /tmp/bench-vector.json
-    { echo '{"data":'; cat /tmp/bench-data.json 2>/dev/null || echo null; echo ',"vector":'; cat /tmp/bench-vector.json 2>/dev/null || echo null; echo '}'; } > "$OUT/bench-extra.json"
-  fi
+if want ml && [[ -x $D/ml/ut_ml_tests ]]; then
+  # Every ML test with the models on the GPU (automatic placement), including the CPU-vs-CUDA parity tests.
+  step "ml tests on CUDA (UT_ML_DEVICE=cuda)" "$OUT/ml.log" 240 env UT_ML_DEVICE=cuda "$D/ml/ut_ml_tests"
+  grep -E '^\[ gpu-parity \]' "$OUT/ml.log" | sed 's/^/    /' >> "$SUMMARY"
+  step "ut bench ml (CUDA, real-size shapes)" "$OUT/ml.log" 300 env UT_ML_DEVICE=cuda "$D/ml/ut_ml_bench" --synth \
+    --models /tmp/ut-models --json "$OUT/ml.json"
+  sed -n '/^ut bench ml/,/^total/p' "$OUT/ml.log" | tail -n 40 >> "$SUMMARY"
 fi
 if want sanitizer; then
   if [[ -z $SAN ]]; then

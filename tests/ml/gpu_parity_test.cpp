@@ -12,6 +12,7 @@
 #include "workloads/ml/embedder.h"
 #include "workloads/ml/generator.h"
 #include "workloads/ml/runtime.h"
+#include "workloads/ml/synth.h"
 
 namespace ut::ml {
 namespace {
@@ -30,10 +31,11 @@ constexpr float kTieMargin = 0.05f;
                    << "/libggml-cuda.so, scripts/build-ggml-cuda.sh) is absent or found no device";        \
   } while (0)
 
-std::string trained(const char* name) {
-  const char* env = std::getenv("UT_TRAINED_MODELS_DIR");
+// The project's trained models, where present (UT_DEBIAN_MODELS_DIR, as in trained_models_test.cpp).
+std::string trained(const SynthSpec& spec) {
+  const char* env = std::getenv("UT_DEBIAN_MODELS_DIR");
   const std::string dir = env && *env ? env : std::string(UT_SOURCE_DIR) + "/models/debian";
-  const std::string p = dir + "/" + name;
+  const std::string p = dir + "/" + spec.file_name;
   return std::filesystem::exists(p) ? p : "";
 }
 
@@ -140,8 +142,8 @@ TEST(GpuParity, TinyDecoderGreedyTokensMatch) {
 
 TEST(GpuParity, TrainedModelsCpuAndCudaAgree) {
   SKIP_WITHOUT_GPU();
-  const std::string emb = trained("debian-bert-bge-f16.gguf"), dec = trained("debian-llama-spm-f16.gguf");
-  if (emb.empty() && dec.empty()) GTEST_SKIP() << "trained models not found (models/debian, UT_TRAINED_MODELS_DIR)";
+  const std::string emb = trained(SynthSpec::debian_embedder()), dec = trained(SynthSpec::debian_decoder());
+  if (emb.empty() && dec.empty()) GTEST_SKIP() << "trained models not found (models/debian, UT_DEBIAN_MODELS_DIR)";
   std::mt19937_64 rng(test::fresh_seed());
   if (!emb.empty()) expect_same_embeddings(emb, rng);
   if (!dec.empty())

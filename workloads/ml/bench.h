@@ -57,4 +57,7 @@ struct MlBenchReport {
 
 MlBenchReport run_ml_bench(const MlBenchConfig& cfg, const std::function<void(const std::string&)>& progress);
 
+// run_ml_bench with progress on stdout, then the table and the JSON file (what `ut bench ml` prints). Returns 0.
+int run_and_report_ml_bench(const MlBenchConfig& cfg, const std::string& json_path);
+
 }  // namespace ut::ml

@@ -64,6 +64,9 @@ DeviceExactIndex::DeviceExactIndex(Device& device, std::size_t dim, std::size_t 
   scores_ = device_.make_buffer(batch_ * capacity * sizeof(float), StorageMode::device, "vector.scores");
   top_scores_dev_ = device_.make_buffer(batch_ * kMaxK * sizeof(float), StorageMode::device, "vector.top.scores");
   top_rows_dev_ = device_.make_buffer(batch_ * kMaxK * sizeof(uint32_t), StorageMode::device, "vector.top.rows");
+  const std::size_t parts = topk_parts(static_cast<uint32_t>(capacity));
+  part_scores_ = device_.make_buffer(batch_ * parts * kMaxK * sizeof(float), StorageMode::device, "vector.part.scores");
+  part_rows_ = device_.make_buffer(batch_ * parts * kMaxK * sizeof(uint32_t), StorageMode::device, "vector.part.rows");
   top_scores_host_ = device_.make_buffer(batch_ * kMaxK * sizeof(float), StorageMode::shared, "vector.top.scores.host");
   top_rows_host_ = device_.make_buffer(batch_ * kMaxK * sizeof(uint32_t), StorageMode::shared, "vector.top.rows.host");
 }
@@ -99,8 +102,9 @@ std::vector<std::vector<Hit>> DeviceExactIndex::search(Queue& queue, std::span<c
     cb.copy(queries_host_, 0, queries_dev_, 0, b * dim_ * sizeof(float))
         .dispatch("vector.scores", Grid{b, n}, DispatchArgs::make({queries_dev_, vectors_, scores_},
                                                                   ScoresArgs{b, n, static_cast<uint32_t>(dim_)}))
-        .dispatch("vector.topk", Grid{b}, DispatchArgs::make({scores_, top_scores_dev_, top_rows_dev_},
-                                                              TopkArgs{b, n, static_cast<uint32_t>(k)}))
+        .dispatch("vector.topk", Grid{b},
+                  DispatchArgs::make({scores_, top_scores_dev_, top_rows_dev_, part_scores_, part_rows_},
+                                     TopkArgs{b, n, static_cast<uint32_t>(k)}))
         .copy(top_scores_dev_, 0, top_scores_host_, 0, b * k * sizeof(float))
         .copy(top_rows_dev_, 0, top_rows_host_, 0, b * k * sizeof(uint32_t))
         .commit();

@@ -27,6 +27,9 @@ struct ScoresArgs {
 struct TopkArgs {
   uint32_t nq, n, k;
 };
+// The CUDA top-k scans each query's scores in parts of 4096 rows, then merges parts × k candidates; its dispatch
+// takes scratch buffers of nq × topk_parts(n) × kMaxK scores and rows (the CPU version ignores them).
+constexpr uint32_t topk_parts(uint32_t n) { return n == 0 ? 1 : (n + 4095) / 4096; }
 
 // Registers "vector.scores" and "vector.topk" for the CPU backend (and CUDA in CUDA builds). Idempotent.
 void register_vector_kernels();
@@ -53,6 +56,7 @@ class DeviceExactIndex {
   std::vector<uint64_t> ids_;
   std::size_t batch_;          // queries per command buffer (bounds the scores matrix)
   Buffer queries_host_, queries_dev_, scores_, top_scores_dev_, top_rows_dev_, top_scores_host_, top_rows_host_;
+  Buffer part_scores_, part_rows_;  // the CUDA top-k's per-part candidates
 };
 
 }  // namespace ut::vector

@@ -61,21 +61,27 @@ constexpr int kMaxK = static_cast<int>(DeviceExactIndex::kMaxK);
 
 __device__ bool better(float s1, uint32_t r1, float s2, uint32_t r2) { return s1 > s2 || (s1 == s2 && r1 < r2); }
 
-// One block per query: each thread keeps a sorted top-k of its strided rows, then lists merge pairwise in
-// shared memory (8 halving steps for 256 threads).
-__global__ void __launch_bounds__(kThreads) topk_kernel(const float* __restrict__ S, float* __restrict__ out_s,
-                                                        uint32_t* __restrict__ out_r, uint32_t n, uint32_t k) {
+// Rows scanned per block in the first top-k pass. One block per query left a 1M-row scan on 64 of 132 SMs;
+// splitting each row into parts gives thousands of blocks, and the second pass merges parts × k candidates.
+constexpr uint32_t kPartRows = 4096;
+static_assert(topk_parts(kPartRows) == 1 && topk_parts(kPartRows + 1) == 2, "topk_parts() must match kPartRows");
+
+// The best k of scores[begin, end) (row id = rows ? rows[i] : i) by one block: each thread keeps a sorted top-k
+// of its strided entries, then the lists merge pairwise in shared memory (8 halving steps for 256 threads).
+// Thread 0 writes the result to out_s/out_r (k entries; missing ones as -3 / UINT32_MAX).
+__device__ void block_topk(const float* __restrict__ scores, const uint32_t* __restrict__ rows, uint32_t begin,
+                           uint32_t end, uint32_t k, float* __restrict__ out_s, uint32_t* __restrict__ out_r) {
   __shared__ float ss[kThreads][kMaxK];
   __shared__ uint32_t sr[kThreads][kMaxK];
-  const float* row = S + std::size_t(blockIdx.x) * n;
   float ls[kMaxK];
   uint32_t lr[kMaxK];
   for (int j = 0; j < kMaxK; ++j) {
     ls[j] = -FLT_MAX;
     lr[j] = UINT32_MAX;
   }
-  for (uint32_t r = threadIdx.x; r < n; r += kThreads) {
-    const float s = row[r];
+  for (uint32_t i = begin + threadIdx.x; i < end; i += kThreads) {
+    const float s = scores[i];
+    const uint32_t r = rows ? rows[i] : i;
     if (!better(s, r, ls[k - 1], lr[k - 1])) continue;
     int j = static_cast<int>(k) - 1;
     while (j > 0 && better(s, r, ls[j - 1], lr[j - 1])) {
@@ -119,10 +125,29 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(const float* __restrict_
   if (threadIdx.x == 0) {
     for (uint32_t j = 0; j < k; ++j) {
       const bool valid = sr[0][j] != UINT32_MAX;
-      out_s[std::size_t(blockIdx.x) * k + j] = valid ? ss[0][j] : -3.0f;
-      out_r[std::size_t(blockIdx.x) * k + j] = sr[0][j];
+      out_s[j] = valid ? ss[0][j] : -3.0f;
+      out_r[j] = sr[0][j];
     }
   }
+}
+
+// Pass 1: block (part, query) → the best k of that query's rows [part*kPartRows, ...).
+__global__ void __launch_bounds__(kThreads) topk_parts_kernel(const float* __restrict__ S, float* __restrict__ part_s,
+                                                              uint32_t* __restrict__ part_r, uint32_t n, uint32_t k) {
+  const uint32_t q = blockIdx.y, part = blockIdx.x, parts = gridDim.x;
+  const uint32_t begin = part * kPartRows, end = min(n, begin + kPartRows);
+  const std::size_t o = (std::size_t(q) * parts + part) * k;
+  block_topk(S + std::size_t(q) * n, nullptr, begin, end, k, part_s + o, part_r + o);
+}
+
+// Pass 2: block (query) → the best k of its parts × k candidates (missing ones carry UINT32_MAX and lose).
+__global__ void __launch_bounds__(kThreads) topk_merge_kernel(const float* __restrict__ part_s,
+                                                              const uint32_t* __restrict__ part_r,
+                                                              float* __restrict__ out_s, uint32_t* __restrict__ out_r,
+                                                              uint32_t parts, uint32_t k) {
+  const std::size_t o = std::size_t(blockIdx.x) * parts * k;
+  block_topk(part_s + o, part_r + o, 0, parts * k, k, out_s + std::size_t(blockIdx.x) * k,
+             out_r + std::size_t(blockIdx.x) * k);
 }
 
 }  // namespace
@@ -135,11 +160,16 @@ void register_vector_cuda_kernels() {
     scores_kernel<<<grid, 256, 0, static_cast<cudaStream_t>(c.native_queue)>>>(c.buffer<float>(0), c.buffer<float>(1),
                                                                              c.buffer<float>(2), a.nq, a.n, a.dim);
   });
+  // Buffers: scores, out scores, out rows, then scratch for topk_parts(n) × k candidates per query (scores, rows).
   kernels().add("vector.topk", "cuda", [](const DispatchContext& c) {
     const auto& a = c.constants<TopkArgs>();
     if (a.nq == 0) return;
-    topk_kernel<<<a.nq, kThreads, 0, static_cast<cudaStream_t>(c.native_queue)>>>(
-        c.buffer<float>(0), c.buffer<float>(1), c.buffer<uint32_t>(2), a.n, a.k);
+    auto stream = static_cast<cudaStream_t>(c.native_queue);
+    const uint32_t parts = topk_parts(a.n);
+    topk_parts_kernel<<<dim3(parts, a.nq), kThreads, 0, stream>>>(c.buffer<float>(0), c.buffer<float>(3),
+                                                                  c.buffer<uint32_t>(4), a.n, a.k);
+    topk_merge_kernel<<<a.nq, kThreads, 0, stream>>>(c.buffer<float>(3), c.buffer<uint32_t>(4), c.buffer<float>(1),
+                                                     c.buffer<uint32_t>(2), parts, a.k);
   });
 }
 
