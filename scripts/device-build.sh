@@ -58,7 +58,9 @@ if [[ -f .deps/llama-cuda/lib/libggml-cuda.so ]]; then
 else
   echo "device-build: no .deps/llama-cuda/lib/libggml-cuda.so (scripts/build-ggml-cuda.sh): the ML lane will run on the GPU machine's CPU" >&2
 fi
-cp .deps/llama/src/models/ggml-vocab-{bert-bge,llama-spm,qwen2}.gguf "$tmp/models/"
+for v in bert-bge llama-spm qwen2; do  # with llama.cpp's tokenizer test vectors (.inp/.out)
+  cp .deps/llama/src/models/ggml-vocab-$v.gguf* "$tmp/models/"
+done
 tar -C "$tmp" -cf - . | xz -T2 -9 > .device/ml/llama.tar.xz
 rm -rf "$tmp"
 git rev-parse --short HEAD > .device/commit 2>/dev/null || echo unknown > .device/commit

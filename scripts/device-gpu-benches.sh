@@ -9,8 +9,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/ut-gpu-benches}
 mkdir -p "$OUT" /tmp/ut-lib
 tar -C /tmp/ut-lib -xJf .device/lib.tar.xz
-for f in .gl/*.deb; do dpkg -x "$f" /; done
-ldconfig
+if compgen -G ".gl/*.deb" >/dev/null; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
 export LD_LIBRARY_PATH=/tmp/ut-lib
 UT=.device/ut
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
@@ -21,7 +20,8 @@ SAN=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 
   UT_BACKEND=cuda timeout 120 .device/ut_data_tests --gtest_filter='DataOracle.*:DataPlanner.HostLane*'; echo "rc=$?"
   timeout 120 .device/ut_data_cuda_check; echo "rc=$?"
   timeout 150 $UT bench vector --n 1000000 --queries 100 --device-queries 10000 --no-hnsw --json "$OUT/vector-1m.json"
-  timeout 60 $UT bench vector --n 100000 --queries 200 --device-queries 10000 --no-hnsw --json "$OUT/vector-100k.json"
+  # 100k with hnswlib (one-thread build, ~1-2 min): its QPS at recall >= 0.95 beside the GPU's exact top-k.
+  timeout 240 $UT bench vector --n 100000 --queries 200 --device-queries 10000 --json "$OUT/vector-100k.json"
   echo "== memcheck: vector kernels"; timeout 60 "$SAN" --tool memcheck --error-exitcode 97 $UT bench vector --quick --no-hnsw --json /tmp/v.json; echo "rc=$?"
   echo "== memcheck: data kernels"; timeout 90 "$SAN" --tool memcheck --error-exitcode 97 $UT bench data --quick --reps 1 --json /tmp/d.json; echo "rc=$?"
 } 2>&1 | tee "$OUT/gpu-benches.log"

@@ -288,7 +288,8 @@ MlBenchReport run_ml_bench(const MlBenchConfig& cfg_in, const std::function<void
     if (!bare) throw ModelError("[run_ml_bench] bare embedding context failed");
     auto texts = sentences(rng, rep.embed_overhead_batch);
     std::vector<double> lane_ms, bare_ms;
-    for (int r = 0; r < std::max(cfg.reps, 3); ++r) {
+    // A batch takes milliseconds on a GPU: more repetitions there make the lane-vs-bare ratio stable.
+    for (int r = 0; r < (model->on_gpu() ? 20 : std::max(cfg.reps, 3)); ++r) {
       bare_ms.push_back(bare_embed_ms(*model, bare.get(), texts));
       auto job = std::make_shared<EmbedJob>();
       job->texts = texts;
@@ -317,7 +318,7 @@ MlBenchReport run_ml_bench(const MlBenchConfig& cfg_in, const std::function<void
     for (int n : cfg.ttft_prompts) {
       auto prompt = prompt_of(*model, n, rng);
       std::vector<double> a, b;
-      const int reps = n >= 2048 ? 1 : cfg.reps;
+      const int reps = model->on_gpu() ? 10 : n >= 2048 ? 1 : cfg.reps;
       double step = 0;
       for (int r = 0; r < reps; ++r) {
         a.push_back(ours.run(prompt, 1, &step).first);

@@ -19,16 +19,15 @@ struct SamplerFree {
   void operator()(llama_sampler* s) const noexcept { llama_sampler_free(s); }
 };
 
-llama_sampler* make_sampler(const SamplingOptions& s, const llama_vocab* vocab, bool ignore_eog) {
+llama_sampler* make_sampler(const SamplingOptions& s, const Model& model, bool ignore_eog) {
   llama_sampler_chain_params p = llama_sampler_chain_default_params();
   p.no_perf = true;
   llama_sampler* chain = llama_sampler_chain_init(p);
   if (ignore_eog) {
     std::vector<llama_logit_bias> bias;
-    const int32_t n = llama_vocab_n_tokens(vocab);
-    for (int32_t t = 0; t < n; ++t)
-      if (llama_vocab_is_eog(vocab, t)) bias.push_back({t, -INFINITY});
-    llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(n, static_cast<int32_t>(bias.size()), bias.data()));
+    for (int32_t t : model.end_of_generation_tokens()) bias.push_back({t, -INFINITY});
+    llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(model.n_vocab(), static_cast<int32_t>(bias.size()),
+                                                                 bias.data()));
   }
   if (s.temperature <= 0.0f) {
     llama_sampler_chain_add(chain, llama_sampler_init_greedy());
@@ -206,7 +205,7 @@ void Generator::begin(std::vector<int32_t> prompt, GenerateOptions o) {
   r.opts.stop.erase(std::remove_if(r.opts.stop.begin(), r.opts.stop.end(), [](auto& s) { return s.empty(); }),
                     r.opts.stop.end());
   r.prompt = std::move(prompt);
-  r.sampler.reset(make_sampler(r.opts.sampling, model_->vocab(), r.opts.ignore_eog));
+  r.sampler.reset(make_sampler(r.opts.sampling, *model_, r.opts.ignore_eog));
   r.result.prompt_tokens = static_cast<int>(r.prompt.size());
 
   // Keep the KV of the longest common prefix; at least one prompt token must be decoded for logits.

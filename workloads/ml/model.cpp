@@ -204,6 +204,15 @@ std::string Model::token_to_piece(int32_t token, bool special) const {
 
 bool Model::is_end_of_generation(int32_t token) const { return llama_vocab_is_eog(vocab_, token); }
 
+const std::vector<int32_t>& Model::end_of_generation_tokens() const {
+  std::call_once(eog_once_, [this] {
+    const int32_t n = llama_vocab_n_tokens(vocab_);
+    for (int32_t t = 0; t < n; ++t)
+      if (llama_vocab_is_eog(vocab_, t)) eog_.push_back(t);
+  });
+  return eog_;
+}
+
 std::string Model::description() const {
   char buf[256];
   llama_model_desc(model_, buf, sizeof(buf));

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -77,6 +78,8 @@ class Model {
   std::string detokenize(const std::vector<int32_t>& tokens, bool special = false) const;
   std::string token_to_piece(int32_t token, bool special = false) const;
   bool is_end_of_generation(int32_t token) const;
+  // Every end-of-generation token of the vocabulary (found once: a scan of 151k ids costs about a millisecond).
+  const std::vector<int32_t>& end_of_generation_tokens() const;
 
   const std::string& path() const noexcept { return path_; }
   ModelKind kind() const noexcept { return kind_; }
@@ -102,6 +105,8 @@ class Model {
   llama_model* model_ = nullptr;
   const llama_vocab* vocab_ = nullptr;
   bool on_gpu_ = false;
+  mutable std::once_flag eog_once_;
+  mutable std::vector<int32_t> eog_;
 };
 
 using ModelPtr = std::shared_ptr<Model>;
