@@ -52,7 +52,14 @@ for f in "$B"/tests/ml/ut_ml_tests "$B"/bench/ml/ut_ml_bench; do
 done
 tmp=$(mktemp -d)
 mkdir -p "$tmp/lib" "$tmp/models"
-cp -L .deps/llama/lib/*.so "$tmp/lib/"
+# CPU variants: the GPU machines seen so far are Sapphire Rapids; x64 is ggml's fallback for any other CPU. The
+# other variants would cost 3 MB of the 64 MiB carry that `ut demo` needs (ut, its libraries and this).
+for f in .deps/llama/lib/*.so; do
+  case $(basename "$f") in
+    libggml-cpu-*.so) [[ " ${UT_DEVICE_CPU_VARIANTS:-x64 haswell skylakex icelake sapphirerapids zen4} " == *" $(basename "$f" .so | sed 's/^libggml-cpu-//') "* ]] || continue ;;
+  esac
+  cp -L "$f" "$tmp/lib/"
+done
 if [[ -f .deps/llama-cuda/lib/libggml-cuda.so ]]; then
   cp .deps/llama-cuda/lib/libggml-cuda.so "$tmp/lib/"
 else
@@ -62,6 +69,9 @@ for v in bert-bge llama-spm qwen2; do  # with llama.cpp's tokenizer test vectors
   cp .deps/llama/src/models/ggml-vocab-$v.gguf* "$tmp/models/"
 done
 tar -C "$tmp" -cf - . | xz -T2 -9 > .device/ml/llama.tar.xz
+# ut itself, compressed, for the GPU-machine runs of `ut demo` / `ut bench mixed` (scripts/device-mixed.sh), whose
+# carry (ut, lib.tar.xz and llama.tar.xz) is otherwise just over the 64 MiB limit.
+[[ -x .device/ut ]] && xz -T2 -9 -c .device/ut > .device/ml/ut.xz
 rm -rf "$tmp"
 git rev-parse --short HEAD > .device/commit 2>/dev/null || echo unknown > .device/commit
 git status --porcelain | head -50 > .device/worktree-status || true

@@ -27,13 +27,19 @@ ut::DevicePtr device_or_skip_reason(std::string& reason) {
   return ut::Device::create({.backend = backend()});
 }
 
-TEST(DeviceExactIndex, EqualsCpuExactSearchOnRandomVectors) {
+// dim 384: the wide (float4) scores kernel; 12: wide with a half-filled last K step; 30: the scalar kernel.
+// n is not a multiple of any tile or of the top-k's 4096-row parts.
+class DeviceExactIndexDims : public ::testing::TestWithParam<std::size_t> {};
+
+TEST_P(DeviceExactIndexDims, EqualsCpuExactSearchOnRandomVectors) {
   std::string reason;
   auto dev = device_or_skip_reason(reason);
   if (!dev) GTEST_SKIP() << reason;
-  std::mt19937_64 rng(std::random_device{}());
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
   std::normal_distribution<float> nd;
-  const std::size_t dim = 384, n = dev->caps().is_gpu ? 50'000 : 3'000, nq = 70, k = 10;
+  const std::size_t dim = GetParam(), n = dev->caps().is_gpu ? 50'003 : 3'001, nq = 70, k = 10;
   std::vector<float> m(n * dim), qs(nq * dim);
   std::vector<uint64_t> ids(n);
   ut::vector::ExactIndex exact(dim);
@@ -62,6 +68,8 @@ TEST(DeviceExactIndex, EqualsCpuExactSearchOnRandomVectors) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Dims, DeviceExactIndexDims, ::testing::Values(384, 12, 30));
 
 TEST(DeviceExactIndex, BadArguments) {
   std::string reason;

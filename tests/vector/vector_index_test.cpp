@@ -80,6 +80,36 @@ TEST(HnswIndex, RecallAtTenAgainstExactSearch) {
   EXPECT_GE(recall, 0.95);
 }
 
+// The parallel bulk insert builds a graph as good as the one-at-a-time one, and rejects repeated ids.
+TEST(HnswIndex, ParallelBulkInsertKeepsRecall) {
+  std::mt19937_64 rng(std::random_device{}());
+  const std::size_t dim = 96, n = 6000, queries = 100;
+  std::vector<uint64_t> ids(n);
+  std::vector<float> m;
+  ExactIndex exact(dim);
+  for (std::size_t i = 0; i < n; ++i) {
+    ids[i] = rng() >> 4;
+    auto v = random_unit(rng, dim);
+    exact.upsert(ids[i], v);
+    m.insert(m.end(), v.begin(), v.end());
+  }
+  HnswIndex ann(dim);
+  ann.upsert(ids[0], std::span<const float>(m.data(), dim));  // an existing id is replaced, not added twice
+  ann.upsert_many(ids, m, 4);
+  EXPECT_EQ(ann.size(), n);
+  double found = 0;
+  for (std::size_t qi = 0; qi < queries; ++qi) {
+    const auto q = random_unit(rng, dim);
+    std::set<uint64_t> truth;
+    for (auto& h : exact.search(q, 10)) truth.insert(h.id);
+    for (auto& h : ann.search(q, 10)) found += truth.count(h.id);
+  }
+  EXPECT_GE(found / (10.0 * queries), 0.95);
+  const std::vector<uint64_t> twice{7, 7};
+  EXPECT_THROW(ann.upsert_many(twice, std::vector<float>(2 * dim, 0.1f)), ut::UsageError);
+  EXPECT_THROW(ann.upsert_many(ids, std::vector<float>(dim)), ut::UsageError);
+}
+
 TEST(HnswIndex, DeletesAreNeverReturnedAndUpsertReplaces) {
   std::mt19937_64 rng(std::random_device{}());
   const std::size_t dim = 16;

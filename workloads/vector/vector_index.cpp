@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <atomic>
 #include <mutex>
+#include <thread>
+#include <unordered_set>
 
 #include "timeline/error.h"
 
@@ -49,6 +52,41 @@ void HnswIndex::upsert(uint64_t id, std::span<const float> v) {
   // hnswlib replaces the vector of an existing label and clears its tombstone.
   index_->addPoint(v.data(), id);
   live_[id] = true;
+}
+
+void HnswIndex::upsert_many(std::span<const uint64_t> ids, std::span<const float> matrix, unsigned threads) {
+  if (matrix.size() != ids.size() * dim_)
+    throw UsageError("[HnswIndex::upsert_many] matrix has " + std::to_string(matrix.size()) + " floats, not ids (" +
+                     std::to_string(ids.size()) + ") × dim (" + std::to_string(dim_) + ")");
+  {
+    std::unordered_set<uint64_t> seen(ids.begin(), ids.end());
+    if (seen.size() != ids.size()) throw UsageError("[HnswIndex::upsert_many] ids repeat");
+  }
+  std::unique_lock lock(mutex_);
+  const std::size_t need = index_->cur_element_count + ids.size();
+  if (need > index_->max_elements_) index_->resizeIndex(std::max<std::size_t>(need, index_->max_elements_ * 2));
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  threads = static_cast<unsigned>(std::min<std::size_t>(threads, std::max<std::size_t>(1, ids.size() / 64)));
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  auto work = [&] {
+    try {
+      // Small strides keep the threads on nearby rows (the graph grows evenly) without a shared queue per row.
+      for (std::size_t b; (b = next.fetch_add(16)) < ids.size();)
+        for (std::size_t i = b; i < std::min(b + 16, ids.size()); ++i) index_->addPoint(matrix.data() + i * dim_, ids[i]);
+    } catch (...) {
+      std::lock_guard g(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      next.store(ids.size());
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  for (uint64_t id : ids) live_[id] = true;
+  if (failure) std::rethrow_exception(failure);
 }
 
 bool HnswIndex::remove(uint64_t id) {

@@ -50,6 +50,9 @@ class HnswIndex {
   HnswIndex& operator=(const HnswIndex&) = delete;
 
   void upsert(uint64_t id, std::span<const float> v);
+  // upsert() of ids[i] -> row i of `matrix` (ids.size() × dim floats) on `threads` threads (0: every core);
+  // hnswlib locks per node, so distinct ids insert in parallel. Throws UsageError on repeated ids.
+  void upsert_many(std::span<const uint64_t> ids, std::span<const float> matrix, unsigned threads = 0);
   bool remove(uint64_t id);  // false if absent
   std::vector<Hit> search(std::span<const float> query, std::size_t k) const;
   std::size_t size() const;  // live (not removed) vectors

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `ut demo` and `ut bench mixed` on the GPU machine with the ML lane on CUDA, over files staged by device-build.sh:
+#   run(command="bash scripts/device-mixed.sh",
+#       carry=[".device/ml/llama.tar.xz", ".device/ml/ut.xz", ".device/lib.tar.xz", ".device/commit"], timeout_s=590)
+# (models/debian/*.gguf must stay behind: with them the carry passes 64 MiB.) The mixed benchmark runs on the
+# real-size synthetic shapes (bge-small embedder, Qwen2.5-0.5B decoder; `ut models synth --real`); the demo on the
+# test-size synthetic models, on this machine's apt package lists when it has any.
+# Writes $OUT/mixed.log, mixed-gpu.json, mixed-gpu-quick.json, demo.log.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/ut-device-mixed}
+D=$(pwd)/.device
+mkdir -p "$OUT" /tmp/ut-lib /tmp/ut-llama /tmp/ut-bin
+tar -C /tmp/ut-lib -xJf "$D/lib.tar.xz"
+tar -C /tmp/ut-llama -xJf "$D/ml/llama.tar.xz"
+xz -dc "$D/ml/ut.xz" > /tmp/ut-bin/ut && chmod +x /tmp/ut-bin/ut
+export LD_LIBRARY_PATH=/tmp/ut-llama/lib:/tmp/ut-lib
+for d in /usr/local/cuda/lib64 $(find /usr/local/lib /usr/lib/python3* /opt -name 'libcublas.so.13' -printf '%h\n' 2>/dev/null | head -n1); do
+  [[ -d $d ]] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
+done
+export UT_LLAMA_LIB_DIR=/tmp/ut-llama/lib UT_LLAMA_CUDA_DIR=/tmp/ut-llama/lib UT_LLAMA_VOCAB_DIR=/tmp/ut-llama/models
+export UT_TRAINED_MODELS_DIR=none UT_MODELS_DIR=/tmp/ut-models UT_ML_DEVICE=cuda
+UT=/tmp/ut-bin/ut
+cd /tmp
+{
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+  echo "device-mixed of $(cat "$D/commit" 2>/dev/null) at $(date -u +%FT%TZ)"
+  timeout 120 $UT models synth --real --out /tmp/ut-models
+  M=/tmp/ut-models
+  echo "== ut bench mixed (quick), CUDA backend + ML lane on CUDA"
+  timeout 150 $UT bench mixed --quick --chat-model $M/qwen2.5-0.5b-shape-random-f16.gguf \
+    --embed-model $M/bge-small-shape-random-f16.gguf --json "$OUT/mixed-gpu-quick.json"; echo "rc=$?"
+  echo "== ut bench mixed (default size)"
+  timeout 240 $UT bench mixed --chat-model $M/qwen2.5-0.5b-shape-random-f16.gguf \
+    --embed-model $M/bge-small-shape-random-f16.gguf --json "$OUT/mixed-gpu.json"; echo "rc=$?"
+} 2>&1 | tee "$OUT/mixed.log"
+{
+  echo "== ut demo (test-size synthetic models; apt lists: $(ls /var/lib/apt/lists 2>/dev/null | grep -c _Packages) files)"
+  timeout 150 $UT demo --max-tokens 48; echo "rc=$?"
+} 2>&1 | tee "$OUT/demo.log"
