@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU data-path benches and their kernels under compute-sanitizer, over binaries staged by device-build.sh:
-#   run(command="bash scripts/device-gpu-benches.sh", carry=[".device", ".gl"], timeout_s=400)
+#   run(command="bash scripts/device-gpu-benches.sh", carry=[".device/ut", ".device/lib.tar.xz", ".device/ut_vector_tests",
+#       ".device/ut_data_tests", ".device/ut_data_cuda_check", ".device/commit", ".gl"], timeout_s=590)
 # vector: exact top-k kernels at 1M x 384 (recall against the CPU's exact answer on 100 queries, throughput on
 # a batch of 10,000), hnswlib skipped (its one-thread build takes minutes at 1M); memcheck on the vector and
 # data kernels' smoke runs; first the vector and data GPU tests. Writes $OUT/gpu-benches.log and the JSON files.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `ut demo` and `ut bench mixed` on the GPU machine with the ML lane on CUDA, over files staged by device-build.sh:
 #   run(command="bash scripts/device-mixed.sh",
-#       carry=[".device/ml/llama.tar.xz", ".device/ml/ut.xz", ".device/lib.tar.xz", ".device/commit"], timeout_s=590)
+#       carry=[".device/ml/llama.tar.xz", ".device/ml/ut.xz", ".device/lib.tar.xz", ".device/commit", ".gl"],
+#       timeout_s=590)
 # (models/debian/*.gguf must stay behind: with them the carry passes 64 MiB.) The mixed benchmark runs on the
 # real-size synthetic shapes (bge-small embedder, Qwen2.5-0.5B decoder; `ut models synth --real`); the demo on the
 # test-size synthetic models, on this machine's apt package lists when it has any.
@@ -12,6 +13,8 @@ OUT=${OUT:-/tmp/ut-device-mixed}
 D=$(pwd)/.device
 mkdir -p "$OUT" /tmp/ut-lib /tmp/ut-llama /tmp/ut-bin
 tar -C /tmp/ut-lib -xJf "$D/lib.tar.xz"
+# ut links the Vulkan loader (the device README's .gl folder of Debian packages)
+if compgen -G ".gl/*.deb" >/dev/null; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
 tar -C /tmp/ut-llama -xJf "$D/ml/llama.tar.xz"
 xz -dc "$D/ml/ut.xz" > /tmp/ut-bin/ut && chmod +x /tmp/ut-bin/ut
 export LD_LIBRARY_PATH=/tmp/ut-llama/lib:/tmp/ut-lib

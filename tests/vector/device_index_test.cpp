@@ -28,7 +28,7 @@ ut::DevicePtr device_or_skip_reason(std::string& reason) {
 }
 
 // dim 384: the wide (float4) scores kernel; 12: wide with a half-filled last K step; 30: the scalar kernel.
-// n is not a multiple of any tile or of the top-k's 4096-row parts.
+// n is not a multiple of any tile or of the top-k's 16384-row parts.
 class DeviceExactIndexDims : public ::testing::TestWithParam<std::size_t> {};
 
 TEST_P(DeviceExactIndexDims, EqualsCpuExactSearchOnRandomVectors) {

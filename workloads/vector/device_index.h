@@ -27,9 +27,9 @@ struct ScoresArgs {
 struct TopkArgs {
   uint32_t nq, n, k;
 };
-// The CUDA top-k scans each query's scores in parts of 4096 rows, then merges parts × k candidates; its dispatch
+// The CUDA top-k scans each query's scores in parts of 16384 rows, then merges parts × k candidates; its dispatch
 // takes scratch buffers of nq × topk_parts(n) × kMaxK scores and rows (the CPU version ignores them).
-constexpr uint32_t topk_parts(uint32_t n) { return n == 0 ? 1 : (n + 4095) / 4096; }
+constexpr uint32_t topk_parts(uint32_t n) { return n == 0 ? 1 : (n + 16383) / 16384; }
 
 // Registers "vector.scores" and "vector.topk" for the CPU backend (and CUDA in CUDA builds). Idempotent.
 void register_vector_kernels();

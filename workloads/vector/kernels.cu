@@ -124,7 +124,9 @@ __device__ bool better(float s1, uint32_t r1, float s2, uint32_t r2) { return s1
 
 // Rows scanned per block in the first top-k pass. One block per query left a 1M-row scan on 64 of 132 SMs;
 // splitting each row into parts gives thousands of blocks, and the second pass merges parts × k candidates.
-constexpr uint32_t kPartRows = 4096;
+// Parts stay large (64 rows a thread) so that most rows fail the register threshold test and only a few are
+// inserted, and the fixed cost of the block's merge tree is spread over many rows.
+constexpr uint32_t kPartRows = 16384;
 static_assert(topk_parts(kPartRows) == 1 && topk_parts(kPartRows + 1) == 2, "topk_parts() must match kPartRows");
 
 // The best k of scores[begin, end) (row id = rows ? rows[i] : i) by one block: each thread keeps a sorted top-k
@@ -140,10 +142,14 @@ __device__ void block_topk(const float* __restrict__ scores, const uint32_t* __r
     ls[j] = -FLT_MAX;
     lr[j] = UINT32_MAX;
   }
+  // The k-th best so far lives in registers: ls/lr are indexed at run time (local memory), so they are touched
+  // only when a row gets in.
+  float worst_s = -FLT_MAX;
+  uint32_t worst_r = UINT32_MAX;
   for (uint32_t i = begin + threadIdx.x; i < end; i += kThreads) {
     const float s = scores[i];
     const uint32_t r = rows ? rows[i] : i;
-    if (!better(s, r, ls[k - 1], lr[k - 1])) continue;
+    if (!better(s, r, worst_s, worst_r)) continue;
     int j = static_cast<int>(k) - 1;
     while (j > 0 && better(s, r, ls[j - 1], lr[j - 1])) {
       ls[j] = ls[j - 1];
@@ -152,6 +158,8 @@ __device__ void block_topk(const float* __restrict__ scores, const uint32_t* __r
     }
     ls[j] = s;
     lr[j] = r;
+    worst_s = ls[k - 1];
+    worst_r = lr[k - 1];
   }
   for (uint32_t j = 0; j < k; ++j) {
     ss[threadIdx.x][j] = ls[j];
