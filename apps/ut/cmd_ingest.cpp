@@ -14,6 +14,7 @@
 #include "engine/default_models.h"
 #include "engine/engine.h"
 #include "timeline/error.h"
+#include "workloads/vector/chunker.h"
 
 namespace ut::app {
 namespace {
@@ -63,12 +64,14 @@ int ingest(const IngestOptions& o) {
     std::ifstream f(files[i], std::ios::binary);
     std::stringstream ss;
     ss << f.rdbuf();
-    const std::string body = ss.str();
+    std::string body = ss.str();
     if (!f && !f.eof()) {
       std::fprintf(stderr, "\nut ingest: cannot read '%s'\n", title.c_str());
       ++failed;
       continue;
     }
+    if (const std::size_t bad = vector::make_valid_utf8(body))
+      std::fprintf(stderr, "\nut ingest: '%s': %zu bytes that are not UTF-8 stored as U+FFFD\n", title.c_str(), bad);
     try {
       const auto existing = ai.docs()->find_by_title(title);
       if (existing && ai.docs()->body(*existing) == body) {
@@ -88,9 +91,14 @@ int ingest(const IngestOptions& o) {
   }
   std::fprintf(stderr, "\n");
   if (ai.can_embed()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::size_t total = 0, done_before = 0;
+    for (auto& d : ai.docs()->list()) {
+      total += d.chunks;
+      done_before += d.embedded + d.failed;
+    }
     ai.schedule_indexing();
-    std::size_t total = 0;
-    for (auto& d : ai.docs()->list()) total += d.chunks;
+    std::size_t embedded_now = done_before;
     for (;;) {
       std::size_t embedded = 0, pending = 0;
       for (auto& d : ai.docs()->list()) {
@@ -98,10 +106,15 @@ int ingest(const IngestOptions& o) {
         pending += d.pending;
       }
       bar("embedding", embedded, total);
+      embedded_now = embedded;
       if (pending == 0) break;
       ai.wait_indexed(std::chrono::milliseconds(500));  // blocks on the indexer; wakes to redraw the bar
     }
     std::fprintf(stderr, "\n");
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (embedded_now > done_before)
+      std::printf("embedded %zu chunks in %.2f s (%.0f chunks/s)\n", embedded_now - done_before, s,
+                  static_cast<double>(embedded_now - done_before) / s);
     ai.docs()->save_index();
   }
   std::printf("ut ingest: %zu stored, %zu unchanged, %zu failed; %zu chunks indexed; database %s\n", stored, skipped,

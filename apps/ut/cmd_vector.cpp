@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <atomic>
 #include <thread>
 
 #include "apps/ut/commands.h"
@@ -84,15 +85,28 @@ int bench_vector(const VectorBenchOptions& o) {
                 static_cast<double>(n) / build_s);
     j["hnsw_build"] = {{"seconds", build_s}, {"threads", threads}, {"inserts_per_s", static_cast<double>(n) / build_s}};
     j["hnsw"] = nlohmann::json::array();
-    for (std::size_t ef : {32, 64, 128, 256, 512, 1024}) {
+    // Uniform random 384-d vectors are HNSW's hardest case (no clusters): the ef that reaches 0.95 is large.
+    for (std::size_t ef : {32, 64, 128, 256, 512, 1024, 2048, 4096}) {
       ann.set_ef_search(ef);
       std::vector<std::vector<vector::Hit>> got(nq);
       t0 = now_ns();
       for (std::size_t i = 0; i < nq; ++i) got[i] = ann.search(std::span<const float>(qs.data() + i * o.dim, o.dim), o.k);
       const double qps = static_cast<double>(nq) / (static_cast<double>(now_ns() - t0) / 1e9);
       const double r = recall(got, truth);
-      std::printf("  hnswlib ef=%-4zu               %10.1f queries/s, recall %.3f\n", ef, qps, r);
-      j["hnsw"].push_back({{"ef", ef}, {"qps", qps}, {"recall_at_k", r}});
+      // The same queries from every core at once (searches share the index): what a server would see.
+      std::atomic<std::size_t> next{0};
+      t0 = now_ns();
+      std::vector<std::thread> pool;
+      for (unsigned t = 0; t < threads; ++t)
+        pool.emplace_back([&] {
+          for (std::size_t i; (i = next.fetch_add(1)) < nq;)
+            (void)ann.search(std::span<const float>(qs.data() + i * o.dim, o.dim), o.k);
+        });
+      for (auto& t : pool) t.join();
+      const double qps_all = static_cast<double>(nq) / (static_cast<double>(now_ns() - t0) / 1e9);
+      std::printf("  hnswlib ef=%-4zu               %10.1f queries/s (%u threads: %.1f), recall %.3f\n", ef, qps,
+                  threads, qps_all, r);
+      j["hnsw"].push_back({{"ef", ef}, {"qps", qps}, {"qps_all_threads", qps_all}, {"recall_at_k", r}});
       if (r >= 0.95) break;
     }
   }

@@ -1,6 +1,7 @@
 #include "workloads/vector/chunker.h"
 
 #include <gtest/gtest.h>
+#include <iconv.h>
 
 #include <random>
 #include <string>
@@ -97,3 +98,65 @@ TEST(Chunker, BadOptionsAreUsageErrors) {
 }
 
 }  // namespace
+
+// make_valid_utf8 against glibc's iconv as the independent validator: random bytes come out valid, valid text
+// (encoded here from random code points) comes out unchanged, and the known bad forms are replaced byte by byte.
+static bool iconv_accepts(const std::string& s) {
+  iconv_t cd = iconv_open("UTF-8", "UTF-8");
+  std::string in = s, out(s.size() * 2 + 16, '\0');
+  char* ip = in.data();
+  char* op = out.data();
+  std::size_t il = in.size(), ol = out.size();
+  const bool ok = iconv(cd, &ip, &il, &op, &ol) != static_cast<std::size_t>(-1) && il == 0;
+  iconv_close(cd);
+  return ok;
+}
+
+TEST(Utf8, InvalidBytesBecomeReplacementCharacters) {
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 200; ++round) {
+    std::string bytes(1 + rng() % 64, '\0');
+    for (auto& b : bytes) b = static_cast<char>(rng() & 0xFF);
+    std::string fixed = bytes;
+    ut::vector::make_valid_utf8(fixed);
+    EXPECT_TRUE(iconv_accepts(fixed));
+    std::string valid;
+    for (int k = 0; k < 20; ++k) {
+      uint32_t cp = static_cast<uint32_t>(rng() % 0x110000);
+      if (cp >= 0xD800 && cp <= 0xDFFF) cp = 'x';
+      if (cp < 0x80) {
+        valid += static_cast<char>(cp);
+      } else if (cp < 0x800) {
+        valid += static_cast<char>(0xC0 | (cp >> 6));
+        valid += static_cast<char>(0x80 | (cp & 0x3F));
+      } else if (cp < 0x10000) {
+        valid += static_cast<char>(0xE0 | (cp >> 12));
+        valid += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        valid += static_cast<char>(0x80 | (cp & 0x3F));
+      } else {
+        valid += static_cast<char>(0xF0 | (cp >> 18));
+        valid += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        valid += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        valid += static_cast<char>(0x80 | (cp & 0x3F));
+      }
+    }
+    ASSERT_TRUE(iconv_accepts(valid));
+    std::string same = valid;
+    EXPECT_EQ(ut::vector::make_valid_utf8(same), 0u);
+    EXPECT_EQ(same, valid);
+  }
+  const std::string fffd = "\xEF\xBF\xBD";
+  for (const auto& [in, replaced] : std::vector<std::pair<std::string, std::size_t>>{
+           {"caf\xE9", 1},              // Latin-1
+           {"\xC0\xAF", 2},            // overlong '/'
+           {"\xED\xA0\x80", 3},        // a UTF-16 surrogate
+           {"\xF4\x90\x80\x80", 4},    // past U+10FFFF
+           {"ok\xE2\x82", 2}}) {       // cut short
+    std::string s = in;
+    EXPECT_EQ(ut::vector::make_valid_utf8(s), replaced) << in;
+    EXPECT_TRUE(iconv_accepts(s));
+    EXPECT_NE(s.find(fffd), std::string::npos);
+  }
+}

@@ -134,4 +134,41 @@ std::vector<Chunk> chunk_text(std::string_view text, const TokenCounter& count, 
   return chunks;
 }
 
+std::size_t make_valid_utf8(std::string& text) {
+  std::string out;
+  std::size_t replaced = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  std::size_t i = 0, copied = 0;  // bytes [copied, i) are valid and not yet in `out`
+  while (i < n) {
+    const unsigned char c = p[i];
+    std::size_t len = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) len = 1, cp = c;
+    else if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
+    bool ok = len > 0 && i + len <= n;
+    for (std::size_t k = 1; ok && k < len; ++k) {
+      ok = (p[i + k] & 0xC0) == 0x80;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    // Overlong 3/4-byte forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8.
+    if (ok && len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ok = false;
+    if (ok && len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ok = false;
+    if (ok) {
+      i += len;
+      continue;
+    }
+    out.append(text, copied, i - copied);
+    out += "\xEF\xBF\xBD";
+    ++replaced;
+    copied = ++i;
+  }
+  if (replaced == 0) return 0;
+  out.append(text, copied, n - copied);
+  text = std::move(out);
+  return replaced;
+}
+
 }  // namespace ut::vector

@@ -37,6 +37,11 @@ struct Chunk {
 
 std::vector<Chunk> chunk_text(std::string_view text, const TokenCounter& count, const ChunkerOptions& opt = {});
 
+// Replaces every byte that is not part of a well-formed UTF-8 sequence (stray continuation bytes, truncated or
+// overlong sequences, surrogates, > U+10FFFF) with U+FFFD, in place; returns how many were replaced. Documents
+// are stored as SQL VARCHAR, which must be valid UTF-8 (Latin-1 files are the usual source).
+std::size_t make_valid_utf8(std::string& text);
+
 // A whitespace word counter, for callers without a tokenizer (and for tests).
 std::size_t count_words(std::string_view s);
 
