@@ -1,5 +1,10 @@
 #include "engine/engine.h"
 
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <sstream>
@@ -71,6 +76,11 @@ void Engine::stop() {
 }
 
 void Engine::heartbeat() {
+  // The UI clock must wake on time even when DuckDB, llama.cpp and the embedder keep every core busy: ask for a
+  // real-time slot, else a higher nice level. Both need privileges; without them the thread stays as it is.
+  sched_param sp{};
+  sp.sched_priority = 1;
+  if (pthread_setschedparam(pthread_self(), SCHED_RR, &sp) != 0) (void)setpriority(PRIO_PROCESS, gettid(), -10);
   const auto period = std::chrono::nanoseconds(static_cast<int64_t>(1e9 / config_.frame_hz));
   auto next = std::chrono::steady_clock::now();
   uint64_t last_start = 0;

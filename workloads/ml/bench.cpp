@@ -141,7 +141,7 @@ CtxPtr bare_decoder_ctx(const Model& m, int n_ctx, int chunk) {
   cp.n_batch = static_cast<uint32_t>(chunk);
   cp.n_ubatch = static_cast<uint32_t>(std::min(chunk, 512));
   cp.n_seq_max = 1;
-  cp.n_threads = cp.n_threads_batch = Runtime::threads();
+  cp.n_threads = cp.n_threads_batch = m.compute_threads();  // what the lane's Generator uses
   cp.no_perf = true;
   CtxPtr c(llama_init_from_model(m.native(), cp));
   if (!c) throw ModelError("[run_ml_bench] bare context failed");
@@ -281,7 +281,7 @@ MlBenchReport run_ml_bench(const MlBenchConfig& cfg_in, const std::function<void
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = cp.n_batch = cp.n_ubatch = 1024;
     cp.n_seq_max = 64;
-    cp.n_threads = cp.n_threads_batch = Runtime::threads();
+    cp.n_threads = cp.n_threads_batch = model->compute_threads();
     cp.embeddings = true;
     cp.no_perf = true;
     CtxPtr bare(llama_init_from_model(model->native(), cp));

@@ -30,7 +30,7 @@ Embedder::Embedder(ModelPtr model, HeapPtr heap, EmbedderOptions opts)
   const int train = model_->n_ctx_train();
   max_tokens_ = opts_.max_tokens > 0 ? opts_.max_tokens : train;
   max_tokens_ = std::min({max_tokens_, opts_.batch_tokens, train > 0 ? train : max_tokens_});
-  const int threads = opts_.threads > 0 ? opts_.threads : Runtime::threads();
+  const int threads = opts_.threads > 0 ? opts_.threads : model_->compute_threads();
 
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = static_cast<uint32_t>(opts_.batch_tokens);

@@ -105,7 +105,7 @@ void Generator::ensure_context() {
   cp.n_batch = static_cast<uint32_t>(std::min(opts_.prefill_chunk, n_ctx_));
   cp.n_ubatch = std::min<uint32_t>(cp.n_batch, 512);
   cp.n_seq_max = 1;
-  cp.n_threads = cp.n_threads_batch = opts_.threads > 0 ? opts_.threads : Runtime::threads();
+  cp.n_threads = cp.n_threads_batch = opts_.threads > 0 ? opts_.threads : model_->compute_threads();
   cp.no_perf = true;
   cp.abort_callback = &Generator::abort_cb;
   cp.abort_callback_data = this;

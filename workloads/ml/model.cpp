@@ -204,6 +204,8 @@ std::string Model::token_to_piece(int32_t token, bool special) const {
 
 bool Model::is_end_of_generation(int32_t token) const { return llama_vocab_is_eog(vocab_, token); }
 
+int Model::compute_threads() const { return on_gpu_ ? std::min(Runtime::threads(), 4) : Runtime::threads(); }
+
 const std::vector<int32_t>& Model::end_of_generation_tokens() const {
   std::call_once(eog_once_, [this] {
     const int32_t n = llama_vocab_n_tokens(vocab_);

@@ -86,6 +86,9 @@ class Model {
   const GgufInfo& info() const noexcept { return info_; }
   std::string description() const;
   bool on_gpu() const noexcept { return on_gpu_; }
+  // CPU threads for contexts of this model: every core on the CPU; at most 4 with the layers on the GPU, where
+  // the CPU only looks up input embeddings and samples, and more of ggml's spinning threads take cores from the UI.
+  int compute_threads() const;
   int n_embd() const;
   int n_ctx_train() const;
   int n_vocab() const;

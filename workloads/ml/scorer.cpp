@@ -17,7 +17,7 @@ Scorer::Scorer(ModelPtr model, int n_ctx, int threads) : model_(std::move(model)
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = cp.n_batch = cp.n_ubatch = static_cast<uint32_t>(n_ctx_);
   cp.n_seq_max = 1;
-  cp.n_threads = cp.n_threads_batch = threads > 0 ? threads : Runtime::threads();
+  cp.n_threads = cp.n_threads_batch = threads > 0 ? threads : model_->compute_threads();
   cp.no_perf = true;
   Runtime::clear_log();
   ctx_ = llama_init_from_model(model_->native(), cp);
