@@ -1,10 +1,10 @@
 // `ut ui` and `ut bench ui`: the render lane's commands (workloads/render).
-//   ut ui [--frames N] [--screenshot FILE.png] [--headless] [--no-lanes]   a window when a display is present,
+//   ut ui [--frames N] [--screenshot FILE.png] [--headless] [--lanes engine|demo|none]  a window when a display is present,
 //                                                                         else headless (offscreen) frames
 //   ut bench ui [--frames N] [--quick] [--json FILE]                       frame-time distribution idle and
 //                                                                         under concurrent ML/transfer load
-// The chat/RAG/SQL panes are fed here by demo lanes on the timeline (Q_ml, Q_blit, Q_host) until the engine
-// wires the real ML, vector and data lanes; the docs pane shows its placeholder.
+// `ut ui` feeds the panes from the engine's own lanes (EngineFeed: chat with retrieval, SQL, editable documents);
+// `--lanes demo` uses the synthetic lanes below, which `ut bench ui` also uses as its repeatable load.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "apps/ut/commands.h"
+#include "apps/ut/ui_feed.h"
 #include "backends/cpu/device.h"
 #include "timeline/clock.h"
 #include "timeline/device.h"
@@ -167,6 +168,8 @@ struct UiOptions {
   std::string screenshot;
   bool headless = false;
   bool no_lanes = false;
+  std::string lanes = "engine";  // engine | demo | none
+  std::string db = "ut-engine.duckdb";
   uint32_t width = 1280, height = 800;
   std::string backend;
 };
@@ -180,7 +183,14 @@ void print_summary(const char* what, const FrameStatsSummary& s) {
 }
 
 int ui(const UiOptions& o) {
-  auto dev = Device::create({.backend = o.backend});
+  const std::string lanes_kind = o.no_lanes ? "none" : o.lanes;
+  UiModel model;
+  // The engine's lanes feed the panes; the FrameLoop runs on the engine's device, so the diagnostics pane's
+  // timeline shows the engine's queues, and is the UI's heartbeat.
+  std::unique_ptr<EngineFeed> feed;
+  if (lanes_kind == "engine") feed = std::make_unique<EngineFeed>(model, EngineFeedOptions{.backend = o.backend,
+                                                                                           .db_path = o.db});
+  auto dev = feed ? feed->device() : Device::create({.backend = o.backend});
   std::unique_ptr<Renderer> renderer;
   std::string no_ui;
   const bool want_window = !o.headless && Renderer::display_available();
@@ -203,13 +213,13 @@ int ui(const UiOptions& o) {
     std::fprintf(stderr, "ut ui: UI unavailable: %s\nut ui: the engine's heartbeat runs on without the UI\n",
                  no_ui.c_str());
 
-  UiModel model;
-  model.device = dev;
+  if (!feed) model.device = dev;
   std::unique_ptr<DemoLanes> lanes;
-  if (!o.no_lanes) lanes = std::make_unique<DemoLanes>(dev, model, /*paced=*/true);
+  if (lanes_kind == "demo") lanes = std::make_unique<DemoLanes>(dev, model, /*paced=*/true);
   FrameLoop loop({.device = dev, .renderer = renderer.get(), .model = &model});
   model.watch_event(loop.frame_event());
   if (lanes) lanes->start();
+  if (feed) feed->start();
   const uint64_t frames = o.frames > 0 ? static_cast<uint64_t>(o.frames) : (renderer && renderer->windowed() ? 0 : 600);
   if (!o.screenshot.empty() && renderer) {
     if (frames == 0) {
@@ -223,6 +233,7 @@ int ui(const UiOptions& o) {
     loop.run(frames);
   }
   if (lanes) lanes->stop();
+  if (feed) feed->stop();
   print_summary("frames", loop.summary());
   std::printf("events: E_frame=%llu E_rag=%llu\n", static_cast<unsigned long long>(loop.frame_event()->signaled_value()),
               static_cast<unsigned long long>(model.e_rag ? model.e_rag->signaled_value() : 0));
@@ -329,7 +340,13 @@ void add_render_commands(CLI::App& app, CLI::App& bench, int& rc) {
       ->check(CLI::Range(0, 10000000));
   u->add_option("--screenshot", uo->screenshot, "Save the last frame as PNG");
   u->add_flag("--headless", uo->headless, "Never open a window");
-  u->add_flag("--no-lanes", uo->no_lanes, "Do not start the demo ML/transfer/host lanes (panes show placeholders)");
+  u->add_option("--lanes", uo->lanes,
+                 "What feeds the panes: engine (chat with retrieval, SQL over the Debian packages, the documents of\n"
+                 "--db, editable), demo (synthetic lanes), none (placeholders)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"engine", "demo", "none"}));
+  u->add_option("--db", uo->db, "DuckDB file of the documents (as for ut ingest and ut serve)")->capture_default_str();
+  u->add_flag("--no-lanes", uo->no_lanes, "Same as --lanes none");
   u->add_option("--width", uo->width, "Frame width")->capture_default_str()->check(CLI::Range(64, 8192));
   u->add_option("--height", uo->height, "Frame height")->capture_default_str()->check(CLI::Range(64, 8192));
   u->add_option("--backend", uo->backend, "Timeline backend: cpu or cuda (default: best available)");

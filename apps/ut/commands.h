@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace CLI {
@@ -43,6 +44,10 @@ struct DemoOptions {
   int settle_ms = 500;   // keep the heartbeat running a little after the last path, for the KPIs
 };
 int demo(const DemoOptions& o);
+// (title, body) of the project's documents (README.md, docs/ARCHITECTURE.md, docs/API.md, read from the
+// working directory) and, with the trained models, 200 held-out Debian package descriptions; `ut demo` stores
+// them, `ut ui` too when its database has no documents.
+std::vector<std::pair<std::string, std::string>> demo_corpus();
 
 struct BenchOptions {
   std::string json_path;  // where to save results; empty: ut-bench-<suite>.json

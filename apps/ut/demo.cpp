@@ -27,10 +27,6 @@
 #include "workloads/data/preagg.h"
 
 namespace ut::app {
-namespace {
-
-namespace fs = std::filesystem;
-using namespace std::chrono_literals;
 
 std::vector<std::pair<std::string, std::string>> demo_corpus() {
   std::vector<std::pair<std::string, std::string>> docs;
@@ -57,6 +53,11 @@ std::vector<std::pair<std::string, std::string>> demo_corpus() {
   }
   return docs;
 }
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
 
 constexpr const char* kTrainedQuestion = "Which package captures packets on a switched network?";
 

@@ -1,6 +1,7 @@
 #include "workloads/render/panes.h"
 
 #include <imgui.h>
+#include <imgui_stdlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -105,6 +106,12 @@ void draw_chat(UiModel& m, UiState& st, UiFrameInfo& info) {
         ImGui::TextColored(kDim, "RAG sources appear here (vector lane not connected)");
     }
     ImGui::Separator();
+    // Ask: Enter hands the question to the chat lane (never waits; a full ring keeps the text in the box).
+    ImGui::SetNextItemWidth(-1);
+    if (ImGui::InputTextWithHint("##ask", "ask a question, Enter to send", &st.question,
+                                 ImGuiInputTextFlags_EnterReturnsTrue) &&
+        !st.question.empty() && m.questions.try_push(st.question))
+      st.question.clear();
     ImGui::BeginChild("transcript", ImVec2(0, 0), false);
     info.chat_placeholder = st.transcript.empty();
     if (info.chat_placeholder) {
@@ -164,22 +171,35 @@ void draw_sql(UiModel& m, UiFrameInfo& info) {
   ImGui::End();
 }
 
-void draw_docs(UiModel& m) {
+void draw_docs(UiModel& m, UiState& st) {
   if (begin_pane(pane_specs()[2])) {
     const auto v = m.docs.latest();
     if (!v || v->docs.empty()) {
       spinner();
       ImGui::TextColored(kDim, "documents lane not connected yet: edits and chunk embedding state appear here");
     } else {
+      ImGui::TextColored(kDim, "click a document to edit it; chunks re-embed in the background as you type");
       for (const auto& d : v->docs) {
         const float f = d.chunks ? static_cast<float>(d.embedded) / static_cast<float>(d.chunks) : 0.f;
-        char overlay[64];
-        std::snprintf(overlay, sizeof overlay, "%zu / %zu chunks embedded", d.embedded, d.chunks);
-        ImGui::TextUnformatted(d.name.c_str());
+        char overlay[80];
+        std::snprintf(overlay, sizeof overlay, "%zu / %zu chunks embedded%s", d.embedded, d.chunks,
+                      d.failed ? " (some failed)" : "");
+        ImGui::PushID(static_cast<int>(d.id));
+        if (ImGui::Selectable(d.name.c_str(), st.editing_id == d.id, 0, ImVec2(170, 0)) && st.editing_id != d.id) {
+          st.editing_id = d.id;
+          st.edit_buffer = d.body;
+          st.edit_unsent = false;
+        }
         ImGui::SameLine(180);
         ImGui::ProgressBar(f, ImVec2(-1, 0), overlay);
+        ImGui::PopID();
       }
-      if (!v->editing_text.empty()) {
+      if (st.editing_id != 0) {
+        ImGui::Separator();
+        if (ImGui::InputTextMultiline("##doc", &st.edit_buffer, ImVec2(-1, -1))) st.edit_unsent = true;
+        // A full ring keeps the edit for the next frame; the text on screen is already the new one.
+        if (st.edit_unsent && m.edits.try_push({st.editing_id, st.edit_buffer})) st.edit_unsent = false;
+      } else if (!v->editing_text.empty()) {
         ImGui::Separator();
         ImGui::TextWrapped("%s", v->editing_text.c_str());
       }
@@ -312,7 +332,7 @@ UiFrameInfo draw_ui(UiModel& model, UiState& state, const UiFrameInput& in) {
   UiFrameInfo info;
   draw_chat(model, state, info);
   draw_sql(model, info);
-  draw_docs(model);
+  draw_docs(model, state);
   draw_diagnostics(model, state, in);
   return info;
 }

@@ -66,6 +66,12 @@ struct UiState {
   std::vector<Lane> lanes;
   uint64_t lanes_at_ns = 0;
   double timeline_window_s = 5.0;
+  // Documents pane editor: the UI's own copy of the text (shown at once), sent to the docs lane when changed.
+  uint64_t editing_id = 0;
+  std::string edit_buffer;
+  bool edit_unsent = false;
+  // Chat input line.
+  std::string question;
 };
 
 // Sets the colours the panes rely on (dark theme, window background kWindowBgRgb). Call once per context.

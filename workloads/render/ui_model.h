@@ -10,6 +10,10 @@
 //   model.rag.publish({.ready_value = 7, .sources = {{"sales.csv#3", 0.82f}}});  cb.signal(e_rag, 7);
 //   // Data lane:
 //   model.sql.publish({.query = q, .status = ut::render::SqlStatus::done, .columns = c, .rows = r});
+//   // Docs lane: publish the list; apply what the user typed (the UI pushes, the lane drains).
+//   model.docs.publish({.docs = {{.id = 7, .name = "notes.md", .chunks = 4, .embedded = 2, .body = text}}});
+//   while (auto e = model.edits.try_pop()) store.update(e->id, e->text);
+//   while (auto q = model.questions.try_pop()) ask(*q);
 //
 // Contract
 // - Snapshot<T>::publish builds nothing under the lock: the writer makes the new value first, then swaps one
@@ -17,6 +21,8 @@
 //   snapshot alive as long as it needs it, so a writer never waits for a reader to finish drawing.
 // - tokens: single producer, single consumer (the UI). When the ring is full the producer's try_push fails;
 //   the producer decides (drop or retry later) — the UI never blocks the producer.
+// - edits, questions: the other way, the UI is the single producer; a full ring makes the UI keep the edit and
+//   try again next frame (the text on screen is the UI's own copy, so typing shows at once either way).
 // - The set-up fields (device, e_rag, e_ml, watched events/heaps) are written before the FrameLoop starts and
 //   only read afterwards.
 #pragma once
@@ -94,9 +100,17 @@ struct SqlView {
 };
 
 struct DocEntry {
+  uint64_t id = 0;               // the document store's id (what edits name)
   std::string name;
   std::size_t chunks = 0;
   std::size_t embedded = 0;      // chunks whose embedding is current
+  std::size_t failed = 0;        // chunks whose embedding failed
+  std::string body;              // the stored text (what an editor starts from)
+};
+
+struct DocEdit {
+  uint64_t id = 0;
+  std::string text;              // the whole new body
 };
 
 struct DocsView {
@@ -105,10 +119,13 @@ struct DocsView {
 };
 
 struct UiModel {
-  UiModel() : tokens(4096) {}
+  UiModel() : tokens(4096), edits(64), questions(16) {}
 
   // Streams and snapshots the lanes write.
   RingBuffer<ChatToken> tokens;
+  // What the user does, for the lanes to pick up.
+  RingBuffer<DocEdit> edits;
+  RingBuffer<std::string> questions;
   Snapshot<ChatView> chat;
   Snapshot<RagView> rag;
   Snapshot<SqlView> sql;

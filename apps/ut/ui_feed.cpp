@@ -1,0 +1,187 @@
+#include "apps/ut/ui_feed.h"
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+
+#include "apps/ut/commands.h"
+#include "engine/default_models.h"
+#include "timeline/clock.h"
+#include "workloads/data/datasets.h"
+#include "workloads/data/host_lane.h"
+#include "workloads/data/planner.h"
+#include "workloads/data/preagg.h"
+
+namespace ut::app {
+
+using namespace std::chrono_literals;
+
+EngineFeed::EngineFeed(render::UiModel& model, EngineFeedOptions opts) : model_(model), opts_(std::move(opts)) {
+  engine_ = std::make_unique<engine::Engine>(engine::EngineConfig{.backend = opts_.backend});
+  const auto models = engine::default_models();
+  ai_ = std::make_unique<engine::Assistant>(
+      *engine_, engine::AssistantConfig{.embed_model = models.embedder, .chat_model = models.decoder,
+                                        .db_path = opts_.db_path});
+  models_note_ = ai_->chat_model_name() + (models.random_weights ? " — random weights" : "");
+  // Set-up fields, before the FrameLoop starts (UiModel's contract).
+  model_.device = engine_->device_ptr();
+  model_.e_rag = engine_->e_rag();
+  model_.watch_event(engine_->e_embed());
+  model_.watch_event(engine_->e_rag());
+  model_.watch_event(engine_->e_data());
+  model_.watch_heap(engine_->shared_heap());
+}
+
+EngineFeed::~EngineFeed() { stop(); }
+
+void EngineFeed::start() {
+  if (thread_.joinable()) return;
+  stop_ = false;
+  thread_ = std::thread([this] {
+    try {
+      run();
+    } catch (const std::exception& e) {
+      model_.chat.publish({.prompt = "", .status = std::string("engine feed stopped: ") + e.what()});
+    }
+  });
+}
+
+void EngineFeed::stop() {
+  stop_ = true;
+  if (job_) job_->cancel = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+void EngineFeed::publish_docs(bool with_bodies) {
+  render::DocsView v;
+  for (const auto& d : ai_->docs()->list()) {
+    auto& body = bodies_[d.id];
+    if (with_bodies || body.empty()) body = ai_->docs()->body(d.id).value_or("");
+    v.docs.push_back({.id = d.id, .name = d.title, .chunks = d.chunks, .embedded = d.embedded, .failed = d.failed,
+                      .body = body});
+  }
+  model_.docs.publish(std::move(v));
+}
+
+void EngineFeed::run_sql() {
+  const std::string sql =
+      "SELECT section, count(*) AS packages, sum(installed_size_kib) AS installed_kib FROM debian_packages "
+      "GROUP BY section ORDER BY packages DESC LIMIT 12";
+  model_.sql.publish({.query = sql, .status = render::SqlStatus::running});
+  const uint64_t t0 = now_ns();
+  try {
+    auto session = ai_->database().connect();
+    const auto loaded = data::load_debian_packages(session);
+    data::QueryLane lane(engine_->host_device(), ai_->database(), engine_->host_queue(), engine_->e_data());
+    data::PreAggregator agg(engine_->host_device(), engine_->ml_queue());
+    auto ticket = lane.submit_planned(sql, agg, {.backend = "cpu"});
+    const data::Result r = ticket.get();
+    render::SqlView v{.query = sql, .status = render::SqlStatus::done};
+    for (std::size_t c = 0; c < r.column_count(); ++c) v.columns.push_back(r.column(c).name);
+    for (std::size_t i = 0; i < r.rows(); ++i) {
+      std::vector<std::string> row;
+      for (std::size_t c = 0; c < r.column_count(); ++c) row.push_back(r.column(c).text(i));
+      v.rows.push_back(std::move(row));
+    }
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "%zu rows in %.1f ms over %zu packages (%s)", r.rows(),
+                  static_cast<double>(now_ns() - t0) / 1e6, loaded.packages, ticket.slot->engine.c_str());
+    v.message = msg;
+    // The result in words, as a document: the chat can then cite it (a RAG badge "sql: packages by section").
+    std::string text = "Debian sections with the most packages on this machine (" + std::to_string(loaded.packages) +
+                       " packages in all):";
+    for (std::size_t i = 0; i < r.rows() && r.column_count() >= 2; ++i)
+      text += (i ? ", " : " ") + r.column(0).text(i) + " has " + r.column(1).text(i) + " packages";
+    text += ".\n\n" + r.to_table(20);
+    if (auto id = ai_->docs()->find_by_title("sql: packages by section")) ai_->docs()->update(*id, text);
+    else ai_->docs()->create("sql: packages by section", text);
+    model_.sql.publish(std::move(v));
+  } catch (const std::exception& e) {
+    model_.sql.publish({.query = sql, .status = render::SqlStatus::failed, .message = e.what()});
+  }
+}
+
+void EngineFeed::ask(const std::string& question) {
+  model_.chat.publish({.prompt = question, .status = "embedding the question", .model = models_note_});
+  job_ = ai_->chat({.messages = {{"user", question}}, .gen = {.sampling = {.temperature = 0.0f},
+                                                               .max_tokens = opts_.max_tokens}});
+  if (!job_) {
+    model_.chat.publish({.prompt = question, .status = "busy: the engine's admission limit is reached",
+                         .model = models_note_});
+    return;
+  }
+  bool rag_published = false, first = true;
+  job_->stream([&](const ml::StreamToken* t) {
+    if (!rag_published && job_->rag_ready) {
+      render::RagView rag{.ready_value = engine_->e_rag()->signaled_value()};
+      for (const auto& s : job_->sources)
+        rag.sources.push_back({s.title + " #" + std::to_string(s.ord), s.score});
+      model_.rag.publish(std::move(rag));
+      rag_published = true;
+    }
+    if (!t) return !stop_;
+    if (first) model_.chat.publish({.prompt = question, .status = "generating", .model = models_note_});
+    first = false;
+    // A full ring drops text from the screen only (the answer itself is whole in job_->result).
+    (void)model_.tokens.try_push({.text = t->text, .end_of_message = t->last});
+    return !stop_;
+  });
+  try {
+    job_->wait();
+    const auto& r = *job_->result;
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "done: %zu tokens, %.0f tokens/s, stop: %s%s", r.tokens.size(),
+                  r.decode_tokens_per_s(), ml::to_string(r.reason),
+                  job_->rag_missed_deadline ? "; context missed its deadline" : "");
+    model_.chat.publish({.prompt = question, .status = msg, .model = models_note_});
+  } catch (const std::exception& e) {
+    model_.chat.publish({.prompt = question, .status = std::string("failed: ") + e.what(), .model = models_note_});
+  }
+}
+
+void EngineFeed::run() {
+  // Documents: the database's own, else the project's documents; embedded in the background on Q_ml.
+  if (ai_->docs()->list().empty())
+    for (auto& [title, body] : demo_corpus()) ai_->docs()->create(title, body);
+  ai_->schedule_indexing();
+  publish_docs(true);
+  run_sql();
+  ai_->schedule_indexing();
+  publish_docs(true);
+  // The first question waits (up to a minute) for the documents to be embedded, so its answer has context;
+  // a question typed by the user goes at once.
+  std::string next = opts_.first_question;
+  const auto first_deadline = std::chrono::steady_clock::now() + 60s;
+  auto last_docs = std::chrono::steady_clock::now();
+  while (!stop_) {
+    if (!next.empty()) {
+      bool pending = false;
+      if (next == opts_.first_question && std::chrono::steady_clock::now() < first_deadline)
+        for (const auto& d : ai_->docs()->list()) pending = pending || d.pending > 0;
+      if (pending) {
+        model_.chat.publish({.prompt = next, .status = "waiting for the documents to be embedded",
+                             .model = models_note_});
+      } else {
+        ask(next);
+        next.clear();
+      }
+    }
+    // Edits: the latest text per document, stored (durable at once) and re-embedded in the background.
+    std::map<uint64_t, std::string> edits;
+    while (auto e = model_.edits.try_pop()) edits[e->id] = std::move(e->text);
+    for (auto& [id, text] : edits) {
+      ai_->docs()->update(id, text);
+      bodies_[id] = text;
+    }
+    if (!edits.empty()) ai_->schedule_indexing();
+    if (next.empty() || next == opts_.first_question)
+      if (auto q = model_.questions.try_pop()) next = *q;
+    if (!edits.empty() || std::chrono::steady_clock::now() - last_docs > 250ms) {
+      publish_docs(false);
+      last_docs = std::chrono::steady_clock::now();
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+}  // namespace ut::app

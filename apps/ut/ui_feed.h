@@ -1,0 +1,61 @@
+// EngineFeed: the engine's real lanes feeding `ut ui` — chat with retrieval (tokens streamed into the UI's ring,
+// RAG badges gated on E_rag), SQL over this machine's Debian packages, and the documents (chunk embedding state;
+// edits typed in the documents pane stored at once and re-embedded in the background).
+//
+//   ut::app::EngineFeed feed(model, {.backend = "", .db_path = "ut-engine.duckdb"});
+//   FrameLoop loop({.device = feed.device(), .renderer = r, .model = &model});   // one device, one trace
+//   feed.start();  loop.run(frames);  feed.stop();
+//
+// Contract: the feed owns an Engine (its queues, events and heap) and an Assistant; the FrameLoop is the UI's
+// heartbeat, so the engine's own heartbeat is not started. All feed work runs on one producer thread and the
+// engine's queues; nothing it does waits for a frame, and the UI never waits for it (UiModel's rules).
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "engine/assistant.h"
+#include "engine/engine.h"
+#include "workloads/render/ui_model.h"
+
+namespace ut::app {
+
+struct EngineFeedOptions {
+  std::string backend;                     // empty: the best available
+  std::string db_path = "ut-engine.duckdb";  // the documents `ut ingest` and `ut serve` use
+  std::string first_question = "Which Debian sections have the most packages?";
+  int max_tokens = 96;
+};
+
+class EngineFeed {
+ public:
+  EngineFeed(render::UiModel& model, EngineFeedOptions opts);
+  ~EngineFeed();
+  EngineFeed(const EngineFeed&) = delete;
+  EngineFeed& operator=(const EngineFeed&) = delete;
+
+  DevicePtr device() const { return engine_->device_ptr(); }
+  void start();
+  void stop();  // cancels a running answer; returns when the producer thread has ended
+
+ private:
+  void run();
+  void publish_docs(bool with_bodies);
+  void ask(const std::string& question);
+  void run_sql();
+
+  render::UiModel& model_;
+  EngineFeedOptions opts_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<engine::Assistant> ai_;
+  std::string models_note_;
+  std::atomic<bool> stop_{false};
+  std::shared_ptr<engine::ChatJob> job_;  // the answer being streamed (producer thread only)
+  std::map<uint64_t, std::string> bodies_;  // stored texts by document id (producer thread only)
+  std::thread thread_;
+};
+
+}  // namespace ut::app
