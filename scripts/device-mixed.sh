@@ -6,9 +6,9 @@
 # (models/debian/*.gguf must stay behind: with them the carry passes 64 MiB.) The mixed benchmark runs on the
 # real-size synthetic shapes (bge-small embedder, Qwen2.5-0.5B decoder; `ut models synth --real`); the demo on the
 # test-size synthetic models, on this machine's apt package lists when it has any.
-# Then, with the same carry, the ML, vector and ingest figures that need `ut` and the CUDA ML lane together:
-# `ut bench ml`, `ut bench vector` at 1M and 100k, `ut ingest docs/` with the bge-small shape on the GPU.
-# Writes $OUT/mixed.log, mixed-gpu.json, mixed-gpu-quick.json, demo.log, ml.json, vector-1m.json, vector-100k.json.
+# Then, with the same carry, what needs `ut` and the CUDA ML lane together: `ut bench ml`, `ut ingest docs/`
+# with the bge-small shape on the GPU, and `ut ui` on the engine's lanes drawn by the NVIDIA Vulkan driver.
+# Writes $OUT/mixed.log, mixed-gpu.json, mixed-gpu-quick.json, demo.log, ml.json, ui-engine-gpu.png.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/ut-device-mixed}
@@ -42,17 +42,21 @@ cd /tmp
 } 2>&1 | tee "$OUT/mixed.log"
 {
   echo "== ut demo (test-size synthetic models; apt lists: $(ls /var/lib/apt/lists 2>/dev/null | grep -c _Packages) files)"
-  timeout 150 $UT demo --max-tokens 48; echo "rc=$?"
+  (cd "$REPO" && timeout 150 $UT demo --max-tokens 48 --db /tmp/demo.duckdb --trace /tmp/demo-trace.json); echo "rc=$?"
 } 2>&1 | tee "$OUT/demo.log"
 {
   echo "== ut bench ml (CUDA)"
   timeout 120 $UT bench ml --models /tmp/ut-models --json "$OUT/ml.json"; echo "rc=$?"
-  echo "== ut bench vector, 1M x 384 (no hnswlib: its build takes minutes at 1M)"
-  timeout 150 $UT bench vector --n 1000000 --queries 100 --device-queries 10000 --no-hnsw --json "$OUT/vector-1m.json"; echo "rc=$?"
-  echo "== ut bench vector, 100k x 384 with hnswlib"
-  timeout 200 $UT bench vector --n 100000 --queries 200 --device-queries 10000 --json "$OUT/vector-100k.json"; echo "rc=$?"
   echo "== ut ingest docs/ (bge-small shape on the GPU)"
   rm -f /tmp/ingest.duckdb*
   timeout 120 $UT ingest --db /tmp/ingest.duckdb --embed-model /tmp/ut-models/bge-small-shape-random-f16.gguf \
     "$REPO/docs" "$REPO/README.md" 2>/dev/null | grep -v '^stored '; echo "rc=$?"
+} 2>&1 | tee -a "$OUT/mixed.log"
+{
+  echo "== ut ui on the engine's lanes (NVIDIA Vulkan driver, headless)"
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  rm -f /tmp/ui.duckdb*
+  (cd "$REPO" && timeout 120 $UT ui --headless --frames 900 --lanes engine --db /tmp/ui.duckdb \
+    --screenshot "$OUT/ui-engine-gpu.png")
+  echo "rc=$?"
 } 2>&1 | tee -a "$OUT/mixed.log"
