@@ -25,7 +25,9 @@ inline void fill_model(UiModel& m, uint64_t ready_value) {
   v.columns = {"section", "n"};
   v.rows = {{"libs", "9120"}, {"devel", "4311"}, {"python", "3908"}, {"utils", "2876"}, {"net", "1622"}, {"doc", "1520"}};
   m.sql.publish(std::move(v));
-  m.docs.publish({.docs = {{"guide.md", 12, 12}, {"notes.md", 8, 5}}, .editing_text = "Edits show at once; changed chunks re-embed in the background."});
+  m.docs.publish({.docs = {{.id = 1, .name = "guide.md", .chunks = 12, .embedded = 12},
+                           {.id = 2, .name = "notes.md", .chunks = 8, .embedded = 5}},
+                  .editing_text = "Edits show at once; changed chunks re-embed in the background."});
 }
 
 // Fraction of pixels in [x0,x1)x[y0,y1) within `tol` of rgb.
