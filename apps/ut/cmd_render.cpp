@@ -250,6 +250,7 @@ int ui(const UiOptions& o) {
 struct BenchUiOptions {
   int frames = 1800;
   bool quick = false;
+  bool no_low_priority = false;  // skip the third phase (load with Q_ml at low priority)
   std::string json_path = "ut-bench-ui.json";
   uint32_t width = 1280, height = 800;
   std::string backend;
@@ -296,6 +297,7 @@ int bench_ui(const BenchUiOptions& o) {
   // backend's nice +5 hint), to show what the priority buys the frames on a CPU that also rasterises them.
   for (const auto& [key, prio] : {std::pair<const char*, std::optional<QueuePriority>>{"load", std::nullopt},
                                   {"load_ml_low_priority", QueuePriority::low}}) {
+    if (prio && o.no_low_priority) continue;
     loop.reset_stats();
     auto lanes = std::make_unique<DemoLanes>(dev, model, /*paced=*/false, prio);
     lanes->start();
@@ -357,6 +359,8 @@ void add_render_commands(CLI::App& app, CLI::App& bench, int& rc) {
                                        "and under concurrent ML/transfer load; saved as JSON naming the machine");
   b->add_option("--frames", bo->frames, "Frames per phase")->capture_default_str()->check(CLI::Range(10, 1000000));
   b->add_flag("--quick", bo->quick, "120 frames per phase (a smoke run)");
+  b->add_flag("--no-low-priority-phase", bo->no_low_priority,
+              "Measure idle and load only (skip the third phase, the load with Q_ml at low priority)");
   b->add_option("--json", bo->json_path, "Where to save the results")->capture_default_str();
   b->add_option("--width", bo->width, "Frame width")->capture_default_str()->check(CLI::Range(64, 8192));
   b->add_option("--height", bo->height, "Frame height")->capture_default_str()->check(CLI::Range(64, 8192));
