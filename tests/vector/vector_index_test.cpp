@@ -57,6 +57,19 @@ TEST(ExactIndex, MatchesNaiveSortAndHandlesRemoval) {
   EXPECT_THROW((void)idx.search(std::vector<float>(dim + 1), 3), ut::UsageError);
 }
 
+// Share of the exact top-10 that the HNSW index returns, over `queries` fresh random unit queries.
+double recall_at_10(const HnswIndex& ann, const ExactIndex& exact, std::mt19937_64& rng, std::size_t dim,
+                    std::size_t queries) {
+  double found = 0;
+  for (std::size_t qi = 0; qi < queries; ++qi) {
+    const auto q = random_unit(rng, dim);
+    std::set<uint64_t> truth;
+    for (auto& h : exact.search(q, 10)) truth.insert(h.id);
+    for (auto& h : ann.search(q, 10)) found += truth.count(h.id);
+  }
+  return found / (10.0 * static_cast<double>(queries));
+}
+
 // recall@10 of the HNSW index against exact search on random 384-d unit vectors.
 TEST(HnswIndex, RecallAtTenAgainstExactSearch) {
   std::mt19937_64 rng(std::random_device{}());
@@ -68,14 +81,7 @@ TEST(HnswIndex, RecallAtTenAgainstExactSearch) {
     ann.upsert(i, v);
     exact.upsert(i, v);
   }
-  double found = 0;
-  for (std::size_t qi = 0; qi < queries; ++qi) {
-    const auto q = random_unit(rng, dim);
-    std::set<uint64_t> truth;
-    for (auto& h : exact.search(q, 10)) truth.insert(h.id);
-    for (auto& h : ann.search(q, 10)) found += truth.count(h.id);
-  }
-  const double recall = found / (10.0 * queries);
+  const double recall = recall_at_10(ann, exact, rng, dim, queries);
   std::printf("recall@10 = %.3f (n=%zu, dim=%zu, M=32, ef=256)\n", recall, n, dim);
   EXPECT_GE(recall, 0.95);
 }
@@ -97,14 +103,7 @@ TEST(HnswIndex, ParallelBulkInsertKeepsRecall) {
   ann.upsert(ids[0], std::span<const float>(m.data(), dim));  // an existing id is replaced, not added twice
   ann.upsert_many(ids, m, 4);
   EXPECT_EQ(ann.size(), n);
-  double found = 0;
-  for (std::size_t qi = 0; qi < queries; ++qi) {
-    const auto q = random_unit(rng, dim);
-    std::set<uint64_t> truth;
-    for (auto& h : exact.search(q, 10)) truth.insert(h.id);
-    for (auto& h : ann.search(q, 10)) found += truth.count(h.id);
-  }
-  EXPECT_GE(found / (10.0 * queries), 0.95);
+  EXPECT_GE(recall_at_10(ann, exact, rng, dim, queries), 0.95);
   const std::vector<uint64_t> twice{7, 7};
   EXPECT_THROW(ann.upsert_many(twice, std::vector<float>(2 * dim, 0.1f)), ut::UsageError);
   EXPECT_THROW(ann.upsert_many(ids, std::vector<float>(dim)), ut::UsageError);
