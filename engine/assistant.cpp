@@ -38,7 +38,10 @@ Assistant::Assistant(Engine& engine, AssistantConfig config) : engine_(engine), 
   if (!config_.chat_model.empty()) {
     auto model = ml::Model::load(config_.chat_model, ml::ModelKind::decoder);
     generator_ = std::make_shared<ml::Generator>(
-        model, ml::GeneratorOptions{.n_ctx = config_.n_ctx, .prefill_chunk = config_.prefill_chunk});
+        model, ml::GeneratorOptions{.n_ctx = config_.n_ctx,
+                                    .prefill_chunk = config_.prefill_chunk,
+                                    .max_prefill_chunk = std::max(config_.prefill_chunk, config_.tuning.max_chunk)});
+    if (config_.tune_prefill) tuner_ = std::make_unique<StepTuner>(config_.tuning, config_.prefill_chunk);
   }
   // Chunks are budgeted in the embedder's tokens when there is one.
   vector::TokenCounter count = vector::count_words;
@@ -175,6 +178,11 @@ std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
   // Count the outcome and release the admission slot when the answer is complete.
   ++chats_;
   job->done->notify(1, [this, job](uint64_t) {
+    if (tuner_ && !job->done->error_at(1)) {
+      const auto& r = *job->result;
+      if (auto c = tuner_->observe(r.max_prefill_step_ms, r.prefill_chunks, r.prompt_tokens - r.reused_tokens))
+        generator_->set_prefill_chunk(*c);
+    }
     if (job->done->error_at(1)) ++failed_;
     else if (job->result->reason == ml::StopReason::cancelled) ++cancelled_;
     if (job->rag_missed_deadline) ++rag_misses_;
@@ -183,6 +191,10 @@ std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
   job->done->notify(1, [turn_event = turn_, turn](uint64_t) { turn_event->signal(turn); });  // the next one's turn
   return job;
 }
+
+int Assistant::prefill_chunk() const { return generator_ ? generator_->prefill_chunk() : 0; }
+
+std::vector<std::string> Assistant::tuning_log() const { return tuner_ ? tuner_->log() : std::vector<std::string>{}; }
 
 ml::EmbedResult Assistant::embed(const std::vector<std::string>& texts) {
   if (!embedder_) throw UsageError("[Assistant::embed] no embedding model is loaded (configure embed_model)");

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/step_tuner.h"
 #include "timeline/ring_buffer.h"
 #include "workloads/data/database.h"
 #include "workloads/ml/embedder.h"
@@ -45,7 +46,9 @@ struct AssistantConfig {
   std::string chat_model;   // GGUF decoder; empty: chat unavailable
   std::string db_path;      // DuckDB file for documents; empty: in-memory
   int n_ctx = 2048;
-  int prefill_chunk = 128;
+  int prefill_chunk = 128;  // where the tuner starts
+  bool tune_prefill = true;  // latency-driven prefill chunk (StepTuner)
+  StepTunerConfig tuning;
   std::chrono::milliseconds rag_deadline{1500};  // soft deadline for embeddings + context
   std::size_t rag_k = 3;
   vector::ChunkerOptions chunker{.max_tokens = 128, .overlap_tokens = 16};
@@ -101,6 +104,9 @@ class Assistant {
   data::Database& database() noexcept { return *db_; }
   // Chunks embedded per batch (the Governor halves it under memory pressure).
   void set_index_batch(std::size_t n) noexcept { index_batch_.store(std::max<std::size_t>(1, n)); }
+  // The prefill chunk now, and the tuner's changes with their reasons (empty with tune_prefill off).
+  int prefill_chunk() const;
+  std::vector<std::string> tuning_log() const;
   // Schedules embedding of pending chunks on Q_ml (coalesced: at most one batch queued at a time).
   void schedule_indexing();
   // Blocks until no chunk is pending (or the timeout passes); true when idle.
@@ -116,6 +122,7 @@ class Assistant {
   std::unique_ptr<vector::DocumentStore> docs_;
   std::unique_ptr<ml::Embedder> embedder_;
   std::shared_ptr<ml::Generator> generator_;
+  std::unique_ptr<StepTuner> tuner_;
   std::unique_ptr<ml::MlLane> lane_;
   std::mutex submit_mutex_;  // event values are handed out and committed in one order
   // Generations take turns on the one Generator: generation k starts after turn_ reaches k - 1, and its end

@@ -207,6 +207,12 @@ int demo(const DemoOptions& o) {
   std::printf("%-34s %s (%s); memory pressure %s\n", "bottleneck (during the answer)",
               guards["bottleneck"]["kind"].get<std::string>().c_str(), guards["bottleneck"]["why"].get<std::string>().c_str(),
               guards["pressure"].get<std::string>().c_str());
+  {
+    const auto changes = ai.tuning_log();
+    const std::string what = "tuning (step budget " + std::to_string(static_cast<int>(engine::StepTunerConfig{}.step_budget_ms)) + " ms)";
+    std::printf("%-34s prefill chunk %d tokens%s%s\n", what.c_str(), ai.prefill_chunk(),
+                changes.empty() ? ", unchanged" : "; last change: ", changes.empty() ? "" : changes.back().c_str());
+  }
   std::printf("%-34s %.1f s\n", "wall time", ms_since(t_start) / 1000);
   std::ofstream(o.trace_path) << eng.chrome_trace();
   std::printf("trace: %s (open in https://ui.perfetto.dev)\n", o.trace_path.c_str());

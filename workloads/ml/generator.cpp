@@ -84,12 +84,14 @@ struct Generator::Run {
   std::chrono::steady_clock::time_point t0, t_first;
 };
 
-Generator::Generator(ModelPtr model, GeneratorOptions opts) : model_(std::move(model)), opts_(opts) {
+Generator::Generator(ModelPtr model, GeneratorOptions opts)
+    : model_(std::move(model)), opts_(opts), prefill_chunk_(opts.prefill_chunk) {
   if (!model_) throw UsageError("[Generator::Generator] no model");
   if (model_->kind() != ModelKind::decoder)
     throw ModelError("[Generator::Generator] " + model_->path() + ": is a " + to_string(model_->kind()) +
                      " model, not a decoder");
   if (opts_.prefill_chunk < 1) throw UsageError("[Generator::Generator] prefill_chunk must be >= 1");
+  opts_.max_prefill_chunk = std::max(opts_.max_prefill_chunk, opts_.prefill_chunk);
   const int train = model_->n_ctx_train();
   n_ctx_ = train > 0 ? std::min(opts_.n_ctx, train) : opts_.n_ctx;
   template_name_ = model_->chat_template() ? "model" : "chatml (fallback)";
@@ -98,11 +100,15 @@ Generator::Generator(ModelPtr model, GeneratorOptions opts) : model_(std::move(m
 
 Generator::~Generator() { release(); }
 
+void Generator::set_prefill_chunk(int tokens) noexcept {
+  prefill_chunk_.store(std::clamp(tokens, 1, opts_.max_prefill_chunk), std::memory_order_relaxed);
+}
+
 void Generator::ensure_context() {
   if (ctx_) return;
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = static_cast<uint32_t>(n_ctx_);
-  cp.n_batch = static_cast<uint32_t>(std::min(opts_.prefill_chunk, n_ctx_));
+  cp.n_batch = static_cast<uint32_t>(std::min(opts_.max_prefill_chunk, n_ctx_));
   cp.n_ubatch = std::min<uint32_t>(cp.n_batch, 512);
   cp.n_seq_max = 1;
   cp.n_threads = cp.n_threads_batch = opts_.threads > 0 ? opts_.threads : model_->compute_threads();
@@ -287,10 +293,12 @@ bool Generator::step_once() {
     return false;
   }
   if (!r.prefilled && r.prefill_pos < r.prompt.size()) {
-    const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(opts_.prefill_chunk),
+    const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(prefill_chunk()),
                                                 r.prompt.size() - r.prefill_pos);
     const bool last_chunk = r.prefill_pos + n == r.prompt.size();
+    const auto t = std::chrono::steady_clock::now();
     decode(r.prompt.data() + r.prefill_pos, static_cast<int>(n), static_cast<int>(r.prefill_pos), last_chunk);
+    r.result.max_prefill_step_ms = std::max(r.result.max_prefill_step_ms, ms_since(t));
     if (cancelled()) {
       end(StopReason::cancelled);
       return false;

@@ -82,6 +82,7 @@ struct GenerateResult {
   double ttft_ms = 0.0;         // begin -> first token sampled
   double decode_ms = 0.0;       // first token -> end
   double max_step_ms = 0.0;     // longest single llama_decode call
+  double max_prefill_step_ms = 0.0;  // longest prefill chunk
   std::size_t ring_dropped = 0;
   double decode_tokens_per_s() const;
 };
@@ -94,6 +95,7 @@ struct ChatMessage {
 struct GeneratorOptions {
   int n_ctx = 4096;          // capped at the model's training context
   int prefill_chunk = 256;   // tokens per prefill step
+  int max_prefill_chunk = 0; // the most set_prefill_chunk() may set (sizes llama's batch); 0: prefill_chunk
   int threads = 0;           // 0: Runtime::threads()
   bool free_on_cancel = false;
 };
@@ -121,6 +123,9 @@ class Generator {
 
   void cancel() noexcept { cancel_.store(true, std::memory_order_relaxed); }  // the current run
   void reset();    // forget the cached prefix (clears the KV cache)
+  // Tokens per prefill step from the next chunk on, clamped to [1, max_prefill_chunk]; any thread, any time.
+  void set_prefill_chunk(int tokens) noexcept;
+  int prefill_chunk() const noexcept { return prefill_chunk_.load(std::memory_order_relaxed); }
   void release();  // free the llama context now
   int cached_tokens() const noexcept { return static_cast<int>(cached_.size()); }
   int n_ctx() const noexcept { return n_ctx_; }
@@ -138,6 +143,7 @@ class Generator {
 
   ModelPtr model_;
   GeneratorOptions opts_;
+  std::atomic<int> prefill_chunk_;
   llama_context* ctx_ = nullptr;
   int n_ctx_ = 0;
   std::string template_name_;

@@ -1,0 +1,52 @@
+#include "engine/step_tuner.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "timeline/error.h"
+
+namespace ut::engine {
+
+StepTuner::StepTuner(StepTunerConfig config, int start_chunk) : config_(config) {
+  if (config_.min_chunk < 1 || config_.max_chunk < config_.min_chunk || config_.step_budget_ms <= 0)
+    throw UsageError("[StepTuner] need 1 <= min_chunk <= max_chunk and a positive step budget");
+  chunk_ = std::clamp(start_chunk, config_.min_chunk, config_.max_chunk);
+}
+
+std::optional<int> StepTuner::observe(double max_prefill_step_ms, int prefill_steps, int prompt_tokens) {
+  std::lock_guard lock(mutex_);
+  if (prefill_steps <= 0) return std::nullopt;  // everything came from the KV cache: nothing learned
+  const int before = chunk_;
+  char why[160];
+  if (max_prefill_step_ms > config_.step_budget_ms) {
+    fast_in_a_row_ = 0;
+    chunk_ = std::max(config_.min_chunk, chunk_ / 2);
+    std::snprintf(why, sizeof why, "longest step %.1f ms > budget %.0f ms", max_prefill_step_ms, config_.step_budget_ms);
+  } else if (max_prefill_step_ms < config_.step_budget_ms / 4 && prompt_tokens > chunk_) {
+    // Only prompts longer than a chunk say how a full chunk performs.
+    if (++fast_in_a_row_ < 3) return std::nullopt;
+    fast_in_a_row_ = 0;
+    chunk_ = std::min(config_.max_chunk, chunk_ * 2);
+    std::snprintf(why, sizeof why, "longest step %.1f ms < %.1f ms three times in a row", max_prefill_step_ms,
+                  config_.step_budget_ms / 4);
+  } else {
+    fast_in_a_row_ = 0;
+    return std::nullopt;
+  }
+  if (chunk_ == before) return std::nullopt;
+  log_.push_back("prefill chunk " + std::to_string(before) + " -> " + std::to_string(chunk_) + ": " + why);
+  if (log_.size() > 100) log_.erase(log_.begin());
+  return chunk_;
+}
+
+int StepTuner::chunk() const {
+  std::lock_guard lock(mutex_);
+  return chunk_;
+}
+
+std::vector<std::string> StepTuner::log() const {
+  std::lock_guard lock(mutex_);
+  return log_;
+}
+
+}  // namespace ut::engine

@@ -1,0 +1,61 @@
+// StepTuner's policy, and the assistant applying it to its generator.
+#include "engine/step_tuner.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+#include "engine/assistant.h"
+#include "engine/default_models.h"
+#include "timeline/error.h"
+
+namespace {
+
+using ut::engine::StepTuner;
+
+TEST(StepTuner, HalvesOverBudgetAndGrowsAfterThreeFastGenerations) {
+  StepTuner t({.min_chunk = 32, .max_chunk = 256, .step_budget_ms = 20}, 128);
+  EXPECT_EQ(t.observe(31.0, 4, 500), 64);          // over budget: halve
+  EXPECT_EQ(t.observe(25.0, 8, 500), 32);
+  EXPECT_EQ(t.observe(90.0, 16, 500), std::nullopt);  // already at the minimum
+  EXPECT_EQ(t.chunk(), 32);
+  EXPECT_EQ(t.observe(10.0, 2, 40), std::nullopt);  // within budget: keep
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(t.observe(2.0, 4, 500), std::nullopt);  // fast, but not yet 3 in a row
+  EXPECT_EQ(t.observe(2.0, 4, 500), 64);
+  EXPECT_EQ(t.observe(2.0, 1, 10), std::nullopt);   // a prompt shorter than a chunk says nothing about growing
+  EXPECT_EQ(t.observe(2.0, 0, 0), std::nullopt);    // all from the KV cache
+  for (int i = 0; i < 9; ++i) t.observe(1.0, 2, 500);
+  EXPECT_EQ(t.chunk(), 256);                         // capped
+  const auto log = t.log();
+  ASSERT_EQ(log.size(), 5u);
+  EXPECT_EQ(log[0], "prefill chunk 128 -> 64: longest step 31.0 ms > budget 20 ms");
+  EXPECT_THROW(StepTuner({.min_chunk = 0}, 8), ut::UsageError);
+}
+
+// With a budget no step can meet, one chat with a prompt longer than a chunk halves the generator's chunk.
+TEST(StepTuner, AssistantRetunesItsGenerator) {
+  const auto dir = std::filesystem::path(::testing::TempDir()) / ("ut_tuner_" + std::to_string(std::random_device{}()));
+  std::filesystem::create_directories(dir);
+  const char* d = std::getenv("UT_MODELS_DIR");
+  const auto models = ut::engine::default_models(d && *d ? d : (std::filesystem::temp_directory_path() / "ut-test-models").string());
+  {
+    ut::engine::Engine eng({.backend = "cpu"});
+    ut::engine::Assistant ai(eng, {.chat_model = models.decoder, .db_path = (dir / "t.duckdb").string(),
+                                   .prefill_chunk = 16,
+                                   .tuning = {.min_chunk = 4, .max_chunk = 64, .step_budget_ms = 1e-6}});
+    EXPECT_EQ(ai.prefill_chunk(), 16);
+    std::string question;
+    for (int i = 0; i < 40; ++i) question += "word" + std::to_string(i) + " ";
+    auto job = ai.chat({.messages = {{"user", question}}, .gen = {.max_tokens = 4}, .retrieve = false});
+    ASSERT_TRUE(job);
+    job->wait();
+    for (int i = 0; i < 100 && ai.prefill_chunk() == 16; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_EQ(ai.prefill_chunk(), 8);
+    ASSERT_EQ(ai.tuning_log().size(), 1u);
+    EXPECT_NE(ai.tuning_log()[0].find("prefill chunk 16 -> 8"), std::string::npos) << ai.tuning_log()[0];
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
