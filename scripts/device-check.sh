@@ -17,16 +17,8 @@ if [[ -f $D/lib.tar.xz ]]; then  # the project's own shared libraries (for ut)
   mkdir -p /tmp/ut-lib && tar -C /tmp/ut-lib -xJf "$D/lib.tar.xz"
   export LD_LIBRARY_PATH="/tmp/ut-lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
-if [[ -f $D/ml/llama.tar.xz ]]; then  # llama.cpp: CPU variants, ggml's CUDA backend, vocabularies (device-build.sh)
-  mkdir -p /tmp/ut-llama && tar -C /tmp/ut-llama -xJf "$D/ml/llama.tar.xz"
-  export LD_LIBRARY_PATH="/tmp/ut-llama/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  export UT_LLAMA_LIB_DIR=/tmp/ut-llama/lib UT_LLAMA_CUDA_DIR=/tmp/ut-llama/lib UT_LLAMA_VOCAB_DIR=/tmp/ut-llama/models
-  export UT_DEBIAN_MODELS_DIR=$(pwd)/models/debian UT_TRAINED_MODELS_DIR=$(pwd)/models/debian
-  # libggml-cuda.so links the CUDA 13 runtime and cuBLAS: the toolkit's, else the pip wheels' copy.
-  for d in /usr/local/cuda/lib64 $(find /usr/local/lib /usr/lib/python3* /opt -name 'libcublas.so.13' -printf '%h\n' 2>/dev/null | head -n1); do
-    [[ -d $d ]] && export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
-  done
-fi
+source scripts/device-env.sh  # llama.cpp and the CUDA libraries for the ML lane, when .device/ml travelled
+export UT_DEBIAN_MODELS_DIR=$(pwd)/models/debian UT_TRAINED_MODELS_DIR=$(pwd)/models/debian
 if compgen -G ".gl/*.deb" >/dev/null; then  # Vulkan/GL loaders for `ut` (see the device README), carried in .gl
   for f in .gl/*.deb; do dpkg -x "$f" /; done
   ldconfig

@@ -13,17 +13,13 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/ut-device-mixed}
 D=$(pwd)/.device
-mkdir -p "$OUT" /tmp/ut-lib /tmp/ut-llama /tmp/ut-bin
+mkdir -p "$OUT" /tmp/ut-lib /tmp/ut-bin
 tar -C /tmp/ut-lib -xJf "$D/lib.tar.xz"
+export LD_LIBRARY_PATH=/tmp/ut-lib
+source scripts/device-env.sh
 # ut links the Vulkan loader (the device README's .gl folder of Debian packages)
 if compgen -G ".gl/*.deb" >/dev/null; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
-tar -C /tmp/ut-llama -xJf "$D/ml/llama.tar.xz"
 xz -dc "$D/ml/ut.xz" > /tmp/ut-bin/ut && chmod +x /tmp/ut-bin/ut
-export LD_LIBRARY_PATH=/tmp/ut-llama/lib:/tmp/ut-lib
-for d in /usr/local/cuda/lib64 $(find /usr/local/lib /usr/lib/python3* /opt -name 'libcublas.so.13' -printf '%h\n' 2>/dev/null | head -n1); do
-  [[ -d $d ]] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
-done
-export UT_LLAMA_LIB_DIR=/tmp/ut-llama/lib UT_LLAMA_CUDA_DIR=/tmp/ut-llama/lib UT_LLAMA_VOCAB_DIR=/tmp/ut-llama/models
 export UT_TRAINED_MODELS_DIR=none UT_MODELS_DIR=/tmp/ut-models UT_ML_DEVICE=cuda
 UT=/tmp/ut-bin/ut
 REPO=$(pwd)

@@ -52,11 +52,13 @@ void EngineFeed::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void EngineFeed::publish_docs(bool with_bodies) {
+void EngineFeed::publish_docs() {
   render::DocsView v;
   for (const auto& d : ai_->docs()->list()) {
-    auto& body = bodies_[d.id];
-    if (with_bodies || body.empty()) body = ai_->docs()->body(d.id).value_or("");
+    // Bodies are read once; the feed itself writes every later version (edits, the SQL result) into bodies_.
+    auto it = bodies_.find(d.id);
+    if (it == bodies_.end()) it = bodies_.emplace(d.id, ai_->docs()->body(d.id).value_or("")).first;
+    const std::string& body = it->second;
     v.docs.push_back({.id = d.id, .name = d.title, .chunks = d.chunks, .embedded = d.embedded, .failed = d.failed,
                       .body = body});
   }
@@ -93,8 +95,10 @@ void EngineFeed::run_sql() {
     for (std::size_t i = 0; i < r.rows() && r.column_count() >= 2; ++i)
       text += (i ? ", " : " ") + r.column(0).text(i) + " has " + r.column(1).text(i) + " packages";
     text += ".\n\n" + r.to_table(20);
-    if (auto id = ai_->docs()->find_by_title("sql: packages by section")) ai_->docs()->update(*id, text);
-    else ai_->docs()->create("sql: packages by section", text);
+    uint64_t id = 0;
+    if (auto existing = ai_->docs()->find_by_title("sql: packages by section")) ai_->docs()->update(id = *existing, text);
+    else id = ai_->docs()->create("sql: packages by section", text);
+    bodies_[id] = text;
     model_.sql.publish(std::move(v));
   } catch (const std::exception& e) {
     model_.sql.publish({.query = sql, .status = render::SqlStatus::failed, .message = e.what()});
@@ -144,10 +148,10 @@ void EngineFeed::run() {
   if (ai_->docs()->list().empty())
     for (auto& [title, body] : demo_corpus()) ai_->docs()->create(title, body);
   ai_->schedule_indexing();
-  publish_docs(true);
-  run_sql();
+  publish_docs();  // the pane fills (and embedding starts) while the package lists load
+  run_sql();       // adds the SQL result as a document
   ai_->schedule_indexing();
-  publish_docs(true);
+  publish_docs();
   // The first question waits (up to a minute) for the documents to be embedded, so its answer has context;
   // a question typed by the user goes at once.
   std::string next = opts_.first_question;
@@ -177,7 +181,7 @@ void EngineFeed::run() {
     if (next.empty() || next == opts_.first_question)
       if (auto q = model_.questions.try_pop()) next = *q;
     if (!edits.empty() || std::chrono::steady_clock::now() - last_docs > 250ms) {
-      publish_docs(false);
+      publish_docs();
       last_docs = std::chrono::steady_clock::now();
     }
     std::this_thread::sleep_for(20ms);

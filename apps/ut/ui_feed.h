@@ -43,7 +43,7 @@ class EngineFeed {
 
  private:
   void run();
-  void publish_docs(bool with_bodies);
+  void publish_docs();
   void ask(const std::string& question);
   void run_sql();
 

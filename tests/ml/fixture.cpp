@@ -72,4 +72,9 @@ std::vector<std::string> random_sentences(std::mt19937_64& rng, std::size_t n, i
   return out;
 }
 
+std::string debian_models_dir() {
+  const char* env = std::getenv("UT_DEBIAN_MODELS_DIR");
+  return env && *env ? env : UT_SOURCE_DIR "/models/debian";
+}
+
 }  // namespace ut::ml::test

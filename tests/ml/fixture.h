@@ -12,6 +12,8 @@ const std::string& temp_dir();
 const std::string& tiny_embedder_path();  // bert, bert-bge vocab, random weights
 const std::string& tiny_decoder_path();   // llama, llama-spm vocab, random weights
 std::string vocab_path(const std::string& name);  // llama.cpp's models/ggml-vocab-<name>.gguf
+// The project's trained models: $UT_DEBIAN_MODELS_DIR, else models/debian in the source tree.
+std::string debian_models_dir();
 
 // A fresh seed per run (printed by the caller via SCOPED_TRACE) and random short sentences.
 uint64_t fresh_seed();

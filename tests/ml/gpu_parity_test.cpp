@@ -31,11 +31,9 @@ constexpr float kTieMargin = 0.05f;
                    << "/libggml-cuda.so, scripts/build-ggml-cuda.sh) is absent or found no device";        \
   } while (0)
 
-// The project's trained models, where present (UT_DEBIAN_MODELS_DIR, as in trained_models_test.cpp).
+// The project's trained model of `spec`, or "" where it is not present.
 std::string trained(const SynthSpec& spec) {
-  const char* env = std::getenv("UT_DEBIAN_MODELS_DIR");
-  const std::string dir = env && *env ? env : std::string(UT_SOURCE_DIR) + "/models/debian";
-  const std::string p = dir + "/" + spec.file_name;
+  const std::string p = test::debian_models_dir() + "/" + spec.file_name;
   return std::filesystem::exists(p) ? p : "";
 }
 

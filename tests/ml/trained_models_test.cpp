@@ -16,6 +16,7 @@
 #include <memory>
 #include <set>
 
+#include "tests/ml/fixture.h"
 #include "timeline/device.h"
 #include "workloads/ml/embedder.h"
 #include "workloads/ml/scorer.h"
@@ -25,10 +26,7 @@
 namespace ut::ml {
 namespace {
 
-std::string models_dir() {
-  const char* env = std::getenv("UT_DEBIAN_MODELS_DIR");
-  return env && *env ? env : UT_SOURCE_DIR "/models/debian";
-}
+std::string models_dir() { return test::debian_models_dir(); }
 
 std::string model_path(const SynthSpec& s) { return models_dir() + "/" + s.file_name; }
 

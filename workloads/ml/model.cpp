@@ -63,15 +63,6 @@ const char* to_string(ModelKind k) noexcept {
   return "?";
 }
 
-const char* to_string(Placement p) noexcept {
-  switch (p) {
-    case Placement::automatic: return "auto";
-    case Placement::cpu: return "cpu";
-    case Placement::gpu: return "gpu";
-  }
-  return "?";
-}
-
 GgufInfo Model::inspect(const std::string& path) {
   constexpr const char* where = "Model::inspect";
   std::error_code ec;

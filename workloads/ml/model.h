@@ -45,7 +45,6 @@ const char* to_string(ModelKind k) noexcept;
 // the CPU. cpu: the CPU only, no op offload either, even with a GPU present (the reference for CPU-vs-GPU checks).
 // gpu: the GPU, or ModelError when there is none.
 enum class Placement { automatic, cpu, gpu };
-const char* to_string(Placement p) noexcept;
 
 struct ModelOptions {
   Placement placement = Placement::automatic;
