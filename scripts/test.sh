@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set everything up, build, and run every test: the normal build (with the CUDA backend wherever nvcc
 # exists; GPU tests skip with a printed reason when no GPU is present), then the timeline tests again
-# under ThreadSanitizer, then smoke runs of `ut demo` and `ut bench timeline --quick`.
+# under ThreadSanitizer, then smoke runs of `ut demo` and `ut bench timeline --quick`, and the benchmark
+# tables of docs/BENCHMARKS.md regenerated from docs/measurements into a copy (no plots, no matplotlib).
 #   scripts/test.sh            # everything
 #   scripts/test.sh --no-tsan  # skip the ThreadSanitizer build
 set -euo pipefail
@@ -24,6 +25,11 @@ tmp=$(mktemp -d)
   && UT_MODELS_DIR="$OLDPWD/models/synth" "$OLDPWD/build/apps/ut/ut" bench mixed --quick >/dev/null)
 python3 -c "import json,sys; t=json.load(open(sys.argv[1])); assert len(t['traceEvents']) > 100" "$tmp/ut-demo-trace.json"
 rm -rf "$tmp"
+echo "[test] bench-report: tables from docs/measurements into a copy of docs/BENCHMARKS.md"
+tmp_md=$(mktemp)
+cp docs/BENCHMARKS.md "$tmp_md"
+python3 scripts/bench-report.py --no-plots --out "$tmp_md" >/dev/null
+rm -f "$tmp_md"
 
 if [[ $TSAN == 1 ]]; then
   echo "[test] ThreadSanitizer build (build-tsan)"
