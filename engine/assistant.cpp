@@ -43,6 +43,8 @@ Assistant::Assistant(Engine& engine, AssistantConfig config) : engine_(engine), 
                                     .max_prefill_chunk = std::max(config_.prefill_chunk, config_.tuning.max_chunk)});
     if (config_.tune_prefill) tuner_ = std::make_unique<StepTuner>(config_.tuning, config_.prefill_chunk);
   }
+  if (config_.tune_index_batch)
+    index_tuner_ = std::make_unique<StepTuner>(config_.index_tuning, config_.index_tuning.max_chunk);
   // Chunks are budgeted in the embedder's tokens when there is one.
   vector::TokenCounter count = vector::count_words;
   if (embedder_) {
@@ -194,7 +196,17 @@ std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
 
 int Assistant::prefill_chunk() const { return generator_ ? generator_->prefill_chunk() : 0; }
 
-std::vector<std::string> Assistant::tuning_log() const { return tuner_ ? tuner_->log() : std::vector<std::string>{}; }
+std::vector<std::string> Assistant::tuning_log() const {
+  std::vector<std::string> out = tuner_ ? tuner_->log() : std::vector<std::string>{};
+  if (index_tuner_)
+    for (auto& line : index_tuner_->log()) out.push_back(std::move(line));
+  return out;
+}
+
+std::size_t Assistant::index_batch_size() const noexcept {
+  const std::size_t cap = index_batch_.load();
+  return index_tuner_ ? std::min<std::size_t>(cap, static_cast<std::size_t>(index_tuner_->chunk())) : cap;
+}
 
 ml::EmbedResult Assistant::embed(const std::vector<std::string>& texts) {
   if (!embedder_) throw UsageError("[Assistant::embed] no embedding model is loaded (configure embed_model)");
@@ -222,9 +234,10 @@ void Assistant::schedule_indexing() {
 
 void Assistant::index_batch() {
   indexing_queued_ = false;
-  const std::size_t batch = index_batch_.load();
+  const std::size_t batch = index_batch_size();
   auto chunks = docs_->pending(batch);
   if (!chunks.empty()) {
+    const auto t0 = std::chrono::steady_clock::now();
     std::vector<std::string> texts;
     std::vector<uint64_t> ids;
     for (auto& c : chunks) {
@@ -233,9 +246,12 @@ void Assistant::index_batch() {
     }
     try {
       auto r = embedder_->embed(texts);
+      const double embed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       std::vector<float> m(r.count * r.dim);
       for (std::size_t i = 0; i < r.count; ++i) std::copy(r.row(i).begin(), r.row(i).end(), m.begin() + static_cast<long>(i * r.dim));
       docs_->store_embeddings(ids, m, embedder_->model()->info().name);
+      if (index_tuner_)  // the embedding itself: the time a chat's retrieval could wait behind this batch
+        index_tuner_->observe_step(embed_ms, chunks.size() == batch);
     } catch (const std::exception& e) {
       docs_->mark_failed(ids, e.what());
     }

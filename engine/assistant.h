@@ -49,6 +49,10 @@ struct AssistantConfig {
   int prefill_chunk = 128;  // where the tuner starts
   bool tune_prefill = true;  // latency-driven prefill chunk (StepTuner)
   StepTunerConfig tuning;
+  // Latency-driven background embedding batch: one batch is one Q_ml step that a chat's retrieval embedding
+  // may wait behind. The Governor's memory cap (set_index_batch) bounds it from above.
+  bool tune_index_batch = true;
+  StepTunerConfig index_tuning{.min_chunk = 1, .max_chunk = 32, .step_budget_ms = 20, .what = "embedding batch"};
   std::chrono::milliseconds rag_deadline{1500};  // soft deadline for embeddings + context
   std::size_t rag_k = 3;
   vector::ChunkerOptions chunker{.max_tokens = 128, .overlap_tokens = 16};
@@ -102,9 +106,11 @@ class Assistant {
 
   vector::DocumentStore* docs() noexcept { return docs_.get(); }
   data::Database& database() noexcept { return *db_; }
-  // Chunks embedded per batch (the Governor halves it under memory pressure).
+  // At most this many chunks embedded per batch (the Governor halves it under memory pressure); the batch is
+  // the smaller of this cap and the latency tuner's size.
   void set_index_batch(std::size_t n) noexcept { index_batch_.store(std::max<std::size_t>(1, n)); }
-  // The prefill chunk now, and the tuner's changes with their reasons (empty with tune_prefill off).
+  std::size_t index_batch_size() const noexcept;
+  // The prefill chunk now, and both tuners' changes with their reasons (empty with tuning off).
   int prefill_chunk() const;
   std::vector<std::string> tuning_log() const;
   // Schedules embedding of pending chunks on Q_ml (coalesced: at most one batch queued at a time).
@@ -122,7 +128,7 @@ class Assistant {
   std::unique_ptr<vector::DocumentStore> docs_;
   std::unique_ptr<ml::Embedder> embedder_;
   std::shared_ptr<ml::Generator> generator_;
-  std::unique_ptr<StepTuner> tuner_;
+  std::unique_ptr<StepTuner> tuner_, index_tuner_;
   std::unique_ptr<ml::MlLane> lane_;
   std::mutex submit_mutex_;  // event values are handed out and committed in one order
   // Generations take turns on the one Generator: generation k starts after turn_ reaches k - 1, and its end

@@ -16,25 +16,33 @@ StepTuner::StepTuner(StepTunerConfig config, int start_chunk) : config_(config) 
 std::optional<int> StepTuner::observe(double max_prefill_step_ms, int prefill_steps, int prompt_tokens) {
   std::lock_guard lock(mutex_);
   if (prefill_steps <= 0) return std::nullopt;  // everything came from the KV cache: nothing learned
+  return observe_locked(max_prefill_step_ms, prompt_tokens > chunk_);  // only a longer prompt filled a chunk
+}
+
+std::optional<int> StepTuner::observe_step(double step_ms, bool full) {
+  std::lock_guard lock(mutex_);
+  return observe_locked(step_ms, full);
+}
+
+std::optional<int> StepTuner::observe_locked(double step_ms, bool full) {
   const int before = chunk_;
   char why[160];
-  if (max_prefill_step_ms > config_.step_budget_ms) {
+  if (step_ms > config_.step_budget_ms) {
     fast_in_a_row_ = 0;
     chunk_ = std::max(config_.min_chunk, chunk_ / 2);
-    std::snprintf(why, sizeof why, "longest step %.1f ms > budget %.0f ms", max_prefill_step_ms, config_.step_budget_ms);
-  } else if (max_prefill_step_ms < config_.step_budget_ms / 4 && prompt_tokens > chunk_) {
-    // Only prompts longer than a chunk say how a full chunk performs.
+    std::snprintf(why, sizeof why, "longest step %.1f ms > budget %.0f ms", step_ms, config_.step_budget_ms);
+  } else if (step_ms < config_.step_budget_ms / 4 && full) {
     if (++fast_in_a_row_ < 3) return std::nullopt;
     fast_in_a_row_ = 0;
     chunk_ = std::min(config_.max_chunk, chunk_ * 2);
-    std::snprintf(why, sizeof why, "longest step %.1f ms < %.1f ms three times in a row", max_prefill_step_ms,
+    std::snprintf(why, sizeof why, "longest step %.1f ms < %.1f ms three times in a row", step_ms,
                   config_.step_budget_ms / 4);
   } else {
     fast_in_a_row_ = 0;
     return std::nullopt;
   }
   if (chunk_ == before) return std::nullopt;
-  log_.push_back("prefill chunk " + std::to_string(before) + " -> " + std::to_string(chunk_) + ": " + why);
+  log_.push_back(config_.what + " " + std::to_string(before) + " -> " + std::to_string(chunk_) + ": " + why);
   if (log_.size() > 100) log_.erase(log_.begin());
   return chunk_;
 }

@@ -1,11 +1,14 @@
-// StepTuner: latency-driven prefill chunk size. A generation's prefill runs as one Q_ml command buffer per chunk,
-// so the chunk decides how long other Q_ml work (embeddings for retrieval, the next chat) may have to wait. The
-// tuner keeps the longest prefill step near a budget: a step over it halves the chunk; steps under a quarter of
-// it in three generations in a row double it. Every change is logged with its reason.
+// StepTuner: a latency-driven size for work that runs as steps on Q_ml — the prefill chunk (one command buffer
+// per chunk of the prompt) and the background embedding batch (one host task per batch of document chunks).
+// The size decides how long other Q_ml work (embeddings for retrieval, the next chat) may have to wait. The
+// tuner keeps the longest step near a budget: a step over it halves the size; full-size steps under a quarter
+// of it three times in a row double it. Every change is logged with its reason.
 //
 //   ut::engine::StepTuner tuner({.min_chunk = 32, .max_chunk = 512, .step_budget_ms = 20}, /*start=*/128);
 //   if (auto c = tuner.observe(result.max_prefill_step_ms, result.prefill_chunks, result.prompt_tokens))
 //     generator.set_prefill_chunk(*c);
+//   ut::engine::StepTuner batch({.min_chunk = 1, .max_chunk = 32, .what = "embedding batch"}, 32);
+//   batch.observe_step(batch_ms, /*full=*/chunks == batch.chunk());
 //   for (auto& line : tuner.log()) puts(line.c_str());
 //
 // On a GPU a 512-token step of a 0.5B decoder takes ~8 ms, so the chunk grows and time to first token drops
@@ -23,7 +26,8 @@ namespace ut::engine {
 struct StepTunerConfig {
   int min_chunk = 32;
   int max_chunk = 512;
-  double step_budget_ms = 20.0;  // longest acceptable single prefill step
+  double step_budget_ms = 20.0;  // longest acceptable single step
+  std::string what = "prefill chunk";  // names the size in the log
 };
 
 class StepTuner {
@@ -33,10 +37,14 @@ class StepTuner {
   // One finished generation: its longest prefill step, the number of prefill steps and the prompt length.
   // Returns the new chunk when it changed.
   std::optional<int> observe(double max_prefill_step_ms, int prefill_steps, int prompt_tokens);
+  // One step of the current size (`full`: it had a whole chunk's worth of work, so its time says how the size
+  // performs; a short step can still halve the size but never grows it). Returns the new size when it changed.
+  std::optional<int> observe_step(double step_ms, bool full);
   int chunk() const;
   std::vector<std::string> log() const;  // "prefill chunk 128 -> 64: longest step 31.0 ms > budget 20 ms"
 
  private:
+  std::optional<int> observe_locked(double step_ms, bool full);
   mutable std::mutex mutex_;
   StepTunerConfig config_;
   int chunk_;

@@ -106,8 +106,10 @@ int run_sql(const SqlOptions& o) {
     if (o.load_debian) {
       const uint64_t t0 = now_ns();
       const auto load = data::load_debian_packages(session);
-      std::printf("loaded %zu packages from %zu apt lists into debian_packages (%.0f ms) in %s\n", load.packages,
-                  load.files, ms_since(t0), o.db_path.empty() ? data::Database::default_path().c_str() : o.db_path.c_str());
+      std::printf("loaded %zu packages from %s into debian_packages (%.0f ms) in %s\n", load.packages,
+                  load.from_dpkg_status ? "dpkg's status file (no apt lists; installed packages only)"
+                                        : (std::to_string(load.files) + " apt lists").c_str(),
+                  ms_since(t0), o.db_path.empty() ? data::Database::default_path().c_str() : o.db_path.c_str());
       did = true;
     }
     if (o.lineitem_rows > 0) {
@@ -181,7 +183,7 @@ void add_data_commands(CLI::App& app, CLI::App& bench, int& rc) {
   b->add_option("--rows", bo->rows, "lineitem rows")->capture_default_str();
   b->add_flag("--quick", bo->quick, "At most 1M rows, one repetition (a smoke run)");
   b->add_option("--json", bo->json_path, "Save results here")->capture_default_str();
-  b->add_option("--reps", bo->reps, "Repetitions (median reported)")->capture_default_str();
+  b->add_option("--reps", bo->reps, "Runs per query, at least 2: the first cold (scan + move + kernels), the others warm (columns resident; median reported)")->capture_default_str();
   b->add_option("--backend", bo->backend, "Backend for the kernels (default: a GPU with data kernels, else cpu)");
   b->callback([bo, &rc] { rc = bench_data(*bo); });
 }

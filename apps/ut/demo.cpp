@@ -98,10 +98,13 @@ int demo(const DemoOptions& o) {
   data::QueryLane lane(eng.host_device(), ai.database(), eng.host_queue(), eng.e_data());
   auto session = ai.database().connect();
   std::size_t packages = 0;
+  bool installed_only = false;  // no apt lists: dpkg's installed packages
   std::string sql_note;
   const uint64_t t_load = now_ns();
   try {
-    packages = data::load_debian_packages(session).packages;
+    const auto loaded = data::load_debian_packages(session);
+    packages = loaded.packages;
+    installed_only = loaded.from_dpkg_status;
   } catch (const std::exception& e) {
     sql_note = e.what();
   }
@@ -118,8 +121,9 @@ int demo(const DemoOptions& o) {
   const double sql_ms = ms_since(t_sql);
   // The result in words first (what an embedder trained on prose matches, and what a small decoder can copy),
   // then the table itself.
-  std::string table_text = "Debian sections with the most packages on this machine (" + std::to_string(packages) +
-                           " packages in all):";
+  std::string table_text = std::string(installed_only ? "Debian sections with the most installed packages"
+                                                      : "Debian sections with the most packages") +
+                           " on this machine (" + std::to_string(packages) + " packages in all):";
   if (table.column_count() >= 2)
     for (std::size_t r = 0; r < table.rows(); ++r)
       table_text += (r ? ", " : " ") + table.column(0).text(r) + " has " + table.column(1).text(r) + " packages";
@@ -193,8 +197,8 @@ int demo(const DemoOptions& o) {
               job->rag_ready ? "ready" : "missing", job->rag_ms);
   std::printf("%-34s %zu tokens, %.1f tokens/s decode, %d prompt tokens, stop: %s\n", "chat: answer", r.tokens.size(),
               r.decode_tokens_per_s(), r.prompt_tokens, ml::to_string(r.reason));
-  std::printf("%-34s load %.1f ms, GROUP BY %.1f ms over %zu packages (%s)\n", "SQL (host lane)", load_ms, sql_ms,
-              packages, ticket.slot->engine.c_str());
+  std::printf("%-34s load %.1f ms, GROUP BY %.1f ms over %zu packages%s (%s)\n", "SQL (host lane)", load_ms, sql_ms,
+              packages, installed_only ? " (dpkg status: no apt lists)" : "", ticket.slot->engine.c_str());
   std::printf("%-34s %zu documents + SQL result embedded in %.1f ms (%s); chat cites the SQL result: %s\n",
               "documents", ndocs, docs_ms, indexed ? "all chunks" : "timed out", cites_sql ? "yes" : "no");
   std::printf("%-34s %llu command buffers overlapped another queue in the last second\n", "overlap",

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <unistd.h>
+#include <fstream>
 #include <sstream>
 
 #include "workloads/data/database.h"
@@ -33,11 +35,33 @@ TEST(DataDatasets, MissingListsSayToRunAptGetUpdate) {
   const auto empty = std::filesystem::temp_directory_path() / "ut-data-no-lists";
   std::filesystem::create_directories(empty);
   try {
-    ut::data::load_debian_packages(s, "debian_packages", empty.string());
+    ut::data::load_debian_packages(s, "debian_packages", empty.string(), (empty / "no-status").string());
     FAIL();
   } catch (const ut::data::DataError& e) {
     EXPECT_NE(std::string(e.what()).find("apt-get update"), std::string::npos) << e.what();
   }
+}
+
+TEST(DataDatasets, WithoutListsTheInstalledPackagesOfDpkgStatusAreLoaded) {
+  const auto dir = std::filesystem::temp_directory_path() / ("ut-data-dpkg-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "lists");
+  {
+    std::ofstream f(dir / "status");
+    f << "Package: bash\nStatus: install ok installed\nPriority: required\nSection: shells\nInstalled-Size: 7164\n"
+         "Maintainer: Matthias Klose <doko@debian.org>\nArchitecture: amd64\nVersion: 5.2.15-2+b7\n"
+         "Description: GNU Bourne Again SHell\n Bash is an sh-compatible command language.\n\n"
+         "Package: gone\nStatus: deinstall ok config-files\nSection: misc\nVersion: 1.0\n\n"
+         "Package: zstd\nStatus: install ok installed\nSection: utils\nInstalled-Size: 1700\nVersion: 1.5.4\n";
+  }
+  ut::data::Database db;
+  ut::data::Session s = db.connect();
+  const auto load = ut::data::load_debian_packages(s, "debian_packages", (dir / "lists").string(), (dir / "status").string());
+  EXPECT_TRUE(load.from_dpkg_status);
+  EXPECT_EQ(load.packages, 2u);
+  const auto r = s.query("SELECT string_agg(name || ':' || section || ':' || installed_size_kib || ':' || source_list, ',' "
+                         "ORDER BY name) FROM debian_packages");
+  EXPECT_EQ(r.column(0).text(0), "bash:shells:7164:dpkg-status,zstd:utils:1700:dpkg-status");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(DataDatasets, LoadsThisMachinesDebianPackages) {

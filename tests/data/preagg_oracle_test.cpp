@@ -301,3 +301,83 @@ TEST(DataPlanner, HostLaneRunsThePlannedQuery) {
 }
 
 }  // namespace
+
+// The last scan's columns stay resident: the same scan on an unchanged table skips DuckDB; any write (a
+// statement with write access, an appender) makes the next run scan again and see the new rows.
+TEST(DataOracle, ResidentColumnsAreReusedUntilTheTableChanges) {
+  KERNEL_DEVICE_OR_SKIP(dev);
+  ut::data::PreAggregator agg(dev, nullptr, {.scan_threads = 2, .parallel_scan_min_rows = 0});
+  ut::data::PreAggregator no_keep(dev, nullptr, {.keep_columns = false});
+  ut::data::Database db({.threads = 2});
+  ut::data::Session s = db.connect();
+  std::mt19937_64 rng(test_seed());
+  s.query("CREATE TABLE r AS SELECT (hash(range, " + std::to_string(rng() % 1000) +
+              ") % 37)::INTEGER AS k, (range % 101)::DOUBLE / 7 AS v FROM range(50000)", kWrite);
+  auto run = [&](ut::data::PreAggregator& a, const std::string& sql, ut::data::PreAggStats& st) {
+    const auto plan = ut::data::plan_query(s, sql, {.backend = dev->backend_name(), .force_kernel = true});
+    EXPECT_EQ(plan.engine, ut::data::Engine::kernel) << plan.explain();
+    const Result ours = a.run(s, *plan.query, &st, {}, plan.estimated_rows);
+    EXPECT_EQ(compare(ours, s.query(sql), 1e-9), "") << sql;
+  };
+  const std::string sum = "SELECT k, sum(v), count(*) FROM r GROUP BY k";
+  ut::data::PreAggStats st;
+  run(agg, sum, st);
+  EXPECT_FALSE(st.columns_resident);
+  run(agg, sum, st);
+  EXPECT_TRUE(st.columns_resident);
+  EXPECT_EQ(st.scan_ms, 0.0);
+  run(agg, "SELECT k, min(v), max(v), avg(v) FROM r GROUP BY k", st);  // other aggregates, same columns
+  EXPECT_TRUE(st.columns_resident);
+  run(agg, "SELECT k, sum(v) FROM r WHERE v > 3 GROUP BY k", st);  // another filter: another scan
+  EXPECT_FALSE(st.columns_resident);
+  run(agg, sum, st);
+  EXPECT_FALSE(st.columns_resident);
+  s.query("INSERT INTO r VALUES (1000, 5.5), (1, 2.25)", kWrite);
+  run(agg, sum, st);
+  EXPECT_FALSE(st.columns_resident);
+  EXPECT_EQ(st.groups, 38u);
+  {
+    ut::data::Appender app(s, "r");
+    app.add(int64_t{2000}).add(1.0).end_row();
+    app.close();
+  }
+  run(agg, sum, st);
+  EXPECT_FALSE(st.columns_resident);
+  EXPECT_EQ(st.groups, 39u);
+  // A failed write still counts (it may have changed nothing, but the cache cannot know).
+  EXPECT_THROW(s.query("INSERT INTO r VALUES ('x', 1)", kWrite), ut::data::DataError);
+  run(agg, sum, st);
+  EXPECT_FALSE(st.columns_resident);
+  run(agg, sum, st);
+  EXPECT_TRUE(st.columns_resident);
+  agg.drop_resident_columns();
+  run(agg, sum, st);
+  EXPECT_FALSE(st.columns_resident);
+  run(no_keep, sum, st);
+  run(no_keep, sum, st);
+  EXPECT_FALSE(st.columns_resident);
+}
+
+// Millions of groups: step (4) splits the slots over threads; the rows must come out as one thread makes them.
+TEST(DataOracle, ParallelFinalizeMatchesOneThread) {
+  KERNEL_DEVICE_OR_SKIP(dev);
+  ut::data::PreAggregator one(dev, nullptr, {.finalize_threads = 1});
+  ut::data::PreAggregator many(dev, nullptr, {.finalize_threads = 5});
+  ut::data::Database db({.threads = 2});
+  ut::data::Session s = db.connect();
+  std::mt19937_64 rng(test_seed());
+  s.query("CREATE TABLE f AS SELECT (hash(range, " + std::to_string(rng() % 1000) +
+              ") % 400000)::BIGINT - 200000 AS k, (range % 13)::BIGINT AS v, range::DOUBLE / 3 AS d FROM range(600000)",
+          kWrite);
+  const std::string sql = "SELECT k, sum(v), avg(d), min(v), count(*) FROM f GROUP BY k";
+  const auto plan = ut::data::plan_query(s, sql, {.backend = dev->backend_name(), .force_kernel = true});
+  ASSERT_EQ(plan.engine, ut::data::Engine::kernel) << plan.explain();
+  ut::data::PreAggStats st;
+  const Result a = one.run(s, *plan.query, &st, {}, plan.estimated_rows);
+  const Result b = many.run(s, *plan.query, &st, {}, plan.estimated_rows);
+  EXPECT_GT(st.capacity, 1u << 18);  // large enough for the threaded path
+  ASSERT_EQ(a.rows(), b.rows());
+  for (std::size_t c = 0; c < a.column_count(); ++c)
+    for (std::size_t i = 0; i < a.rows(); ++i) ASSERT_EQ(a.column(c).text(i), b.column(c).text(i)) << c << " " << i;
+  EXPECT_EQ(compare(b, s.query(sql), 1e-9), "");
+}

@@ -58,4 +58,47 @@ TEST(StepTuner, AssistantRetunesItsGenerator) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(StepTuner, StepsOfAnyKindShareThePolicy) {
+  StepTuner t({.min_chunk = 1, .max_chunk = 32, .step_budget_ms = 20, .what = "embedding batch"}, 32);
+  EXPECT_EQ(t.observe_step(45.0, true), 16);
+  EXPECT_EQ(t.observe_step(30.0, false), 8);  // a short batch over budget still halves
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(t.observe_step(1.0, false), std::nullopt);  // short batches never grow it
+  EXPECT_EQ(t.observe_step(1.0, true), std::nullopt);
+  EXPECT_EQ(t.observe_step(1.0, true), std::nullopt);
+  EXPECT_EQ(t.observe_step(1.0, true), 16);
+  ASSERT_EQ(t.log().size(), 3u);
+  EXPECT_EQ(t.log()[0], "embedding batch 32 -> 16: longest step 45.0 ms > budget 20 ms");
+}
+
+// With a budget no batch can meet, background indexing shrinks its batch to the minimum, every document still
+// gets embedded, and the Governor's cap still bounds the batch from above.
+TEST(StepTuner, AssistantShrinksItsEmbeddingBatch) {
+  const auto dir = std::filesystem::path(::testing::TempDir()) / ("ut_tuner_b" + std::to_string(std::random_device{}()));
+  std::filesystem::create_directories(dir);
+  const char* d = std::getenv("UT_MODELS_DIR");
+  const auto models = ut::engine::default_models(d && *d ? d : (std::filesystem::temp_directory_path() / "ut-test-models").string());
+  {
+    ut::engine::Engine eng({.backend = "cpu"});
+    ut::engine::Assistant ai(eng, {.embed_model = models.embedder, .db_path = (dir / "t.duckdb").string(),
+                                   .index_tuning = {.min_chunk = 2, .max_chunk = 16, .step_budget_ms = 1e-6,
+                                                    .what = "embedding batch"}});
+    EXPECT_EQ(ai.index_batch_size(), 16u);
+    std::mt19937 rng(std::random_device{}());
+    for (int doc = 0; doc < 6; ++doc) {
+      std::string body;
+      for (int w = 0; w < 400; ++w) body += "w" + std::to_string(rng() % 5000) + (w % 40 == 39 ? ".\n\n" : " ");
+      ai.docs()->create("doc " + std::to_string(doc), body);
+    }
+    ai.schedule_indexing();
+    ASSERT_TRUE(ai.wait_indexed(std::chrono::seconds(120)));
+    EXPECT_EQ(ai.index_batch_size(), 2u);
+    const auto log = ai.tuning_log();
+    ASSERT_GE(log.size(), 3u);  // 16 -> 8 -> 4 -> 2
+    EXPECT_NE(log[0].find("embedding batch 16 -> 8"), std::string::npos) << log[0];
+    ai.set_index_batch(1);  // memory pressure caps it below the tuner
+    EXPECT_EQ(ai.index_batch_size(), 1u);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace

@@ -209,6 +209,7 @@ class Watchdog {
 struct Database::Impl {
   DatabaseOptions options;
   duckdb_database db = nullptr;
+  std::atomic<uint64_t> writes{0};  // Session::data_version()
   ~Impl() {
     if (db) duckdb_close(&db);
   }
@@ -249,6 +250,7 @@ struct ResultStream::Impl {
   bool have_result = false;
   bool in_transaction = false;  // ours: BEGIN [READ ONLY] ... ROLLBACK/COMMIT
   bool commit_at_end = false;   // read-write scripts commit once fully consumed
+  bool writes = false;          // read_write access: bump the data version once the statement has ended
   bool done = false;
   uint64_t rows = 0;
   std::vector<Column> schema;
@@ -271,6 +273,8 @@ struct ResultStream::Impl {
       if (session->run_simple(success && commit_at_end ? "COMMIT" : "ROLLBACK").size() && success && commit_at_end)
         (void)session->run_simple("ROLLBACK");
     }
+    // After the commit (or rollback), so a scan that read the old version never caches the new data under it.
+    if (writes) session->db->writes.fetch_add(1);
     session->busy.store(false);
   }
 
@@ -361,6 +365,8 @@ Session Session::fork() {
 }
 
 bool Session::busy() const noexcept { return impl_ && impl_->busy.load(); }
+uint64_t Session::data_version() const noexcept { return impl_ ? impl_->db->writes.load() : 0; }
+const void* Session::database_id() const noexcept { return impl_ ? impl_->db.get() : nullptr; }
 
 ResultStream Session::stream(const std::string& sql, const QueryOptions& options) {
   if (!impl_) throw DataError("[Session::stream]", "moved-from session");
@@ -372,6 +378,7 @@ ResultStream Session::stream(const std::string& sql, const QueryOptions& options
   auto st = std::make_unique<ResultStream::Impl>();
   st->session = impl_;
   st->sql = sql;
+  st->writes = options.access == Access::read_write;
   Impl* s = impl_.get();
   st->watchdog = std::make_unique<Watchdog>(options.timeout, [s] {
     s->timed_out.store(true);
@@ -551,6 +558,7 @@ Appender::~Appender() {
   if (handle_) {
     auto a = static_cast<duckdb_appender>(handle_);
     duckdb_appender_destroy(&a);  // flushes and closes
+    session_->db->writes.fetch_add(1);
   }
 }
 
@@ -580,7 +588,9 @@ Appender& Appender::add_null() {
 void Appender::end_row() { check(duckdb_appender_end_row(static_cast<duckdb_appender>(handle_)), "end_row"); }
 void Appender::close() {
   if (!handle_) return;
-  check(duckdb_appender_close(static_cast<duckdb_appender>(handle_)), "close");
+  const int state = duckdb_appender_close(static_cast<duckdb_appender>(handle_));
+  session_->db->writes.fetch_add(1);  // a failed close may still have flushed rows
+  check(state, "close");
   auto a = static_cast<duckdb_appender>(handle_);
   duckdb_appender_destroy(&a);
   handle_ = nullptr;

@@ -112,6 +112,11 @@ class Session {
   // cancel() on this session reaches the fork's query too.
   Session fork();
   bool busy() const noexcept;
+  // Changes after every read-write statement (committed or not) and every Appender of this process on this
+  // database; with database_id() it keys caches of scanned columns (PreAggregator). Other processes cannot
+  // write while this one holds the file (DuckDB's file lock), so nothing else changes the data unseen.
+  uint64_t data_version() const noexcept;
+  const void* database_id() const noexcept;
 
   struct Impl;
 

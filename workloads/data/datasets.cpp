@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 
@@ -91,6 +92,7 @@ std::vector<DebianPackage> parse_debian_packages(std::istream& in) {
     else if (field == "Maintainer") cur.maintainer = value;
     else if (field == "Description") cur.description = value;
     else if (field == "Architecture") cur.architecture = value;
+    else if (field == "Status") cur.status = value;
     else if (field == "Installed-Size") {
       try {
         cur.installed_size_kib = std::stoll(value);
@@ -103,7 +105,8 @@ std::vector<DebianPackage> parse_debian_packages(std::istream& in) {
   return out;
 }
 
-DebianLoad load_debian_packages(Session& session, const std::string& table, const std::string& lists_dir) {
+DebianLoad load_debian_packages(Session& session, const std::string& table, const std::string& lists_dir,
+                                const std::string& dpkg_status) {
   namespace fs = std::filesystem;
   DebianLoad load;
   std::vector<fs::path> files;
@@ -114,12 +117,23 @@ DebianLoad load_debian_packages(Session& session, const std::string& table, cons
         ends_with(n, "_Packages.xz"))
       files.push_back(e.path());
   }
-  if (files.empty())
-    throw DataError("[load_debian_packages]", "no package lists (*_Packages) in " + lists_dir +
-                                                  (ec ? " (" + ec.message() + ")" : std::string()) +
-                                                  "; run `apt-get update` (as root) first");
   std::sort(files.begin(), files.end());
   std::vector<std::pair<std::string, std::vector<DebianPackage>>> parsed;
+  if (files.empty()) {
+    std::ifstream status(dpkg_status);
+    if (!dpkg_status.empty() && status) {
+      std::vector<DebianPackage> installed;
+      for (auto& p : parse_debian_packages(status))  // "install ok installed"; not removed or half-configured ones
+        if (ends_with(p.status, " installed")) installed.push_back(std::move(p));
+      parsed.emplace_back("dpkg-status", std::move(installed));
+      load.lists.push_back("dpkg-status");
+      load.from_dpkg_status = true;
+    } else {
+      throw DataError("[load_debian_packages]",
+                      "no package lists (*_Packages) in " + lists_dir + (ec ? " (" + ec.message() + ")" : std::string()) +
+                          " and no dpkg status file at " + dpkg_status + "; run `apt-get update` (as root) first");
+    }
+  }
   for (const auto& f : files) {
     std::istringstream in(read_list(f));
     std::string list = f.filename().string();
@@ -152,7 +166,7 @@ DebianLoad load_debian_packages(Session& session, const std::string& table, cons
     }
   }
   app.close();
-  load.files = files.size();
+  load.files = load.from_dpkg_status ? 1 : files.size();
   return load;
 }
 

@@ -6,8 +6,10 @@
 //
 // debian_packages(name, version, section, priority, installed_size_kib BIGINT, maintainer, description,
 //                 architecture, source_list): one row per stanza of every /var/lib/apt/lists/*_Packages[.lz4|.gz|.xz]
-// file (compressed lists are read through apt's own `apt-helper cat-file`). If there are no lists, the
-// loader says to run `apt-get update`. The table is replaced as a whole.
+// file (compressed lists are read through apt's own `apt-helper cat-file`). A machine without lists (a container
+// or cloud image whose apt lists were removed) still has dpkg's database: then the installed packages of
+// /var/lib/dpkg/status are loaded (source_list 'dpkg-status'). With neither, the loader says to run
+// `apt-get update`. The table is replaced as a whole.
 //
 // lineitem(l_orderkey BIGINT, l_partkey INTEGER, l_suppkey INTEGER, l_linenumber INTEGER, l_quantity INTEGER,
 //          l_extendedprice DOUBLE, l_discount DOUBLE, l_tax DOUBLE, l_returnflag VARCHAR, l_linestatus VARCHAR,
@@ -29,6 +31,7 @@ namespace ut::data {
 
 struct DebianPackage {
   std::string name, version, section, priority, maintainer, description, architecture;
+  std::string status;              // dpkg's "Status:" (only in dpkg's status file)
   int64_t installed_size_kib = -1;  // -1: field absent (NULL)
 };
 
@@ -38,10 +41,12 @@ std::vector<DebianPackage> parse_debian_packages(std::istream& in);
 struct DebianLoad {
   std::size_t files = 0, packages = 0;
   std::vector<std::string> lists;
+  bool from_dpkg_status = false;  // no apt lists: the installed packages from dpkg's status file
 };
 
 DebianLoad load_debian_packages(Session& session, const std::string& table = "debian_packages",
-                                const std::string& lists_dir = "/var/lib/apt/lists");
+                                const std::string& lists_dir = "/var/lib/apt/lists",
+                                const std::string& dpkg_status = "/var/lib/dpkg/status");
 
 struct LineitemOptions {
   uint64_t rows = 1'000'000;

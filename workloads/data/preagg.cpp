@@ -173,9 +173,58 @@ void scan_partition(Session& session, const std::string& sql, const QueryOptions
 
 }  // namespace
 
-Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stats_out, const QueryOptions& options,
-                          uint64_t rows_hint) {
-  PreAggStats st;
+// What one complete scan left for the kernels: where they read the columns, and the merged key statistics.
+struct detail::ResidentColumns {
+  std::string scan_key;  // the scan's SQL and partitioning
+  const void* database = nullptr;
+  uint64_t data_version = 0;
+  std::vector<std::string> dict;  // VARCHAR keys: code -> string
+  int64_t kmin = 0, kmax = 0;
+  std::vector<uint64_t> sketch;
+  uint64_t rows = 0;
+  std::size_t heap_bytes = 0;
+  std::vector<uint64_t> part_rows;
+  std::vector<std::vector<Buffer>> inputs;  // per partition: keys, key_valid, (values, valid) per column
+};
+
+void PreAggregator::drop_resident_columns() {
+  resident_.reset();
+  columns_heap_.reset();
+  scans_.clear();
+}
+
+namespace {
+
+// fn(begin, end) over [0, n) in `threads` ranges at once; the first exception is rethrown.
+template <class F>
+void parallel_ranges(uint64_t n, unsigned threads, const F& fn) {
+  threads = static_cast<unsigned>(std::min<uint64_t>(threads, std::max<uint64_t>(n, 1)));
+  if (threads <= 1) return fn(uint64_t{0}, n);
+  std::vector<std::exception_ptr> errors(threads);
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i)
+    pool.emplace_back([&, i] {
+      try {
+        fn(n * i / threads, n * (i + 1) / threads);
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    });
+  try {
+    fn(uint64_t{0}, n / threads);
+  } catch (...) {
+    errors[0] = std::current_exception();
+  }
+  for (auto& t : pool) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+}  // namespace
+
+// Steps 1 and 3: scans the columns (and moves them to device storage on GPUs) into `out`.
+void PreAggregator::scan_columns(Session& session, const AggQuery& q, const QueryOptions& options, uint64_t rows_hint,
+                                 unsigned parts, detail::ResidentColumns& out, PreAggStats& st) {
   const uint64_t t_start = now_ns();
   const std::size_t n_cols = q.columns.size();
   const bool string_key = q.scan_schema.at(0).type == TypeId::varchar;
@@ -185,11 +234,6 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
 
   // 1. Scan: DuckDB streams key + input columns into heap buffers. A base table is split into rowid ranges
   //    scanned at once on forked sessions (one consumer thread per range), each into its own heap.
-  unsigned parts = 1;
-  if (!q.partition_scan_sql.empty() && rows_hint >= options_.parallel_scan_min_rows) {
-    const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-    parts = std::clamp(options_.scan_threads ? options_.scan_threads : hw, 1u, 64u);
-  }
   while (scans_.size() < parts) scans_.push_back(std::make_shared<detail::ScanBuffers>());
   const uint64_t part_cap = std::max<uint64_t>(rows_hint / parts + rows_hint / (8 * parts) + 1, 1 << 16);
   for (unsigned i = 0; i < parts; ++i) scans_[i]->reset(device_.get(), n_cols, part_cap);
@@ -239,18 +283,19 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
   }
   // Merge the partitions' key statistics; VARCHAR codes are renumbered into one dictionary.
   std::unordered_map<std::string, int64_t> dict_index;
-  std::vector<std::string> dict;
-  int64_t kmin = std::numeric_limits<int64_t>::max(), kmax = std::numeric_limits<int64_t>::min();
-  std::vector<uint64_t> sketch(kSketchBits / 64, 0);
+  out.kmin = std::numeric_limits<int64_t>::max();
+  out.kmax = std::numeric_limits<int64_t>::min();
+  out.sketch.assign(kSketchBits / 64, 0);
   for (unsigned p = 0; p < parts; ++p) {
     detail::ScanBuffers& sb = *scans_[p];
-    st.rows += sb.rows;
-    st.heap_bytes += sb.heap->size();
+    out.rows += sb.rows;
+    out.heap_bytes += sb.heap->size();
+    out.part_rows.push_back(sb.rows);
     if (string_key) {
       std::vector<int64_t> remap(sb.dict.size());
       for (std::size_t j = 0; j < sb.dict.size(); ++j) {
-        auto [it, added] = dict_index.try_emplace(sb.dict[j], static_cast<int64_t>(dict.size()));
-        if (added) dict.push_back(sb.dict[j]);
+        auto [it, added] = dict_index.try_emplace(sb.dict[j], static_cast<int64_t>(out.dict.size()));
+        if (added) out.dict.push_back(sb.dict[j]);
         remap[j] = it->second;
       }
       if (p > 0) {
@@ -260,13 +305,77 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
           if (kv[i]) keys[i] = remap[static_cast<std::size_t>(keys[i])];
       }
     } else {
-      kmin = std::min(kmin, sb.kmin);
-      kmax = std::max(kmax, sb.kmax);
-      for (std::size_t w = 0; w < sketch.size(); ++w) sketch[w] |= sb.sketch[w];
+      out.kmin = std::min(out.kmin, sb.kmin);
+      out.kmax = std::max(out.kmax, sb.kmax);
+      for (std::size_t w = 0; w < out.sketch.size(); ++w) out.sketch[w] |= sb.sketch[w];
     }
   }
-  st.scan_partitions = parts;
   st.scan_ms = ms_since(t_start);
+
+  // 3. GPUs: move the columns into device storage (copy commands). The CPU backend reads the heaps in place.
+  out.inputs.assign(parts, {});
+  for (unsigned p = 0; p < parts; ++p) {
+    const detail::ScanBuffers& sb = *scans_[p];
+    out.inputs[p] = {sb.keys, sb.key_valid};
+    for (std::size_t c = 0; c < n_cols; ++c) {
+      out.inputs[p].push_back(sb.values[c]);
+      out.inputs[p].push_back(sb.valid[c]);
+    }
+  }
+  if (device_->caps().is_gpu && out.rows > 0) {
+    const uint64_t t_move = now_ns();
+    std::vector<std::size_t> sizes;
+    for (unsigned p = 0; p < parts; ++p)
+      for (std::size_t i = 0; i < out.inputs[p].size(); ++i) sizes.push_back((i % 2 == 0 ? 8 : 1) * out.part_rows[p]);
+    std::vector<Buffer> moved = place(columns_heap_, StorageMode::device, "H_data_columns", sizes);
+    auto cb = queue_->make_command_buffer("data.preagg.upload");
+    std::size_t j = 0;
+    for (unsigned p = 0; p < parts; ++p)
+      for (std::size_t i = 0; i < out.inputs[p].size(); ++i, ++j) {
+        cb.copy(out.inputs[p][i], 0, moved[j], 0, sizes[j]);
+        out.inputs[p][i] = moved[j];
+      }
+    cb.commit();
+    cb.wait_until_completed();
+    st.move_ms = ms_since(t_move);
+  }
+}
+
+Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stats_out, const QueryOptions& options,
+                          uint64_t rows_hint) {
+  PreAggStats st;
+  const uint64_t t_start = now_ns();
+  const uint64_t version = session.data_version();  // before the scan: a write committed during it changes this
+  const std::size_t n_cols = q.columns.size();
+  const bool string_key = q.scan_schema.at(0).type == TypeId::varchar;
+  std::vector<ValueKind> kind(n_cols);
+  for (std::size_t c = 0; c < n_cols; ++c)
+    kind[c] = q.scan_schema[c + 1].physical() == Physical::f64 ? ValueKind::f64 : ValueKind::i64;
+
+  unsigned parts = 1;
+  if (!q.partition_scan_sql.empty() && rows_hint >= options_.parallel_scan_min_rows) {
+    const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+    parts = std::clamp(options_.scan_threads ? options_.scan_threads : hw, 1u, 64u);
+  }
+  const std::string scan_key = (parts > 1 ? q.partition_scan_sql : q.scan_sql) + "\n-- ranges " +
+                               std::to_string(parts) + " of " + std::to_string(rows_hint) + " rows";
+  std::shared_ptr<detail::ResidentColumns> cols = resident_;
+  if (cols && options_.keep_columns && cols->scan_key == scan_key && cols->database == session.database_id() &&
+      cols->data_version == version) {
+    st.columns_resident = true;
+  } else {
+    resident_.reset();  // its buffers are about to be overwritten
+    cols = std::make_shared<detail::ResidentColumns>();
+    cols->scan_key = scan_key;
+    cols->database = session.database_id();
+    cols->data_version = version;
+    scan_columns(session, q, options, rows_hint, parts, *cols, st);
+    if (options_.keep_columns) resident_ = cols;
+  }
+  st.rows = cols->rows;
+  st.heap_bytes = cols->heap_bytes;
+  st.scan_partitions = parts;
+  const std::vector<std::string>& dict = cols->dict;
 
   // 2. Table mode and capacity.
   AggConstants k;
@@ -278,6 +387,7 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
     k.column[a] = q.aggs[a].column < 0 ? 0 : static_cast<uint32_t>(q.aggs[a].column);
   }
   for (std::size_t c = 0; c < n_cols; ++c) k.column_kind[c] = static_cast<uint32_t>(kind[c]);
+  const int64_t kmin = cols->kmin, kmax = cols->kmax;
   const bool any_key = kmin <= kmax;
   const uint128_t range = any_key ? static_cast<uint128_t>(static_cast<int128_t>(kmax) - kmin + 1) : 1;
   if (!options_.force_hash && (string_key || range <= std::min<uint64_t>(kDenseLimit, 4 * st.rows + 1024))) {
@@ -286,7 +396,7 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
     k.key_base = string_key || !any_key ? 0 : kmin;
   } else {
     uint64_t zeros = 0;
-    for (uint64_t w : sketch) zeros += 64 - static_cast<uint64_t>(std::popcount(w));
+    for (uint64_t w : cols->sketch) zeros += 64 - static_cast<uint64_t>(std::popcount(w));
     const double m = static_cast<double>(kSketchBits);
     const double est = zeros == 0 ? static_cast<double>(st.rows) : -m * std::log(static_cast<double>(zeros) / m);
     const uint64_t want = std::min<uint64_t>(static_cast<uint64_t>(est * 2) + 1024, 2 * st.rows + 1024);
@@ -294,37 +404,9 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
     k.capacity = options_.initial_hash_capacity ? options_.initial_hash_capacity : std::bit_ceil(want);
   }
 
-  // 3. GPUs: move the columns into device storage (copy commands). The CPU backend reads the heaps in place.
-  const bool gpu = device_->caps().is_gpu;
-  std::vector<std::vector<Buffer>> inputs(parts);  // per partition: keys, key_valid, (values, valid) per column
-  for (unsigned p = 0; p < parts; ++p) {
-    const detail::ScanBuffers& sb = *scans_[p];
-    inputs[p] = {sb.keys, sb.key_valid};
-    for (std::size_t c = 0; c < n_cols; ++c) {
-      inputs[p].push_back(sb.values[c]);
-      inputs[p].push_back(sb.valid[c]);
-    }
-  }
-  if (gpu && st.rows > 0) {
-    const uint64_t t_move = now_ns();
-    std::vector<std::size_t> sizes;
-    for (unsigned p = 0; p < parts; ++p)
-      for (std::size_t i = 0; i < inputs[p].size(); ++i) sizes.push_back((i % 2 == 0 ? 8 : 1) * scans_[p]->rows);
-    std::vector<Buffer> moved = place(columns_heap_, StorageMode::device, "H_data_columns", sizes);
-    auto cb = queue_->make_command_buffer("data.preagg.upload");
-    std::size_t j = 0;
-    for (unsigned p = 0; p < parts; ++p)
-      for (std::size_t i = 0; i < inputs[p].size(); ++i, ++j) {
-        cb.copy(inputs[p][i], 0, moved[j], 0, sizes[j]);
-        inputs[p][i] = moved[j];
-      }
-    cb.commit();
-    cb.wait_until_completed();
-    st.move_ms = ms_since(t_move);
-  }
-
   // 4. Kernels on the compute queue (one aggregation dispatch per partition into the same table); a full hash
   //    table is regrown and the kernels rerun.
+  const bool gpu = device_->caps().is_gpu;
   const uint64_t t_kernel = now_ns();
   Buffer table_host, overflow_host;
   for (;;) {
@@ -334,10 +416,11 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
     std::vector<Buffer> host = gpu ? place(readback_heap_, StorageMode::shared, "H_data_readback", sizes) : table;
     auto cb = queue_->make_command_buffer("data.preagg");
     for (unsigned p = 0; p < parts; ++p) {
-      std::vector<Buffer> bufs{inputs[p][0], inputs[p][1], table[0], table[1]};
-      bufs.insert(bufs.end(), inputs[p].begin() + 2, inputs[p].end());
+      const std::vector<Buffer>& in = cols->inputs[p];
+      std::vector<Buffer> bufs{in[0], in[1], table[0], table[1]};
+      bufs.insert(bufs.end(), in.begin() + 2, in.end());
       AggConstants kp = k;
-      kp.rows = scans_[p]->rows;
+      kp.rows = cols->part_rows[p];
       if (p == 0) cb.dispatch(kAggInitKernel, Grid{k.slots()}, DispatchArgs::make(bufs, kp));
       if (kp.rows > 0) cb.dispatch(kAggRowsKernel, Grid{kp.rows}, DispatchArgs::make(bufs, kp));
     }
@@ -356,35 +439,55 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
   st.mode = static_cast<TableMode>(k.mode) == TableMode::dense ? "dense" : "hash";
   st.capacity = k.capacity;
 
-  // 5. Occupied slots -> rows, in DuckDB's output columns and types.
+  // 5. Occupied slots -> rows, in DuckDB's output columns and types; slot ranges on all cores for big tables.
   const uint64_t t_fin = now_ns();
   const auto* t = static_cast<const uint64_t*>(table_host.contents());
   const uint64_t S = k.slots();
+  const unsigned threads = S < (1u << 18) ? 1u
+                           : options_.finalize_threads ? options_.finalize_threads
+                                                       : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::vector<uint64_t>> found(threads);
+  parallel_ranges(threads, threads, [&](uint64_t b, uint64_t e) {
+    for (uint64_t i = b; i < e; ++i)
+      for (uint64_t s = S * i / threads; s < S * (i + 1) / threads; ++s)
+        if (t[k.word(1, s)] != 0) found[i].push_back(s);
+  });
   std::vector<uint64_t> occupied;
-  for (uint64_t s = 0; s < S; ++s)
-    if (t[k.word(1, s)] != 0) occupied.push_back(s);
-  st.groups = occupied.size();
+  for (const auto& f : found) occupied.insert(occupied.end(), f.begin(), f.end());
+  found.clear();
+  const uint64_t G = occupied.size();
+  st.groups = G;
   Result out;
   out.columns = q.output_schema;
   for (auto& c : out.columns) {
     c.clear_values();
-    c.reserve(occupied.size());
+    c.valid.resize(G);
+    switch (c.physical()) {
+      case Physical::i64: c.i64.resize(G); break;
+      case Physical::i128: c.i128.resize(G); break;
+      case Physical::f64: c.f64.resize(G); break;
+      case Physical::str: c.str.resize(G); break;
+    }
   }
   // One pass per output column, so each inner loop has one shape.
   for (std::size_t oi = 0; oi < q.output.size(); ++oi) {
     Column& col = out.columns[oi];
     if (q.output[oi] < 0) {  // the key
-      for (const uint64_t s : occupied) {
-        const bool null_key = s == k.capacity + 1;
-        const int64_t key = null_key ? 0
-                            : static_cast<TableMode>(k.mode) == TableMode::dense ? k.key_base + static_cast<int64_t>(s)
-                            : s == k.capacity ? kEmptyKey
-                                              : static_cast<int64_t>(t[k.word(0, s)]);
-        col.valid.push_back(null_key ? 0 : 1);
-        if (!string_key) col.i64.push_back(key);
-        else if (null_key) col.str.emplace_back();
-        else col.str.push_back(dict[static_cast<std::size_t>(key)]);
-      }
+      if (string_key ? col.physical() != Physical::str : col.physical() != Physical::i64)
+        throw DataError("[PreAggregator::run]", "key column: DuckDB expects " + col.type_name(), q.sql);
+      parallel_ranges(G, threads, [&](uint64_t b, uint64_t e) {
+        for (uint64_t i = b; i < e; ++i) {
+          const uint64_t s = occupied[i];
+          const bool null_key = s == k.capacity + 1;
+          const int64_t key = null_key ? 0
+                              : static_cast<TableMode>(k.mode) == TableMode::dense ? k.key_base + static_cast<int64_t>(s)
+                              : s == k.capacity ? kEmptyKey
+                                                : static_cast<int64_t>(t[k.word(0, s)]);
+          col.valid[i] = null_key ? 0 : 1;
+          if (!string_key) col.i64[i] = key;
+          else if (!null_key) col.str[i] = dict[static_cast<std::size_t>(key)];
+        }
+      });
       continue;
     }
     const std::size_t a = static_cast<std::size_t>(q.output[oi]);
@@ -393,41 +496,44 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
     const bool value_is_double = op == AggOp::avg || (f64 && op != AggOp::count && op != AggOp::count_star);
     if (col.physical() == Physical::str || (col.physical() == Physical::i64 && value_is_double))
       throw DataError("[PreAggregator::run]", q.aggs[a].text + ": DuckDB expects " + col.type_name(), q.sql);
-    for (const uint64_t s : occupied) {
-      const uint64_t* slot = t + k.word(0, s);
-      const uint64_t cnt = slot[2 + 3 * a], w1 = slot[3 + 3 * a], w2 = slot[4 + 3 * a];
-      const bool is_null = op != AggOp::count_star && op != AggOp::count && cnt == 0;
-      int128_t iv = 0;
-      double dv = 0;
-      switch (op) {
-        case AggOp::count_star: iv = static_cast<int128_t>(slot[1]); break;
-        case AggOp::count: iv = static_cast<int128_t>(cnt); break;
-        case AggOp::sum:
-          if (f64) dv = bits_double(w1);
-          else iv = sum128(w1, w2);
-          break;
-        case AggOp::min:
-        case AggOp::max:
-          if (f64) dv = bits_double(w1);
-          else iv = static_cast<int64_t>(w1);
-          break;
-        case AggOp::avg:
-          dv = cnt == 0 ? 0.0
-                        : (f64 ? bits_double(w1) / static_cast<double>(cnt)
-                               : static_cast<double>(static_cast<long double>(sum128(w1, w2)) / static_cast<long double>(cnt)));
-          break;
+    parallel_ranges(G, threads, [&](uint64_t b, uint64_t e) {
+      for (uint64_t i = b; i < e; ++i) {
+        const uint64_t* slot = t + k.word(0, occupied[i]);
+        const uint64_t cnt = slot[2 + 3 * a], w1 = slot[3 + 3 * a], w2 = slot[4 + 3 * a];
+        const bool is_null = op != AggOp::count_star && op != AggOp::count && cnt == 0;
+        int128_t iv = 0;
+        double dv = 0;
+        switch (op) {
+          case AggOp::count_star: iv = static_cast<int128_t>(slot[1]); break;
+          case AggOp::count: iv = static_cast<int128_t>(cnt); break;
+          case AggOp::sum:
+            if (f64) dv = bits_double(w1);
+            else iv = sum128(w1, w2);
+            break;
+          case AggOp::min:
+          case AggOp::max:
+            if (f64) dv = bits_double(w1);
+            else iv = static_cast<int64_t>(w1);
+            break;
+          case AggOp::avg:
+            dv = cnt == 0 ? 0.0
+                          : (f64 ? bits_double(w1) / static_cast<double>(cnt)
+                                 : static_cast<double>(static_cast<long double>(sum128(w1, w2)) /
+                                                       static_cast<long double>(cnt)));
+            break;
+        }
+        col.valid[i] = is_null ? 0 : 1;
+        if (col.physical() == Physical::f64) {
+          col.f64[i] = value_is_double ? dv : static_cast<double>(iv);
+        } else if (col.physical() == Physical::i128) {
+          col.i128[i] = iv;
+        } else {
+          if (!is_null && (iv > std::numeric_limits<int64_t>::max() || iv < std::numeric_limits<int64_t>::min()))
+            throw DataError("[PreAggregator::run]", q.aggs[a].text + " overflows " + col.type_name(), q.sql);
+          col.i64[i] = static_cast<int64_t>(iv);
+        }
       }
-      col.valid.push_back(is_null ? 0 : 1);
-      if (col.physical() == Physical::f64) {
-        col.f64.push_back(value_is_double ? dv : static_cast<double>(iv));
-      } else if (col.physical() == Physical::i128) {
-        col.i128.push_back(iv);
-      } else {
-        if (!is_null && (iv > std::numeric_limits<int64_t>::max() || iv < std::numeric_limits<int64_t>::min()))
-          throw DataError("[PreAggregator::run]", q.aggs[a].text + " overflows " + col.type_name(), q.sql);
-        col.i64.push_back(static_cast<int64_t>(iv));
-      }
-    }
+    });
   }
   st.finalize_ms = ms_since(t_fin);
   st.total_ms = ms_since(t_start);

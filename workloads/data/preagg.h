@@ -15,6 +15,12 @@
 // table (rows that found no slot) is retried at 4x capacity; (4) occupied slots become the result's rows.
 // On a GPU device the columns are copied into device storage first and the table lives in device storage,
 // copied back for step 4; on the CPU backend everything stays in the shared heap (zero-copy).
+// Resident columns: the last scan's columns stay in their buffers (device storage on GPUs, the shared heap on the
+// CPU backend). A later query with the same scan (same key, input columns, FROM and WHERE) on an unchanged
+// database (Session::data_version) skips steps (1) and the copy to the device: only the kernels and the
+// read-back run. drop_resident_columns() frees them (memory pressure); PreAggOptions::keep_columns = false
+// turns this off.
+// Step (4) runs on all cores for large tables (millions of groups).
 // Thread-safety: one run() at a time per PreAggregator (the heap is reused); the device may be shared.
 // Consistency: each rowid range is scanned in its own (read-only) transaction, so a writer committing while a
 // partitioned scan runs can be seen by some ranges and not others; use one scan (scan_threads = 1) under writes.
@@ -30,6 +36,7 @@ namespace ut::data {
 
 namespace detail {
 struct ScanBuffers;
+struct ResidentColumns;
 }
 
 struct PreAggStats {
@@ -44,6 +51,7 @@ struct PreAggStats {
   double kernel_ms = 0;    // init + aggregation kernels, table readback, regrowths
   double finalize_ms = 0;  // occupied slots -> result rows
   double total_ms = 0;
+  bool columns_resident = false;  // the scan was skipped: the columns of an identical earlier scan were reused
 };
 
 struct PreAggOptions {
@@ -51,6 +59,8 @@ struct PreAggOptions {
   uint64_t initial_hash_capacity = 0; // 0: from the distinct-key sketch; else a power of two (tests regrowth)
   unsigned scan_threads = 0;          // base tables: rowid ranges scanned at once; 0 = hardware threads
   uint64_t parallel_scan_min_rows = 1'000'000;  // below this (the planner's row estimate) one scan
+  bool keep_columns = true;           // reuse the last scan's columns while the database is unchanged
+  unsigned finalize_threads = 0;      // step (4) for large tables; 0 = hardware threads
 };
 
 class PreAggregator {
@@ -61,6 +71,10 @@ class PreAggregator {
   Result run(Session& session, const AggQuery& query, PreAggStats* stats = nullptr, const QueryOptions& options = {},
              uint64_t rows_hint = 0);
 
+  // Frees the resident columns (device storage and the scan heaps); the next run() scans again. Not while a
+  // run() is in progress.
+  void drop_resident_columns();
+
   const std::string& backend() const noexcept { return device_->backend_name(); }
   Device& device() noexcept { return *device_; }
 
@@ -69,9 +83,12 @@ class PreAggregator {
   QueuePtr queue_;
   PreAggOptions options_;
   std::vector<Buffer> place(HeapPtr& heap, StorageMode mode, const char* label, const std::vector<std::size_t>& sizes);
+  void scan_columns(Session& session, const AggQuery& q, const QueryOptions& options, uint64_t rows_hint,
+                    unsigned parts, detail::ResidentColumns& out, PreAggStats& st);
 
   std::vector<std::shared_ptr<detail::ScanBuffers>> scans_;  // one per scan partition, reused between runs
   HeapPtr columns_heap_, table_heap_, readback_heap_;
+  std::shared_ptr<detail::ResidentColumns> resident_;  // what the last complete scan left, or null
 };
 
 }  // namespace ut::data
