@@ -213,9 +213,14 @@ int demo(const DemoOptions& o) {
               guards["pressure"].get<std::string>().c_str());
   {
     const auto changes = ai.tuning_log();
+    auto last = [&](const std::string& what) {
+      for (auto it = changes.rbegin(); it != changes.rend(); ++it)
+        if (it->rfind(what, 0) == 0) return "; last change: " + *it;
+      return std::string(", unchanged");
+    };
     const std::string what = "tuning (step budget " + std::to_string(static_cast<int>(engine::StepTunerConfig{}.step_budget_ms)) + " ms)";
-    std::printf("%-34s prefill chunk %d tokens%s%s\n", what.c_str(), ai.prefill_chunk(),
-                changes.empty() ? ", unchanged" : "; last change: ", changes.empty() ? "" : changes.back().c_str());
+    std::printf("%-34s prefill chunk %d tokens%s\n", what.c_str(), ai.prefill_chunk(), last("prefill chunk").c_str());
+    std::printf("%-34s embedding batch %zu chunks%s\n", "", ai.index_batch_size(), last("embedding batch").c_str());
   }
   std::printf("%-34s %.1f s\n", "wall time", ms_since(t_start) / 1000);
   std::ofstream(o.trace_path) << eng.chrome_trace();

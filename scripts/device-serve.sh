@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# `ut serve` against llama.cpp's own server on the same card, measured by the same client (`ut bench serve`):
+# chat alone, chat under concurrent embedding load, embeddings alone, at DEVICE_SERVE_CONCURRENCY concurrent
+# chats. Same models (real-size synthetic shapes: Qwen2.5-0.5B F16 for chat, bge-small F16 for embeddings), same
+# ggml kernels (the npm CPU variants and the sm_90 CUDA backend of build-ggml-cuda.sh, loaded by both).
+#   bash scripts/device-build.sh; bash scripts/build-llama-server.sh; bash scripts/device-serve.sh --stage
+#   run(command="bash scripts/device-serve.sh", carry=[".device/ml/llama.tar.xz", ".device/ml/ut.xz",
+#       ".device/lib.tar.xz", ".device/llama-server.tar.xz", ".device/commit", ".gl"], timeout_s=590)
+# (models/debian/*.gguf must stay behind: with them the carry passes 64 MiB.)
+# Writes $OUT/serve.log, serve-ut.json, serve-llama-server.json and the servers' logs.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [[ ${1:-} == --stage ]]; then  # here: pack llama-server and its libraries for the carry
+  [[ -x .deps/llama-server/bin/llama-server ]] || { echo "run scripts/build-llama-server.sh first" >&2; exit 1; }
+  tar -C .deps/llama-server -cJf .device/llama-server.tar.xz bin
+  ls -la .device/llama-server.tar.xz
+  exit 0
+fi
+OUT=${OUT:-/tmp/ut-device-serve}
+D=$(pwd)/.device
+mkdir -p "$OUT" /tmp/ut-lib /tmp/ut-bin /tmp/llama-server
+tar -C /tmp/ut-lib -xJf "$D/lib.tar.xz"
+export LD_LIBRARY_PATH=/tmp/ut-lib
+source scripts/device-env.sh
+if compgen -G ".gl/*.deb" >/dev/null; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
+xz -dc "$D/ml/ut.xz" > /tmp/ut-bin/ut && chmod +x /tmp/ut-bin/ut
+tar -C /tmp/llama-server -xJf "$D/llama-server.tar.xz"
+# The peer loads its backends from its own folder: the same CPU variants and CUDA backend `ut` uses.
+cp -n /tmp/ut-llama/lib/libggml-cpu-*.so /tmp/ut-llama/lib/libggml-cuda.so /tmp/llama-server/bin/
+export UT_TRAINED_MODELS_DIR=none UT_MODELS_DIR=/tmp/ut-models UT_ML_DEVICE=cuda
+UT=/tmp/ut-bin/ut
+M=/tmp/ut-models
+CONC=${DEVICE_SERVE_CONCURRENCY:-1,4,16}
+CHATS=${DEVICE_SERVE_CHATS:-16}
+wait_up() {  # url, seconds
+  for _ in $(seq 1 "$2"); do
+    python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=2)" "$1" 2>/dev/null && return 0
+    sleep 1
+  done
+  echo "server at $1 did not come up in $2 s"; return 1
+}
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+  echo "device-serve of $(cat "$D/commit" 2>/dev/null) at $(date -u +%FT%TZ); $(nproc) cores"
+  timeout 120 $UT models synth --real --out $M
+  CHAT=$M/qwen2.5-0.5b-shape-random-f16.gguf EMB=$M/bge-small-shape-random-f16.gguf
+
+  echo "== ut serve (ML lane on CUDA)"
+  rm -f /tmp/serve.duckdb*
+  $UT serve --port 8080 --db /tmp/serve.duckdb --chat-model $CHAT --embed-model $EMB --max-heavy-ops 64 \
+    > "$OUT/ut-serve.log" 2>&1 &
+  pid=$!
+  if wait_up http://127.0.0.1:8080/v1/models 120; then
+    timeout 240 $UT bench serve --label "ut serve" --chat-url http://127.0.0.1:8080 --concurrency "$CONC" \
+      --chats "$CHATS" --json "$OUT/serve-ut.json"; echo "rc=$?"
+  fi
+  kill $pid; wait $pid 2>/dev/null
+
+  echo "== llama-server (two processes: chat and embeddings; all layers on the GPU)"
+  LS=/tmp/llama-server/bin
+  par=$(echo "$CONC" | tr ',' '\n' | sort -n | tail -1)
+  LD_LIBRARY_PATH=$LS:$LD_LIBRARY_PATH $LS/llama-server -m $CHAT -ngl 99 --host 127.0.0.1 --port 8081 \
+    --parallel "$par" -c $((par * 1024)) > "$OUT/llama-server-chat.log" 2>&1 &
+  p1=$!
+  LD_LIBRARY_PATH=$LS:$LD_LIBRARY_PATH $LS/llama-server -m $EMB -ngl 99 --host 127.0.0.1 --port 8082 \
+    --embeddings --parallel 4 -c 2048 -b 2048 -ub 2048 > "$OUT/llama-server-embed.log" 2>&1 &
+  p2=$!
+  if wait_up http://127.0.0.1:8081/health 120 && wait_up http://127.0.0.1:8082/health 60; then
+    timeout 240 $UT bench serve --label "llama-server" --chat-url http://127.0.0.1:8081 \
+      --embed-url http://127.0.0.1:8082 --concurrency "$CONC" --chats "$CHATS" \
+      --json "$OUT/serve-llama-server.json"; echo "rc=$?"
+  fi
+  kill $p1 $p2; wait $p1 $p2 2>/dev/null
+  grep -m3 -iE "CUDA|offloaded|error" "$OUT/llama-server-chat.log"
+} 2>&1 | tee "$OUT/serve.log"
