@@ -128,6 +128,8 @@ void add_openai_routes(httplib::Server& http, engine::Assistant& ai) {
     cr.gen.sampling.temperature = field<float>(*body, "temperature", 0.7f);
     cr.gen.sampling.top_p = field<float>(*body, "top_p", 0.95f);
     cr.gen.sampling.seed = field<uint32_t>(*body, "seed", 42);
+    // llama-server's extension, which load tests send so that every answer is max_tokens long on both servers.
+    cr.gen.ignore_eog = field<bool>(*body, "ignore_eos", false);
     if (body->contains("stop")) {
       const auto& st = (*body)["stop"];
       if (st.is_string()) cr.gen.stop.push_back(st.get<std::string>());

@@ -5,7 +5,8 @@
 //   srv.add_routes([&](httplib::Server& h) { ut::server::add_api_routes(h, assistant, {.allow_sql_writes = false}); });
 //
 // OpenAI-compatible: POST /v1/chat/completions (stream true: server-sent events), POST /v1/embeddings,
-// GET /v1/models. Native: POST /api/v1/sql, /api/v1/docs (GET list, POST create, GET/PUT/DELETE /{id},
+// GET /v1/models; chat also takes llama-server's "ignore_eos" (generate max_tokens whatever the model says).
+// Native: POST /api/v1/sql, /api/v1/docs (GET list, POST create, GET/PUT/DELETE /{id},
 // POST /api/v1/docs/search). Bad requests get 4xx with {"error": {"message", "type"}}; a full engine answers
 // 429 "busy"; a client that disconnects mid-stream cancels its generation.
 #pragma once

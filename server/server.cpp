@@ -42,6 +42,9 @@ Server::Server(engine::Engine& engine, ServerOptions options)
                      "' exposes the engine beyond this machine: set a bearer token (--token or UT_API_TOKEN)");
   }
   http_->set_payload_max_length(options_.max_body_bytes);
+  // Streamed tokens are small writes: with Nagle's algorithm each waits for the client's delayed ACK of the one
+  // before (tens of ms, tokens arrive in bursts). llama.cpp's server turns it off the same way.
+  http_->set_tcp_nodelay(true);
   http_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (options_.token.empty()) return httplib::Server::HandlerResponse::Unhandled;
     if (req.get_header_value("Authorization") == "Bearer " + options_.token) return httplib::Server::HandlerResponse::Unhandled;

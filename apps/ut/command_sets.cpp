@@ -18,6 +18,7 @@ std::vector<AddCommands> extra_command_sets() {
       add_chat_commands,
       add_bench_mixed_commands,
       add_bench_models_commands,
+      add_bench_serve_commands,
       add_ingest_commands,
   };
 }

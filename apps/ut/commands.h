@@ -4,6 +4,7 @@
 // A new module adds its function to extra_command_sets() in apps/ut/command_sets.cpp.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,6 +27,7 @@ void add_ingest_commands(CLI::App& app, CLI::App& bench, int& rc);  // ingest
 void add_chat_commands(CLI::App& app, CLI::App& bench, int& rc);    // chat
 void add_bench_mixed_commands(CLI::App& app, CLI::App& bench, int& rc);  // bench mixed
 void add_bench_models_commands(CLI::App& app, CLI::App& bench, int& rc);  // bench models
+void add_bench_serve_commands(CLI::App& app, CLI::App& bench, int& rc);   // bench serve
 // Other layers' command sets, in --help order.
 std::vector<AddCommands> extra_command_sets();
 
@@ -55,5 +57,27 @@ struct BenchOptions {
   bool quick = false;     // CI smoke: fewer iterations
 };
 int bench_timeline(const BenchOptions& o);
+
+// `ut bench serve` (apps/ut/cmd_bench_serve.cpp): load on any OpenAI-compatible server -- streamed chats alone,
+// the same chats under a background embedding load, embeddings alone -- measured by one client, so `ut serve` and
+// llama.cpp's llama-server are compared on equal terms. Returns 1 when no chat succeeded.
+struct ServeBenchOptions {
+  std::string label;                                // names the server in the report (default: the chat URL)
+  std::string chat_url = "http://127.0.0.1:8080";
+  std::string embed_url;                            // empty: chat_url
+  std::string chat_model, embed_model;              // empty: picked from GET /v1/models
+  std::string token;                                // bearer token; empty: none
+  int chats = 16;                                   // chat requests per phase
+  std::vector<int> concurrency = {1};               // one measurement per value
+  int prompt_words = 200, max_tokens = 64;
+  bool ignore_eos = true;
+  int embed_clients = 2, embed_batch = 32;
+  double embed_seconds = 5;                         // the embeddings-alone phase
+  double warmup_s = 1;                              // embedding load before the chats start
+  uint64_t seed = 1;
+  double timeout_s = 120;                           // per request
+  std::string json_path = "ut-bench-serve.json";
+};
+int bench_serve(const ServeBenchOptions& o);
 
 }  // namespace ut::app

@@ -1,0 +1,579 @@
+// `ut bench serve`: one load client for any OpenAI-compatible server, so that `ut serve` and llama.cpp's
+// llama-server are measured the same way on the same machine.
+//   ut bench serve --label "ut serve" --chat-url http://127.0.0.1:8080 --json ut.json
+//   ut bench serve --label llama-server --chat-url http://127.0.0.1:8081 --embed-url http://127.0.0.1:8082 --json peer.json
+// Phases: embeddings alone (the embeddings/s baseline); then for each --concurrency value, the chats alone and
+// the same number of chats while --embed-clients clients send embedding requests back to back. Chats stream
+// (SSE) and are timed per chunk: TTFT, decode tokens/s, total latency; every failure is counted and shown.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include "apps/ut/commands.h"
+#include "apps/ut/openai_client.h"
+#include "backends/cpu/device.h"
+
+namespace ut::app {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+uint64_t mix(uint64_t a, uint64_t b) {  // splitmix64 of a combination: independent streams from one --seed
+  uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E5B9ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// Random words, so that no two prompts share more than the chat template: servers that cache prompt prefixes
+// (llama-server does) get no free work.
+std::string random_words(uint64_t seed, int n) {
+  static const char* kWords[] = {
+      "river", "engine", "quiet", "market", "signal", "window", "garden", "paper", "orbit", "table", "silver",
+      "number", "forest", "bridge", "coffee", "planet", "memory", "station", "letter", "winter", "sudden", "green",
+      "travel", "kernel", "island", "motion", "doctor", "harbor", "yellow", "frame", "circle", "answer", "pocket",
+      "ladder", "summer", "copper", "voice", "shadow", "system", "animal", "stone", "report", "music", "crystal",
+      "narrow", "packet", "season", "battery", "simple", "camera", "thunder", "wooden", "mirror", "vector", "beacon",
+      "people", "morning", "canvas", "rocket", "little", "history", "butter", "language", "cable", "village",
+      "careful", "queue", "theory", "marble", "ocean", "native", "button", "distant", "garage", "lemon", "rapid",
+      "screen", "honest", "velvet", "signal", "meadow", "bottle", "ancient", "filter", "desert", "planner", "tunnel",
+      "gentle", "compass", "symbol", "cotton", "buffer", "harvest", "mountain", "violet", "puzzle", "office", "stream",
+      "token", "lantern", "figure", "kitchen", "oxygen", "museum", "thread", "weather", "journey", "pattern",
+      "blanket", "silent", "index", "captain", "eleven", "bright", "charge", "sketch", "module", "fabric", "glacier"};
+  constexpr std::size_t kCount = sizeof(kWords) / sizeof(kWords[0]);
+  std::mt19937_64 rng(seed);
+  std::string s;
+  for (int i = 0; i < n; ++i) {
+    s += kWords[rng() % kCount];
+    s += (i % 13 == 12) ? ". " : " ";
+  }
+  return s;
+}
+
+std::string chat_prompt(const ServeBenchOptions& o, uint64_t request) {
+  return random_words(mix(o.seed, request), o.prompt_words) + "\n\nWrite a long story that uses the words above.";
+}
+
+// Failures by message, in the order first seen, so that every distinct one is printed with its count.
+struct Failures {
+  std::vector<std::pair<std::string, int>> items;
+  void add(const std::string& what) {
+    for (auto& [m, n] : items)
+      if (m == what) {
+        ++n;
+        return;
+      }
+    items.push_back({what, 1});
+  }
+  int total() const {
+    int n = 0;
+    for (auto& [m, c] : items) n += c;
+    return n;
+  }
+  json to_json() const {
+    json a = json::array();
+    for (auto& [m, n] : items) a.push_back({{"message", m}, {"count", n}});
+    return a;
+  }
+};
+
+// Nearest-rank percentile; NaN when there are no values.
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return std::nan("");
+  std::sort(v.begin(), v.end());
+  const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
+  return v[std::clamp<std::size_t>(rank, 1, v.size()) - 1];
+}
+
+json number_or_null(double x) { return std::isnan(x) ? json(nullptr) : json(x); }
+
+// Embedding clients sending requests back to back until stop(). Each request is recorded with its start and end,
+// so that a phase can count the vectors embedded inside its window.
+class EmbedLoad {
+ public:
+  struct Done {
+    Clock::time_point start, end;
+    bool ok;
+    std::size_t vectors;
+    double ms;
+    std::string error;
+  };
+
+  EmbedLoad(const ServeBenchOptions& o, const std::string& model, uint64_t salt) {
+    for (int c = 0; c < o.embed_clients; ++c) {
+      threads_.emplace_back([this, &o, model, salt, c] {
+        OpenAiClient client(o.embed_url, {.token = o.token, .timeout_s = o.timeout_s});
+        std::mt19937_64 rng(mix(mix(o.seed, salt), static_cast<uint64_t>(c) + 1000));
+        while (!stop_) {
+          std::vector<std::string> texts;
+          for (int i = 0; i < o.embed_batch; ++i) texts.push_back(random_words(rng(), 24 + static_cast<int>(rng() % 25)));
+          const auto start = Clock::now();
+          auto r = client.embed(model, texts);
+          const Done d{start, Clock::now(), r.ok, r.vectors, r.ms, r.error};
+          {
+            std::lock_guard lock(mutex_);
+            done_.push_back(d);
+          }
+          // A refused connection fails in microseconds: pace the retries instead of spinning.
+          if (!r.ok) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      });
+    }
+  }
+  ~EmbedLoad() { stop(); }
+  // Waits for the requests in flight: the next phase must not overlap this one.
+  std::vector<Done> stop() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+    std::lock_guard lock(mutex_);
+    return done_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::vector<Done> done_;
+  std::vector<std::thread> threads_;
+};
+
+struct Phase {
+  std::string name;        // "embeddings alone", "chats alone", "chats + embeddings"
+  int concurrency = 0;     // 0: no chats
+  std::vector<ChatResult> chats;
+  double seconds = 0;      // chats: first request sent -> last answer complete; embeddings alone: the window
+  int embed_ok = 0, embed_failed = 0;
+  double embeddings = 0;   // vectors embedded inside the window (see count_embeddings)
+  int64_t embeddings_done = 0;  // vectors of all successful requests of the load, warm-up and edges included
+  std::vector<double> embed_ms;
+  Failures failures;
+
+  int chats_ok() const {
+    return static_cast<int>(std::count_if(chats.begin(), chats.end(), [](auto& c) { return c.ok; }));
+  }
+  std::vector<double> values(double ChatResult::*field, bool positive_only = false) const {
+    std::vector<double> v;
+    for (auto& c : chats)
+      if (c.ok && (!positive_only || c.*field > 0)) v.push_back(c.*field);
+    return v;
+  }
+  int64_t tokens() const {
+    int64_t n = 0;
+    for (auto& c : chats) n += c.tokens;
+    return n;
+  }
+  double tokens_per_s() const { return seconds > 0 ? static_cast<double>(tokens()) / seconds : 0; }
+  double embeddings_per_s() const { return seconds > 0 ? embeddings / seconds : 0; }
+
+  void count_embeddings(const std::vector<EmbedLoad::Done>& done, Clock::time_point w0, Clock::time_point w1) {
+    for (auto& d : done) {
+      if (!d.ok) {
+        ++embed_failed;
+        failures.add("embeddings: " + d.error);
+        continue;
+      }
+      ++embed_ok;
+      embed_ms.push_back(d.ms);
+      embeddings_done += static_cast<int64_t>(d.vectors);
+      // A request across an edge of the window counts in proportion to its time inside: short windows (a fast
+      // chat phase) neither lose nor gain a whole batch.
+      const double in = seconds_between(std::max(d.start, w0), std::min(d.end, w1));
+      const double all = seconds_between(d.start, d.end);
+      if (in > 0 && all > 0) embeddings += static_cast<double>(d.vectors) * std::min(1.0, in / all);
+    }
+  }
+
+  json to_json() const {
+    json j{{"phase", name}, {"seconds", seconds}};
+    if (concurrency > 0) {
+      const auto ttft = values(&ChatResult::ttft_ms), total = values(&ChatResult::total_ms);
+      json reqs = json::array();
+      int64_t usage_tokens = 0;
+      bool all_usage = !chats.empty();
+      for (auto& c : chats) {
+        reqs.push_back({{"ok", c.ok}, {"status", c.status}, {"error", c.error}, {"ttft_ms", c.ttft_ms},
+                        {"total_ms", c.total_ms}, {"tokens", c.tokens}, {"completion_tokens", c.completion_tokens},
+                        {"decode_tokens_per_s", c.decode_tps}, {"finish_reason", c.finish_reason}});
+        usage_tokens += std::max(c.completion_tokens, 0);
+        all_usage = all_usage && c.completion_tokens >= 0;
+      }
+      j.update({{"concurrency", concurrency},
+                {"clients", std::min<std::size_t>(static_cast<std::size_t>(concurrency), chats.size())},
+                {"requests_ok", chats_ok()},
+                {"requests_failed", static_cast<int>(chats.size()) - chats_ok()},
+                {"ttft_ms", {{"p50", number_or_null(percentile(ttft, 50))}, {"p90", number_or_null(percentile(ttft, 90))},
+                             {"p99", number_or_null(percentile(ttft, 99))}, {"max", number_or_null(percentile(ttft, 100))}}},
+                {"decode_tokens_per_s", {{"p50", number_or_null(percentile(values(&ChatResult::decode_tps, true), 50))}}},
+                {"latency_ms", {{"p50", number_or_null(percentile(total, 50))}, {"p99", number_or_null(percentile(total, 99))}}},
+                {"tokens", tokens()},
+                {"usage_completion_tokens", all_usage ? json(usage_tokens) : json(nullptr)},
+                {"aggregate_tokens_per_s", tokens_per_s()},
+                {"requests", reqs}});
+    }
+    j.update({{"embed_requests_ok", embed_ok}, {"embed_requests_failed", embed_failed},
+              {"embeddings_in_window", embeddings}, {"embeddings_done", embeddings_done},
+              {"embeddings_per_s", embeddings_per_s()},
+              {"embed_latency_ms", {{"p50", number_or_null(percentile(embed_ms, 50))},
+                                    {"p99", number_or_null(percentile(embed_ms, 99))}}},
+              {"failures", failures.to_json()}});
+    return j;
+  }
+};
+
+std::string cell(double x, int width, int decimals = 1) {
+  char b[64];
+  if (std::isnan(x)) std::snprintf(b, sizeof b, "%*s", width, "-");
+  else std::snprintf(b, sizeof b, "%*.*f", width, decimals, x);
+  return b;
+}
+
+void print_header() {
+  std::printf("\n  %-19s %4s %5s %5s | %-35s | %9s | %-17s | %8s | %8s %9s\n", "", "", "chats", "", "TTFT ms",
+              "decode", "latency ms", "gen", "embed", "embed req");
+  std::printf("  %-19s %4s %5s %5s | %8s %8s %8s %8s | %9s | %8s %8s | %8s | %8s %9s\n", "phase", "conc", "ok", "fail",
+              "p50", "p90", "p99", "max", "tok/s p50", "p50", "p99", "tok/s", "vec/s", "ok/fail");
+}
+
+void print_row(const Phase& p) {
+  const bool chats = p.concurrency > 0;
+  const auto ttft = p.values(&ChatResult::ttft_ms), total = p.values(&ChatResult::total_ms);
+  const double nan = std::nan("");
+  const std::string emb_req =
+      p.embed_ok + p.embed_failed > 0 ? std::to_string(p.embed_ok) + "/" + std::to_string(p.embed_failed) : "-";
+  std::printf("  %-19s %4s %5s %5s | %s %s %s %s | %s | %s %s | %s | %s %9s\n", p.name.c_str(),
+              chats ? std::to_string(p.concurrency).c_str() : "-",
+              chats ? std::to_string(p.chats_ok()).c_str() : "-",
+              chats ? std::to_string(static_cast<int>(p.chats.size()) - p.chats_ok()).c_str() : "-",
+              cell(percentile(ttft, 50), 8).c_str(), cell(percentile(ttft, 90), 8).c_str(),
+              cell(percentile(ttft, 99), 8).c_str(), cell(percentile(ttft, 100), 8).c_str(),
+              cell(percentile(p.values(&ChatResult::decode_tps, true), 50), 9).c_str(),
+              cell(percentile(total, 50), 8, 0).c_str(), cell(percentile(total, 99), 8, 0).c_str(),
+              cell(chats ? p.tokens_per_s() : nan, 8).c_str(),
+              cell(p.embed_ok + p.embed_failed > 0 ? p.embeddings_per_s() : nan, 8).c_str(), emb_req.c_str());
+  std::fflush(stdout);
+}
+
+// nvidia-smi's answer, like the device scripts record it; "" without one. Asked of nvidia-smi rather than the
+// CUDA runtime so that this client opens no context on the card it measures.
+std::string gpu_info() {
+  FILE* p = popen("command -v nvidia-smi >/dev/null 2>&1 && "
+                  "nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null", "r");
+  if (!p) return {};
+  std::string out;
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  if (pclose(p) != 0) return {};
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  for (std::size_t i = 0; (i = out.find('\n', i)) != std::string::npos;) out.replace(i, 1, "; ");
+  return out;
+}
+
+struct Models {
+  std::string chat, embed;
+  std::vector<std::string> chat_listed, embed_listed;
+};
+
+// --chat-model / --embed-model, else from GET /v1/models. A server may list its chat model and its embedder
+// under one URL (ours does, chat first): the embedder is the first listed id that answers an embedding request,
+// and the chat model the first other id.
+Models pick_models(const ServeBenchOptions& o) {
+  Models m{o.chat_model, o.embed_model, {}, {}};
+  const OpenAiClientOptions co{.token = o.token, .timeout_s = o.timeout_s};
+  ModelList embed_list;
+  if (o.embed_clients > 0) {
+    OpenAiClient client(o.embed_url, co);
+    embed_list = client.models();
+    if (!embed_list.ok) std::printf("  GET %s/v1/models: %s\n", o.embed_url.c_str(), embed_list.error.c_str());
+    m.embed_listed = embed_list.ids;
+    for (std::size_t i = 0; m.embed.empty() && i < embed_list.ids.size(); ++i)
+      if (client.embed(embed_list.ids[i], {"probe"}).ok) m.embed = embed_list.ids[i];
+    if (m.embed.empty() && !embed_list.ids.empty()) m.embed = embed_list.ids.front();  // its errors will show
+  }
+  if (m.chat.empty()) {
+    const bool same = o.embed_clients > 0 && o.chat_url == o.embed_url;
+    const ModelList chat_list = same ? embed_list : OpenAiClient(o.chat_url, co).models();
+    if (!chat_list.ok && !same) std::printf("  GET %s/v1/models: %s\n", o.chat_url.c_str(), chat_list.error.c_str());
+    m.chat_listed = chat_list.ids;
+    for (const auto& id : chat_list.ids)
+      if (m.chat.empty() && id != m.embed) m.chat = id;
+    if (m.chat.empty() && !chat_list.ids.empty()) m.chat = chat_list.ids.front();
+  }
+  return m;
+}
+
+// `n` chats from `concurrency` clients, each taking the next request as soon as its previous one ended.
+Phase chat_phase(const ServeBenchOptions& o, const Models& m, const char* name, int concurrency, bool with_embed,
+                 uint64_t& next_request) {
+  Phase ph{.name = name, .concurrency = concurrency};
+  std::vector<std::string> prompts;
+  for (int i = 0; i < o.chats; ++i) prompts.push_back(chat_prompt(o, next_request++));
+  std::unique_ptr<EmbedLoad> load;
+  if (with_embed) {
+    load = std::make_unique<EmbedLoad>(o, m.embed, next_request);
+    std::this_thread::sleep_for(std::chrono::duration<double>(o.warmup_s));
+  }
+  ph.chats.resize(prompts.size());
+  std::atomic<std::size_t> next{0};
+  const auto t0 = Clock::now();
+  std::vector<std::thread> clients;
+  for (int c = 0; c < std::min(concurrency, o.chats); ++c) {
+    clients.emplace_back([&] {
+      OpenAiClient client(o.chat_url, {.token = o.token, .timeout_s = o.timeout_s});
+      while (true) {
+        const std::size_t i = next++;
+        if (i >= prompts.size()) break;
+        ph.chats[i] = client.chat({.model = m.chat, .prompt = prompts[i], .max_tokens = o.max_tokens, .ignore_eos = o.ignore_eos});
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  const auto t1 = Clock::now();
+  ph.seconds = seconds_between(t0, t1);
+  for (auto& c : ph.chats)
+    if (!c.ok) ph.failures.add("chat: " + c.error);
+  if (load) ph.count_embeddings(load->stop(), t0, t1);
+  return ph;
+}
+
+Phase embed_phase(const ServeBenchOptions& o, const Models& m) {
+  Phase ph{.name = "embeddings alone"};
+  EmbedLoad load(o, m.embed, 0);
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.warmup_s));
+  const auto w0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.embed_seconds));
+  const auto w1 = Clock::now();
+  ph.seconds = seconds_between(w0, w1);
+  ph.count_embeddings(load.stop(), w0, w1);
+  return ph;
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char b[32];
+  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return b;
+}
+
+std::vector<int> parse_concurrency(const std::string& s) {
+  std::vector<int> out;
+  std::size_t pos = 0;
+  while (pos <= s.size()) {
+    const auto comma = std::min(s.find(',', pos), s.size());
+    const std::string item = s.substr(pos, comma - pos);
+    std::size_t used = 0;
+    int v = 0;
+    try {
+      v = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || v < 1 || v > 1024)
+      throw std::invalid_argument("'" + s + "': expected numbers 1..1024 separated by commas, e.g. 1,4,16");
+    out.push_back(v);
+    pos = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int bench_serve(const ServeBenchOptions& in) {
+  ServeBenchOptions o = in;
+  if (o.embed_url.empty()) o.embed_url = o.chat_url;
+  if (o.label.empty()) o.label = o.chat_url;
+  if (o.concurrency.empty()) o.concurrency = {1};
+  const auto t_all = Clock::now();
+  const std::string started = utc_now();
+  const std::string gpu = gpu_info();
+
+  std::printf("ut bench serve — %s\n", o.label.c_str());
+  const Models m = pick_models(o);
+  std::printf("  chat        %s  model %s\n", o.chat_url.c_str(), m.chat.empty() ? "(none named: the server's default)" : m.chat.c_str());
+  if (o.embed_clients > 0)
+    std::printf("  embeddings  %s  model %s\n", o.embed_url.c_str(), m.embed.empty() ? "(none named: the server's default)" : m.embed.c_str());
+  std::printf("  %d chats per phase, prompts of %d random words, max_tokens %d%s, temperature 0, streamed\n", o.chats,
+              o.prompt_words, o.max_tokens, o.ignore_eos ? ", ignore_eos" : "");
+  if (o.embed_clients > 0)
+    std::printf("  embedding load: %d clients x %d texts per request; embeddings alone for %.1f s\n", o.embed_clients,
+                o.embed_batch, o.embed_seconds);
+  for (const int c : o.concurrency)
+    if (c > o.chats) std::printf("  note: concurrency %d > %d chats per phase: only %d clients run\n", c, o.chats, o.chats);
+  std::printf("  this machine: %s, %u cores, %.1f GiB; GPU: %s\n", cpu::host_cpu_name().c_str(), cpu::host_cores(),
+              static_cast<double>(cpu::host_memory_total()) / (1024.0 * 1024.0 * 1024.0), gpu.empty() ? "none seen by nvidia-smi" : gpu.c_str());
+
+  // Warm-up, not measured: the first request of a server may load or compile things.
+  {
+    OpenAiClient c(o.chat_url, {.token = o.token, .timeout_s = o.timeout_s});
+    const auto w = c.chat({.model = m.chat, .prompt = random_words(mix(o.seed, ~0ull), 16),
+                           .max_tokens = std::min(o.max_tokens, 8), .ignore_eos = o.ignore_eos});
+    if (w.ok) std::printf("  warm-up chat: ok (%.0f ms)\n", w.total_ms);
+    else std::printf("  warm-up chat failed: %s\n", w.error.c_str());
+  }
+
+  // One embeddings-alone phase, then per concurrency value: chats alone, chats + embeddings.
+  std::optional<Phase> embed_alone;
+  std::vector<std::pair<Phase, std::optional<Phase>>> runs;
+  print_header();
+  if (o.embed_clients > 0) {
+    embed_alone = embed_phase(o, m);
+    print_row(*embed_alone);
+  }
+  uint64_t next_request = 0;
+  for (const int c : o.concurrency) {
+    auto& run = runs.emplace_back(chat_phase(o, m, "chats alone", c, false, next_request), std::nullopt);
+    print_row(run.first);
+    if (o.embed_clients > 0) {
+      run.second = chat_phase(o, m, "chats + embeddings", c, true, next_request);
+      print_row(*run.second);
+    }
+  }
+
+  std::vector<const Phase*> all;
+  if (embed_alone) all.push_back(&*embed_alone);
+  for (auto& [alone, with] : runs) {
+    all.push_back(&alone);
+    if (with) all.push_back(&*with);
+  }
+  int ok = 0, failed = 0;
+  bool busy = false;
+  for (const Phase* p : all) {
+    ok += p->chats_ok();
+    failed += static_cast<int>(p->chats.size()) - p->chats_ok();
+    if (p->failures.items.empty()) continue;
+    std::printf("\n  failures in \"%s\"%s:\n", p->name.c_str(),
+                p->concurrency > 0 ? (" at concurrency " + std::to_string(p->concurrency)).c_str() : "");
+    for (auto& [msg, n] : p->failures.items) {
+      std::printf("    %d x %s\n", n, msg.c_str());
+      busy = busy || msg.find("HTTP 429") != std::string::npos;
+    }
+  }
+  if (busy)
+    std::printf("\n  HTTP 429 means the server refused work as busy: `ut serve --max-heavy-ops N` admits more at once\n"
+                "  (llama-server queues requests instead; its --parallel sets the slots).\n");
+
+  json j{{"suite", "serve"},
+         {"label", o.label},
+         {"started_utc", started},
+         {"chat_url", o.chat_url},
+         {"embed_url", o.embed_url},
+         {"chat_model", m.chat},
+         {"embed_model", m.embed},
+         {"models_listed", {{"chat_url", m.chat_listed}, {"embed_url", m.embed_listed}}},
+         {"options", {{"chats", o.chats}, {"concurrency", o.concurrency}, {"prompt_words", o.prompt_words},
+                      {"max_tokens", o.max_tokens}, {"ignore_eos", o.ignore_eos}, {"temperature", 0},
+                      {"embed_clients", o.embed_clients}, {"embed_batch", o.embed_batch},
+                      {"embed_seconds", o.embed_seconds}, {"warmup_s", o.warmup_s}, {"seed", o.seed},
+                      {"timeout_s", o.timeout_s}, {"token", !o.token.empty()}}},
+         {"machine", {{"cpu", cpu::host_cpu_name()}, {"cores", cpu::host_cores()},
+                      {"memory_total_bytes", cpu::host_memory_total()}, {"gpu", gpu.empty() ? json(nullptr) : json(gpu)}}},
+         {"chats_ok", ok},
+         {"chats_failed", failed},
+         {"embeddings_alone", embed_alone ? embed_alone->to_json() : json(nullptr)},
+         {"runs", json::array()}};
+  for (auto& [alone, with] : runs)
+    j["runs"].push_back({{"concurrency", alone.concurrency},
+                         {"chats_alone", alone.to_json()},
+                         {"chats_with_embeddings", with ? with->to_json() : json(nullptr)}});
+  j["seconds"] = seconds_between(t_all, Clock::now());
+  int rc = 0;
+  if (ok == 0) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "ut bench serve: no chat request succeeded (%d failed); the failures are listed above\n", failed);
+    rc = 1;
+  }
+  if (!o.json_path.empty()) {
+    std::ofstream f(o.json_path);
+    f << j.dump(2) << '\n';
+    if (!f) {
+      std::fprintf(stderr, "ut bench serve: cannot write %s\n", o.json_path.c_str());
+      return 1;
+    }
+    std::printf("\nsaved %s (%.0f s)\n", o.json_path.c_str(), j["seconds"].get<double>());
+  }
+  return rc;
+}
+
+void add_bench_serve_commands(CLI::App&, CLI::App& bench, int& rc) {
+  auto o = std::make_shared<ServeBenchOptions>();
+  auto conc = std::make_shared<std::string>("1");
+  auto* b = bench.add_subcommand(
+      "serve", "Load any OpenAI-compatible server (`ut serve`, llama.cpp's llama-server, ...) with streamed chats,\n"
+               "alone and under a background embedding load, and embeddings alone: TTFT, decode tokens/s, latency,\n"
+               "aggregate tokens/s, embeddings/s. Run it once per server, same options, and compare the JSON files");
+  b->add_option("--label", o->label, "Name of the server in the report and JSON (default: the chat URL)");
+  b->add_option("--chat-url", o->chat_url, "Base URL of the server answering POST /v1/chat/completions")->capture_default_str();
+  b->add_option("--embed-url", o->embed_url,
+                "Base URL for POST /v1/embeddings (default: --chat-url; llama-server needs a second process)");
+  b->add_option("--chat-model", o->chat_model,
+                "\"model\" sent with chats (default: from GET /v1/models of --chat-url; the first id that is not\n"
+                "the embedding model when both URLs are one server)");
+  b->add_option("--embed-model", o->embed_model,
+                "\"model\" sent with embeddings (default: the first id of GET /v1/models of --embed-url that\n"
+                "answers an embedding request)");
+  b->add_option("--token", o->token, "Bearer token sent as Authorization (default: none)");
+  b->add_option("--chats", o->chats, "Chat requests per phase")->capture_default_str()->check(CLI::Range(1, 100000));
+  b->add_option("--concurrency", *conc,
+                "Chat clients at once; a comma list (1,4,16) runs one measurement per value: the scaling with\n"
+                "concurrent chats")
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            try {
+              parse_concurrency(s);
+              return std::string();
+            } catch (const std::exception& e) {
+              return std::string(e.what());
+            }
+          },
+          "N[,N...]"));
+  b->add_option("--prompt-words", o->prompt_words,
+                "Words of seeded random text per prompt (every request differs, so no prompt cache helps)")
+      ->capture_default_str()->check(CLI::Range(1, 100000));
+  b->add_option("--max-tokens", o->max_tokens, "max_tokens of each chat")->capture_default_str()->check(CLI::Range(1, 100000));
+  b->add_option("--ignore-eos", o->ignore_eos,
+                "Send \"ignore_eos\": true so every answer runs to --max-tokens (llama-server and ut serve honour it;\n"
+                "--ignore-eos false for servers that reject unknown fields)")
+      ->default_str("true");
+  b->add_option("--embed-clients", o->embed_clients,
+                "Clients sending embedding requests back to back during the background-load phases (0: skip them)")
+      ->capture_default_str()->check(CLI::Range(0, 1024));
+  b->add_option("--embed-batch", o->embed_batch, "Texts per /v1/embeddings request")->capture_default_str()->check(CLI::Range(1, 4096));
+  b->add_option("--embed-seconds", o->embed_seconds, "Length of the embeddings-alone phase")
+      ->capture_default_str()->check(CLI::Range(0.1, 3600.0));
+  b->add_option("--warmup-s", o->warmup_s, "Embedding load before the chats of a phase start (and before the\n"
+                                          "embeddings-alone window)")
+      ->capture_default_str()->check(CLI::Range(0.0, 600.0));
+  b->add_option("--seed", o->seed, "Seed of the random prompts and texts")->capture_default_str();
+  b->add_option("--json", o->json_path, "Save results here (every request's numbers, the options, this machine)")
+      ->capture_default_str();
+  b->add_option("--timeout-s", o->timeout_s, "Limit per request: connecting, each read, and the whole answer")
+      ->capture_default_str()->check(CLI::Range(0.1, 86400.0));
+  b->callback([o, conc, &rc] {
+    try {
+      o->concurrency = parse_concurrency(*conc);
+      rc = bench_serve(*o);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ut bench serve: %s\n", e.what());
+      rc = 1;
+    }
+  });
+}
+
+}  // namespace ut::app

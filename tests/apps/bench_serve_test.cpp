@@ -1,0 +1,239 @@
+// `ut bench serve`: the load client against our server in-process on loopback (tiny synthetic models), against
+// a stand-in that streams the way llama-server does, and against nothing at all.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "apps/ut/commands.h"
+#include "apps/ut/openai_client.h"
+#include "engine/assistant.h"
+#include "engine/default_models.h"
+#include "server/routes.h"
+#include "server/server.h"
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+  auto d = fs::path(::testing::TempDir()) / (name + "_" + std::to_string(getpid()) + "_" + std::to_string(std::random_device{}()));
+  fs::create_directories(d);
+  return d;
+}
+
+json read_json(const fs::path& p) {
+  std::ifstream f(p);
+  return json::parse(f);
+}
+
+// A loopback port with nothing listening: bound, read, closed.
+int free_port() {
+  const int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    close(s);
+    return 1;
+  }
+  close(s);
+  return ntohs(a.sin_port);
+}
+
+class BenchServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    setenv("UT_TRAINED_MODELS_DIR", "none", 0);  // the tiny synthetic models, as ctest runs this binary
+    dir = temp_dir("ut_bench_serve");
+    const char* md = std::getenv("UT_MODELS_DIR");
+    const auto models = ut::engine::default_models(md && *md ? md : (fs::temp_directory_path() / "ut-test-models").string());
+    eng = std::make_unique<ut::engine::Engine>(ut::engine::EngineConfig{.backend = "cpu", .max_heavy_ops = 4});
+    eng->start();
+    ai = std::make_unique<ut::engine::Assistant>(
+        *eng, ut::engine::AssistantConfig{.embed_model = models.embedder, .chat_model = models.decoder,
+                                          .db_path = (dir / "t.duckdb").string()});
+    srv = std::make_unique<ut::server::Server>(*eng, ut::server::ServerOptions{.port = 0});
+    srv->add_routes([&](httplib::Server& h) { ut::server::add_openai_routes(h, *ai); });
+    srv->start();
+    url = "http://127.0.0.1:" + std::to_string(srv->port());
+  }
+  void TearDown() override {
+    if (srv) srv->stop();
+    srv.reset();
+    ai.reset();
+    eng.reset();
+    fs::remove_all(dir);
+  }
+  fs::path dir;
+  std::string url;
+  std::unique_ptr<ut::engine::Engine> eng;
+  std::unique_ptr<ut::engine::Assistant> ai;
+  std::unique_ptr<ut::server::Server> srv;
+};
+
+TEST_F(BenchServeTest, ChatsAndEmbeddingLoadAgainstOurServer) {
+  const ut::app::ServeBenchOptions o{.label = "ut serve (test)", .chat_url = url, .chats = 2, .concurrency = {1, 2},
+                                     .prompt_words = 8, .max_tokens = 4, .embed_clients = 1, .embed_batch = 4,
+                                     .embed_seconds = 0.3, .warmup_s = 0.1, .timeout_s = 60,
+                                     .json_path = (dir / "serve.json").string()};
+  ASSERT_EQ(ut::app::bench_serve(o), 0);
+  const auto j = read_json(dir / "serve.json");
+  EXPECT_EQ(j["suite"], "serve");
+  EXPECT_EQ(j["label"], "ut serve (test)");
+  EXPECT_EQ(j["chat_url"], url);
+  EXPECT_EQ(j["embed_url"], url) << "defaults to the chat URL";
+  EXPECT_EQ(j["chat_model"], ai->chat_model_name()) << "both models listed by one server: the chat one is picked";
+  EXPECT_EQ(j["embed_model"], ai->embed_model_name()) << "the listed id that answers embeddings";
+  EXPECT_EQ(j["options"]["max_tokens"], 4);
+  EXPECT_TRUE(j["options"]["ignore_eos"].get<bool>());
+  EXPECT_GT(j["machine"]["cores"].get<int>(), 0);
+  EXPECT_TRUE(j["machine"].contains("gpu"));
+  EXPECT_EQ(j["chats_ok"], 8);
+  EXPECT_EQ(j["chats_failed"], 0);
+
+  const auto& alone = j["embeddings_alone"];
+  EXPECT_GT(alone["embeddings_in_window"].get<double>(), 0);
+  EXPECT_GT(alone["embeddings_done"].get<int>(), 0);
+  EXPECT_GT(alone["embeddings_per_s"].get<double>(), 0);
+  EXPECT_EQ(alone["embed_requests_failed"], 0) << alone["failures"].dump();
+
+  ASSERT_EQ(j["runs"].size(), 2u);
+  for (std::size_t r = 0; r < 2; ++r) {
+    const auto& run = j["runs"][r];
+    EXPECT_EQ(run["concurrency"], r == 0 ? 1 : 2);
+    for (const char* phase : {"chats_alone", "chats_with_embeddings"}) {
+      SCOPED_TRACE(std::string(phase) + " at concurrency " + run["concurrency"].dump());
+      const auto& p = run[phase];
+      ASSERT_TRUE(p.is_object());
+      EXPECT_EQ(p["requests_ok"], 2) << p["failures"].dump();
+      EXPECT_EQ(p["requests_failed"], 0);
+      ASSERT_EQ(p["requests"].size(), 2u);
+      for (const auto& q : p["requests"]) {
+        EXPECT_TRUE(q["ok"].get<bool>()) << q["error"];
+        EXPECT_GT(q["ttft_ms"].get<double>(), 0);
+        EXPECT_LE(q["ttft_ms"].get<double>(), q["total_ms"].get<double>());
+        EXPECT_GT(q["tokens"].get<int>(), 0);
+        EXPECT_LE(q["tokens"].get<int>(), 4);
+      }
+      for (const char* k : {"p50", "p90", "p99", "max"}) EXPECT_GT(p["ttft_ms"][k].get<double>(), 0) << k;
+      EXPECT_GT(p["latency_ms"]["p99"].get<double>(), 0);
+      EXPECT_TRUE(p["decode_tokens_per_s"].contains("p50"));
+      EXPECT_GT(p["tokens"].get<int>(), 0);
+      EXPECT_GT(p["aggregate_tokens_per_s"].get<double>(), 0);
+      EXPECT_TRUE(p.contains("embeddings_per_s"));
+    }
+    const auto& with = run["chats_with_embeddings"];
+    EXPECT_GT(with["embed_requests_ok"].get<int>(), 0) << "the background load ran";
+    EXPECT_GT(with["embeddings_in_window"].get<double>(), 0) << "and overlapped the chats";
+    EXPECT_GT(with["embeddings_per_s"].get<double>(), 0);
+    EXPECT_EQ(with["embed_requests_failed"], 0) << with["failures"].dump();
+    EXPECT_EQ(run["chats_alone"]["embed_requests_ok"], 0) << "no embedding load in the chats-alone phase";
+  }
+}
+
+TEST(BenchServe, NothingListeningCountsFailuresAndFails) {
+  const auto dir = temp_dir("ut_bench_serve_down");
+  const std::string url = "http://127.0.0.1:" + std::to_string(free_port());
+  const ut::app::ServeBenchOptions o{.chat_url = url, .chats = 2, .concurrency = {1}, .prompt_words = 8,
+                                     .max_tokens = 4, .embed_clients = 1, .embed_batch = 2, .embed_seconds = 0.2,
+                                     .warmup_s = 0.1, .timeout_s = 3, .json_path = (dir / "down.json").string()};
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_NE(ut::app::bench_serve(o), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s) << "no hang";
+  const auto j = read_json(dir / "down.json");
+  EXPECT_EQ(j["chats_ok"], 0);
+  EXPECT_EQ(j["chats_failed"], 4) << "2 chats alone + 2 under the embedding load";
+  const auto& p = j["runs"][0]["chats_alone"];
+  EXPECT_EQ(p["requests_failed"], 2);
+  ASSERT_FALSE(p["failures"].empty());
+  EXPECT_NE(p["failures"][0]["message"].get<std::string>().find("cannot connect"), std::string::npos) << p["failures"].dump();
+  EXPECT_GT(j["embeddings_alone"]["embed_requests_failed"].get<int>(), 0);
+  EXPECT_EQ(j["embeddings_alone"]["embeddings_in_window"], 0);
+  fs::remove_all(dir);
+}
+
+// The stream shape of llama-server: a role chunk with null content, one token per chunk, a finish chunk, then a
+// usage chunk with no choices; models listed as one id. Also an embeddings answer one vector short.
+TEST(BenchServe, ClientParsesALlamaServerShapedStream) {
+  httplib::Server fake;
+  std::mutex mutex;  // the handler runs on the server's thread
+  json last_chat;
+  fake.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"object":"list","data":[{"id":"peer.gguf","object":"model"}]})", "application/json");
+  });
+  fake.Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) {
+    {
+      std::lock_guard lock(mutex);
+      last_chat = json::parse(req.body);
+    }
+    res.set_chunked_content_provider("text/event-stream", [](size_t, httplib::DataSink& sink) {
+      auto send = [&](const std::string& data) {
+        const std::string line = "data: " + data + "\n\n";
+        sink.write(line.data(), line.size());
+      };
+      send(R"({"choices":[{"index":0,"delta":{"role":"assistant","content":null},"finish_reason":null}]})");
+      for (const char* t : {"Hello", " there", ",", " you"}) {
+        std::this_thread::sleep_for(20ms);
+        send(json{{"choices", {{{"index", 0}, {"delta", {{"content", t}}}, {"finish_reason", nullptr}}}}}.dump());
+      }
+      send(R"({"choices":[{"index":0,"delta":{},"finish_reason":"length"}]})");
+      send(R"({"choices":[],"usage":{"completion_tokens":4,"prompt_tokens":9,"total_tokens":13}})");
+      send("[DONE]");
+      sink.done();
+      return true;
+    });
+  });
+  fake.Post("/v1/embeddings", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"data":[{"index":0,"embedding":[0.6,0.8]}]})", "application/json");
+  });
+  fake.set_tcp_nodelay(true);  // as llama-server's own cpp-httplib is built
+  const int port = fake.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::jthread t([&] { fake.listen_after_bind(); });
+  struct Stop {
+    httplib::Server& s;
+    ~Stop() { s.stop(); }  // before t joins, also when an assertion returns early
+  } stop{fake};
+
+  ut::app::OpenAiClient c("http://127.0.0.1:" + std::to_string(port) + "/v1/", {.timeout_s = 10});
+  const auto models = c.models();
+  ASSERT_TRUE(models.ok) << models.error;
+  ASSERT_EQ(models.ids, std::vector<std::string>{"peer.gguf"});
+  const auto r = c.chat({.model = "peer.gguf", .prompt = "hi", .max_tokens = 4});
+  EXPECT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.tokens, 4);
+  EXPECT_EQ(r.completion_tokens, 4);
+  EXPECT_EQ(r.finish_reason, "length");
+  EXPECT_GE(r.ttft_ms, 15);  // the first token came after one 20 ms pause
+  EXPECT_LT(r.ttft_ms, 50) << "a request body held back by Nagle's algorithm costs ~40 ms (TCP_NODELAY)";
+  EXPECT_GE(r.total_ms - r.ttft_ms, 55);  // three more pauses, timed per chunk as they arrived
+  EXPECT_GT(r.decode_tps, 3 / 0.09);
+  EXPECT_LT(r.decode_tps, 3 / 0.055);
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(last_chat["ignore_eos"], true);
+  EXPECT_EQ(last_chat["stream"], true);
+  EXPECT_EQ(last_chat["temperature"], 0);
+  EXPECT_EQ(last_chat["max_tokens"], 4);
+
+  const auto e = c.embed("peer.gguf", {"a", "b"});
+  EXPECT_FALSE(e.ok);
+  EXPECT_NE(e.error.find("expected 2 embeddings"), std::string::npos) << e.error;
+  EXPECT_EQ(ut::app::http_error_text(429, R"({"error":{"message":"the engine is busy","type":"busy"}})"),
+            "HTTP 429: the engine is busy");
+}
+
+}  // namespace
