@@ -183,7 +183,7 @@ void add_data_commands(CLI::App& app, CLI::App& bench, int& rc) {
   b->add_option("--rows", bo->rows, "lineitem rows")->capture_default_str();
   b->add_flag("--quick", bo->quick, "At most 1M rows, one repetition (a smoke run)");
   b->add_option("--json", bo->json_path, "Save results here")->capture_default_str();
-  b->add_option("--reps", bo->reps, "Runs per query, at least 2: the first cold (scan + move + kernels), the others warm (columns resident; median reported)")->capture_default_str();
+  b->add_option("--reps", bo->reps, "Repetitions per query of DuckDB, ours cold (scan + move + kernels) and ours warm (columns resident); medians reported")->capture_default_str();
   b->add_option("--backend", bo->backend, "Backend for the kernels (default: a GPU with data kernels, else cpu)");
   b->callback([bo, &rc] { rc = bench_data(*bo); });
 }

@@ -377,7 +377,8 @@ TEST(DataOracle, ParallelFinalizeMatchesOneThread) {
   const Result b = many.run(s, *plan.query, &st, {}, plan.estimated_rows);
   EXPECT_GT(st.capacity, 1u << 18);  // large enough for the threaded path
   ASSERT_EQ(a.rows(), b.rows());
-  for (std::size_t c = 0; c < a.column_count(); ++c)
-    for (std::size_t i = 0; i < a.rows(); ++i) ASSERT_EQ(a.column(c).text(i), b.column(c).text(i)) << c << " " << i;
+  // The same groups in the same (slot) order; values equal up to the order of floating additions (GPU atomics).
+  for (std::size_t i = 0; i < a.rows(); ++i) ASSERT_EQ(a.column(0).text(i), b.column(0).text(i)) << i;
+  EXPECT_EQ(compare(b, a, 1e-9), "");
   EXPECT_EQ(compare(b, s.query(sql), 1e-9), "");
 }

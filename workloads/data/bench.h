@@ -20,7 +20,7 @@ struct DataBenchOptions {
   uint64_t rows = 10'000'000;
   bool quick = false;  // at most 1M rows, one repetition
   std::string json_path = "ut-bench-data.json";
-  int reps = 3;        // runs per query (at least 2): the first cold, the others warm (their median reported)
+  int reps = 3;        // repetitions of DuckDB, ours cold and ours warm per query (medians reported)
   uint64_t seed = 42;
 };
 

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <thread>
 #include <unordered_map>
 
@@ -187,9 +188,13 @@ struct detail::ResidentColumns {
   std::vector<std::vector<Buffer>> inputs;  // per partition: keys, key_valid, (values, valid) per column
 };
 
-void PreAggregator::drop_resident_columns() {
+void PreAggregator::drop_resident_columns() { resident_.reset(); }
+
+void PreAggregator::release_memory() {
   resident_.reset();
   columns_heap_.reset();
+  table_heap_.reset();
+  readback_heap_.reset();
   scans_.clear();
 }
 
@@ -446,29 +451,41 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
   const unsigned threads = S < (1u << 18) ? 1u
                            : options_.finalize_threads ? options_.finalize_threads
                                                        : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::vector<uint64_t>> found(threads);
+  // Occupied slots in slot order: counted per range, then written at each range's offset. Buffers are not
+  // zero-filled first, and the output columns are sized one per thread: first touches of fresh pages are what
+  // a single thread spends most of its time on at millions of groups.
+  std::vector<uint64_t> count(threads + 1, 0);
+  auto range_of = [&](uint64_t i) { return std::pair{S * i / threads, S * (i + 1) / threads}; };
   parallel_ranges(threads, threads, [&](uint64_t b, uint64_t e) {
     for (uint64_t i = b; i < e; ++i)
-      for (uint64_t s = S * i / threads; s < S * (i + 1) / threads; ++s)
-        if (t[k.word(1, s)] != 0) found[i].push_back(s);
+      for (auto [s0, s1] = range_of(i); s0 < s1; ++s0) count[i + 1] += t[k.word(1, s0)] != 0;
   });
-  std::vector<uint64_t> occupied;
-  for (const auto& f : found) occupied.insert(occupied.end(), f.begin(), f.end());
-  found.clear();
-  const uint64_t G = occupied.size();
+  for (unsigned i = 0; i < threads; ++i) count[i + 1] += count[i];
+  const uint64_t G = count[threads];
+  std::unique_ptr<uint64_t[]> occupied(new uint64_t[std::max<uint64_t>(G, 1)]);
+  parallel_ranges(threads, threads, [&](uint64_t b, uint64_t e) {
+    for (uint64_t i = b; i < e; ++i) {
+      uint64_t at = count[i];
+      for (auto [s0, s1] = range_of(i); s0 < s1; ++s0)
+        if (t[k.word(1, s0)] != 0) occupied[at++] = s0;
+    }
+  });
   st.groups = G;
   Result out;
   out.columns = q.output_schema;
-  for (auto& c : out.columns) {
-    c.clear_values();
-    c.valid.resize(G);
-    switch (c.physical()) {
-      case Physical::i64: c.i64.resize(G); break;
-      case Physical::i128: c.i128.resize(G); break;
-      case Physical::f64: c.f64.resize(G); break;
-      case Physical::str: c.str.resize(G); break;
+  parallel_ranges(out.columns.size(), threads, [&](uint64_t b, uint64_t e) {
+    for (uint64_t ci = b; ci < e; ++ci) {
+      Column& c = out.columns[ci];
+      c.clear_values();
+      c.valid.resize(G);
+      switch (c.physical()) {
+        case Physical::i64: c.i64.resize(G); break;
+        case Physical::i128: c.i128.resize(G); break;
+        case Physical::f64: c.f64.resize(G); break;
+        case Physical::str: c.str.resize(G); break;
+      }
     }
-  }
+  });
   // One pass per output column, so each inner loop has one shape.
   for (std::size_t oi = 0; oi < q.output.size(); ++oi) {
     Column& col = out.columns[oi];

@@ -18,8 +18,8 @@
 // Resident columns: the last scan's columns stay in their buffers (device storage on GPUs, the shared heap on the
 // CPU backend). A later query with the same scan (same key, input columns, FROM and WHERE) on an unchanged
 // database (Session::data_version) skips steps (1) and the copy to the device: only the kernels and the
-// read-back run. drop_resident_columns() frees them (memory pressure); PreAggOptions::keep_columns = false
-// turns this off.
+// read-back run. drop_resident_columns() forgets them, release_memory() frees every buffer (memory pressure);
+// PreAggOptions::keep_columns = false turns this off.
 // Step (4) runs on all cores for large tables (millions of groups).
 // Thread-safety: one run() at a time per PreAggregator (the heap is reused); the device may be shared.
 // Consistency: each rowid range is scanned in its own (read-only) transaction, so a writer committing while a
@@ -71,9 +71,10 @@ class PreAggregator {
   Result run(Session& session, const AggQuery& query, PreAggStats* stats = nullptr, const QueryOptions& options = {},
              uint64_t rows_hint = 0);
 
-  // Frees the resident columns (device storage and the scan heaps); the next run() scans again. Not while a
-  // run() is in progress.
+  // Forgets the resident columns: the next run() scans again (into the same buffers). Not during a run().
   void drop_resident_columns();
+  // Frees every buffer (resident columns, scan heaps, tables): memory pressure. Not during a run().
+  void release_memory();
 
   const std::string& backend() const noexcept { return device_->backend_name(); }
   Device& device() noexcept { return *device_; }
