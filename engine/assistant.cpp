@@ -256,13 +256,24 @@ void Assistant::index_batch() {
       docs_->mark_failed(ids, e.what());
     }
   }
-  if (chunks.size() == batch) {
-    // More work: queue the next batch behind whatever else is on Q_ml, so chat embeddings interleave.
-    schedule_indexing();
-  } else {
-    { std::lock_guard lock(index_mutex_); }  // a waiter between its check and its wait sees this notify
-    index_cv_.notify_all();
+  // More work: queue the next batch behind whatever else is on Q_ml, so chat embeddings interleave.
+  if (chunks.size() == batch) schedule_indexing();
+  { std::lock_guard lock(index_mutex_); }  // a waiter between its check and its wait sees this notify
+  index_cv_.notify_all();                 // after every batch: wait_document() waits for one document
+}
+
+bool Assistant::wait_document(uint64_t doc_id, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto done = [&] {
+    for (const auto& c : docs_->chunks(doc_id))
+      if (c.state == vector::ChunkState::pending) return false;
+    return true;
+  };
+  std::unique_lock lock(index_mutex_);
+  while (!done()) {
+    if (index_cv_.wait_until(lock, deadline) == std::cv_status::timeout) return done();
   }
+  return true;
 }
 
 bool Assistant::wait_indexed(std::chrono::milliseconds timeout) {

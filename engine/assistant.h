@@ -117,6 +117,8 @@ class Assistant {
   void schedule_indexing();
   // Blocks until no chunk is pending (or the timeout passes); true when idle.
   bool wait_indexed(std::chrono::milliseconds timeout);
+  // Blocks until every chunk of one document is embedded or failed (newest documents are embedded first).
+  bool wait_document(uint64_t doc_id, std::chrono::milliseconds timeout);
 
  private:
   void deadline_loop();

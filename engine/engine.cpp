@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 #include "backends/cpu/device.h"
@@ -154,6 +155,41 @@ uint64_t Engine::overlapped_ops(double window_ms) const {
     }
   }
   return n;
+}
+
+double Engine::overlapped_ms(uint64_t t0, uint64_t t1) const {
+  auto recs = device_ptr()->trace().since(t0);
+  if (host_device() != device_ptr()) {
+    auto more = host_device()->trace().since(t0);
+    recs.insert(recs.end(), more.begin(), more.end());
+  }
+  std::vector<std::pair<uint64_t, int>> edges;  // per-queue merged busy intervals -> +1/-1 edges
+  std::map<uint32_t, std::vector<std::pair<uint64_t, uint64_t>>> by_queue;
+  for (auto& r : recs) by_queue[r.queue_id].push_back({std::max(r.start_ns, t0), std::min(r.end_ns, t1)});
+  for (auto& [q, v] : by_queue) {
+    std::sort(v.begin(), v.end());
+    uint64_t s = 0, e = 0;
+    for (auto& [a, b] : v) {
+      if (a >= b) continue;
+      if (e == 0 || a > e) {
+        if (e) edges.push_back({s, +1}), edges.push_back({e, -1});
+        s = a;
+        e = b;
+      } else {
+        e = std::max(e, b);
+      }
+    }
+    if (e) edges.push_back({s, +1}), edges.push_back({e, -1});
+  }
+  std::sort(edges.begin(), edges.end());
+  int busy = 0;
+  uint64_t last = 0, over = 0;
+  for (auto& [t, d] : edges) {
+    if (busy >= 2) over += t - last;
+    busy += d;
+    last = t;
+  }
+  return static_cast<double>(over) / 1e6;
 }
 
 std::string Engine::chrome_trace(uint64_t since_ns) const {

@@ -115,6 +115,8 @@ class Engine {
   FrameStats frame_stats() const;
   // Command buffers in the last `window_ms` whose run overlapped a command buffer on another queue.
   uint64_t overlapped_ops(double window_ms = 1000) const;
+  // Milliseconds within [t0_ns, t1_ns] during which two or more queues (of both devices) ran command buffers.
+  double overlapped_ms(uint64_t t0_ns, uint64_t t1_ns) const;
   nlohmann::json realtime_stats() const;
   // Chrome trace JSON of both devices' records ending at or after since_ns.
   std::string chrome_trace(uint64_t since_ns = 0) const;

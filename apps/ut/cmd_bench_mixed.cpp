@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <memory>
 #include <random>
 #include <thread>
@@ -65,42 +64,6 @@ const char* kQueries[] = {
     "SELECT l_partkey % 1000, avg(l_discount) FROM lineitem GROUP BY 1",
     "SELECT l_returnflag, l_linestatus, count(*) FROM lineitem GROUP BY ALL",
 };
-
-// Time with two or more queues busy within [t0, t1], from both devices' traces.
-double overlapped_ms(const engine::Engine& eng, uint64_t t0, uint64_t t1) {
-  auto recs = eng.device_ptr()->trace().since(t0);
-  if (eng.host_device() != eng.device_ptr()) {
-    auto more = eng.host_device()->trace().since(t0);
-    recs.insert(recs.end(), more.begin(), more.end());
-  }
-  std::vector<std::pair<uint64_t, int>> edges;  // per-queue merged busy intervals -> +1/-1 edges
-  std::map<uint32_t, std::vector<std::pair<uint64_t, uint64_t>>> by_queue;
-  for (auto& r : recs) by_queue[r.queue_id].push_back({std::max(r.start_ns, t0), std::min(r.end_ns, t1)});
-  for (auto& [q, v] : by_queue) {
-    std::sort(v.begin(), v.end());
-    uint64_t s = 0, e = 0;
-    for (auto& [a, b] : v) {
-      if (a >= b) continue;
-      if (e == 0 || a > e) {
-        if (e) edges.push_back({s, +1}), edges.push_back({e, -1});
-        s = a;
-        e = b;
-      } else {
-        e = std::max(e, b);
-      }
-    }
-    if (e) edges.push_back({s, +1}), edges.push_back({e, -1});
-  }
-  std::sort(edges.begin(), edges.end());
-  int busy = 0;
-  uint64_t last = 0, over = 0;
-  for (auto& [t, d] : edges) {
-    if (busy >= 2) over += t - last;
-    busy += d;
-    last = t;
-  }
-  return static_cast<double>(over) / 1e6;
-}
 
 struct RoundResult {
   double wall_ms = 0, overlapped_ms = 0;
@@ -180,7 +143,7 @@ int bench_mixed(MixedOptions o) {
     ai.wait_indexed(300s);
     const uint64_t t1 = now_ns();
     r.wall_ms = static_cast<double>(t1 - t0) / 1e6;
-    r.overlapped_ms = overlapped_ms(eng, t0, t1);
+    r.overlapped_ms = eng.overlapped_ms(t0, t1);
     return r;
   };
   auto sequential = [&] {
@@ -204,7 +167,7 @@ int bench_mixed(MixedOptions o) {
     }
     const uint64_t t1 = now_ns();
     r.wall_ms = static_cast<double>(t1 - t0) / 1e6;
-    r.overlapped_ms = overlapped_ms(eng, t0, t1);
+    r.overlapped_ms = eng.overlapped_ms(t0, t1);
     return r;
   };
 

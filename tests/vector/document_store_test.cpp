@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cmath>
 #include <filesystem>
 #include <random>
@@ -74,6 +76,8 @@ TEST_F(DocumentStoreTest, EditReembedsExactlyTheChangedChunks) {
   s.update(id, body);
   auto pending = s.pending(100);
   ASSERT_EQ(pending.size(), 2u);
+  EXPECT_GT(pending[0].id, pending[1].id);  // newest chunks first
+  std::sort(pending.begin(), pending.end(), [](auto& a, auto& b) { return a.ord < b.ord; });
   EXPECT_NE(pending[0].text.find("events"), std::string::npos);
   EXPECT_NE(pending[1].text.find("heaps"), std::string::npos);
   auto info = s.list();

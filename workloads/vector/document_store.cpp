@@ -279,7 +279,8 @@ std::vector<ChunkInfo> DocumentStore::chunks(uint64_t doc_id) {
 }
 
 std::vector<ChunkInfo> DocumentStore::pending(std::size_t limit) {
-  auto r = db_.query("SELECT id, doc_id, ord, body FROM ut_chunks WHERE state = 'pending' ORDER BY id LIMIT " +
+  // Newest first: a fresh edit or SQL result is what someone is about to ask about; a backlog can wait.
+  auto r = db_.query("SELECT id, doc_id, ord, body FROM ut_chunks WHERE state = 'pending' ORDER BY id DESC LIMIT " +
                      std::to_string(limit));
   std::vector<ChunkInfo> out;
   for (std::size_t i = 0; i < r.rows(); ++i) {
