@@ -136,7 +136,9 @@ OpenAiClient::OpenAiClient(const std::string& base_url, OpenAiClientOptions opti
   http_->set_connection_timeout(t);
   http_->set_read_timeout(t);
   http_->set_write_timeout(t);
-  http_->set_keep_alive(true);
+  // A fresh connection per request: llama-server may close a kept-alive connection after a stream, and the
+  // next request on it then fails to read (seen on loopback). Connecting costs well under a millisecond there.
+  http_->set_keep_alive(false);
   // Without it a POST's body waits behind its headers for the server's delayed ACK: ~40 ms on every request.
   http_->set_tcp_nodelay(true);
   http_->set_decompress(false);
