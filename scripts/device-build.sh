@@ -56,6 +56,7 @@ mkdir -p "$tmp/lib" "$tmp/models"
 # other variants would cost 3 MB of the 64 MiB carry that `ut demo` needs (ut, its libraries and this).
 for f in .deps/llama/lib/*.so; do
   case $(basename "$f") in
+    libllama-common.so) continue ;;  # llama.cpp's tools library: nothing of ours loads it (6 MB of the carry)
     libggml-cpu-*.so) [[ " ${UT_DEVICE_CPU_VARIANTS:-x64 haswell skylakex icelake sapphirerapids zen4} " == *" $(basename "$f" .so | sed 's/^libggml-cpu-//') "* ]] || continue ;;
   esac
   cp -L "$f" "$tmp/lib/"

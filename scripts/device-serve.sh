@@ -5,23 +5,30 @@
 # ggml kernels (the npm CPU variants and the sm_90 CUDA backend of build-ggml-cuda.sh, loaded by both).
 #   bash scripts/device-build.sh; bash scripts/build-llama-server.sh; bash scripts/device-serve.sh --stage
 #   run(command="bash scripts/device-serve.sh", carry=[".device/ml/llama.tar.xz", ".device/ml/ut.xz",
-#       ".device/lib.tar.xz", ".device/llama-server.tar.xz", ".device/commit", ".gl"], timeout_s=590)
+#       ".device/lib-serve.tar.xz", ".device/llama-server.tar.xz", ".device/commit", ".gl"], timeout_s=590)
 # (models/debian/*.gguf must stay behind: with them the carry passes 64 MiB.)
-# Writes $OUT/serve.log, serve-ut.json, serve-llama-server.json and the servers' logs.
+# Then `ut demo` (DEVICE_SERVE_DEMO=0 skips it). Writes $OUT/serve.log, serve-ut.json, serve-llama-server.json,
+# demo.log and the servers' logs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [[ ${1:-} == --stage ]]; then  # here: pack llama-server and its libraries for the carry
   [[ -x .deps/llama-server/bin/llama-server ]] || { echo "run scripts/build-llama-server.sh first" >&2; exit 1; }
   tar -C .deps/llama-server -cJf .device/llama-server.tar.xz bin
-  ls -la .device/llama-server.tar.xz
+  # ut's libraries without llama.cpp's (llama.tar.xz has them): the carry would pass 64 MiB otherwise.
+  tmp=$(mktemp -d)
+  tar -C "$tmp" -xJf .device/lib.tar.xz
+  rm -f "$tmp"/libllama* "$tmp"/libggml*
+  tar -C "$tmp" -cJf .device/lib-serve.tar.xz .
+  rm -rf "$tmp"
+  ls -la .device/llama-server.tar.xz .device/lib-serve.tar.xz
   exit 0
 fi
 OUT=${OUT:-/tmp/ut-device-serve}
 D=$(pwd)/.device
 mkdir -p "$OUT" /tmp/ut-lib /tmp/ut-bin /tmp/llama-server
-tar -C /tmp/ut-lib -xJf "$D/lib.tar.xz"
+tar -C /tmp/ut-lib -xJf "$D/lib-serve.tar.xz"
 export LD_LIBRARY_PATH=/tmp/ut-lib
-source scripts/device-env.sh
+source scripts/device-env.sh  # puts llama.cpp's libraries first
 if compgen -G ".gl/*.deb" >/dev/null; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
 xz -dc "$D/ml/ut.xz" > /tmp/ut-bin/ut && chmod +x /tmp/ut-bin/ut
 tar -C /tmp/llama-server -xJf "$D/llama-server.tar.xz"
@@ -73,3 +80,9 @@ wait_up() {  # url, seconds
   kill $p1 $p2; wait $p1 $p2 2>/dev/null
   grep -m3 -iE "CUDA|offloaded|error" "$OUT/llama-server-chat.log"
 } 2>&1 | tee "$OUT/serve.log"
+if [[ ${DEVICE_SERVE_DEMO:-1} == 1 ]]; then  # the same carry runs `ut demo` (the KPI table) on the test-size models
+  {
+    echo "== ut demo (test-size synthetic models; apt lists: $(ls /var/lib/apt/lists 2>/dev/null | grep -c _Packages) files)"
+    timeout 150 $UT demo --max-tokens 48 --db /tmp/demo.duckdb --trace /tmp/demo-trace.json; echo "rc=$?"
+  } 2>&1 | tee "$OUT/demo.log"
+fi
