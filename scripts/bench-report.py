@@ -36,6 +36,7 @@ SUITES = [
     ("mixed", "Mixed workload — `ut bench mixed`"),
     ("ui", "UI frame times — `ut bench ui`"),
     ("models", "Trained models — `ut bench models`"),
+    ("serve", "Serving — `ut bench serve` against an OpenAI-compatible server"),
 ]
 
 FIG_SIZE = (8, 5)  # inches; at FIG_DPI this gives 800 x 500 pixels
@@ -800,6 +801,33 @@ def tab_models(doc, fname, rep, mach):
     return lines
 
 
+def tab_serve(doc, fname, rep, mach):
+    runs = get(doc, "runs")
+    if not isinstance(runs, list) or not runs:
+        raise Missing("field 'runs' is not a non-empty list")
+    rows = []
+    alone = opt(doc, "embeddings_alone", "embeddings_per_s")
+    if alone is not None:
+        rows.append(["embeddings alone", "–", "–", "–", "–", "–", sig(alone)])
+    for r in runs:
+        for key, name in (("chats_alone", "chats alone"), ("chats_with_embeddings", "chats + embeddings")):
+            ph = r.get(key)
+            if not isinstance(ph, dict):
+                continue
+            rows.append([name, sig(opt(ph, "concurrency")),
+                         "%s / %s" % (sig(opt(ph, "ttft_ms", "p50")), sig(opt(ph, "ttft_ms", "p99"))),
+                         sig(opt(ph, "decode_tokens_per_s", "p50")), sig(opt(ph, "aggregate_tokens_per_s")),
+                         "%s / %s" % (sig(opt(ph, "latency_ms", "p50")), sig(opt(ph, "latency_ms", "p99"))),
+                         sig(opt(ph, "embeddings_per_s")) if key == "chats_with_embeddings" else "–"])
+    head = "server: %s; chat model: %s; embedding model: %s; chats ok / failed: %s / %s" % (
+        doc.get("label", "?"), doc.get("chat_model", "?"), doc.get("embed_model", "?"),
+        sig(opt(doc, "chats_ok")), sig(opt(doc, "chats_failed")))
+    lines = [head + ":", ""]
+    lines += table(["phase", "concurrent chats", "TTFT ms p50 / p99", "decode tok/s p50", "generated tok/s (all)",
+                    "latency ms p50 / p99", "embeddings/s"], rows)
+    return lines
+
+
 TABULATORS = {
     "timeline": tab_timeline,
     "data": tab_data,
@@ -808,6 +836,7 @@ TABULATORS = {
     "mixed": tab_mixed,
     "ui": tab_ui,
     "models": tab_models,
+    "serve": tab_serve,
 }
 
 
