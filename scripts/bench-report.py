@@ -859,6 +859,96 @@ def detect_suite(doc):
 # The region and the file around it
 
 
+def scaling_section(by_suite, rep):
+    """How costs grow, across files of one machine: rows (data), concurrent chats (serve), documents (vector)."""
+    out = []
+    # Table rows: data files with the cold/warm shape, grouped by card, ordered by rows.
+    data = [(doc.get("device", "?"), doc) for _, doc in by_suite.get("data", [])
+            if isinstance(doc.get("cases"), list) and doc["cases"] and "ratio_warm" in doc["cases"][0]]
+    file_of = {id(doc): n for n, doc in by_suite.get("data", [])}
+    for card in sorted({c for c, _ in data}):
+        docs = sorted((d for c, d in data if c == card), key=lambda d: d.get("rows", 0))
+        seen = {}
+        for d in docs:
+            if d.get("rows") not in seen:
+                seen[d.get("rows")] = d  # the first file per size (sorted names) stands for it
+        docs = list(seen.values())
+        if len(docs) < 2:
+            continue
+        names = [short_query(c["name"]) for c in docs[0]["cases"]]
+        rows = []
+        for d in docs:
+            by = {short_query(c["name"]): c for c in d["cases"]}
+            rows.append([sig(d.get("rows"))] + ["%s / %s" % (ratio(opt(by.get(n, {}), "ratio_cold")),
+                                                           ratio(opt(by.get(n, {}), "ratio_warm"))) for n in names])
+        out += ["#### Table rows — GROUP BY, ours vs DuckDB (ratio cold / warm), %s" % card, "",
+                "From %s (per size, the first file by name)." % ", ".join(file_of[id(d)] for d in docs), ""]
+        out += table(["rows"] + names, rows) + [""]
+
+        def draw(plt, path, docs=docs, names=names, card=card):
+            fig, ax = plt.subplots(figsize=FIG_SIZE)
+            xs = [d["rows"] for d in docs]
+            for n in names:
+                ys = [next((c["ratio_warm"] for c in d["cases"] if short_query(c["name"]) == n), None) for d in docs]
+                ax.plot(xs, ys, marker="o", label=n + " (warm)")
+            ax.axhline(5, color="#999999", linestyle="--", linewidth=1)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("table rows")
+            ax.set_ylabel("DuckDB time ÷ ours (warm)")
+            ax.legend(fontsize=8)
+            title(ax, "data scaling: warm ratio vs rows — %s" % card)
+            return fig
+
+        out += [rep.plot("scaling-data-rows.png", "warm ratio vs table rows", draw), ""]
+    # Concurrent chats: serve files, one series per server label.
+    serve = [doc for _, doc in by_suite.get("serve", []) if isinstance(doc.get("runs"), list)]
+    if serve:
+        rows = []
+        for doc in serve:
+            for r in doc["runs"]:
+                for key, name in (("chats_alone", "alone"), ("chats_with_embeddings", "+ embeddings")):
+                    ph = r.get(key) or {}
+                    rows.append([doc.get("label", "?"), sig(r.get("concurrency")), name,
+                                 sig(opt(ph, "ttft_ms", "p50")), sig(opt(ph, "aggregate_tokens_per_s"))])
+        gpu = opt(serve[0], "machine", "gpu") or "machine not recorded"
+        out += ["#### Concurrent chats — time to first token and total tokens/s, %s" % gpu, ""]
+        out += table(["server", "concurrent chats", "load", "TTFT p50 ms", "generated tok/s (all chats)"], rows) + [""]
+
+        def draw_serve(plt, path, serve=serve, gpu=gpu):
+            fig, ax = plt.subplots(figsize=FIG_SIZE)
+            for doc in serve:
+                xs = [r.get("concurrency") for r in doc["runs"]]
+                for key, style in (("chats_alone", "-"), ("chats_with_embeddings", "--")):
+                    ys = [opt(r.get(key) or {}, "ttft_ms", "p50") for r in doc["runs"]]
+                    ax.plot(xs, ys, style, marker="o",
+                            label="%s, %s" % (doc.get("label", "?"), "alone" if key == "chats_alone" else "+ embeddings"))
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("concurrent chats")
+            ax.set_ylabel("time to first token p50, ms (log)")
+            ax.legend(fontsize=8)
+            title(ax, "serving: TTFT vs concurrent chats — %s" % gpu)
+            return fig
+
+        out += [rep.plot("scaling-serve-concurrency.png", "TTFT vs concurrent chats", draw_serve), ""]
+    # Documents: exact search throughput by collection size, per machine.
+    vec = [doc for _, doc in by_suite.get("vector", []) if isinstance(doc.get("n"), int)]
+    if len(vec) >= 2:
+        rows = []
+        for doc in sorted(vec, key=lambda d: (str(opt(d, "machine", "cpu")), d["n"])):
+            dev = doc.get("device_exact") or {}
+            rows.append([sig(doc["n"]), str(opt(doc, "machine", "cpu")), sig(opt(doc, "cpu_exact", "qps")),
+                         str(dev.get("device", "–")) if isinstance(dev, dict) else "–",
+                         sig(dev.get("qps")) if isinstance(dev, dict) else "–"])
+        out += ["#### Documents — exact top-k queries/s by collection size", ""]
+        out += table(["vectors", "host CPU", "CPU exact q/s", "device", "device exact q/s"], rows) + [""]
+    if out:
+        out = ["### Scaling — how the costs grow", "",
+               "Prompt length: see the TTFT-vs-prompt plots of the ML lane above.", ""] + out
+    return out
+
+
 def build_region(meas_dir, rep):
     del MIXED[:]
     try:
@@ -905,6 +995,7 @@ def build_region(meas_dir, rep):
             section += mixed_plot(rep)
         if section:
             out += ["### " + heading, ""] + section
+    out += scaling_section(by_suite, rep)
     out += ["### Files not tabulated", ""]
     if skipped:
         out += ["- %s: %s" % (n, why) for n, why in sorted(skipped)]
