@@ -429,8 +429,10 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
   for (;;) {
     table_host = overflow_host = Buffer();
     const std::vector<std::size_t> sizes{k.table_words() * 8, 8};
+    const uint64_t t_alloc = now_ns();
     std::vector<Buffer> table = place(table_heap_, gpu ? StorageMode::device : StorageMode::shared, "H_data_groups", sizes);
     std::vector<Buffer> host = gpu ? place(readback_heap_, StorageMode::shared, "H_data_readback", sizes) : table;
+    st.table_alloc_ms += ms_since(t_alloc);
     auto cb = queue_->make_command_buffer("data.preagg");
     for (unsigned p = 0; p < parts; ++p) {
       const std::vector<Buffer>& in = cols->inputs[p];
@@ -444,6 +446,9 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
     if (gpu) cb.copy(table[0], 0, host[0], 0, sizes[0]).copy(table[1], 0, host[1], 0, sizes[1]);
     cb.commit();
     cb.wait_until_completed();
+    const CommandBufferTimes times = cb.times();
+    st.queue_wait_ms = static_cast<double>(times.start_ns - times.committed_ns) / 1e6;
+    st.gpu_ms = static_cast<double>(times.end_ns - times.start_ns) / 1e6;
     table_host = host[0];
     overflow_host = host[1];
     if (static_cast<const uint64_t*>(overflow_host.contents())[0] == 0) break;

@@ -49,6 +49,9 @@ struct PreAggStats {
   double scan_ms = 0;      // DuckDB scan + copy into the shared heap (+ dictionary encoding, key statistics)
   double move_ms = 0;      // GPUs: shared heap -> device storage (copy commands); 0 on the CPU backend (zero-copy)
   double kernel_ms = 0;    // init + aggregation kernels, table readback, regrowths
+  double table_alloc_ms = 0;  // of kernel_ms: placing the group table and its read-back buffer
+  double queue_wait_ms = 0;   // of kernel_ms: committed -> started on the queue (last attempt)
+  double gpu_ms = 0;          // of kernel_ms: started -> completed on the queue (last attempt)
   double finalize_ms = 0;  // occupied slots -> result rows
   double total_ms = 0;
   bool columns_resident = false;  // the scan was skipped: the columns of an identical earlier scan were reused
