@@ -107,7 +107,7 @@ int run_data_bench(DevicePtr dev, const DataBenchOptions& in, const MachineInfo&
       continue;
     }
     std::vector<double> duck_ms, cold_ms, scan_ms, move_ms, kernel_ms, fin_ms, warm_ms, warm_kernel_ms, warm_fin_ms;
-    std::vector<double> cold_alloc, cold_gpu, warm_alloc, warm_gpu;  // where kernel_ms goes
+    std::vector<double> cold_alloc, cold_gpu, warm_alloc, warm_gpu, warm_queue, warm_wake;  // where kernel_ms goes
     PreAggStats cold, st;
     Result duck, ours;
     std::string diff;
@@ -135,6 +135,8 @@ int run_data_bench(DevicePtr dev, const DataBenchOptions& in, const MachineInfo&
       warm_fin_ms.push_back(st.finalize_ms);
       warm_alloc.push_back(st.table_alloc_ms);
       warm_gpu.push_back(st.gpu_ms);
+      warm_queue.push_back(st.queue_wait_ms);
+      warm_wake.push_back(st.wake_ms);
     }
     const bool same = diff.empty();
     if (!same) {
@@ -151,7 +153,8 @@ int run_data_bench(DevicePtr dev, const DataBenchOptions& in, const MachineInfo&
                           {"finalize_ms", median(fin_ms)}, {"warm_kernel_ms", median(warm_kernel_ms)},
                           {"warm_finalize_ms", median(warm_fin_ms)}, {"table_alloc_ms", median(cold_alloc)},
                           {"gpu_ms", median(cold_gpu)}, {"warm_table_alloc_ms", median(warm_alloc)},
-                          {"warm_gpu_ms", median(warm_gpu)}, {"mode", st.mode}, {"capacity", st.capacity},
+                          {"warm_gpu_ms", median(warm_gpu)}, {"warm_queue_wait_ms", median(warm_queue)},
+                          {"warm_wake_ms", median(warm_wake)}, {"mode", st.mode}, {"capacity", st.capacity},
                           {"scan_partitions", cold.scan_partitions}, {"heap_bytes", cold.heap_bytes}, {"verified", same}});
   }
   std::ofstream(o.json_path) << j.dump(2) << "\n";

@@ -446,7 +446,9 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
     if (gpu) cb.copy(table[0], 0, host[0], 0, sizes[0]).copy(table[1], 0, host[1], 0, sizes[1]);
     cb.commit();
     cb.wait_until_completed();
+    const uint64_t woke = now_ns();
     const CommandBufferTimes times = cb.times();
+    st.wake_ms = static_cast<double>(woke - std::min(woke, times.end_ns)) / 1e6;
     st.queue_wait_ms = static_cast<double>(times.start_ns - times.committed_ns) / 1e6;
     st.gpu_ms = static_cast<double>(times.end_ns - times.start_ns) / 1e6;
     table_host = host[0];

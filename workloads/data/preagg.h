@@ -52,6 +52,7 @@ struct PreAggStats {
   double table_alloc_ms = 0;  // of kernel_ms: placing the group table and its read-back buffer
   double queue_wait_ms = 0;   // of kernel_ms: committed -> started on the queue (last attempt)
   double gpu_ms = 0;          // of kernel_ms: started -> completed on the queue (last attempt)
+  double wake_ms = 0;         // of kernel_ms: completed -> this thread woke from the wait (last attempt)
   double finalize_ms = 0;  // occupied slots -> result rows
   double total_ms = 0;
   bool columns_resident = false;  // the scan was skipped: the columns of an identical earlier scan were reused
