@@ -859,6 +859,15 @@ def detect_suite(doc):
 # The region and the file around it
 
 
+def log_axes(ax, xlabel, ylabel, text, xbase=10):
+    ax.set_xscale("log", base=xbase)
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    title(ax, text)
+
+
 def scaling_section(by_suite, rep):
     """How costs grow, across files of one machine: rows (data), concurrent chats (serve), documents (vector)."""
     out = []
@@ -892,12 +901,7 @@ def scaling_section(by_suite, rep):
                 ys = [next((c["ratio_warm"] for c in d["cases"] if short_query(c["name"]) == n), None) for d in docs]
                 ax.plot(xs, ys, marker="o", label=n + " (warm)")
             ax.axhline(5, color="#999999", linestyle="--", linewidth=1)
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("table rows")
-            ax.set_ylabel("DuckDB time ÷ ours (warm)")
-            ax.legend(fontsize=8)
-            title(ax, "data scaling: warm ratio vs rows — %s" % card)
+            log_axes(ax, "table rows", "DuckDB time ÷ ours (warm)", "data scaling: warm ratio vs rows — %s" % card)
             return fig
 
         out += [rep.plot("scaling-data-rows.png", "warm ratio vs table rows", draw), ""]
@@ -923,12 +927,8 @@ def scaling_section(by_suite, rep):
                     ys = [opt(r.get(key) or {}, "ttft_ms", "p50") for r in doc["runs"]]
                     ax.plot(xs, ys, style, marker="o",
                             label="%s, %s" % (doc.get("label", "?"), "alone" if key == "chats_alone" else "+ embeddings"))
-            ax.set_xscale("log", base=2)
-            ax.set_yscale("log")
-            ax.set_xlabel("concurrent chats")
-            ax.set_ylabel("time to first token p50, ms (log)")
-            ax.legend(fontsize=8)
-            title(ax, "serving: TTFT vs concurrent chats — %s" % gpu)
+            log_axes(ax, "concurrent chats", "time to first token p50, ms (log)",
+                     "serving: TTFT vs concurrent chats — %s" % gpu, xbase=2)
             return fig
 
         out += [rep.plot("scaling-serve-concurrency.png", "TTFT vs concurrent chats", draw_serve), ""]

@@ -433,6 +433,7 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
     std::vector<Buffer> table = place(table_heap_, gpu ? StorageMode::device : StorageMode::shared, "H_data_groups", sizes);
     std::vector<Buffer> host = gpu ? place(readback_heap_, StorageMode::shared, "H_data_readback", sizes) : table;
     st.table_alloc_ms += ms_since(t_alloc);
+    const uint64_t t_encode = now_ns();
     auto cb = queue_->make_command_buffer("data.preagg");
     for (unsigned p = 0; p < parts; ++p) {
       const std::vector<Buffer>& in = cols->inputs[p];
@@ -445,6 +446,7 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
     }
     if (gpu) cb.copy(table[0], 0, host[0], 0, sizes[0]).copy(table[1], 0, host[1], 0, sizes[1]);
     cb.commit();
+    st.encode_ms = ms_since(t_encode);
     cb.wait_until_completed();
     const uint64_t woke = now_ns();
     const CommandBufferTimes times = cb.times();

@@ -53,6 +53,7 @@ struct PreAggStats {
   double queue_wait_ms = 0;   // of kernel_ms: committed -> started on the queue (last attempt)
   double gpu_ms = 0;          // of kernel_ms: started -> completed on the queue (last attempt)
   double wake_ms = 0;         // of kernel_ms: completed -> this thread woke from the wait (last attempt)
+  double encode_ms = 0;       // of kernel_ms: recording and committing the command buffer (last attempt)
   double finalize_ms = 0;  // occupied slots -> result rows
   double total_ms = 0;
   bool columns_resident = false;  // the scan was skipped: the columns of an identical earlier scan were reused
