@@ -10,12 +10,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/ut-device-data}
-mkdir -p "$OUT" /tmp/ut-lib
-tar -C /tmp/ut-lib -xJf .device/lib.tar.xz
-if compgen -G ".gl/*.deb" >/dev/null; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
-export LD_LIBRARY_PATH=/tmp/ut-lib
-UT=.device/ut
-SAN=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
+mkdir -p "$OUT"
+source scripts/device-ut-env.sh
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
   echo "device-data of $(cat .device/commit 2>/dev/null) at $(date -u +%FT%TZ); $(nproc) cores"

@@ -9,12 +9,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/ut-gpu-benches}
-mkdir -p "$OUT" /tmp/ut-lib
-tar -C /tmp/ut-lib -xJf .device/lib.tar.xz
-if compgen -G ".gl/*.deb" >/dev/null; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
-export LD_LIBRARY_PATH=/tmp/ut-lib
-UT=.device/ut
-SAN=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
+mkdir -p "$OUT"
+source scripts/device-ut-env.sh
 {
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   echo "== vector and data GPU tests (oracles: CPU exact search, DuckDB)"
