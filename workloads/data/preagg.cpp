@@ -6,7 +6,6 @@
 #include <cstring>
 #include <chrono>
 #include <memory>
-#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -101,32 +100,22 @@ int128_t sum128(uint64_t lo, uint64_t hi) {
 }  // namespace
 
 // Places buffers of `sizes` bytes in `heap`, reusing it when it has room. A finished command buffer may hold
-// the last run's buffers for a moment after its wait returns: a heap that is big enough is retried for a few
-// milliseconds before it is replaced (a new pinned heap of hundreds of MB costs far more than the wait).
+// the last run's buffers for a moment after its wait returns, so a heap without room is replaced, not waited for.
 std::vector<Buffer> PreAggregator::place(HeapPtr& heap, StorageMode mode, const char* label,
                                          const std::vector<std::size_t>& sizes) {
   std::size_t total = 0;
   for (std::size_t b : sizes) total += (b + 255) / 256 * 256 + 256;
-  auto try_allocate = [&]() -> std::optional<std::vector<Buffer>> {
+  for (int attempt = 0;; ++attempt) {
+    if (attempt > 0 || !heap || heap->size() < total || heap->mode() != mode)
+      heap = device_->make_heap({.size = total, .mode = mode, .label = label});
     try {
       std::vector<Buffer> out;
       for (std::size_t b : sizes) out.push_back(heap->allocate(std::max<std::size_t>(b, 1), 256, label));
       return out;
     } catch (const OutOfMemoryError&) {
-      return std::nullopt;
+      if (attempt > 0) throw;
     }
-  };
-  if (heap && heap->size() >= total && heap->mode() == mode) {
-    const uint64_t deadline = now_ns() + 20'000'000;
-    do {
-      if (auto out = try_allocate()) return std::move(*out);
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-    } while (now_ns() < deadline);
   }
-  heap = device_->make_heap({.size = total, .mode = mode, .label = label});
-  if (auto out = try_allocate()) return std::move(*out);
-  throw OutOfMemoryError("[PreAggregator::place] " + std::string(label) + ": " + std::to_string(total) +
-                         " bytes do not fit a new heap of that size");
 }
 
 PreAggregator::PreAggregator(DevicePtr device, QueuePtr compute_queue, PreAggOptions options)
