@@ -41,9 +41,10 @@
 #include "workloads/ml/model.h"
 
 struct llama_context;
-struct llama_sampler;
 
 namespace ut::ml {
+
+class GenRun;
 
 struct StreamToken {
   uint32_t index = 0;  // 0, 1, 2, ... per generation
@@ -100,6 +101,11 @@ struct GeneratorOptions {
   bool free_on_cancel = false;
 };
 
+// The model's chat template applied to messages (chatml when the model has none llama.cpp knows);
+// *template_name, when given, is set to "model" or "chatml (fallback)".
+std::string apply_chat_template(const Model& model, const std::vector<ChatMessage>& messages,
+                                bool add_assistant = true, std::string* template_name = nullptr);
+
 class Generator {
  public:
   explicit Generator(ModelPtr model, GeneratorOptions opts = {});
@@ -133,12 +139,10 @@ class Generator {
   const ModelPtr& model() const noexcept { return model_; }
 
  private:
-  struct Run;
   void ensure_context();
   bool cancelled() const noexcept;
   bool step_once();
   void decode(const int32_t* tokens, int n, int pos0, bool logits_last);
-  void emit(const std::string& text, int32_t id, bool last);
   void end(StopReason reason);
 
   ModelPtr model_;
@@ -148,7 +152,7 @@ class Generator {
   int n_ctx_ = 0;
   std::string template_name_;
   std::vector<int32_t> cached_;  // tokens whose KV is in sequence 0, in order
-  std::unique_ptr<Run> run_;
+  std::unique_ptr<GenRun> run_;
   std::atomic<bool> cancel_{false};
   static bool abort_cb(void* self);
 };

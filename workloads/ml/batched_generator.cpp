@@ -1,0 +1,238 @@
+#include "workloads/ml/batched_generator.h"
+
+#include <llama.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "workloads/ml/gen_run.h"
+#include "workloads/ml/runtime.h"
+
+namespace ut::ml {
+
+BatchedGenerator::BatchedGenerator(ModelPtr model, BatchedGeneratorOptions opts)
+    : model_(std::move(model)), step_tokens_(opts.step_tokens) {
+  if (!model_) throw UsageError("[BatchedGenerator::BatchedGenerator] no model");
+  if (model_->kind() != ModelKind::decoder)
+    throw ModelError("[BatchedGenerator::BatchedGenerator] " + model_->path() + ": is a " +
+                     to_string(model_->kind()) + " model, not a decoder");
+  if (opts.slots < 1) throw UsageError("[BatchedGenerator::BatchedGenerator] slots must be >= 1");
+  if (opts.step_tokens <= opts.slots)
+    throw UsageError("[BatchedGenerator::BatchedGenerator] step_tokens must be > slots (every running chat "
+                     "decodes one token per step, and prefill needs room)");
+  const int train = model_->n_ctx_train();
+  n_ctx_ = train > 0 ? std::min(opts.n_ctx, train) : opts.n_ctx;
+  max_step_tokens_ = std::max(opts.max_step_tokens, opts.step_tokens);
+
+  llama_context_params cp = llama_context_default_params();
+  cp.n_seq_max = static_cast<uint32_t>(opts.slots);
+  cp.n_ctx = static_cast<uint32_t>(n_ctx_) * cp.n_seq_max;
+  // One KV stream per sequence: attention only reads the sequence's own cells (llama.cpp's advice when the
+  // sequences share no long prefix, which concurrent chats do not).
+  cp.kv_unified = false;
+  cp.n_batch = static_cast<uint32_t>(max_step_tokens_);
+  cp.n_ubatch = std::min<uint32_t>(cp.n_batch, 512);
+  cp.n_threads = cp.n_threads_batch = opts.threads > 0 ? opts.threads : model_->compute_threads();
+  cp.no_perf = true;
+  Runtime::clear_log();
+  ctx_ = llama_init_from_model(model_->native(), cp);
+  if (!ctx_)
+    throw ModelError("[BatchedGenerator::BatchedGenerator] " + model_->path() +
+                     ": llama.cpp could not create a context (" + Runtime::last_log() + ")");
+  n_ctx_ = std::min<int>(n_ctx_, static_cast<int>(llama_n_ctx_seq(ctx_)));
+  slots_.resize(static_cast<std::size_t>(opts.slots));
+  for (std::size_t i = 0; i < slots_.size(); ++i) slots_[i].seq = static_cast<int>(i);
+}
+
+BatchedGenerator::~BatchedGenerator() { llama_free(ctx_); }
+
+std::vector<int32_t> BatchedGenerator::tokenize_chat(const std::vector<ChatMessage>& messages) {
+  return model_->tokenize(apply_chat_template(*model_, messages), /*add_special=*/true, /*parse_special=*/true);
+}
+
+void BatchedGenerator::set_step_tokens(int tokens) noexcept {
+  step_tokens_.store(std::clamp(tokens, slots() + 1, max_step_tokens_), std::memory_order_relaxed);
+}
+
+void BatchedGenerator::submit(std::vector<int32_t> prompt, GenerateOptions o, Done done) {
+  if (prompt.empty()) throw UsageError("[BatchedGenerator::submit] empty prompt");
+  if (static_cast<int>(prompt.size()) >= n_ctx_)
+    throw UsageError("[BatchedGenerator::submit] prompt of " + std::to_string(prompt.size()) +
+                     " tokens does not fit the context of " + std::to_string(n_ctx_) + " tokens");
+  if (!done) throw UsageError("[BatchedGenerator::submit] no completion function");
+  std::lock_guard lock(mutex_);
+  waiting_.push_back({std::move(prompt), std::move(o), std::move(done)});
+}
+
+bool BatchedGenerator::busy() const {
+  if (running() > 0) return true;
+  std::lock_guard lock(mutex_);
+  return !waiting_.empty();
+}
+
+int BatchedGenerator::waiting() const {
+  std::lock_guard lock(mutex_);
+  return static_cast<int>(waiting_.size());
+}
+
+void BatchedGenerator::clear_sequence(Slot& s) {
+  llama_memory_seq_rm(llama_get_memory(ctx_), s.seq, -1, -1);
+  s.cached.clear();
+}
+
+// Waiting generations take free slots; each the one whose cache shares the longest prefix with its prompt.
+void BatchedGenerator::admit() {
+  std::lock_guard lock(mutex_);
+  while (!waiting_.empty()) {
+    Slot* best = nullptr;
+    std::size_t best_common = 0;
+    const auto& prompt = waiting_.front().prompt;
+    for (auto& s : slots_) {
+      if (s.run) continue;
+      std::size_t common = 0;
+      while (common < s.cached.size() && common < prompt.size() && s.cached[common] == prompt[common]) ++common;
+      if (!best || common > best_common) {
+        best = &s;
+        best_common = common;
+      }
+    }
+    if (!best) return;
+    Pending p = std::move(waiting_.front());
+    waiting_.pop_front();
+    if (best_common == p.prompt.size()) --best_common;  // at least one prompt token is decoded, for logits
+    if (!llama_memory_seq_rm(llama_get_memory(ctx_), best->seq, static_cast<llama_pos>(best_common), -1)) {
+      clear_sequence(*best);
+      best_common = 0;
+    }
+    best->cached.resize(best_common);
+    best->run = std::make_unique<GenRun>(*model_, std::move(p.prompt), std::move(p.opts));
+    best->run->prefill_pos = best_common;
+    best->run->result().reused_tokens = static_cast<int>(best_common);
+    best->done = std::move(p.done);
+    best->next = -1;
+    best->started = ++admitted_;
+    running_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void BatchedGenerator::finish(Slot& s, std::vector<Finished>& out, std::exception_ptr error) {
+  if (error) {
+    s.run->abandon();
+    clear_sequence(s);  // the KV of a failed batch is not trustworthy
+  } else if (s.run->result().reason == StopReason::cancelled) {
+    clear_sequence(s);  // free the cells at once; a cancelled turn is not reused
+  }
+  out.push_back({std::move(s.done), std::move(s.run->result()), error});
+  s.run.reset();
+  s.done = nullptr;
+  s.next = -1;
+  running_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool BatchedGenerator::step() {
+  admit();
+  std::vector<Finished> finished;
+  for (auto& s : slots_) {
+    if (!s.run) continue;
+    if (s.run->cancel_requested()) {
+      s.run->end(StopReason::cancelled);
+      finish(s, finished);
+    } else if (s.run->max_tokens() <= 0) {
+      s.run->end(StopReason::max_tokens);
+      finish(s, finished);
+    } else if (s.next >= 0 && static_cast<int>(s.cached.size()) + 1 >= n_ctx_) {
+      s.run->end(StopReason::context_full);
+      finish(s, finished);
+    }
+  }
+
+  // The batch: decode tokens, then prefill chunks oldest first.
+  struct Entry {
+    Slot* slot;
+    int n;            // tokens of this slot in the batch
+    bool prefill;
+    int logits = -1;  // batch index whose logits are sampled
+  };
+  std::vector<Entry> entries;
+  std::vector<Slot*> prefilling;
+  for (auto& s : slots_) {
+    if (!s.run) continue;
+    if (s.next >= 0) entries.push_back({&s, 1, false});
+    else prefilling.push_back(&s);
+  }
+  std::sort(prefilling.begin(), prefilling.end(), [](Slot* a, Slot* b) { return a->started < b->started; });
+  const int budget_total = step_tokens();
+  int budget = budget_total - static_cast<int>(entries.size());
+  for (Slot* s : prefilling) {
+    if (budget <= 0) break;
+    const int left = static_cast<int>(s->run->prompt().size() - s->run->prefill_pos);
+    const int n = std::min(budget, left);
+    entries.push_back({s, n, true});
+    budget -= n;
+  }
+  last_ = {};
+  if (!entries.empty()) {
+    int total = 0;
+    for (auto& e : entries) total += e.n;
+    llama_batch b = llama_batch_init(total, 0, 1);
+    int i = 0;
+    for (auto& e : entries) {
+      Slot& s = *e.slot;
+      const int pos0 = static_cast<int>(s.cached.size());
+      const int32_t* toks = e.prefill ? s.run->prompt().data() + s.run->prefill_pos : &s.next;
+      const bool completes = !e.prefill || s.run->prefill_pos + static_cast<std::size_t>(e.n) == s.run->prompt().size();
+      for (int k = 0; k < e.n; ++k, ++i) {
+        b.token[i] = toks[k];
+        b.pos[i] = pos0 + k;
+        b.n_seq_id[i] = 1;
+        b.seq_id[i][0] = s.seq;
+        b.logits[i] = completes && k == e.n - 1;
+        if (b.logits[i]) e.logits = i;
+      }
+      if (e.prefill) last_.prefilled += e.n;
+      else ++last_.decoded;
+    }
+    b.n_tokens = total;
+    last_.sequences = static_cast<int>(entries.size());
+    const auto t0 = std::chrono::steady_clock::now();
+    Runtime::clear_log();
+    const int32_t rc = llama_decode(ctx_, b);
+    llama_batch_free(b);
+    last_.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (rc != 0) {
+      auto error = std::make_exception_ptr(
+          ModelError("[BatchedGenerator::step] " + model_->path() + ": llama_decode returned " + std::to_string(rc) +
+                     " for " + std::to_string(total) + " tokens of " + std::to_string(entries.size()) +
+                     " generations (" + Runtime::last_log() + ")"));
+      for (auto& e : entries) finish(*e.slot, finished, error);
+    } else {
+      for (auto& e : entries) {
+        Slot& s = *e.slot;
+        GenRun& r = *s.run;
+        r.note_step(last_.ms, e.prefill);
+        if (e.prefill) {
+          s.cached.insert(s.cached.end(), r.prompt().begin() + static_cast<long>(r.prefill_pos),
+                          r.prompt().begin() + static_cast<long>(r.prefill_pos) + e.n);
+          r.prefill_pos += static_cast<std::size_t>(e.n);
+        } else {
+          s.cached.push_back(s.next);
+        }
+        if (e.logits < 0) continue;  // a prefill chunk short of the prompt's end
+        const int32_t tok = llama_sampler_sample(r.sampler(), ctx_, e.logits);
+        if (r.on_sampled(tok)) s.next = tok;
+        else finish(s, finished);
+      }
+    }
+  }
+  for (auto& f : finished) {
+    try {
+      f.done(std::move(f.result), f.error);
+    } catch (const std::exception& e) {  // a completion must not stop the other generations
+      std::fprintf(stderr, "[BatchedGenerator::step] a completion function threw: %s\n", e.what());
+    }
+  }
+  return busy();
+}
+
+}  // namespace ut::ml

@@ -1,0 +1,121 @@
+// BatchedGenerator: many generations decoded together — every running chat's next token and the queued
+// prompts' prefill chunks go into one llama_decode per step (continuous batching), so N concurrent chats
+// cost about one forward pass per token instead of N.
+//
+//   auto model = ut::ml::Model::load("qwen.gguf", ut::ml::ModelKind::decoder);
+//   ut::ml::BatchedGenerator gen(model, {.slots = 8, .n_ctx = 2048, .step_tokens = 256});
+//   gen.submit(gen.tokenize_chat({{"user", "Hi"}}), {.max_tokens = 64, .ring = &ring},
+//              [](ut::ml::GenerateResult r, std::exception_ptr err) { /* on the stepping thread */ });
+//   while (gen.step()) {}        // the ML lane calls step() once per command buffer
+//
+// Contract
+// - Per generation, the same as Generator: chat template, sampling (a sampler per generation, so a seed
+//   gives the same tokens alone or batched), streaming into its ring, stop strings, max_tokens, ignore_eog,
+//   cancellation (checked before every step), context_full at the sequence's n_ctx.
+// - Slots: at most `slots` generations run at once, each in its own KV sequence of n_ctx tokens; more wait
+//   in submission order. A new generation takes the free slot whose cached tokens share the longest prefix
+//   with its prompt (result.reused_tokens), so a follow-up turn reuses its conversation's KV.
+// - One step: each decoding generation's next token first, then prefill chunks of waiting prompts, oldest
+//   first, up to step_tokens in all (at least one prompt token when nothing decodes). set_step_tokens() is the
+//   latency knob: a step's time is what a decoding chat waits for each of its tokens.
+// - `done` runs exactly once per submission, on the thread that calls step(), outside any lock. A failed
+//   llama_decode fails the generations in that batch (done gets the error) and clears their sequences.
+// - submit() and the queries are thread-safe; step() is called by one thread at a time.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "workloads/ml/generator.h"
+
+namespace ut::ml {
+
+class GenRun;
+
+struct BatchedGeneratorOptions {
+  int slots = 4;           // generations decoded together (KV sequences)
+  int n_ctx = 2048;        // tokens per sequence, capped at the model's training context
+  int step_tokens = 256;   // tokens per llama_decode: decode tokens first, the rest prefill
+  int max_step_tokens = 0; // the most set_step_tokens() may set (sizes llama's batch); 0: step_tokens
+  int threads = 0;         // 0: the model's compute threads
+};
+
+// What one step() did; the tuner reads it.
+struct BatchStep {
+  int decoded = 0;    // generations that got a token
+  int prefilled = 0;  // prompt tokens computed
+  int sequences = 0;  // generations in the batch
+  double ms = 0.0;    // the llama_decode call
+};
+
+class BatchedGenerator {
+ public:
+  using Done = std::function<void(GenerateResult, std::exception_ptr)>;
+
+  explicit BatchedGenerator(ModelPtr model, BatchedGeneratorOptions opts = {});
+  ~BatchedGenerator();
+  BatchedGenerator(const BatchedGenerator&) = delete;
+  BatchedGenerator& operator=(const BatchedGenerator&) = delete;
+
+  std::vector<int32_t> tokenize_chat(const std::vector<ChatMessage>& messages);
+
+  // Queues one generation (any thread). Throws UsageError for an empty prompt or one that does not fit n_ctx.
+  void submit(std::vector<int32_t> prompt, GenerateOptions o, Done done);
+  // One llama_decode over the running generations (see the contract). True while any run or wait.
+  bool step();
+  bool busy() const;
+  int running() const noexcept { return running_.load(std::memory_order_relaxed); }
+  int waiting() const;
+  BatchStep last_step() const noexcept { return last_; }
+
+  void set_step_tokens(int tokens) noexcept;  // clamped to [slots + 1, max_step_tokens]; any thread
+  int step_tokens() const noexcept { return step_tokens_.load(std::memory_order_relaxed); }
+  int slots() const noexcept { return static_cast<int>(slots_.size()); }
+  int n_ctx() const noexcept { return n_ctx_; }
+  const ModelPtr& model() const noexcept { return model_; }
+
+ private:
+  struct Pending {
+    std::vector<int32_t> prompt;
+    GenerateOptions opts;
+    Done done;
+  };
+  struct Slot {
+    int seq = 0;
+    std::vector<int32_t> cached;  // tokens whose KV is in this sequence, in order
+    std::unique_ptr<GenRun> run;  // null: free
+    Done done;
+    int32_t next = -1;            // sampled, not yet decoded
+    uint64_t started = 0;         // admission order (prefill goes oldest first)
+  };
+  struct Finished {
+    Done done;
+    GenerateResult result;
+    std::exception_ptr error;
+  };
+
+  void admit();
+  void finish(Slot& s, std::vector<Finished>& out, std::exception_ptr error = nullptr);
+  void clear_sequence(Slot& s);
+
+  ModelPtr model_;
+  llama_context* ctx_ = nullptr;
+  int n_ctx_ = 0;
+  int max_step_tokens_ = 0;
+  std::atomic<int> step_tokens_;
+  std::vector<Slot> slots_;
+  std::atomic<int> running_{0};
+  uint64_t admitted_ = 0;
+  BatchStep last_;
+  mutable std::mutex mutex_;  // guards waiting_
+  std::deque<Pending> waiting_;
+};
+
+}  // namespace ut::ml
