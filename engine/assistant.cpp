@@ -37,11 +37,14 @@ Assistant::Assistant(Engine& engine, AssistantConfig config) : engine_(engine), 
   }
   if (!config_.chat_model.empty()) {
     auto model = ml::Model::load(config_.chat_model, ml::ModelKind::decoder);
-    generator_ = std::make_shared<ml::Generator>(
-        model, ml::GeneratorOptions{.n_ctx = config_.n_ctx,
-                                    .prefill_chunk = config_.prefill_chunk,
-                                    .max_prefill_chunk = std::max(config_.prefill_chunk, config_.tuning.max_chunk)});
-    if (config_.tune_prefill) tuner_ = std::make_unique<StepTuner>(config_.tuning, config_.prefill_chunk);
+    if (config_.parallel < 1) throw UsageError("[Assistant::Assistant] parallel must be >= 1");
+    const int step = std::max(config_.prefill_chunk, config_.parallel + 1);
+    generator_ = std::make_unique<ml::BatchedGenerator>(
+        model, ml::BatchedGeneratorOptions{.slots = config_.parallel,
+                                           .n_ctx = config_.n_ctx,
+                                           .step_tokens = step,
+                                           .max_step_tokens = std::max(step, config_.tuning.max_chunk)});
+    if (config_.tune_prefill) tuner_ = std::make_unique<StepTuner>(config_.tuning, step);
   }
   if (config_.tune_index_batch)
     index_tuner_ = std::make_unique<StepTuner>(config_.index_tuning, config_.index_tuning.max_chunk);
@@ -55,7 +58,6 @@ Assistant::Assistant(Engine& engine, AssistantConfig config) : engine_(engine), 
       *db_, vector::DocumentStoreOptions{.dim = static_cast<std::size_t>(embedder_ ? embedder_->dim() : 1),
                                          .chunker = config_.chunker,
                                          .count_tokens = count});
-  turn_ = engine_.host_device()->make_event("chat.turn");
   deadline_thread_ = std::thread([this] { deadline_loop(); });
   if (embedder_ && !docs_->pending(1).empty()) schedule_indexing();
 }
@@ -69,7 +71,11 @@ Assistant::~Assistant() {
   deadline_thread_.join();
   engine_.ml_queue()->wait_idle();
   engine_.host_queue()->wait_idle();
-  lane_->queue()->wait_idle();
+  for (;;) {  // the step chain commits its next buffer from the last one's completion
+    lane_->queue()->wait_idle();
+    std::lock_guard lock(drive_mutex_);
+    if (!driving_) break;
+  }
 }
 
 Assistant::Stats Assistant::stats() const { return {chats_.load(), cancelled_.load(), failed_.load(), rag_misses_.load()}; }
@@ -156,45 +162,81 @@ std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
     gate->signal(1);
   }
 
-  // Generations take turns on the one Generator. The next one is committed only once the previous one has
-  // ended: committed earlier, its first command buffer would sit in Q_ml.gen ahead of the previous
-  // generation's remaining steps (which commit one by one) and wait for them forever.
-  const uint64_t turn = ++turns_;
+  // The prompt joins the batch when the gate opens (with the context when it arrived in time).
   ml::GenerateOptions o = request.gen;
   o.ring = job->ring.get();
   o.cancel = &job->cancel;
-  auto gen = generator_;
-  auto start = [this, gen, job, gate, o, messages = std::move(request.messages)](uint64_t) {
-    lane_->generate(
-        gen,
-        [gen, job, messages]() mutable {
-          // Runs after the gate: with the context when it arrived in time, without it otherwise.
-          if (job->rag_ready && !job->rag_missed_deadline && !job->sources.empty())
-            messages.insert(messages.begin(), ml::ChatMessage{"system", context_prompt(job->sources)});
-          return gen->tokenize_chat(messages);
-        },
-        o, job->result, job->done, 1, {{gate, 1}});
-  };
-  if (turn == 1) start(0);
-  else turn_->notify(turn - 1, start);
-  // Count the outcome and release the admission slot when the answer is complete.
   ++chats_;
+  // Count the outcome and release the admission slot when the answer is complete.
   job->done->notify(1, [this, job](uint64_t) {
-    if (tuner_ && !job->done->error_at(1)) {
-      const auto& r = *job->result;
-      if (auto c = tuner_->observe(r.max_prefill_step_ms, r.prefill_chunks, r.prompt_tokens - r.reused_tokens))
-        generator_->set_prefill_chunk(*c);
-    }
     if (job->done->error_at(1)) ++failed_;
     else if (job->result->reason == ml::StopReason::cancelled) ++cancelled_;
     if (job->rag_missed_deadline) ++rag_misses_;
     job->admission.reset();
   });
-  job->done->notify(1, [turn_event = turn_, turn](uint64_t) { turn_event->signal(turn); });  // the next one's turn
+  gate->notify(1, [this, job, o, messages = std::move(request.messages)](uint64_t) mutable {
+    submit_generation(job, std::move(messages), std::move(o));
+  });
   return job;
 }
 
-int Assistant::prefill_chunk() const { return generator_ ? generator_->prefill_chunk() : 0; }
+void Assistant::submit_generation(const std::shared_ptr<ChatJob>& job, std::vector<ml::ChatMessage> messages,
+                                  ml::GenerateOptions o) {
+  try {
+    if (job->rag_ready && !job->rag_missed_deadline && !job->sources.empty())
+      messages.insert(messages.begin(), ml::ChatMessage{"system", context_prompt(job->sources)});
+    generator_->submit(generator_->tokenize_chat(messages), std::move(o),
+                       [job](ml::GenerateResult r, std::exception_ptr error) {
+                         if (error) {
+                           job->done->signal_failed(1, error);
+                           return;
+                         }
+                         *job->result = std::move(r);
+                         job->done->signal(1);
+                       });
+  } catch (...) {  // a prompt that does not fit, a template failure: this chat fails, the others go on
+    job->done->signal_failed(1, std::current_exception());
+    return;
+  }
+  kick_generation();
+}
+
+void Assistant::kick_generation() {
+  {
+    std::lock_guard lock(drive_mutex_);
+    if (driving_) return;
+    driving_ = true;
+  }
+  commit_generation_step();
+}
+
+void Assistant::commit_generation_step() {
+  auto cb = lane_->queue()->make_command_buffer("generate.step");
+  cb.host_task(
+        [this] {
+          generator_->step();
+          const ml::BatchStep s = generator_->last_step();
+          // Steps with prefill tell the tuner how the step size performs; decode-only steps do not depend on it.
+          if (tuner_ && s.prefilled > 0)
+            if (auto c = tuner_->observe_step(s.ms, s.decoded + s.prefilled >= generator_->step_tokens()))
+              generator_->set_step_tokens(*c);
+        },
+        "decode batch")
+      .on_completed([this](const CommandBuffer&) {
+        {
+          std::lock_guard lock(drive_mutex_);
+          // A submit after this check finds driving_ false and starts the chain again.
+          if (!generator_->busy()) {
+            driving_ = false;
+            return;
+          }
+        }
+        commit_generation_step();
+      })
+      .commit();
+}
+
+int Assistant::prefill_chunk() const { return generator_ ? generator_->step_tokens() : 0; }
 
 std::vector<std::string> Assistant::tuning_log() const {
   std::vector<std::string> out = tuner_ ? tuner_->log() : std::vector<std::string>{};

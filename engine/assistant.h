@@ -10,13 +10,15 @@
 //   Q_ml   "embed query"  -> signals E_embed
 //   Q_host "rag search"   waits E_embed -> searches the documents -> context -> signals E_rag
 //   gate: E_rag reached, or the soft deadline passed (then the answer goes without context and says so)
-//   Q_ml   generation steps (one command buffer per prefill chunk or token) wait on the gate; tokens stream
-//          into job->ring; job->done is signalled at the end (with the error, if any)
+//   Q_ml.gen once the gate opens, the prompt joins the BatchedGenerator: one command buffer per step decodes
+//          every running chat's next token plus prefill chunks together; tokens stream into job->ring;
+//          job->done is signalled at the end (with the error, if any)
 // Documents: create/update commit to DuckDB at once and schedule "embed pending chunks" on Q_ml (E_embed).
 //
 // Contract: thread-safe. chat() returns nullptr when the engine's admission limit is reached (answer "busy").
-// Requests share one Generator, so generations run one after another (others wait on Q_ml, bounded by
-// admission). Host tasks of these paths run on the engine's CPU queues (llama.cpp and DuckDB block).
+// Up to `parallel` chats decode together; more wait for a free slot in arrival order (bounded by admission).
+// The step chain runs only while chats run or wait. Host tasks of these paths run on the engine's CPU queues
+// (llama.cpp and DuckDB block).
 #pragma once
 
 #include <atomic>
@@ -35,6 +37,7 @@
 #include "timeline/ring_buffer.h"
 #include "workloads/data/database.h"
 #include "workloads/ml/embedder.h"
+#include "workloads/ml/batched_generator.h"
 #include "workloads/ml/generator.h"
 #include "workloads/ml/lane.h"
 #include "workloads/vector/document_store.h"
@@ -45,9 +48,12 @@ struct AssistantConfig {
   std::string embed_model;  // GGUF embedder; empty: no embeddings, chat answers without retrieval
   std::string chat_model;   // GGUF decoder; empty: chat unavailable
   std::string db_path;      // DuckDB file for documents; empty: in-memory
-  int n_ctx = 2048;
-  int prefill_chunk = 128;  // where the tuner starts
-  bool tune_prefill = true;  // latency-driven prefill chunk (StepTuner)
+  int n_ctx = 2048;         // tokens per chat (each running chat has its own KV sequence)
+  int parallel = 4;         // chats decoded together in one batch
+  // Tokens per decode step (every running chat's next token, the rest prefill); where the tuner starts.
+  // At least parallel + 1.
+  int prefill_chunk = 128;
+  bool tune_prefill = true;  // latency-driven tokens per step (StepTuner, fed by every step with prefill)
   StepTunerConfig tuning;
   // Latency-driven background embedding batch: one batch is one Q_ml step that a chat's retrieval embedding
   // may wait behind. The Governor's memory cap (set_index_batch) bounds it from above.
@@ -110,7 +116,7 @@ class Assistant {
   // the smaller of this cap and the latency tuner's size.
   void set_index_batch(std::size_t n) noexcept { index_batch_.store(std::max<std::size_t>(1, n)); }
   std::size_t index_batch_size() const noexcept;
-  // The prefill chunk now, and both tuners' changes with their reasons (empty with tuning off).
+  // Tokens per decode step now (the prefill knob), and both tuners' changes with their reasons.
   int prefill_chunk() const;
   std::vector<std::string> tuning_log() const;
   // Schedules embedding of pending chunks on Q_ml (coalesced: at most one batch queued at a time).
@@ -123,20 +129,22 @@ class Assistant {
  private:
   void deadline_loop();
   void index_batch();
+  void submit_generation(const std::shared_ptr<ChatJob>& job, std::vector<ml::ChatMessage> messages,
+                         ml::GenerateOptions o);
+  void kick_generation();          // starts the step chain unless it runs
+  void commit_generation_step();   // one command buffer: one BatchedGenerator::step()
 
   Engine& engine_;
   AssistantConfig config_;
   std::unique_ptr<data::Database> db_;
   std::unique_ptr<vector::DocumentStore> docs_;
   std::unique_ptr<ml::Embedder> embedder_;
-  std::shared_ptr<ml::Generator> generator_;
+  std::unique_ptr<ml::BatchedGenerator> generator_;
   std::unique_ptr<StepTuner> tuner_, index_tuner_;
   std::unique_ptr<ml::MlLane> lane_;
   std::mutex submit_mutex_;  // event values are handed out and committed in one order
-  // Generations take turns on the one Generator: generation k starts after turn_ reaches k - 1, and its end
-  // (success or failure) raises turn_ to k.
-  EventPtr turn_;
-  uint64_t turns_ = 0;
+  std::mutex drive_mutex_;   // driving_: a step command buffer is committed or running
+  bool driving_ = false;
 
   std::atomic<uint64_t> chats_{0}, cancelled_{0}, failed_{0}, rag_misses_{0};
   std::atomic<bool> indexing_queued_{false};

@@ -52,10 +52,11 @@ wait_up() {  # url, seconds
   timeout 120 $UT models synth --real --out $M
   CHAT=$M/qwen2.5-0.5b-shape-random-f16.gguf EMB=$M/bge-small-shape-random-f16.gguf
 
-  echo "== ut serve (ML lane on CUDA)"
+  par=$(echo "$CONC" | tr ',' '\n' | sort -n | tail -1)  # both servers decode up to $par chats together
+  echo "== ut serve (ML lane on CUDA, --parallel $par)"
   rm -f /tmp/serve.duckdb*
   $UT serve --port 8080 --db /tmp/serve.duckdb --chat-model $CHAT --embed-model $EMB --max-heavy-ops 64 \
-    > "$OUT/ut-serve.log" 2>&1 &
+    --parallel "$par" > "$OUT/ut-serve.log" 2>&1 &
   pid=$!
   if wait_up http://127.0.0.1:8080/v1/models 120; then
     timeout 240 $UT bench serve --label "ut serve" --chat-url http://127.0.0.1:8080 --concurrency "$CONC" \
@@ -65,7 +66,6 @@ wait_up() {  # url, seconds
 
   echo "== llama-server (two processes: chat and embeddings; all layers on the GPU)"
   LS=/tmp/llama-server/bin
-  par=$(echo "$CONC" | tr ',' '\n' | sort -n | tail -1)
   LD_LIBRARY_PATH=$LS:$LD_LIBRARY_PATH $LS/llama-server -m $CHAT -ngl 99 --host 127.0.0.1 --port 8081 \
     --parallel "$par" -c $((par * 1024)) > "$OUT/llama-server-chat.log" 2>&1 &
   p1=$!

@@ -82,7 +82,8 @@ int bench_mixed(MixedOptions o) {
   fs::create_directories(dir);
   engine::Engine eng({.backend = "cpu", .max_heavy_ops = o.chats + 4});
   engine::AssistantConfig ac{.embed_model = o.embed_model, .chat_model = o.chat_model,
-                             .db_path = (dir / "mixed.duckdb").string(), .rag_deadline = 60s};
+                             .db_path = (dir / "mixed.duckdb").string(), .parallel = std::max(1, o.chats),
+                             .rag_deadline = 60s};
   const bool random = engine::fill_default_models(ac.embed_model, ac.chat_model);
   engine::Assistant ai(eng, ac);
   std::printf("ut bench mixed — %d chats × %d tokens, %d SQL aggregations over %llu rows, %d document edits; host %s\n",

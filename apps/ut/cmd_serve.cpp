@@ -27,6 +27,7 @@ struct ServeOptions {
   std::string embed_model, chat_model;
   bool allow_sql_writes = false;
   int max_heavy_ops = 3;
+  int parallel = 4;
 };
 
 int serve(const ServeOptions& o) {
@@ -39,7 +40,8 @@ int serve(const ServeOptions& o) {
 
   engine::Engine eng({.backend = o.backend, .max_heavy_ops = o.max_heavy_ops});
   eng.start();
-  engine::AssistantConfig ac{.embed_model = o.embed_model, .chat_model = o.chat_model, .db_path = o.db};
+  engine::AssistantConfig ac{.embed_model = o.embed_model, .chat_model = o.chat_model, .db_path = o.db,
+                             .parallel = o.parallel};
   const bool random = engine::fill_default_models(ac.embed_model, ac.chat_model);
   engine::Assistant ai(eng, ac);
   engine::Governor governor(eng);
@@ -86,6 +88,9 @@ void add_serve_commands(CLI::App& app, CLI::App&, int& rc) {
   s->add_option("--chat-model", o->chat_model, "GGUF chat model (default: the project's small models)");
   s->add_flag("--allow-sql-writes", o->allow_sql_writes, "Let POST /api/v1/sql run writes when asked (off by default)");
   s->add_option("--max-heavy-ops", o->max_heavy_ops, "Concurrent heavy operations before answering busy")
+      ->capture_default_str()->check(CLI::Range(1, 64));
+  s->add_option("--parallel", o->parallel,
+                "Chats decoded together in one batch (each with its own context); more wait for a free slot")
       ->capture_default_str()->check(CLI::Range(1, 64));
   s->callback([o, &rc] { rc = serve(*o); });
 }

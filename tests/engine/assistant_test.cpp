@@ -250,23 +250,36 @@ TEST_F(AssistantTest, MissedContextDeadlineStillAnswers) {
 
 namespace {
 
-// Several chats at once share one Generator: they take turns and all complete (a regression test for a
-// deadlock where a later generation's first command buffer blocked the earlier one's remaining steps).
-TEST_F(AssistantTest, ConcurrentChatsTakeTurnsAndAllComplete) {
+// More chats than decode slots at once: they decode together, the extra one waits for a slot, all complete,
+// each gives the answer it gives alone (greedy), and a prompt too long for the context fails only its chat.
+TEST_F(AssistantTest, ConcurrentChatsDecodeTogetherAndAllComplete) {
   start(/*max_heavy_ops=*/8);
+  auto request = [](const std::string& q) {
+    return ut::engine::ChatRequest{.messages = {{"user", q}},
+                                   .gen = {.sampling = {.temperature = 0.f}, .max_tokens = 6, .ignore_eog = true}};
+  };
   std::vector<std::shared_ptr<ut::engine::ChatJob>> jobs;
   for (int i = 0; i < 5; ++i) {
-    jobs.push_back(ai->chat({.messages = {{"user", "question " + std::to_string(i)}},
-                             .gen = {.sampling = {.temperature = 0.f}, .max_tokens = 6, .ignore_eog = true}}));
+    jobs.push_back(ai->chat(request("question " + std::to_string(i) + " about queues")));
     ASSERT_TRUE(jobs.back());
   }
+  std::string huge;
+  for (int i = 0; i < 3000; ++i) huge += "w" + std::to_string(i) + " ";
+  auto too_long = ai->chat(request(huge));
+  ASSERT_TRUE(too_long);
   for (auto& j : jobs) {
     ASSERT_TRUE(j->done->wait(1, 60s)) << "a chat never finished";
     j->wait();
     EXPECT_EQ(j->result->tokens.size(), 6u);
   }
-  EXPECT_EQ(ai->stats().chats, 5u);
-  EXPECT_EQ(ai->stats().failed, 0u);
+  EXPECT_THROW(too_long->wait(), ut::UsageError);
+  for (int i : {0, 4}) {  // alone now: the same tokens
+    auto solo = ai->chat(request("question " + std::to_string(i) + " about queues"));
+    solo->wait();
+    EXPECT_EQ(solo->result->tokens, jobs[static_cast<std::size_t>(i)]->result->tokens) << "chat " << i;
+  }
+  EXPECT_EQ(ai->stats().chats, 8u);
+  EXPECT_EQ(ai->stats().failed, 1u);
 }
 
 }  // namespace

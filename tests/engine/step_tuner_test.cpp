@@ -33,7 +33,8 @@ TEST(StepTuner, HalvesOverBudgetAndGrowsAfterThreeFastGenerations) {
   EXPECT_THROW(StepTuner({.min_chunk = 0}, 8), ut::UsageError);
 }
 
-// With a budget no step can meet, one chat with a prompt longer than a chunk halves the generator's chunk.
+// With a budget no step can meet, one chat with a prompt of several steps halves the step size at every
+// prefill step down to the minimum.
 TEST(StepTuner, AssistantRetunesItsGenerator) {
   const auto dir = std::filesystem::path(::testing::TempDir()) / ("ut_tuner_" + std::to_string(std::random_device{}()));
   std::filesystem::create_directories(dir);
@@ -42,6 +43,7 @@ TEST(StepTuner, AssistantRetunesItsGenerator) {
   {
     ut::engine::Engine eng({.backend = "cpu"});
     ut::engine::Assistant ai(eng, {.chat_model = models.decoder, .db_path = (dir / "t.duckdb").string(),
+                                   .parallel = 2,
                                    .prefill_chunk = 16,
                                    .tuning = {.min_chunk = 4, .max_chunk = 64, .step_budget_ms = 1e-6}});
     EXPECT_EQ(ai.prefill_chunk(), 16);
@@ -50,10 +52,11 @@ TEST(StepTuner, AssistantRetunesItsGenerator) {
     auto job = ai.chat({.messages = {{"user", question}}, .gen = {.max_tokens = 4}, .retrieve = false});
     ASSERT_TRUE(job);
     job->wait();
-    for (int i = 0; i < 100 && ai.prefill_chunk() == 16; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    EXPECT_EQ(ai.prefill_chunk(), 8);
-    ASSERT_EQ(ai.tuning_log().size(), 1u);
-    EXPECT_NE(ai.tuning_log()[0].find("prefill chunk 16 -> 8"), std::string::npos) << ai.tuning_log()[0];
+    EXPECT_EQ(ai.prefill_chunk(), 4);
+    const auto log = ai.tuning_log();
+    ASSERT_EQ(log.size(), 2u);
+    EXPECT_NE(log[0].find("prefill chunk 16 -> 8"), std::string::npos) << log[0];
+    EXPECT_NE(log[1].find("prefill chunk 8 -> 4"), std::string::npos) << log[1];
   }
   std::filesystem::remove_all(dir);
 }
