@@ -8,7 +8,7 @@
 # test-size synthetic models, on this machine's apt package lists when it has any.
 # Then, with the same carry, what needs `ut` and the CUDA ML lane together: `ut bench ml`, `ut ingest docs/`
 # with the bge-small shape on the GPU, and `ut ui` on the engine's lanes drawn by the NVIDIA Vulkan driver.
-# Writes $OUT/mixed.log, mixed-gpu.json, mixed-gpu-quick.json, demo.log, ml.json, ui-engine-gpu.png.
+# Writes $OUT/mixed.log, mixed-gpu.json, mixed-gpu-16.json, mixed-gpu-quick.json, demo.log, ml.json, ui-engine-gpu.png.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/ut-device-mixed}
@@ -35,6 +35,9 @@ cd /tmp
   echo "== ut bench mixed (default size)"
   timeout 240 $UT bench mixed --chat-model $M/qwen2.5-0.5b-shape-random-f16.gguf \
     --embed-model $M/bge-small-shape-random-f16.gguf --json "$OUT/mixed-gpu.json"; echo "rc=$?"
+  echo "== ut bench mixed (16 chats x 64 tokens: the chats decode together)"
+  timeout 240 $UT bench mixed --chats 16 --tokens 64 --chat-model $M/qwen2.5-0.5b-shape-random-f16.gguf \
+    --embed-model $M/bge-small-shape-random-f16.gguf --json "$OUT/mixed-gpu-16.json"; echo "rc=$?"
 } 2>&1 | tee "$OUT/mixed.log"
 {
   echo "== ut demo (test-size synthetic models; apt lists: $(ls /var/lib/apt/lists 2>/dev/null | grep -c _Packages) files)"
