@@ -216,10 +216,15 @@ void Assistant::commit_generation_step() {
         [this] {
           generator_->step();
           const ml::BatchStep s = generator_->last_step();
-          // Steps with prefill tell the tuner how the step size performs; decode-only steps do not depend on it.
-          if (tuner_ && s.prefilled > 0)
-            if (auto c = tuner_->observe_step(s.ms, s.decoded + s.prefilled >= generator_->step_tokens()))
+          if (s.sequences == 0) return;
+          if (s.prefilled == 0) {
+            decode_step_ms_ = decode_step_ms_ > 0 ? 0.8 * decode_step_ms_ + 0.2 * s.ms : s.ms;
+          } else if (tuner_) {
+            // What the prefill added: decoding chats pay the decode part whatever the step size is.
+            const double prefill_ms = s.decoded > 0 ? std::max(0.0, s.ms - decode_step_ms_) : s.ms;
+            if (auto c = tuner_->observe_step(prefill_ms, s.decoded + s.prefilled >= generator_->step_tokens()))
               generator_->set_step_tokens(*c);
+          }
         },
         "decode batch")
       .on_completed([this](const CommandBuffer&) {

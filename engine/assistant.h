@@ -53,8 +53,10 @@ struct AssistantConfig {
   // Tokens per decode step (every running chat's next token, the rest prefill); where the tuner starts.
   // At least parallel + 1.
   int prefill_chunk = 128;
-  bool tune_prefill = true;  // latency-driven tokens per step (StepTuner, fed by every step with prefill)
-  StepTunerConfig tuning;
+  // Latency-driven tokens per step: the tuner sees the time prefill adds to a step (the step's time less that
+  // of recent decode-only steps), which is what running chats wait extra for their next token.
+  bool tune_prefill = true;
+  StepTunerConfig tuning{.min_chunk = 32, .max_chunk = 2048};
   // Latency-driven background embedding batch: one batch is one Q_ml step that a chat's retrieval embedding
   // may wait behind. The Governor's memory cap (set_index_batch) bounds it from above.
   bool tune_index_batch = true;
@@ -145,6 +147,7 @@ class Assistant {
   std::mutex submit_mutex_;  // event values are handed out and committed in one order
   std::mutex drive_mutex_;   // driving_: a step command buffer is committed or running
   bool driving_ = false;
+  double decode_step_ms_ = 0;  // recent decode-only step time (moving average); the step chain's alone
 
   std::atomic<uint64_t> chats_{0}, cancelled_{0}, failed_{0}, rag_misses_{0};
   std::atomic<bool> indexing_queued_{false};

@@ -8,13 +8,19 @@
 # test-size synthetic models, on this machine's apt package lists when it has any.
 # Then, with the same carry, what needs `ut` and the CUDA ML lane together: `ut bench ml`, `ut ingest docs/`
 # with the bge-small shape on the GPU, and `ut ui` on the engine's lanes drawn by the NVIDIA Vulkan driver.
+# DEVICE_MIXED_EXTRAS=0 stops after the demo. After device-serve.sh, in one call (lib-serve.tar.xz serves both):
+#   run(command="DEVICE_SERVE_DEMO=0 bash scripts/device-serve.sh; DEVICE_MIXED_EXTRAS=0 bash scripts/device-mixed.sh",
+#       carry=[".device/ml/llama.tar.xz", ".device/ml/ut.xz", ".device/lib-serve.tar.xz",
+#              ".device/llama-server.tar.xz", ".device/commit", ".gl"])
 # Writes $OUT/mixed.log, mixed-gpu.json, mixed-gpu-16.json, mixed-gpu-quick.json, demo.log, ml.json, ui-engine-gpu.png.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/ut-device-mixed}
 D=$(pwd)/.device
 mkdir -p "$OUT" /tmp/ut-lib /tmp/ut-bin
-tar -C /tmp/ut-lib -xJf "$D/lib.tar.xz"
+# lib.tar.xz, or lib-serve.tar.xz (the same less llama.cpp's, which llama.tar.xz brings) when this runs after
+# device-serve.sh in one call
+if [[ -f $D/lib.tar.xz ]]; then tar -C /tmp/ut-lib -xJf "$D/lib.tar.xz"; else tar -C /tmp/ut-lib -xJf "$D/lib-serve.tar.xz"; fi
 export LD_LIBRARY_PATH=/tmp/ut-lib
 source scripts/device-env.sh
 # ut links the Vulkan loader (the device README's .gl folder of Debian packages)
@@ -43,6 +49,7 @@ cd /tmp
   echo "== ut demo (test-size synthetic models; apt lists: $(ls /var/lib/apt/lists 2>/dev/null | grep -c _Packages) files)"
   (cd "$REPO" && timeout 150 $UT demo --max-tokens 48 --db /tmp/demo.duckdb --trace /tmp/demo-trace.json); echo "rc=$?"
 } 2>&1 | tee "$OUT/demo.log"
+[[ ${DEVICE_MIXED_EXTRAS:-1} == 1 ]] || exit 0  # 0: only the mixed benchmarks and the demo
 {
   echo "== ut bench ml (CUDA)"
   timeout 120 $UT bench ml --models /tmp/ut-models --json "$OUT/ml.json"; echo "rc=$?"

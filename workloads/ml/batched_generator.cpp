@@ -33,6 +33,7 @@ BatchedGenerator::BatchedGenerator(ModelPtr model, BatchedGeneratorOptions opts)
   cp.kv_unified = false;
   cp.n_batch = static_cast<uint32_t>(max_step_tokens_);
   cp.n_ubatch = std::min<uint32_t>(cp.n_batch, 512);
+  cp.n_outputs_max = cp.n_seq_max;  // logits only for each sequence's last token: keeps the output buffers small
   cp.n_threads = cp.n_threads_batch = opts.threads > 0 ? opts.threads : model_->compute_threads();
   cp.no_perf = true;
   Runtime::clear_log();
