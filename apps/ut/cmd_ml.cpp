@@ -134,10 +134,11 @@ int models_quantize(const std::string& in, const std::string& out, const std::st
   return 0;
 }
 
-int bench_ml(const BenchOptions& o, const std::string& models_dir) {
+int bench_ml(const BenchOptions& o, const std::string& models_dir, const std::vector<int>& batch_chats) {
   ml::MlBenchConfig cfg;
   cfg.quick = o.quick;
   cfg.models_dir = models_dir;
+  cfg.batch_chats = batch_chats;
   return ml::run_and_report_ml_bench(cfg, o.json_path.empty() ? "ut-bench-ml.json" : o.json_path);
 }
 
@@ -198,7 +199,10 @@ void add_ml_commands(CLI::App& app, CLI::App& bench, int& rc) {
   b->add_option("--json", bo->json_path, "Save results here (default ut-bench-ml.json)");
   b->add_flag("--quick", bo->quick, "Smoke run: few batch sizes, one prompt length, fewer tokens");
   b->add_option("--models", *dir, "Folder with the real-size synthetic models")->capture_default_str();
-  b->callback([bo, dir, &rc] { rc = bench_ml(*bo, *dir); });
+  auto chats = std::make_shared<std::vector<int>>();
+  b->add_option("--batch-chats", *chats, "Concurrent chats decoded together (default 1,4,16; quick 1,4)")
+      ->delimiter(',')->check(CLI::Range(1, 64));
+  b->callback([bo, dir, chats, &rc] { rc = bench_ml(*bo, *dir, *chats); });
 }
 
 }  // namespace ut::app

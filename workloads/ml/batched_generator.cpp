@@ -208,6 +208,7 @@ bool BatchedGenerator::step() {
                      " generations (" + Runtime::last_log() + ")"));
       for (auto& e : entries) finish(*e.slot, finished, error);
     } else {
+      const auto t_sample = std::chrono::steady_clock::now();
       for (auto& e : entries) {
         Slot& s = *e.slot;
         GenRun& r = *s.run;
@@ -224,6 +225,8 @@ bool BatchedGenerator::step() {
         if (r.on_sampled(tok)) s.next = tok;
         else finish(s, finished);
       }
+      last_.sample_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_sample).count();
     }
   }
   for (auto& f : finished) {

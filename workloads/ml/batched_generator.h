@@ -52,7 +52,8 @@ struct BatchStep {
   int decoded = 0;    // generations that got a token
   int prefilled = 0;  // prompt tokens computed
   int sequences = 0;  // generations in the batch
-  double ms = 0.0;    // the llama_decode call
+  double ms = 0.0;         // the llama_decode call
+  double sample_ms = 0.0;  // sampling every generation that got logits (on the CPU, after the decode)
 };
 
 class BatchedGenerator {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "timeline/device.h"
+#include "workloads/ml/batched_generator.h"
 #include "workloads/ml/lane.h"
 #include "workloads/ml/runtime.h"
 #include "workloads/ml/synth.h"
@@ -170,6 +171,90 @@ std::pair<double, double> bare_generate(llama_context* ctx, std::vector<int32_t>
   return {ms_between(t0, t1), n_gen > 1 ? (n_gen - 1) * 1000.0 / ms_between(t1, t2) : 0.0};
 }
 
+// The prompts prefilled one sequence each, then `n_gen` greedy tokens per sequence with all sequences in one
+// llama_decode per step (how llama.cpp's server batches). Returns the decode phase's tokens/s, all together.
+double bare_batched_tps(const Model& m, const std::vector<std::vector<int32_t>>& prompts, int n_gen) {
+  const int n = static_cast<int>(prompts.size());
+  llama_context_params cp = llama_context_default_params();
+  cp.n_seq_max = static_cast<uint32_t>(n);
+  cp.n_ctx = static_cast<uint32_t>(n) * 1024;
+  cp.kv_unified = false;
+  cp.n_batch = 512;
+  cp.n_ubatch = 512;
+  cp.n_outputs_max = cp.n_seq_max;
+  cp.n_threads = cp.n_threads_batch = m.compute_threads();
+  cp.no_perf = true;
+  CtxPtr ctx(llama_init_from_model(m.native(), cp));
+  if (!ctx) throw ModelError("[run_ml_bench] bare batched context failed");
+  std::vector<llama_sampler*> smpl;
+  std::vector<llama_token> tok(static_cast<std::size_t>(n));
+  llama_batch b = llama_batch_init(512, 0, 1);
+  auto add = [&](llama_token t, int pos, int seq, bool logits) {
+    b.token[b.n_tokens] = t;
+    b.pos[b.n_tokens] = pos;
+    b.n_seq_id[b.n_tokens] = 1;
+    b.seq_id[b.n_tokens][0] = seq;
+    b.logits[b.n_tokens] = logits;
+    ++b.n_tokens;
+  };
+  for (int s = 0; s < n; ++s) {
+    smpl.push_back(llama_sampler_chain_init(llama_sampler_chain_default_params()));
+    llama_sampler_chain_add(smpl.back(), llama_sampler_init_greedy());
+    const auto& p = prompts[static_cast<std::size_t>(s)];
+    b.n_tokens = 0;
+    for (std::size_t i = 0; i < p.size(); ++i) add(p[i], static_cast<int>(i), s, i + 1 == p.size());
+    if (llama_decode(ctx.get(), b) != 0) throw ModelError("[run_ml_bench] bare batched prefill failed");
+    tok[static_cast<std::size_t>(s)] = llama_sampler_sample(smpl.back(), ctx.get(), -1);
+  }
+  const auto t0 = Clock::now();
+  for (int step = 1; step < n_gen; ++step) {
+    b.n_tokens = 0;
+    for (int s = 0; s < n; ++s)
+      add(tok[static_cast<std::size_t>(s)], static_cast<int>(prompts[static_cast<std::size_t>(s)].size()) + step - 1, s, true);
+    if (llama_decode(ctx.get(), b) != 0) throw ModelError("[run_ml_bench] bare batched decode failed");
+    for (int s = 0; s < n; ++s) tok[static_cast<std::size_t>(s)] = llama_sampler_sample(smpl[static_cast<std::size_t>(s)], ctx.get(), s);
+  }
+  const double ms = ms_between(t0, Clock::now());
+  llama_batch_free(b);
+  for (auto* x : smpl) llama_sampler_free(x);
+  return n_gen > 1 ? n * (n_gen - 1) * 1000.0 / ms : 0.0;
+}
+
+// Ours on the same work: the BatchedGenerator's decode-only steps, timed around step().
+BatchPoint batched_tps(const ModelPtr& m, const std::vector<std::vector<int32_t>>& prompts, int n_gen) {
+  const int n = static_cast<int>(prompts.size());
+  BatchedGenerator g(m, {.slots = n, .n_ctx = 1024, .step_tokens = 512});
+  GenerateOptions o;
+  o.sampling.temperature = 0.0f;
+  o.max_tokens = n_gen;
+  o.ignore_eog = true;
+  for (const auto& p : prompts) g.submit(p, o, [](GenerateResult, std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+  BatchPoint bp{.chats = n};
+  double ms = 0;
+  int tokens = 0, steps = 0;
+  for (;;) {
+    const auto t = Clock::now();
+    const bool more = g.step();
+    const BatchStep s = g.last_step();
+    if (s.prefilled == 0 && s.decoded == n) {  // every chat decoding: the phase the bare loop times
+      ms += ms_between(t, Clock::now());
+      tokens += s.decoded;
+      bp.step_ms += s.ms;
+      bp.sample_ms += s.sample_ms;
+      ++steps;
+    }
+    if (!more) break;
+  }
+  if (steps > 0) {
+    bp.tokens_per_s = tokens * 1000.0 / ms;
+    bp.step_ms /= steps;
+    bp.sample_ms /= steps;
+  }
+  return bp;
+}
+
 // --- our lane -------------------------------------------------------------------------------------------
 struct LaneGen {
   MlLane& lane;
@@ -225,6 +310,7 @@ MlBenchReport run_ml_bench(const MlBenchConfig& cfg_in, const std::function<void
   if (cfg.prefill_chunks.empty() && !cfg.quick) cfg.prefill_chunks = {64, 256, 512};
   if (cfg.decode_tokens <= 0) cfg.decode_tokens = cfg.quick ? 16 : 64;
   if (cfg.reps <= 0) cfg.reps = cfg.quick ? 2 : 3;
+  if (cfg.batch_chats.empty()) cfg.batch_chats = cfg.quick ? std::vector<int>{1, 4} : std::vector<int>{1, 4, 16};
 
   Runtime::ensure();
   MlBenchReport rep;
@@ -364,6 +450,21 @@ MlBenchReport run_ml_bench(const MlBenchConfig& cfg_in, const std::function<void
     }
     progress("  decode: " + std::to_string(static_cast<int>(rep.decode_tps)) + " tokens/s (bare " +
              std::to_string(static_cast<int>(rep.decode_bare_tps)) + ")");
+    for (int n : cfg.batch_chats) {
+      std::vector<std::vector<int32_t>> prompts;
+      for (int i = 0; i < n; ++i) prompts.push_back(prompt_of(*model, 128, rng));
+      BatchPoint best;
+      for (int r = 0; r < cfg.reps; ++r) {
+        auto bp = batched_tps(model, prompts, cfg.decode_tokens);
+        if (bp.tokens_per_s > best.tokens_per_s) best = bp;
+        best.bare_tokens_per_s = std::max(best.bare_tokens_per_s, bare_batched_tps(*model, prompts, cfg.decode_tokens));
+      }
+      rep.batched.push_back(best);
+      char line[200];
+      std::snprintf(line, sizeof line, "  %2d chats together: %.0f tokens/s (bare %.0f); step %.2f ms + sampling %.2f ms",
+                    n, best.tokens_per_s, best.bare_tokens_per_s, best.step_ms, best.sample_ms);
+      progress(line);
+    }
   }
   rep.load_after = loadavg();
   rep.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();

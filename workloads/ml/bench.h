@@ -24,6 +24,7 @@ struct MlBenchConfig {
   std::vector<int> ttft_prompts;    // empty: 128, 512, 2048 (quick: 128)
   std::vector<int> prefill_chunks;  // empty: 64, 256, 512 at a 512-token prompt (quick: none)
   int decode_tokens = 0;            // 0: 64 (quick 16)
+  std::vector<int> batch_chats;     // concurrent chats decoded together; empty: 1, 4, 16 (quick: 1, 4)
   int reps = 0;                     // 0: 3 (quick 2)
 };
 
@@ -34,6 +35,13 @@ struct EmbedPoint {
 struct TtftPoint {
   int prompt_tokens = 0, chunk = 0;
   double ms = 0, bare_ms = -1, max_step_ms = 0;
+};
+// Concurrent generations decoded together: ours (BatchedGenerator) vs a bare llama.cpp loop doing the same
+// (one llama_decode per step for all sequences, a greedy sampler each), decode phase only.
+struct BatchPoint {
+  int chats = 0;
+  double tokens_per_s = 0, bare_tokens_per_s = 0;  // all chats together
+  double step_ms = 0, sample_ms = 0;               // ours, per step: llama_decode, then sampling
 };
 struct MlBenchReport {
   std::string machine, llama_system_info, load_before, load_after;
@@ -49,6 +57,7 @@ struct MlBenchReport {
   double reuse_ms = -1, no_reuse_ms = -1;  // second-turn TTFT with / without prefix reuse (512 + 32 tokens)
   double decode_tps = 0, decode_bare_tps = 0;
   int decode_tokens = 0;
+  std::vector<BatchPoint> batched;
   // GPU only: device-to-device copy bandwidth (bytes read + written per second) and the decode roofline it
   // implies, one read of every weight per token.
   double decoder_weight_bytes = 0, copy_bytes_per_s = 0, roofline_tps = 0;

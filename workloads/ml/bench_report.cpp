@@ -45,6 +45,11 @@ int run_and_report_ml_bench(const MlBenchConfig& cfg, const std::string& json_pa
                 "decode reaches %.1f%% of it\n",
                 r.decoder_weight_bytes / 1e6, r.copy_bytes_per_s / 1e9, r.roofline_tps,
                 100.0 * r.decode_tps / r.roofline_tps);
+  for (const auto& b : r.batched)
+    std::printf("  %2d chats decoded together: %.1f tokens/s in all, bare llama.cpp %.1f (%.2fx); per step %.2f ms "
+                "decode + %.2f ms sampling\n",
+                b.chats, b.tokens_per_s, b.bare_tokens_per_s,
+                b.bare_tokens_per_s > 0 ? b.tokens_per_s / b.bare_tokens_per_s : 0.0, b.step_ms, b.sample_ms);
   std::printf("total %.1f s\n", r.seconds);
 
   nlohmann::json j;
@@ -74,6 +79,10 @@ int run_and_report_ml_bench(const MlBenchConfig& cfg, const std::string& json_pa
                          {"ttft_without_reuse_ms", r.no_reuse_ms}};
   j["decode"] = {{"tokens", r.decode_tokens}, {"tokens_per_s", r.decode_tps},
                  {"bare_tokens_per_s", r.decode_bare_tps}, {"overhead_pct", d_over}};
+  for (const auto& b : r.batched)
+    j["batched_decode"].push_back({{"chats", b.chats}, {"tokens_per_s", b.tokens_per_s},
+                                   {"bare_tokens_per_s", b.bare_tokens_per_s}, {"step_ms", b.step_ms},
+                                   {"sample_ms", b.sample_ms}});
   if (r.roofline_tps > 0)
     j["decode_roofline"] = {{"weight_bytes", r.decoder_weight_bytes}, {"copy_bytes_per_s", r.copy_bytes_per_s},
                             {"roofline_tokens_per_s", r.roofline_tps},
