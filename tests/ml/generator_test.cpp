@@ -1,10 +1,12 @@
 // Generator: determinism, streaming order, cancel, stop strings, max tokens, prefix reuse, chunked prefill.
 #include <gtest/gtest.h>
+#include <llama.h>
 
 #include <atomic>
 #include <thread>
 
 #include "tests/ml/fixture.h"
+#include "workloads/ml/gen_run.h"
 #include "workloads/ml/generator.h"
 #include "workloads/ml/synth.h"
 
@@ -232,6 +234,41 @@ TEST_F(GeneratorTest, ChatTemplateFromFileOrFallback) {
   EXPECT_EQ(r.tokens.size(), 4u);
   // <|im_start|> is one special token in this vocabulary.
   EXPECT_EQ(q.tokenize_prompt("<|im_start|>").size(), 1u);
+}
+
+// GenRun::sample (ours: arg-max for greedy, the chain over our own candidate array otherwise) against
+// llama.cpp's llama_sampler_sample on the same rows of logits, token for token.
+TEST_F(GeneratorTest, SamplingMatchesLlamaCppsSampler) {
+  SCOPED_TRACE("seed " + std::to_string(seed_));
+  const auto prompt_ids = model_->tokenize(prompt(12), true, true);
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = 256;
+  cp.n_batch = 256;
+  cp.n_outputs_max = 0;
+  llama_context* ctx = llama_init_from_model(model_->native(), cp);
+  ASSERT_NE(ctx, nullptr);
+  llama_batch b = llama_batch_init(static_cast<int32_t>(prompt_ids.size()), 0, 1);
+  for (std::size_t i = 0; i < prompt_ids.size(); ++i) {
+    b.token[i] = prompt_ids[i];
+    b.pos[i] = static_cast<llama_pos>(i);
+    b.n_seq_id[i] = 1;
+    b.seq_id[i][0] = 0;
+    b.logits[i] = true;  // a row of logits at every position: many different distributions
+  }
+  b.n_tokens = static_cast<int32_t>(prompt_ids.size());
+  ASSERT_EQ(llama_decode(ctx, b), 0);
+  for (int variant = 0; variant < 4; ++variant) {
+    GenerateOptions o;
+    o.ignore_eog = variant % 2 == 1;
+    if (variant >= 2) o.sampling = {.temperature = 0.8f, .top_k = 40, .top_p = 0.9f, .min_p = 0.02f, .seed = static_cast<uint32_t>(seed_)};
+    else o.sampling.temperature = 0.0f;
+    GenRun ours(*model_, prompt_ids, o), theirs(*model_, prompt_ids, o);  // the same chain, seeded alike
+    for (int i = 0; i < b.n_tokens; ++i)
+      EXPECT_EQ(ours.sample(llama_get_logits_ith(ctx, i)), llama_sampler_sample(theirs.sampler(), ctx, i))
+          << "variant " << variant << ", row " << i;
+  }
+  llama_batch_free(b);
+  llama_free(ctx);
 }
 
 TEST_F(GeneratorTest, Errors) {

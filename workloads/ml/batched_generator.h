@@ -52,7 +52,7 @@ struct BatchStep {
   int decoded = 0;    // generations that got a token
   int prefilled = 0;  // prompt tokens computed
   int sequences = 0;  // generations in the batch
-  double ms = 0.0;         // the llama_decode call
+  double ms = 0.0;         // the llama_decode call until its results are ready
   double sample_ms = 0.0;  // sampling every generation that got logits (on the CPU, after the decode)
 };
 
@@ -106,8 +106,10 @@ class BatchedGenerator {
   void finish(Slot& s, std::vector<Finished>& out, std::exception_ptr error = nullptr);
   void clear_sequence(Slot& s);
 
+  class SamplePool;
   ModelPtr model_;
   llama_context* ctx_ = nullptr;
+  std::unique_ptr<SamplePool> sample_pool_;
   int n_ctx_ = 0;
   int max_step_tokens_ = 0;
   std::atomic<int> step_tokens_;

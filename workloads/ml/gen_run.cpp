@@ -57,6 +57,29 @@ GenRun::GenRun(const Model& model, std::vector<int32_t> prompt, GenerateOptions 
 
 GenRun::~GenRun() { llama_sampler_free(sampler_); }
 
+int32_t GenRun::sample(const float* logits) {
+  const int n_vocab = model_.n_vocab();
+  if (opts_.sampling.temperature <= 0.0f) {
+    int32_t best = -1;
+    const auto& eog = model_.end_of_generation_tokens();
+    for (int32_t t = 0; t < n_vocab; ++t) {
+      if ((best < 0 || logits[t] > logits[best]) &&  // the first maximum, as llama.cpp's greedy sampler
+          !(opts_.ignore_eog && std::find(eog.begin(), eog.end(), t) != eog.end()))
+        best = t;
+    }
+    return best;
+  }
+  cur_.resize(static_cast<std::size_t>(n_vocab));
+  for (int32_t t = 0; t < n_vocab; ++t) cur_[static_cast<std::size_t>(t)] = llama_token_data{t, logits[t], 0.0f};
+  llama_token_data_array cur_p{cur_.data(), cur_.size(), -1, false};
+  llama_sampler_apply(sampler_, &cur_p);
+  if (cur_p.selected < 0 || cur_p.selected >= static_cast<int64_t>(cur_p.size))
+    throw ModelError("[GenRun::sample] the sampler chain selected no token");
+  const int32_t tok = cur_p.data[cur_p.selected].id;
+  llama_sampler_accept(sampler_, tok);
+  return tok;
+}
+
 void GenRun::note_step(double ms, bool prefill) noexcept {
   result_.max_step_ms = std::max(result_.max_step_ms, ms);
   if (prefill) {

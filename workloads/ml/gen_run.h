@@ -16,6 +16,7 @@
 #include "workloads/ml/generator.h"
 
 struct llama_sampler;
+struct llama_token_data;
 
 namespace ut::ml {
 
@@ -40,6 +41,10 @@ class GenRun {
   // Prompt tokens whose KV is computed (reused or decoded); the next prefill chunk starts here.
   std::size_t prefill_pos = 0;
 
+  // Samples from one row of logits (n_vocab floats) and accepts the token into the sampler. Touches only this
+  // run, so different runs may sample on different threads. Greedy runs take the arg-max directly (masking
+  // end-of-generation tokens under ignore_eog): the chain's answer without building the candidate array.
+  int32_t sample(const float* logits);
   // One sampled token: the first one fixes the time to first token. Appends its text, ends the run on an
   // end-of-generation token, a stop string or max_tokens, streams what is safe. False when the run ended.
   bool on_sampled(int32_t tok);
@@ -57,6 +62,7 @@ class GenRun {
   std::vector<int32_t> prompt_;
   GenerateOptions opts_;
   llama_sampler* sampler_ = nullptr;
+  std::vector<llama_token_data> cur_;  // candidates, reused between tokens
   GenerateResult result_;
   bool prefilled_ = false, done_ = false;
   std::size_t streamed_ = 0;  // bytes of result_.text already streamed

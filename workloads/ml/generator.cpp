@@ -240,7 +240,7 @@ bool Generator::step_once() {
     if (!last_chunk) return true;
   }
   // Sample one token from the last logits.
-  const int32_t tok = llama_sampler_sample(r.sampler(), ctx_, -1);
+  const int32_t tok = r.sample(llama_get_logits_ith(ctx_, -1));
   if (!r.on_sampled(tok)) return false;
   if (static_cast<int>(cached_.size()) + 1 >= n_ctx_) {
     end(StopReason::context_full);
