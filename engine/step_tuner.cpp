@@ -8,8 +8,9 @@
 namespace ut::engine {
 
 StepTuner::StepTuner(StepTunerConfig config, int start_chunk) : config_(config) {
-  if (config_.min_chunk < 1 || config_.max_chunk < config_.min_chunk || config_.step_budget_ms <= 0)
-    throw UsageError("[StepTuner] need 1 <= min_chunk <= max_chunk and a positive step budget");
+  if (config_.min_chunk < 1 || config_.max_chunk < config_.min_chunk || config_.step_budget_ms <= 0 ||
+      config_.confirm_over < 1)
+    throw UsageError("[StepTuner] need 1 <= min_chunk <= max_chunk, a positive step budget and confirm_over >= 1");
   chunk_ = std::clamp(start_chunk, config_.min_chunk, config_.max_chunk);
 }
 
@@ -29,16 +30,19 @@ std::optional<int> StepTuner::observe_locked(double step_ms, bool full) {
   char why[160];
   if (step_ms > config_.step_budget_ms) {
     fast_in_a_row_ = 0;
+    if (++slow_in_a_row_ < config_.confirm_over) return std::nullopt;
+    slow_in_a_row_ = 0;
     chunk_ = std::max(config_.min_chunk, chunk_ / 2);
     std::snprintf(why, sizeof why, "longest step %.1f ms > budget %.0f ms", step_ms, config_.step_budget_ms);
   } else if (step_ms < config_.step_budget_ms / 4 && full) {
+    slow_in_a_row_ = 0;
     if (++fast_in_a_row_ < 3) return std::nullopt;
     fast_in_a_row_ = 0;
     chunk_ = std::min(config_.max_chunk, chunk_ * 2);
     std::snprintf(why, sizeof why, "longest step %.1f ms < %.1f ms three times in a row", step_ms,
                   config_.step_budget_ms / 4);
   } else {
-    fast_in_a_row_ = 0;
+    fast_in_a_row_ = slow_in_a_row_ = 0;
     return std::nullopt;
   }
   if (chunk_ == before) return std::nullopt;

@@ -541,6 +541,15 @@ def tab_ml(doc, fname, rep, mach):
             es.append((num(e, "batch"), num(e, "embeddings_per_s")))
         lines += ["", "Embeddings/s by batch size (ours; bare llama.cpp per batch not recorded):", ""]
         lines += table(["batch"] + [sig(b) for b, _ in es], [["embeddings/s"] + [sig(v) for _, v in es]])
+    bd = opt(doc, "batched_decode")
+    if isinstance(bd, list) and bd:
+        lines += ["", "Concurrent chats decoded together (decode phase, all chats' tokens/s), ours vs a bare llama.cpp "
+                      "loop batching the same way:", ""]
+        lines += table(["chats", "ours, tokens/s", "bare llama.cpp, tokens/s", "ours / bare", "step: decode ms",
+                        "step: sampling ms"],
+                       [[sig(num(b, "chats")), sig(num(b, "tokens_per_s")), sig(num(b, "bare_tokens_per_s")),
+                         ratio(num(b, "tokens_per_s") / num(b, "bare_tokens_per_s")) if num(b, "bare_tokens_per_s") else "—",
+                         sig(opt(b, "step_ms")), sig(opt(b, "sample_ms"))] for b in bd])
     pc = opt(doc, "prefill_chunks")
     if isinstance(pc, list) and pc:
         cols = [(num(c, "prefill_chunk"), num(c, "ttft_ms"), opt(c, "longest_step_ms")) for c in pc]
@@ -619,6 +628,10 @@ def tab_mixed(doc, fname, rep, mach):
         v = opt(doc, key)
         if isinstance(v, dict):
             rows.append([label, "%s ms" % sig(opt(v, "sequential")), "%s ms" % sig(opt(v, "concurrent"))])
+    d = opt(doc, "decode_tps_p50")
+    if isinstance(d, dict):
+        rows.append(["one chat's decode, p50 (bare llama.cpp alone: %s)" % sig(opt(d, "bare")),
+                     "%s tokens/s" % sig(opt(d, "sequential")), "%s tokens/s" % sig(opt(d, "concurrent"))])
     lines = []
     w = opt(doc, "work")
     if isinstance(w, dict):

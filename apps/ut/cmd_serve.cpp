@@ -28,6 +28,7 @@ struct ServeOptions {
   bool allow_sql_writes = false;
   int max_heavy_ops = 3;
   int parallel = 4;
+  int step_tokens = 0;
 };
 
 int serve(const ServeOptions& o) {
@@ -42,6 +43,10 @@ int serve(const ServeOptions& o) {
   eng.start();
   engine::AssistantConfig ac{.embed_model = o.embed_model, .chat_model = o.chat_model, .db_path = o.db,
                              .parallel = o.parallel};
+  if (o.step_tokens > 0) {
+    ac.prefill_chunk = o.step_tokens;
+    ac.tune_prefill = false;
+  }
   const bool random = engine::fill_default_models(ac.embed_model, ac.chat_model);
   engine::Assistant ai(eng, ac);
   engine::Governor governor(eng);
@@ -51,8 +56,11 @@ int serve(const ServeOptions& o) {
   srv.add_routes([&](httplib::Server& h) {
     server::add_openai_routes(h, ai);
     server::add_api_routes(h, ai, {.allow_sql_writes = o.allow_sql_writes});
-    h.Get("/api/v1/guards", [&governor](const httplib::Request&, httplib::Response& res) {
-      res.set_content(governor.snapshot().dump(), "application/json");  // pressure, bottleneck, tuning log
+    h.Get("/api/v1/guards", [&governor, &ai](const httplib::Request&, httplib::Response& res) {
+      auto j = governor.snapshot();  // pressure, bottleneck, the Governor's log
+      j["step_tokens"] = ai.prefill_chunk();
+      j["tuning_log"] = ai.tuning_log();
+      res.set_content(j.dump(), "application/json");
     });
   });
   srv.start();
@@ -66,7 +74,9 @@ int serve(const ServeOptions& o) {
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop, &sig);
-  std::printf("\nut serve: stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  std::printf("\nut serve: stopping (%s); tokens per decode step %d\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+              ai.prefill_chunk());
+  for (const auto& line : ai.tuning_log()) std::printf("  tuning: %s\n", line.c_str());
   srv.stop();
   governor.stop();
   eng.stop();
@@ -92,6 +102,9 @@ void add_serve_commands(CLI::App& app, CLI::App&, int& rc) {
   s->add_option("--parallel", o->parallel,
                 "Chats decoded together in one batch (each with its own context); more wait for a free slot")
       ->capture_default_str()->check(CLI::Range(1, 64));
+  s->add_option("--step-tokens", o->step_tokens,
+                "Tokens per decode step (running chats' next tokens, then prefill); 0: tuned by latency")
+      ->capture_default_str()->check(CLI::Range(0, 2048));
   s->callback([o, &rc] { rc = serve(*o); });
 }
 

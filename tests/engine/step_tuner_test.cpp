@@ -61,6 +61,17 @@ TEST(StepTuner, AssistantRetunesItsGenerator) {
   std::filesystem::remove_all(dir);
 }
 
+// confirm_over = 2: one slow step (a spike) changes nothing; two in a row halve; a fast step in between resets.
+TEST(StepTuner, ConfirmOverLetsOneSpikePass) {
+  StepTuner t({.min_chunk = 32, .max_chunk = 2048, .step_budget_ms = 20, .confirm_over = 2}, 2048);
+  EXPECT_EQ(t.observe_step(78.0, true), std::nullopt);
+  EXPECT_EQ(t.observe_step(4.0, true), std::nullopt);
+  EXPECT_EQ(t.observe_step(30.0, true), std::nullopt);
+  EXPECT_EQ(t.observe_step(31.0, true), 1024);
+  EXPECT_EQ(t.chunk(), 1024);
+  EXPECT_THROW(StepTuner({.confirm_over = 0}, 64), ut::UsageError);
+}
+
 TEST(StepTuner, StepsOfAnyKindShareThePolicy) {
   StepTuner t({.min_chunk = 1, .max_chunk = 32, .step_budget_ms = 20, .what = "embedding batch"}, 32);
   EXPECT_EQ(t.observe_step(45.0, true), 16);

@@ -105,9 +105,7 @@ BatchedGenerator::BatchedGenerator(ModelPtr model, BatchedGeneratorOptions opts)
   llama_context_params cp = llama_context_default_params();
   cp.n_seq_max = static_cast<uint32_t>(opts.slots);
   cp.n_ctx = static_cast<uint32_t>(n_ctx_) * cp.n_seq_max;
-  // One KV stream per sequence: attention only reads the sequence's own cells (llama.cpp's advice when the
-  // sequences share no long prefix, which concurrent chats do not).
-  cp.kv_unified = false;
+  cp.kv_unified = opts.unified_kv;
   cp.n_batch = static_cast<uint32_t>(max_step_tokens_);
   cp.n_ubatch = std::min<uint32_t>(cp.n_batch, 512);
   cp.n_outputs_max = cp.n_seq_max;  // logits only for each sequence's last token: keeps the output buffers small
@@ -251,6 +249,9 @@ bool BatchedGenerator::step() {
     entries.push_back({s, n, true});
     budget -= n;
   }
+  // In sequence order: with a KV stream per sequence llama.cpp splits a batch into micro-batches of consecutive
+  // sequence ids, so an unordered batch costs extra passes.
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.slot->seq < b.slot->seq; });
   last_ = {};
   if (!entries.empty()) {
     int total = 0;

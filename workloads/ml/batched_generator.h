@@ -45,6 +45,10 @@ struct BatchedGeneratorOptions {
   int step_tokens = 256;   // tokens per llama_decode: decode tokens first, the rest prefill
   int max_step_tokens = 0; // the most set_step_tokens() may set (sizes llama's batch); 0: step_tokens
   int threads = 0;         // 0: the model's compute threads
+  // One KV cache for all sequences (attention masks the others' cells). With a stream per sequence llama.cpp
+  // must split a batch that mixes one chat's prefill with the others' decode tokens into several passes: on an
+  // H200 with 16 chats that cost 2x the time to first token (ut serve, 2048 tokens a step).
+  bool unified_kv = true;
 };
 
 // What one step() did; the tuner reads it.
