@@ -63,6 +63,7 @@ wait_up() {  # url, seconds
       --chats "$CHATS" --json "$OUT/serve-ut.json"; echo "rc=$?"
   fi
   kill $pid; wait $pid 2>/dev/null
+  grep -E "tokens per decode step|tuning:" "$OUT/ut-serve.log"  # the step size it settled at, and why
 
   echo "== llama-server (two processes: chat and embeddings; all layers on the GPU)"
   LS=/tmp/llama-server/bin
