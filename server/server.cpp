@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "timeline/clock.h"
@@ -42,6 +43,8 @@ Server::Server(engine::Engine& engine, ServerOptions options)
                      "' exposes the engine beyond this machine: set a bearer token (--token or UT_API_TOKEN)");
   }
   http_->set_payload_max_length(options_.max_body_bytes);
+  const std::size_t threads = std::max<std::size_t>(options_.threads, 2);
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   // Streamed tokens are small writes: with Nagle's algorithm each waits for the client's delayed ACK of the one
   // before (tens of ms, tokens arrive in bursts). llama.cpp's server turns it off the same way.
   http_->set_tcp_nodelay(true);

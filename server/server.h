@@ -32,6 +32,10 @@ struct ServerOptions {
   int port = 8080;                  // 0: any free port
   std::string token;                // bearer token; required when host is not loopback ($UT_API_TOKEN)
   std::size_t max_body_bytes = 4 << 20;
+  // Connections served at once. A streamed chat holds one for its whole answer, so this must exceed the chats
+  // decoded together plus the embedding and API clients (cpp-httplib's default, cores - 1, queued the 16th of 16
+  // concurrent chats behind a whole answer on a 16-core machine).
+  std::size_t threads = 64;
 };
 
 // Parses a request body that must be a JSON object; otherwise answers 400 and returns nullopt.

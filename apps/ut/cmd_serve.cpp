@@ -52,7 +52,9 @@ int serve(const ServeOptions& o) {
   engine::Governor governor(eng);
   governor.on_batch([&ai](std::size_t b) { ai.set_index_batch(b); });
   governor.start();
-  server::Server srv(eng, {.host = o.host, .port = o.port, .token = o.token});
+  // Every admitted chat may hold a streamed connection; embedding and API clients come on top.
+  server::Server srv(eng, {.host = o.host, .port = o.port, .token = o.token,
+                           .threads = static_cast<std::size_t>(std::max(64, o.max_heavy_ops + 16))});
   srv.add_routes([&](httplib::Server& h) {
     server::add_openai_routes(h, ai);
     server::add_api_routes(h, ai, {.allow_sql_writes = o.allow_sql_writes});

@@ -5,7 +5,11 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "timeline/error.h"
 
@@ -87,6 +91,42 @@ TEST(ServerAuth, NonLoopbackNeedsATokenAndTheTokenIsEnforced) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   srv.stop();
+}
+
+}  // namespace
+
+namespace {
+
+// A streamed chat holds its connection for the whole answer: many must be served at once whatever the core
+// count (cpp-httplib's own default is cores - 1 threads). Twenty requests each wait inside the handler until all
+// twenty are inside; with fewer threads than that they time out.
+TEST_F(ServerTest, ManyLongRequestsAreServedAtOnce) {
+  constexpr int kRequests = 20;
+  std::mutex m;
+  std::condition_variable cv;
+  int inside = 0;
+  auto srv2 = std::make_unique<ut::server::Server>(*eng, ut::server::ServerOptions{.port = 0});
+  srv2->add_routes([&](httplib::Server& h) {
+    h.Get("/hold", [&](const httplib::Request&, httplib::Response& res) {
+      std::unique_lock lock(m);
+      ++inside;
+      cv.notify_all();
+      const bool all = cv.wait_for(lock, 10s, [&] { return inside >= kRequests; });
+      res.set_content(all ? "all" : "timeout", "text/plain");
+    });
+  });
+  srv2->start();
+  std::vector<std::thread> clients;
+  std::atomic<int> all{0};
+  for (int i = 0; i < kRequests; ++i)
+    clients.emplace_back([&, port = srv2->port()] {
+      httplib::Client c("127.0.0.1", port);
+      c.set_read_timeout(20, 0);
+      if (auto r = c.Get("/hold"); r && r->body == "all") ++all;
+    });
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(all.load(), kRequests);
+  srv2->stop();
 }
 
 }  // namespace
