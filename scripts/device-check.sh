@@ -84,9 +84,12 @@ if want ml && [[ -x $D/ml/ut_ml_tests ]]; then
   [[ -f models/debian/debian-bert-bge-f16.gguf ]] || { ml_filter='-TrainedModels.*'; note "    models/debian not carried: TrainedModels.* not run"; }
   step "ml tests on CUDA (UT_ML_DEVICE=cuda)" "$OUT/ml.log" 240 env UT_ML_DEVICE=cuda "$D/ml/ut_ml_tests" --gtest_filter="$ml_filter"
   grep -E '^\[ gpu-parity \]' "$OUT/ml.log" | sed 's/^/    /' >> "$SUMMARY"
-  if [[ -n $SAN ]]; then  # ggml's CUDA kernels on the tiny models under memcheck, batched decoding included
+  # ggml's CUDA kernels on the tiny models under memcheck, batched decoding included. API errors are not
+  # reported: ggml tries cudaGraphExecUpdate on every new batch shape and re-instantiates the graph when the
+  # update is refused (cudaErrorGraphExecUpdateFailure, by design), which memcheck would count as errors.
+  if [[ -n $SAN ]]; then
     step "compute-sanitizer memcheck: ml GPU parity, batched decoding" "$OUT/ml.log" 150 env UT_ML_DEVICE=cuda \
-      "$SAN" --tool memcheck --error-exitcode 97 "$D/ml/ut_ml_tests" --gtest_filter='GpuParity.Tiny*:BatchedGenerator*'
+      "$SAN" --tool memcheck --report-api-errors no --error-exitcode 97 "$D/ml/ut_ml_tests" --gtest_filter='GpuParity.Tiny*:BatchedGenerator*'
   fi
   step "ut bench ml (CUDA, real-size shapes)" "$OUT/ml.log" 300 env UT_ML_DEVICE=cuda "$D/ml/ut_ml_bench" --synth \
     --models /tmp/ut-models --json "$OUT/ml.json"
