@@ -24,6 +24,7 @@
 #include "workloads/data/datasets.h"
 #include "workloads/data/host_lane.h"
 #include "workloads/ml/generator.h"
+#include "workloads/ml/runtime.h"
 
 namespace ut::app {
 namespace {
@@ -218,7 +219,8 @@ int bench_mixed(MixedOptions o) {
               static_cast<unsigned long long>(fs_.frames), fs_.p99_ms, fs_.max_ms, fs_.over_16ms_pct,
               random ? "\n  (default models: random weights; the answer text is meaningless, the work is real)" : "");
   nlohmann::json j{{"suite", "mixed"},
-                   {"machine", {{"cpu", cpu::host_cpu_name()}, {"cores", cpu::host_cores()}}},
+                   {"machine", {{"cpu", cpu::host_cpu_name()}, {"cores", cpu::host_cores()},
+                                {"gpu", ml::Runtime::gpu_name()}}},  // "": the ML lane ran on the CPU
                    {"work", {{"chats", o.chats}, {"tokens", o.tokens}, {"queries", o.queries}, {"rows", o.rows}, {"edits", o.edits}}},
                    {"models", {{"chat", ai.chat_model_name()}, {"embed", ai.embed_model_name()}}},
                    {"sequential_ms", best_seq.wall_ms}, {"concurrent_ms", best_con.wall_ms}, {"speedup", speedup},
