@@ -58,6 +58,17 @@ class AssistantTest : public ::testing::Test {
     EXPECT_EQ(r->status, expect) << path << ": " << r->body;
     return r->body.empty() ? json{} : json::parse(r->body);
   }
+  // A streamed chat asking for a long answer; `receiver` sees each chunk and hangs up by returning false.
+  static httplib::Request long_stream(httplib::ContentReceiverWithProgress receiver) {
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/chat/completions";
+    req.set_header("Content-Type", "application/json");
+    req.body = json{{"messages", {{{"role", "user"}, {"content", "tell me everything"}}}}, {"stream", true},
+                    {"max_tokens", 1500}, {"temperature", 1.0}}.dump();
+    req.content_receiver = std::move(receiver);
+    return req;
+  }
   std::filesystem::path dir;
   std::unique_ptr<ut::engine::Engine> eng;
   std::unique_ptr<ut::engine::Assistant> ai;
@@ -181,16 +192,10 @@ TEST_F(AssistantTest, FloodIsAnsweredBusy) {
   std::thread holder([&] {
     httplib::Client c("127.0.0.1", srv->port());
     c.set_read_timeout(120, 0);
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/v1/chat/completions";
-    req.set_header("Content-Type", "application/json");
-    req.body = json{{"messages", {{{"role", "user"}, {"content", "tell me everything"}}}}, {"stream", true},
-                    {"max_tokens", 1500}, {"temperature", 1.0}}.dump();
-    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+    auto req = long_stream([&](const char*, size_t, uint64_t, uint64_t) {
       streaming = true;
       return !flood_over.load();
-    };
+    });
     httplib::Response res;
     httplib::Error err;
     c.send(req, res, err);
@@ -216,13 +221,7 @@ TEST_F(AssistantTest, FloodIsAnsweredBusy) {
 TEST_F(AssistantTest, ClientDisconnectMidStreamCancelsTheGeneration) {
   start(/*max_heavy_ops=*/1);
   httplib::Client c1("127.0.0.1", srv->port());
-  httplib::Request req;
-  req.method = "POST";
-  req.path = "/v1/chat/completions";
-  req.set_header("Content-Type", "application/json");
-  req.body = json{{"messages", {{{"role", "user"}, {"content", "tell me everything"}}}}, {"stream", true},
-                  {"max_tokens", 1500}, {"temperature", 1.0}}.dump();
-  req.content_receiver = [](const char*, size_t, uint64_t, uint64_t) { return false; };  // hang up at once
+  auto req = long_stream([](const char*, size_t, uint64_t, uint64_t) { return false; });  // hang up at once
   httplib::Response res;
   httplib::Error err;
   c1.send(req, res, err);
