@@ -38,7 +38,9 @@ Assistant::Assistant(Engine& engine, AssistantConfig config) : engine_(engine), 
   if (!config_.chat_model.empty()) {
     auto model = ml::Model::load(config_.chat_model, ml::ModelKind::decoder);
     if (config_.parallel < 1) throw UsageError("[Assistant::Assistant] parallel must be >= 1");
-    const int start = config_.prefill_chunk > 0 ? config_.prefill_chunk : model->on_gpu() ? config_.tuning.max_chunk : 128;
+    const int start = config_.prefill_chunk > 0 ? config_.prefill_chunk
+                      : model->on_gpu()          ? config_.tuning.max_chunk
+                                                 : 128;
     const int step = std::max(start, config_.parallel + 1);
     generator_ = std::make_unique<ml::BatchedGenerator>(
         model, ml::BatchedGeneratorOptions{.slots = config_.parallel,
