@@ -920,13 +920,18 @@ def scaling_section(by_suite, rep):
         out += [rep.plot("scaling-data-rows.png", "warm ratio vs table rows", draw), ""]
     # Concurrent chats: serve files, one series per server label.
     serve = [doc for _, doc in by_suite.get("serve", []) if isinstance(doc.get("runs"), list)]
+    # Runs of one server at several commits share a label: name them by file where labels repeat.
+    labels = [doc.get("label", "?") for doc in serve]
+    names = [n for n, doc in by_suite.get("serve", []) if isinstance(doc.get("runs"), list)]
+    serve_label = {id(doc): (lab if labels.count(lab) == 1 else "%s (%s)" % (lab, os.path.splitext(n)[0]))
+                   for doc, lab, n in zip(serve, labels, names)}
     if serve:
         rows = []
         for doc in serve:
             for r in doc["runs"]:
                 for key, name in (("chats_alone", "alone"), ("chats_with_embeddings", "+ embeddings")):
                     ph = r.get(key) or {}
-                    rows.append([doc.get("label", "?"), sig(r.get("concurrency")), name,
+                    rows.append([serve_label[id(doc)], sig(r.get("concurrency")), name,
                                  sig(opt(ph, "ttft_ms", "p50")), sig(opt(ph, "aggregate_tokens_per_s"))])
         gpu = opt(serve[0], "machine", "gpu") or "machine not recorded"
         out += ["#### Concurrent chats — time to first token and total tokens/s, %s" % gpu, ""]
@@ -939,7 +944,7 @@ def scaling_section(by_suite, rep):
                 for key, style in (("chats_alone", "-"), ("chats_with_embeddings", "--")):
                     ys = [opt(r.get(key) or {}, "ttft_ms", "p50") for r in doc["runs"]]
                     ax.plot(xs, ys, style, marker="o",
-                            label="%s, %s" % (doc.get("label", "?"), "alone" if key == "chats_alone" else "+ embeddings"))
+                            label="%s, %s" % (serve_label[id(doc)], "alone" if key == "chats_alone" else "+ embeddings"))
             log_axes(ax, "concurrent chats", "time to first token p50, ms (log)",
                      "serving: TTFT vs concurrent chats — %s" % gpu, xbase=2)
             return fig
