@@ -40,7 +40,9 @@ if [[ $TSAN == 1 ]]; then
   UT_BUILD_DIR=build-tsan UT_BUILD_TARGETS="ut_timeline_tests ut_engine_tests" \
     bash scripts/build.sh --no-setup -- -DUT_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
   echo "[test] timeline and engine tests under ThreadSanitizer"
-  (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" UT_STRESS_GRAPHS=1000 \
+  supp=$(pwd)/scripts/tsan.supp
+  (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$supp" \
+    UT_STRESS_GRAPHS=1000 \
     ctest --output-on-failure -R '^(timeline\.|engine\.(Engine|Server))' -j1)
 fi
 
