@@ -30,7 +30,7 @@ bool ChatJob::stream(const std::function<bool(const ml::StreamToken*)>& on_token
 
 Assistant::Assistant(Engine& engine, AssistantConfig config) : engine_(engine), config_(std::move(config)) {
   db_ = std::make_unique<data::Database>(data::DatabaseOptions{.path = config_.db_path});
-  lane_ = std::make_unique<ml::MlLane>(engine_.host_device(), "Q_ml.gen");
+  gen_queue_ = engine_.host_device()->make_queue({.kind = QueueKind::compute, .label = "Q_ml.gen"});
   if (!config_.embed_model.empty()) {
     auto model = ml::Model::load(config_.embed_model, ml::ModelKind::embedder);
     embedder_ = std::make_unique<ml::Embedder>(model, engine_.shared_heap());
@@ -75,7 +75,7 @@ Assistant::~Assistant() {
   engine_.ml_queue()->wait_idle();
   engine_.host_queue()->wait_idle();
   for (;;) {  // the step chain commits its next buffer from the last one's completion
-    lane_->queue()->wait_idle();
+    gen_queue_->wait_idle();
     std::lock_guard lock(drive_mutex_);
     if (!driving_) break;
   }
@@ -214,7 +214,7 @@ void Assistant::kick_generation() {
 }
 
 void Assistant::commit_generation_step() {
-  auto cb = lane_->queue()->make_command_buffer("generate.step");
+  auto cb = gen_queue_->make_command_buffer("generate.step");
   cb.host_task(
         [this] {
           generator_->step();

@@ -144,7 +144,7 @@ class Assistant {
   std::unique_ptr<ml::Embedder> embedder_;
   std::unique_ptr<ml::BatchedGenerator> generator_;
   std::unique_ptr<StepTuner> tuner_, index_tuner_;
-  std::unique_ptr<ml::MlLane> lane_;
+  QueuePtr gen_queue_;  // Q_ml.gen: the batched decode steps, one command buffer each
   std::mutex submit_mutex_;  // event values are handed out and committed in one order
   std::mutex drive_mutex_;   // driving_: a step command buffer is committed or running
   bool driving_ = false;

@@ -78,7 +78,7 @@ class BatchedGenerator {
   bool busy() const;
   int running() const noexcept { return running_.load(std::memory_order_relaxed); }
   int waiting() const;
-  BatchStep last_step() const noexcept { return last_; }
+  BatchStep last_step() const noexcept { return last_; }  // on the thread that calls step()
 
   void set_step_tokens(int tokens) noexcept;  // clamped to [slots + 1, max_step_tokens]; any thread
   int step_tokens() const noexcept { return step_tokens_.load(std::memory_order_relaxed); }
