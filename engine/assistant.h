@@ -14,6 +14,8 @@
 //          every running chat's next token plus prefill chunks together; tokens stream into job->ring;
 //          job->done is signalled at the end (with the error, if any)
 // Documents: create/update commit to DuckDB at once and schedule "embed pending chunks" on Q_ml (E_embed).
+// Files by path: assistant.cpp (set-up, embeddings, deadlines), chat_path.cpp, docs_path.cpp.
+// Q_ml.gen is registered with the engine as "ml_gen" (realtime-stats, /metrics, the dashboard).
 //
 // Contract: thread-safe. chat() returns nullptr when the engine's admission limit is reached (answer "busy").
 // Up to `parallel` chats decode together; more wait for a free slot in arrival order (bounded by admission).
@@ -40,7 +42,7 @@
 #include "workloads/ml/batched_generator.h"
 #include "workloads/ml/generator.h"
 #include "workloads/ml/lane.h"
-#include "workloads/vector/document_store.h"
+#include "workloads/docs/document_store.h"
 
 namespace ut::engine {
 
@@ -93,7 +95,11 @@ struct ChatJob {
 
 class Assistant {
  public:
+  // Opens config.db_path for the documents.
   Assistant(Engine& engine, AssistantConfig config);
+  // Keeps the documents in `db` (config.db_path unused), which must outlive the assistant: one database file
+  // for documents and SQL (the Runtime's).
+  Assistant(Engine& engine, AssistantConfig config, data::Database& db);
   ~Assistant();  // waits for work in flight
   Assistant(const Assistant&) = delete;
   Assistant& operator=(const Assistant&) = delete;
@@ -130,6 +136,7 @@ class Assistant {
   bool wait_document(uint64_t doc_id, std::chrono::milliseconds timeout);
 
  private:
+  Assistant(Engine& engine, AssistantConfig config, data::Database* shared_db);
   void deadline_loop();
   void index_batch();
   void submit_generation(const std::shared_ptr<ChatJob>& job, std::vector<ml::ChatMessage> messages,
@@ -139,7 +146,8 @@ class Assistant {
 
   Engine& engine_;
   AssistantConfig config_;
-  std::unique_ptr<data::Database> db_;
+  std::unique_ptr<data::Database> own_db_;
+  data::Database* db_ = nullptr;
   std::unique_ptr<vector::DocumentStore> docs_;
   std::unique_ptr<ml::Embedder> embedder_;
   std::unique_ptr<ml::BatchedGenerator> generator_;

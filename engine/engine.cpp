@@ -10,10 +10,6 @@
 #include <map>
 #include <sstream>
 
-#include "backends/cpu/device.h"
-#ifdef UT_HAVE_CUDA
-#include "backends/cuda/device.h"
-#endif
 #include "timeline/clock.h"
 #include "timeline/error.h"
 
@@ -45,11 +41,30 @@ Engine::Engine(EngineConfig config) : config_(std::move(config)) {
   e_embed_ = device_->make_event("E_embed");
   e_rag_ = device_->make_event("E_rag");
   heap_ = device_->make_heap({.size = config_.heap_mb << 20, .mode = StorageMode::shared, .label = "engine.shared"});
+  queues_ = {{"render", q_render_}, {"ml", q_ml_}, {"blit", q_blit_}, {"host", q_host_}};
+}
+
+void Engine::add_queue(std::string name, QueuePtr queue) {
+  if (!queue) throw UsageError("[Engine::add_queue] null queue");
+  std::lock_guard lock(queues_mutex_);
+  for (auto& [n, q] : queues_)
+    if (n == name) throw UsageError("[Engine::add_queue] a queue is already named '" + name + "'");
+  queues_.emplace_back(std::move(name), std::move(queue));
+}
+
+void Engine::remove_queue(const Queue& queue) {
+  std::lock_guard lock(queues_mutex_);
+  std::erase_if(queues_, [&](const auto& e) { return e.second.get() == &queue; });
+}
+
+std::vector<std::pair<std::string, QueuePtr>> Engine::queues() const {
+  std::lock_guard lock(queues_mutex_);
+  return queues_;
 }
 
 Engine::~Engine() {
   stop();
-  for (auto* q : {q_render_.get(), q_ml_.get(), q_blit_.get(), q_host_.get()}) q->wait_idle();
+  for (const auto& [name, q] : queues()) q->wait_idle();
 }
 
 uint64_t Engine::next_value(const EventPtr& e) {
@@ -200,23 +215,21 @@ std::string Engine::chrome_trace(uint64_t since_ns) const {
   return merged.chrome_json(since_ns);
 }
 
-// GPU utilisation from NVML on a CUDA device; null where there is no GPU (or NVML is absent).
+// GPU utilisation where the device reads it (NVML on CUDA); null otherwise.
 nlohmann::json Engine::gpu_utilization() const {
-#ifdef UT_HAVE_CUDA
-  if (device_->caps().backend == "cuda") {
-    const auto s = cuda::nvml_stats();
-    if (s.available && s.gpu_utilization_percent) return *s.gpu_utilization_percent;
-  }
-#endif
+  const DeviceUtilization u = device_->utilization();
+  if (u.available && u.gpu_percent) return *u.gpu_percent;
   return nullptr;
 }
 
 nlohmann::json Engine::realtime_stats() const {
   auto queue_json = [](const Queue& q) {
     const QueueStats s = q.stats();
-    return nlohmann::json{{"active_buffers", s.active}, {"avg_encode_time_ms", s.avg_encode_ms},
-                          {"completed", s.completed}, {"failed", s.failed}, {"avg_run_ms", s.avg_run_ms},
-                          {"priority", to_string(q.priority())}, {"native_priority", s.native_priority}};
+    return nlohmann::json{{"label", q.label()}, {"kind", to_string(q.kind())},
+                          {"device", q.device().caps().backend}, {"active_buffers", s.active},
+                          {"avg_encode_time_ms", s.avg_encode_ms}, {"completed", s.completed}, {"failed", s.failed},
+                          {"avg_run_ms", s.avg_run_ms}, {"priority", to_string(q.priority())},
+                          {"native_priority", s.native_priority}};
   };
   const HeapStats hs = heap_->stats();
   const DeviceCaps caps = device_->refresh_caps();
@@ -228,8 +241,8 @@ nlohmann::json Engine::realtime_stats() const {
                                            std::chrono::system_clock::now().time_since_epoch())
                                            .count()) /
                    1000.0;
-  j["queues"] = {{"render", queue_json(*q_render_)}, {"ml", queue_json(*q_ml_)}, {"blit", queue_json(*q_blit_)},
-                 {"host", queue_json(*q_host_)}};
+  j["queues"] = nlohmann::json::object();
+  for (const auto& [name, q] : queues()) j["queues"][name] = queue_json(*q);
   j["events"] = {{"frame", e_frame_->signaled_value()}, {"embed", e_embed_->signaled_value()},
                  {"rag", e_rag_->signaled_value()}, {"data", e_data_->signaled_value()}};
   j["memory"] = {{"heap_used_mb", static_cast<double>(hs.used) / (1 << 20)},

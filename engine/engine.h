@@ -102,6 +102,13 @@ class Engine {
   const EventPtr& e_rag() const noexcept { return e_rag_; }
   const HeapPtr& shared_heap() const noexcept { return heap_; }
 
+  // Every queue the engine runs, by name ("render", "ml", "blit", "host", and those the paths add, such as
+  // "ml_gen"): realtime-stats, /metrics and the dashboard list them all. add_queue throws on a taken name;
+  // a path that owns a queue removes it before the queue is destroyed.
+  void add_queue(std::string name, QueuePtr queue);
+  void remove_queue(const Queue& queue);
+  std::vector<std::pair<std::string, QueuePtr>> queues() const;
+
   // The next value to signal on one of the engine's events (monotonic per event, thread-safe).
   uint64_t next_value(const EventPtr& e);
 
@@ -131,6 +138,8 @@ class Engine {
   QueuePtr q_render_, q_ml_, q_blit_, q_host_;
   EventPtr e_frame_, e_data_, e_embed_, e_rag_;
   HeapPtr heap_;
+  mutable std::mutex queues_mutex_;
+  std::vector<std::pair<std::string, QueuePtr>> queues_;
   std::mutex values_mutex_;
   std::vector<std::pair<SharedEvent*, uint64_t>> issued_;  // last value handed out per event
   std::atomic<int> heavy_{0};

@@ -25,7 +25,7 @@ const char* dashboard_html() {
 <section><h2>Frame time (ms) — 16.6 ms budget line</h2><canvas id="frame" width="600" height="180"></canvas></section>
 <section><h2>Queue activity (last 5 s, from the trace)</h2><canvas id="queues" width="600" height="180"></canvas></section>
 <section><h2>Event rates (signals/s)</h2><canvas id="events" width="600" height="180"></canvas></section>
-<section><h2>Queues</h2><table id="qt"><tr><th>queue</th><th>priority</th><th>active</th><th>completed</th><th>failed</th><th>avg run ms</th></tr></table></section>
+<section><h2>Queues</h2><table id="qt"><tr><th>queue</th><th>kind</th><th>device</th><th>priority</th><th>active</th><th>completed</th><th>failed</th><th>avg run ms</th></tr></table></section>
 </main>
 <script>
 const hist = {frame: [], events: {}}, N = 240; let lastEv = null, lastT = null;
@@ -58,7 +58,7 @@ async function tick() {
     line(document.getElementById('events'), Object.values(hist.events), palette, 1);
     const qt = document.getElementById('qt'); while (qt.rows.length > 1) qt.deleteRow(1);
     for (const [q, v] of Object.entries(s.queues)) { const r = qt.insertRow();
-      [q, v.priority, v.active_buffers, v.completed, v.failed, v.avg_run_ms.toFixed(3)].forEach(x => r.insertCell().textContent = x); }
+      [q, v.kind, v.device, v.priority, v.active_buffers, v.completed, v.failed, v.avg_run_ms.toFixed(3)].forEach(x => r.insertCell().textContent = x); }
     const tr = await (await fetch('api/v1/trace?seconds=5')).json();
     const cv = document.getElementById('queues'), c = cv.getContext('2d'); c.clearRect(0, 0, cv.width, cv.height);
     const names = {}, slices = []; let t1 = 0;

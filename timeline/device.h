@@ -4,6 +4,7 @@
 //   auto dev = ut::Device::create({.backend = "cpu", .validation = true});
 //   for (auto& b : ut::Device::backends()) std::cout << b.name << (b.available ? "" : ": " + b.reason);
 //   const ut::DeviceCaps& caps = dev->caps();         // capabilities are data
+//   ut::DeviceUtilization u = dev->utilization();     // live GPU figures where the backend reads them
 //   auto q = dev->make_queue({.kind = ut::QueueKind::render});
 //   auto e = dev->make_event("E_frame");
 //   auto h = dev->make_heap({.size = 1 << 20});
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,16 @@ struct DeviceCaps {
   unsigned cpu_cores = 0;
   std::string driver;                   // driver / runtime versions where known
   std::vector<std::string> notes;       // optional features and why they are off
+};
+
+// Live figures of a device (GPU utilisation, memory, temperature, power) where the backend can read them
+// (NVML for CUDA); every field is empty where unknown (the CPU backend reports none: see host_info()).
+struct DeviceUtilization {
+  bool available = false;
+  std::string reason;  // why not available ("no NVML", "not a GPU", ...)
+  std::optional<unsigned> gpu_percent, memory_busy_percent;
+  std::optional<uint64_t> memory_used, memory_total;  // bytes
+  std::optional<unsigned> temperature_c, power_mw;
 };
 
 struct DeviceDesc {
@@ -79,6 +91,8 @@ class Device : public std::enable_shared_from_this<Device> {
   virtual HeapPtr make_heap(HeapDesc desc) = 0;
   // Current memory figures (refreshes memory_free for GPUs).
   virtual DeviceCaps refresh_caps() { return caps(); }
+  // Live utilisation (refreshable stats call); the default says the backend reads none.
+  virtual DeviceUtilization utilization() const { return {.reason = caps().backend + " backend reports no utilisation"}; }
 
   // A buffer in a heap of its own.
   Buffer make_buffer(std::size_t bytes, StorageMode mode = StorageMode::shared, std::string label = {});

@@ -10,40 +10,15 @@
 
 #include "backends/cpu/queue.h"
 #include "timeline/error.h"
+#include "timeline/host.h"
 
 namespace ut::cpu {
 
-unsigned host_cores() {
-  const unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : n;
-}
-
-std::size_t host_memory_total() {
-  return static_cast<std::size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-}
-
-std::size_t host_memory_available() {
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  std::size_t kb = 0;
-  std::string unit;
-  while (f >> key >> kb >> unit) {
-    if (key == "MemAvailable:") return kb * 1024;
-  }
-  return static_cast<std::size_t>(sysconf(_SC_AVPHYS_PAGES)) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-}
-
-std::string host_cpu_name() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      auto p = line.find(':');
-      if (p != std::string::npos) return line.substr(line.find_first_not_of(' ', p + 1));
-    }
-  }
-  return "CPU";
-}
+// Thin forwards to the timeline's host facts (other backends' capabilities use them too).
+unsigned host_cores() { return host_info().cores; }
+std::size_t host_memory_total() { return host_info().memory_total; }
+std::size_t host_memory_available() { return host_info().memory_available; }
+std::string host_cpu_name() { return host_info().cpu_name; }
 
 namespace {
 

@@ -116,6 +116,13 @@ DeviceCaps CudaDevice::refresh_caps() {
   return c;
 }
 
+DeviceUtilization CudaDevice::utilization() const {
+  const NvmlStats n = nvml_stats(index_);
+  return {.available = n.available, .reason = n.reason, .gpu_percent = n.gpu_utilization_percent,
+          .memory_busy_percent = n.memory_utilization_percent, .memory_used = n.memory_used,
+          .memory_total = n.memory_total, .temperature_c = n.temperature_c, .power_mw = n.power_mw};
+}
+
 QueuePtr CudaDevice::make_queue(QueueDesc desc) {
   if (lost()) throw BackendError("[Device::make_queue] device lost: " + lost_reason());
   // Resolve the default priority the way the core does, to choose the stream priority.

@@ -194,6 +194,7 @@ class CudaDevice final : public Device {
 
   const DeviceCaps& caps() const override { return caps_; }
   DeviceCaps refresh_caps() override;
+  DeviceUtilization utilization() const override;
   QueuePtr make_queue(QueueDesc desc) override;
   EventPtr make_event(std::string label, uint64_t initial_value) override;
   HeapPtr make_heap(HeapDesc desc) override;

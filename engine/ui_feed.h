@@ -2,12 +2,12 @@
 // RAG badges gated on E_rag), SQL over this machine's Debian packages, and the documents (chunk embedding state;
 // edits typed in the documents pane stored at once and re-embedded in the background).
 //
-//   ut::app::EngineFeed feed(model, {.backend = "", .db_path = "ut-engine.duckdb"});
+//   ut::engine::EngineFeed feed(model, {.backend = "", .db_path = "ut-engine.duckdb"});
 //   FrameLoop loop({.device = feed.device(), .renderer = r, .model = &model});   // one device, one trace
 //   feed.start();  loop.run(frames);  feed.stop();
 //
-// Contract: the feed owns an Engine (its queues, events and heap) and an Assistant; the FrameLoop is the UI's
-// heartbeat, so the engine's own heartbeat is not started. All feed work runs on one producer thread and the
+// Contract: the feed owns a Runtime (engine, paths, one database); the FrameLoop is the UI's heartbeat, so the
+// engine's own heartbeat is not started. All feed work runs on one producer thread and the
 // engine's queues; nothing it does waits for a frame, and the UI never waits for it (UiModel's rules).
 #pragma once
 
@@ -17,11 +17,10 @@
 #include <string>
 #include <thread>
 
-#include "engine/assistant.h"
-#include "engine/engine.h"
+#include "engine/runtime.h"
 #include "workloads/render/ui_model.h"
 
-namespace ut::app {
+namespace ut::engine {
 
 struct EngineFeedOptions {
   std::string backend;                     // empty: the best available
@@ -37,7 +36,7 @@ class EngineFeed {
   EngineFeed(const EngineFeed&) = delete;
   EngineFeed& operator=(const EngineFeed&) = delete;
 
-  DevicePtr device() const { return engine_->device_ptr(); }
+  DevicePtr device() const { return rt_->engine().device_ptr(); }
   void start();
   void stop();  // cancels a running answer; returns when the producer thread has ended
 
@@ -49,13 +48,13 @@ class EngineFeed {
 
   render::UiModel& model_;
   EngineFeedOptions opts_;
-  std::unique_ptr<engine::Engine> engine_;
-  std::unique_ptr<engine::Assistant> ai_;
+  std::unique_ptr<Runtime> rt_;
+  Assistant* ai_ = nullptr;  // rt_->assistant()
   std::string models_note_;
   std::atomic<bool> stop_{false};
-  std::shared_ptr<engine::ChatJob> job_;  // the answer being streamed (producer thread only)
+  std::shared_ptr<ChatJob> job_;  // the answer being streamed (producer thread only)
   std::map<uint64_t, std::string> bodies_;  // stored texts by document id (producer thread only)
   std::thread thread_;
 };
 
-}  // namespace ut::app
+}  // namespace ut::engine

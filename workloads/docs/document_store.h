@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "workloads/data/database.h"
-#include "workloads/vector/chunker.h"
+#include "workloads/docs/chunker.h"
 #include "workloads/vector/vector_index.h"
 
 namespace ut::vector {

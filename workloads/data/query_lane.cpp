@@ -1,4 +1,4 @@
-#include "workloads/data/host_lane.h"
+#include "workloads/data/query_lane.h"
 
 #include "timeline/error.h"
 

@@ -1,35 +1,29 @@
-#include "apps/ut/ui_feed.h"
+#include "engine/ui_feed.h"
 
 #include <chrono>
 #include <cstdio>
 #include <map>
 
-#include "apps/ut/commands.h"
-#include "engine/default_models.h"
+#include "engine/demo_corpus.h"
 #include "timeline/clock.h"
-#include "workloads/data/datasets.h"
-#include "workloads/data/host_lane.h"
-#include "workloads/data/planner.h"
-#include "workloads/data/preagg.h"
 
-namespace ut::app {
+namespace ut::engine {
 
 using namespace std::chrono_literals;
 
 EngineFeed::EngineFeed(render::UiModel& model, EngineFeedOptions opts) : model_(model), opts_(std::move(opts)) {
-  engine_ = std::make_unique<engine::Engine>(engine::EngineConfig{.backend = opts_.backend});
-  const auto models = engine::default_models();
-  ai_ = std::make_unique<engine::Assistant>(
-      *engine_, engine::AssistantConfig{.embed_model = models.embedder, .chat_model = models.decoder,
-                                        .db_path = opts_.db_path});
-  models_note_ = ai_->chat_model_name() + (models.random_weights ? " — random weights" : "");
+  rt_ = std::make_unique<Runtime>(
+      RuntimeConfig{.engine = {.backend = opts_.backend}, .db_path = opts_.db_path, .heartbeat = false});
+  ai_ = &rt_->assistant();
+  models_note_ = ai_->chat_model_name() + (rt_->random_weights() ? " — random weights" : "");
   // Set-up fields, before the FrameLoop starts (UiModel's contract).
-  model_.device = engine_->device_ptr();
-  model_.e_rag = engine_->e_rag();
-  model_.watch_event(engine_->e_embed());
-  model_.watch_event(engine_->e_rag());
-  model_.watch_event(engine_->e_data());
-  model_.watch_heap(engine_->shared_heap());
+  const Engine& eng = rt_->engine();
+  model_.device = eng.device_ptr();
+  model_.e_rag = eng.e_rag();
+  model_.watch_event(eng.e_embed());
+  model_.watch_event(eng.e_rag());
+  model_.watch_event(eng.e_data());
+  model_.watch_heap(eng.shared_heap());
 }
 
 EngineFeed::~EngineFeed() { stop(); }
@@ -66,42 +60,27 @@ void EngineFeed::publish_docs() {
 }
 
 void EngineFeed::run_sql() {
-  const std::string sql =
-      "SELECT section, count(*) AS packages, sum(installed_size_kib) AS installed_kib FROM debian_packages "
-      "GROUP BY section ORDER BY packages DESC LIMIT 12";
-  model_.sql.publish({.query = sql, .status = render::SqlStatus::running});
-  const uint64_t t0 = now_ns();
+  model_.sql.publish({.query = "Debian packages by section", .status = render::SqlStatus::running});
   try {
-    auto session = ai_->database().connect();
-    const auto loaded = data::load_debian_packages(session);
-    data::QueryLane lane(engine_->host_device(), ai_->database(), engine_->host_queue(), engine_->e_data());
-    data::PreAggregator agg(engine_->host_device(), engine_->ml_queue());
-    auto ticket = lane.submit_planned(sql, agg, {.backend = "cpu"});
-    const data::Result r = ticket.get();
-    render::SqlView v{.query = sql, .status = render::SqlStatus::done};
+    const SectionsReport rep = debian_sections(*rt_, 12);
+    render::SqlView v{.query = rep.sql, .status = render::SqlStatus::done};
+    const data::Result& r = rep.table;
     for (std::size_t c = 0; c < r.column_count(); ++c) v.columns.push_back(r.column(c).name);
     for (std::size_t i = 0; i < r.rows(); ++i) {
       std::vector<std::string> row;
       for (std::size_t c = 0; c < r.column_count(); ++c) row.push_back(r.column(c).text(i));
       v.rows.push_back(std::move(row));
     }
-    char msg[160];
-    std::snprintf(msg, sizeof msg, "%zu rows in %.1f ms over %zu packages (%s)", r.rows(),
-                  static_cast<double>(now_ns() - t0) / 1e6, loaded.packages, ticket.slot->engine.c_str());
-    v.message = msg;
+    char msg[200];
+    std::snprintf(msg, sizeof msg, "%zu rows in %.1f ms over %zu packages (%s)", r.rows(), rep.query_ms, rep.packages,
+                  rep.engine.c_str());
+    v.message = rep.note.empty() ? msg : rep.note;
     // The result in words, as a document: the chat can then cite it (a RAG badge "sql: packages by section").
-    std::string text = "Debian sections with the most packages on this machine (" + std::to_string(loaded.packages) +
-                       " packages in all):";
-    for (std::size_t i = 0; i < r.rows() && r.column_count() >= 2; ++i)
-      text += (i ? ", " : " ") + r.column(0).text(i) + " has " + r.column(1).text(i) + " packages";
-    text += ".\n\n" + r.to_table(20);
-    uint64_t id = 0;
-    if (auto existing = ai_->docs()->find_by_title("sql: packages by section")) ai_->docs()->update(id = *existing, text);
-    else id = ai_->docs()->create("sql: packages by section", text);
-    bodies_[id] = text;
+    const StoredResult doc = rt_->store_result("sql: packages by section", rep.sql, r, rep.prose());
+    bodies_[doc.doc_id] = doc.text;
     model_.sql.publish(std::move(v));
   } catch (const std::exception& e) {
-    model_.sql.publish({.query = sql, .status = render::SqlStatus::failed, .message = e.what()});
+    model_.sql.publish({.query = "Debian packages by section", .status = render::SqlStatus::failed, .message = e.what()});
   }
 }
 
@@ -117,7 +96,7 @@ void EngineFeed::ask(const std::string& question) {
   bool rag_published = false, first = true;
   job_->stream([&](const ml::StreamToken* t) {
     if (!rag_published && job_->rag_ready) {
-      render::RagView rag{.ready_value = engine_->e_rag()->signaled_value()};
+      render::RagView rag{.ready_value = rt_->engine().e_rag()->signaled_value()};
       for (const auto& s : job_->sources)
         rag.sources.push_back({s.title + " #" + std::to_string(s.ord), s.score});
       model_.rag.publish(std::move(rag));
@@ -188,4 +167,4 @@ void EngineFeed::run() {
   }
 }
 
-}  // namespace ut::app
+}  // namespace ut::engine

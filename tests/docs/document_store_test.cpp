@@ -1,4 +1,4 @@
-#include "workloads/vector/document_store.h"
+#include "workloads/docs/document_store.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "workloads/vector/chunker.h"
+#include "workloads/docs/chunker.h"
 
 #include <algorithm>
 

@@ -1,0 +1,80 @@
+#include "engine/data_path.h"
+
+#include "timeline/error.h"
+#include "timeline/kernel.h"
+#include "workloads/data/agg_kernel.h"
+
+namespace ut::engine {
+namespace {
+
+// The device the aggregation kernels run on: the one asked for, else the engine's device when a data.agg_rows
+// implementation exists for its backend (CUDA builds register one), else the CPU.
+DevicePtr kernel_device(Engine& engine, const std::string& wanted) {
+  data::register_agg_kernels();
+  const std::string backend = !wanted.empty() ? wanted
+                              : kernels().find(data::kAggRowsKernel, engine.device().backend_name())
+                                  ? engine.device().backend_name()
+                                  : std::string("cpu");
+  if (backend == engine.device().backend_name()) return engine.device_ptr();
+  if (backend == engine.host_device()->backend_name()) return engine.host_device();
+  return Device::create({.backend = backend});
+}
+
+}  // namespace
+
+KernelMode parse_kernel_mode(const std::string& s) {
+  if (s == "auto") return KernelMode::automatic;
+  if (s == "on") return KernelMode::on;
+  if (s == "off") return KernelMode::off;
+  throw UsageError("[parse_kernel_mode] kernel must be auto, on or off, not '" + s + "'");
+}
+
+DataPath::DataPath(Engine& engine, data::Database& db, DataPathConfig config) : engine_(engine), db_(db) {
+  kernel_device_ = kernel_device(engine_, config.kernel_backend);
+  kernel_queue_ = kernel_device_->make_queue({.kind = QueueKind::compute, .label = "Q_data.kernels"});
+  agg_ = std::make_unique<data::PreAggregator>(kernel_device_, kernel_queue_);
+  // SQL blocks for as long as the query runs: a queue of its own, so Q_host (chat retrieval) never waits on it.
+  auto queue = engine_.host_device()->make_queue({.kind = QueueKind::host, .label = "Q_data"});
+  lane_ = std::make_unique<data::QueryLane>(engine_.host_device(), db_, queue, engine_.e_data());
+  engine_.add_queue("data", queue);
+  engine_.add_queue("data_kernels", kernel_queue_);
+}
+
+DataPath::~DataPath() {
+  const QueuePtr queue = lane_->queue();
+  lane_.reset();  // cancels the running query and drains the queue
+  kernel_queue_->wait_idle();
+  engine_.remove_queue(*queue);
+  engine_.remove_queue(*kernel_queue_);
+}
+
+data::PlannerOptions DataPath::planner_options(const SqlRequest& r) const {
+  return {.backend = kernel_device_->backend_name(),
+          .force_kernel = r.kernel == KernelMode::on,
+          .force_duckdb = r.kernel == KernelMode::off || r.write};
+}
+
+data::QueryTicket DataPath::submit(const SqlRequest& r) {
+  if (r.sql.empty()) throw UsageError("[DataPath::submit] empty SQL");
+  const data::QueryOptions qo{.access = r.write ? data::Access::read_write : data::Access::read_only,
+                              .timeout = r.timeout};
+  return r.write ? lane_->submit(r.sql, qo) : lane_->submit_planned(r.sql, *agg_, planner_options(r), qo);
+}
+
+std::string DataPath::explain(const std::string& sql, KernelMode kernel) {
+  data::Session session = db_.connect();
+  return data::plan_query(session, sql, planner_options({.sql = sql, .kernel = kernel})).explain();
+}
+
+std::string result_text(const std::string& sql, const data::Result& r, std::size_t max_rows) {
+  std::string t = "SQL result for: " + sql + "\n\n";
+  for (std::size_t i = 0; i < r.rows() && i < max_rows; ++i) {
+    for (std::size_t c = 0; c < r.column_count(); ++c)
+      t += (c ? "; " : "") + r.column(c).name + ": " + r.column(c).text(i);
+    t += ".\n";
+  }
+  if (r.rows() > max_rows) t += "(" + std::to_string(r.rows() - max_rows) + " more rows not embedded)\n";
+  return t;
+}
+
+}  // namespace ut::engine

@@ -1,0 +1,77 @@
+// The documents path of the Assistant: pending chunks are embedded in batches on Q_ml (newest documents first,
+// each batch one step a chat's retrieval embedding may wait behind, sized by the latency tuner and the Governor).
+#include <algorithm>
+
+#include "engine/assistant.h"
+
+namespace ut::engine {
+
+std::size_t Assistant::index_batch_size() const noexcept {
+  const std::size_t cap = index_batch_.load();
+  return index_tuner_ ? std::min<std::size_t>(cap, static_cast<std::size_t>(index_tuner_->chunk())) : cap;
+}
+
+void Assistant::schedule_indexing() {
+  if (!embedder_) return;
+  if (indexing_queued_.exchange(true)) return;  // a batch is already queued; it re-schedules itself
+  std::lock_guard submit(submit_mutex_);
+  auto cb = engine_.ml_queue()->make_command_buffer("embed documents");
+  cb.host_task([this] { index_batch(); }, "embed pending chunks")
+      .signal(engine_.e_embed(), engine_.next_value(engine_.e_embed()))
+      .commit();
+}
+
+void Assistant::index_batch() {
+  indexing_queued_ = false;
+  const std::size_t batch = index_batch_size();
+  auto chunks = docs_->pending(batch);
+  if (!chunks.empty()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::string> texts;
+    std::vector<uint64_t> ids;
+    for (auto& c : chunks) {
+      texts.push_back(c.text);
+      ids.push_back(c.id);
+    }
+    try {
+      auto r = embedder_->embed(texts);
+      const double embed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      std::vector<float> m(r.count * r.dim);
+      for (std::size_t i = 0; i < r.count; ++i) std::copy(r.row(i).begin(), r.row(i).end(), m.begin() + static_cast<long>(i * r.dim));
+      docs_->store_embeddings(ids, m, embedder_->model()->info().name);
+      if (index_tuner_)  // the embedding itself: the time a chat's retrieval could wait behind this batch
+        index_tuner_->observe_step(embed_ms, chunks.size() == batch);
+    } catch (const std::exception& e) {
+      docs_->mark_failed(ids, e.what());
+    }
+  }
+  // More work: queue the next batch behind whatever else is on Q_ml, so chat embeddings interleave.
+  if (chunks.size() == batch) schedule_indexing();
+  { std::lock_guard lock(index_mutex_); }  // a waiter between its check and its wait sees this notify
+  index_cv_.notify_all();                 // after every batch: wait_document() waits for one document
+}
+
+bool Assistant::wait_document(uint64_t doc_id, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto done = [&] {
+    for (const auto& c : docs_->chunks(doc_id))
+      if (c.state == vector::ChunkState::pending) return false;
+    return true;
+  };
+  std::unique_lock lock(index_mutex_);
+  while (!done()) {
+    if (index_cv_.wait_until(lock, deadline) == std::cv_status::timeout) return done();
+  }
+  return true;
+}
+
+bool Assistant::wait_indexed(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock lock(index_mutex_);
+  while (!docs_->pending(1).empty()) {
+    if (index_cv_.wait_until(lock, deadline) == std::cv_status::timeout) return docs_->pending(1).empty();
+  }
+  return true;
+}
+
+}  // namespace ut::engine
