@@ -14,7 +14,7 @@
 #include <string>
 
 #include "workloads/data/database.h"
-#include "workloads/vector/document_store.h"
+#include "workloads/docs/document_store.h"
 
 namespace fs = std::filesystem;
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "workloads/data/database.h"
-#include "workloads/vector/document_store.h"
+#include "workloads/docs/document_store.h"
 
 TEST(SqlEmbed, ResultRowsBecomeAnEmbeddedDocument) {
   const auto dir = std::filesystem::path(::testing::TempDir()) / ("ut_sql_embed_" + std::to_string(getpid()));

@@ -9,7 +9,7 @@
 #include "timeline/device.h"
 #include "timeline/error.h"
 #include "workloads/data/database.h"
-#include "workloads/data/host_lane.h"
+#include "workloads/data/query_lane.h"
 
 namespace {
 

@@ -15,7 +15,7 @@
 #include "timeline/device.h"
 #include "timeline/error.h"
 #include "workloads/data/database.h"
-#include "workloads/data/host_lane.h"
+#include "workloads/data/query_lane.h"
 #include "workloads/data/planner.h"
 #include "workloads/data/preagg.h"
 
