@@ -6,7 +6,7 @@
 #   bash scripts/build-llama-server.sh        # ~20 min on 2 cores; idempotent
 #
 # ggml's backends are loaded at run time (GGML_BACKEND_DL), as in the npm package: this build has no CPU or CUDA
-# backend of its own. scripts/device-serve.sh puts the npm package's CPU variants and the sm_90 CUDA backend of
+# backend of its own. scripts/gpu/bench-serve.sh puts the npm package's CPU variants and the sm_90 CUDA backend of
 # scripts/build-ggml-cuda.sh beside the binary, so the peer and `ut` run the very same ggml kernels.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds the project's trained models (models/debian/) — the steps that run here, on the CPU:
 #   bash scripts/train-models.sh prepare        # apt lists -> data/corpus -> data/examples -> data/tokens
-#   (on the GPU machine: bash scripts/device-train.sh, carrying data/tokens; it writes out/train/)
+#   (on a GPU host: bash scripts/gpu/train.sh, with data/tokens; it writes out/train/)
 #   bash scripts/train-models.sh import DIR     # DIR/{embedder,decoder}/weights-*.safetensors -> models/debian/*.gguf
 # Every step is deterministic given the apt lists (their sha256 are in data/corpus/manifest.json).
 set -euo pipefail

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Trains the project's two small models on the GPU machine (PyTorch there), from tokens made here:
-#   here:   bash scripts/train-models.sh prepare          # corpus -> examples -> data/tokens (llama.cpp tokenizer)
-#   device: bash scripts/device-train.sh [embedder|decoder|both]   # carry data/tokens; results land in $OUT
-#   here:   bash scripts/train-models.sh import DIR       # safetensors -> GGUF in models/debian, checks
+# Trains the project's two small models on a GPU host with PyTorch, from tokens made on the CPU machine:
+#   CPU:  bash scripts/train-models.sh prepare          # corpus -> examples -> data/tokens (llama.cpp tokenizer)
+#   GPU:  bash scripts/gpu/train.sh [embedder|decoder|both]   # needs data/tokens; results land in $OUT (out/train)
+#   CPU:  bash scripts/train-models.sh import DIR       # safetensors -> GGUF in models/debian, checks
 # The embedder is trained in EMBED_CONFIGS settings (each EMBED_MINUTES); the one with the best validation
-# recall@10 is kept (its log lists all). The decoder trains DECODE_MINUTES. At most 8 files come back.
+# recall@10 is kept (its log lists all). The decoder trains DECODE_MINUTES. A few files result (runners that
+# return at most 8 files from $OUT get them all).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 OUT=${OUT:-out/train}
 what=${1:-both}
 mkdir -p "$OUT"
