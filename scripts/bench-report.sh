@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Regenerate the tables and plots in docs/BENCHMARKS.md from the raw JSON in docs/measurements/:
-# installs Debian's python3-matplotlib when it is missing (apt only, as scripts/setup.sh installs
-# packages), then runs scripts/bench-report.py with the arguments given.
-#   bash scripts/bench-report.sh                        # rewrite the generated region and docs/plots/*.png
-#   bash scripts/bench-report.sh --check                # exit 1 if BENCHMARKS.md is not up to date
+# Regenerate the tables and plots of docs/BENCHMARKS.md and docs/measurements/README.md from the files in
+# docs/measurements/ (schema: docs/measurements/SCHEMA.md): installs Debian's python3-matplotlib when it is
+# missing (apt only, as scripts/setup.sh installs packages), then runs scripts/bench-report.py.
+#   bash scripts/bench-report.sh                        # rewrite the generated regions and docs/plots/*.png
+#   bash scripts/bench-report.sh --check                # exit 1 if a page is not up to date or a file not in the schema
 #   bash scripts/bench-report.sh --help                 # all options; paths are relative to the repository root
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,7 +18,7 @@ PY=python3
 NEED_MPL=1
 for a in "$@"; do
   case "$a" in
-    --no-plots|--check) NEED_MPL=0 ;;
+    --no-plots|--check|--show) NEED_MPL=0 ;;
     -h|--help)
       sed -n '2,7p' "$0"
       echo
