@@ -74,7 +74,8 @@ FILES = {
                           None, COMMITTED, "ut_ml_bench --synth --models /tmp/ut-models"),
     "serve-ut-h200.json": ("c813c3d", "commit named by serve-h200.log, the run's log", None, None, None),
     "serve-llama-server-h200.json": ("c813c3d", "commit named by serve-h200.log, the run's log", None, None, None),
-    "serve-ut-h200-304d3de.json": ("304d3de", "commit named by the filename and serve-h200-304d3de.log", None, None, None),
+    "serve-ut-h200-304d3de.json": ("304d3de", "commit named by the filename and serve-h200-304d3de.log",
+                                   None, None, None),
     "serve-llama-server-h200-304d3de.json": ("304d3de", "commit named by the filename and serve-h200-304d3de.log",
                                              None, None, None),
     "ui-lavapipe-2core.json": ("8784e30", HIST, None, COMMITTED, "ut bench ui"),
@@ -374,8 +375,9 @@ def vector(j, r, name):
         r.add("hnswlib build", "hnswlib", "inserts_per_s", "1/s", j["hnsw_build"]["inserts_per_s"])
     r.notes.append("one measurement per row: queries/s over the run's queries (device rows: one batch of "
                    "batch_queries fresh queries); recall against exact CPU search")
-    config = {"n": j["n"], "dim": j["dim"], "k": j["k"], "queries": j["queries"], "hnsw_m": 32, "hnsw_ef_construction": 200,
-              "device_batch_queries": d.get("batch_queries"), "hnsw_build_threads": j.get("hnsw_build", {}).get("threads")}
+    config = {"n": j["n"], "dim": j["dim"], "k": j["k"], "queries": j["queries"], "hnsw_m": 32,
+              "hnsw_ef_construction": 200, "device_batch_queries": d.get("batch_queries"),
+              "hnsw_build_threads": j.get("hnsw_build", {}).get("threads")}
     if d["backend"] == "cpu":
         return "vector", dict(EPYC, cores=j["machine"]["cores"]), dict(EPYC_DEV), config
     if j["n"] == 1000000:
@@ -470,8 +472,9 @@ def serve(j, r, name):
             r.add(c, side, "generated_tokens_per_s", "tokens/s", p["aggregate_tokens_per_s"])
         if p["embed_requests_ok"]:
             r.add(c, side, "embeddings_per_s", "1/s", p["embeddings_per_s"])
-            r.add(c, side, "embed_request_ms", "ms", stats={"n": p["embed_requests_ok"], "median":
-                                                            p["embed_latency_ms"]["p50"], "p99": p["embed_latency_ms"]["p99"]})
+            lat = p["embed_latency_ms"]
+            r.add(c, side, "embed_request_ms", "ms",
+                  stats={"n": p["embed_requests_ok"], "median": lat["p50"], "p99": lat["p99"]})
         phases[c] = {k: p[k] for k in ("seconds", "clients", "requests_ok", "requests_failed", "tokens",
                                        "embed_requests_ok", "embed_requests_failed", "embeddings_done",
                                        "embeddings_in_window", "failures", "usage_completion_tokens") if k in p}
@@ -496,7 +499,8 @@ def serve(j, r, name):
         config["server_flags"] = ("ut serve --max-heavy-ops 64" + (" --parallel %d" % par if "304d3de" not in name
                                                                    else ""))
     dev = dict(H200, memory_bytes=143771 * 1024 * 1024)
-    return "serve", dict(XEON, cores=j["machine"]["cores"], memory_bytes=j["machine"]["memory_total_bytes"]), dev, config
+    mach = dict(XEON, cores=j["machine"]["cores"], memory_bytes=j["machine"]["memory_total_bytes"])
+    return "serve", mach, dev, config
 
 
 def serve_goals(r, peer_file):
