@@ -138,11 +138,17 @@ def times(x):
     return "–" if x is None else ("%.2f×" % x if x < 10 else "%.1f×" % x)
 
 
+def goal_text(goal):
+    """'>= 20000 1/s' -> '≥ 20,000/s'."""
+    goal = re.sub(r"\d{4,}", lambda m: "{:,}".format(int(m.group(0))), goal.replace(" 1/s", "/s"))
+    return goal.replace("<=", "≤").replace(">=", "≥").replace("x ", "× ")
+
+
 def verdict(g, unit):
     """'met' or 'missed' with the size of the miss, from the goal string."""
     v, p, goal = g.get("value"), g.get("peer_value"), g.get("goal", "")
     if g.get("met"):
-        out = "**met**"
+        out = "**met**" + (", not like for like" if g.get("caveat") else "")
     else:
         out = "**missed**"
         m = re.match(r"^(<=|>=|<|>)\s*([0-9.]+)\s*(x?)\s*(faster than)?", goal)
@@ -154,8 +160,9 @@ def verdict(g, unit):
             elif rel and p:
                 out += ": %s the peer, goal %s" % (times(v / p), times(thr))
             elif not rel:
-                gap = abs(v - thr)
-                pct = " (%.0f%% %s)" % (100 * gap / thr, "short" if op.startswith(">") else "over") if thr else ""
+                gap = float("%.3g" % abs(float("%.3g" % v) - thr))
+                side = "short" if op.startswith(">") else "over"
+                pct = " (%.0f%% %s)" % (100 * abs(v - thr) / thr, side) if thr else ""
                 out += " by %s%s" % (with_unit(gap, unit), pct)
         elif goal.startswith("<") and p is not None:
             out += ": the peer is %s ahead" % times(better(p, v, g["metric"]))
@@ -208,7 +215,7 @@ def headline(runs, link):
             files = "[%s](%s)" % (r.name, link(r.path))
             if g.get("peer_file"):
                 files += ", [%s](%s)" % (g["peer_file"], link(os.path.join(os.path.dirname(r.path), g["peer_file"])))
-            rows.append([g["kpi"], g["goal"].replace("<=", "≤").replace(">=", "≥"), verdict(g, unit) + mark, peer,
+            rows.append([g["kpi"], goal_text(g["goal"]), verdict(g, unit) + mark, peer,
                          with_unit(g.get("value"), unit, label),
                          times(better(g.get("value"), g.get("peer_value"), g["metric"])) if g.get("peer") else "–",
                          r.card, "`%s`" % r.commit, files])
@@ -237,8 +244,9 @@ SELECT = {"data": cfg("rows"), "vector": cfg("n"), "mixed": lambda r: r.doc.get(
           "serve": cfg("label")}
 P50, P99 = "median", "p99"
 VIEWS = {
-    "timeline": {"mode": "cases", "rows": r"^(host_signal_to_thread_wake|queue_to_queue|gpu_|host_to_gpu|render_kernel_"
-                                          r"(idle|loaded|green_context_loaded))", "cols": [("p50", "ours", "latency_us"), ("p99", "ours", "latency_us", None, P99),
+    "timeline": {"mode": "cases", "rows": r"^(host_signal_to_thread_wake|queue_to_queue|gpu_|host_to_gpu|"
+                                          r"render_kernel_(idle|loaded|green_context_loaded))",
+                 "cols": [("p50", "ours", "latency_us"), ("p99", "ours", "latency_us", None, P99),
                                            ("raw CUDA p50", "raw CUDA", "latency_us"),
                                            ("raw CUDA p99", "raw CUDA", "latency_us", None, P99)],
                  "plot": ("latency p50 (log scale)", [0, 2], True)},
@@ -251,14 +259,16 @@ VIEWS = {
                     ("bare llama.cpp", "bare llama.cpp", ["ttft_ms", "embeddings_per_s", "embed_ms", "tokens_per_s"]),
                     ("ours vs bare", "vs", 0, 1)],
            "plot": ("time to first token (ms, best of repetitions), by prompt tokens", [0, 1], False, r"^prompt=\d+$")},
-    "mixed": {"mode": "runs", "cols": [("sequential", "sequential", "wall_ms"), ("concurrent (ours)", "ours", "wall_ms"),
+    "mixed": {"mode": "runs", "cols": [("sequential", "sequential", "wall_ms"),
+                                       ("concurrent (ours)", "ours", "wall_ms"),
                                        ("speed-up", "vs", 1, 0), ("overlap", "ours", "overlap_efficiency"),
                                        ("late ticks", "ours", "heartbeat_late_pct"),
                                        ("one chat's decode", "ours", "decode_tokens_per_s"),
                                        ("same, bare", "bare llama.cpp", "decode_tokens_per_s")],
               "plot": ("wall time (ms; best of the rounds, one round with --quick)", [0, 1], False)},
     "vector": {"mode": "runs", "cols": [("exact, CPU one thread", "ours", "queries_per_s", r"CPU one thread"),
-                                        ("exact on the device", "ours", "queries_per_s", r"^exact top-k, (cuda|vulkan)"),
+                                        ("exact on the device", "ours", "queries_per_s",
+                                         r"^exact top-k, (cuda|vulkan)"),
                                         ("recall@10", "ours", "recall_at_10", r"^exact top-k, (cuda|vulkan)"),
                                         ("hnswlib build", "hnswlib", "build_s", r"^hnswlib build")],
                "plot": ("queries/s (log scale)", [0, 1], True)},
@@ -297,7 +307,7 @@ def newest(runs, suite):
         top = max(r.date for r in rs)
         out += [r for r in rs if r.date == top]
     natural = lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)]
-    return sorted(out, key=lambda r: (r.card, natural(r.name)))
+    return sorted(out, key=lambda r: (r.card, natural(str(key(r))), natural(r.name)))
 
 
 def cell(rows, col, case, cases):
