@@ -8,13 +8,17 @@ namespace ut::engine {
 namespace {
 
 // The device the aggregation kernels run on: the one asked for, else the engine's device when a data.agg_rows
-// implementation exists for its backend (CUDA builds register one), else the CPU.
+// implementation exists for its backend (CUDA builds register one), else another available GPU backend that
+// has them (an engine kept on the CPU, as `ut sql` keeps it, still aggregates on the GPU), else the CPU.
 DevicePtr kernel_device(Engine& engine, const std::string& wanted) {
   data::register_agg_kernels();
-  const std::string backend = !wanted.empty() ? wanted
-                              : kernels().find(data::kAggRowsKernel, engine.device().backend_name())
-                                  ? engine.device().backend_name()
-                                  : std::string("cpu");
+  std::string backend = wanted;
+  if (backend.empty() && kernels().find(data::kAggRowsKernel, engine.device().backend_name()))
+    backend = engine.device().backend_name();
+  if (backend.empty())
+    for (const auto& b : Device::backends())
+      if (b.available && b.name != "cpu" && kernels().find(data::kAggRowsKernel, b.name)) backend = b.name;
+  if (backend.empty()) backend = "cpu";
   if (backend == engine.device().backend_name()) return engine.device_ptr();
   if (backend == engine.host_device()->backend_name()) return engine.host_device();
   return Device::create({.backend = backend});
@@ -29,27 +33,41 @@ KernelMode parse_kernel_mode(const std::string& s) {
   throw UsageError("[parse_kernel_mode] kernel must be auto, on or off, not '" + s + "'");
 }
 
-DataPath::DataPath(Engine& engine, data::Database& db, DataPathConfig config) : engine_(engine), db_(db) {
-  kernel_device_ = kernel_device(engine_, config.kernel_backend);
-  kernel_queue_ = kernel_device_->make_queue({.kind = QueueKind::compute, .label = "Q_data.kernels"});
-  agg_ = std::make_unique<data::PreAggregator>(kernel_device_, kernel_queue_);
+DataPath::DataPath(Engine& engine, data::Database& db, DataPathConfig config)
+    : engine_(engine), db_(db), config_(std::move(config)) {
   // SQL blocks for as long as the query runs: a queue of its own, so Q_host (chat retrieval) never waits on it.
   auto queue = engine_.host_device()->make_queue({.kind = QueueKind::host, .label = "Q_data"});
   lane_ = std::make_unique<data::QueryLane>(engine_.host_device(), db_, queue, engine_.e_data());
   engine_.add_queue("data", queue);
-  engine_.add_queue("data_kernels", kernel_queue_);
 }
 
 DataPath::~DataPath() {
   const QueuePtr queue = lane_->queue();
   lane_.reset();  // cancels the running query and drains the queue
-  kernel_queue_->wait_idle();
   engine_.remove_queue(*queue);
-  engine_.remove_queue(*kernel_queue_);
+  std::lock_guard lock(kernels_mutex_);
+  if (kernel_queue_) {
+    kernel_queue_->wait_idle();
+    engine_.remove_queue(*kernel_queue_);
+  }
 }
 
-data::PlannerOptions DataPath::planner_options(const SqlRequest& r) const {
-  return {.backend = kernel_device_->backend_name(),
+// On first use: a GPU context costs time and memory that `ut chat` or `ut ingest` never need.
+data::PreAggregator& DataPath::aggregator() {
+  std::lock_guard lock(kernels_mutex_);
+  if (!agg_) {
+    kernel_device_ = kernel_device(engine_, config_.kernel_backend);
+    kernel_queue_ = kernel_device_->make_queue({.kind = QueueKind::compute, .label = "Q_data.kernels"});
+    agg_ = std::make_unique<data::PreAggregator>(kernel_device_, kernel_queue_);
+    engine_.add_queue("data_kernels", kernel_queue_);
+  }
+  return *agg_;
+}
+
+std::string DataPath::kernel_backend() { return aggregator().backend(); }
+
+data::PlannerOptions DataPath::planner_options(const SqlRequest& r) {
+  return {.backend = aggregator().backend(),
           .force_kernel = r.kernel == KernelMode::on,
           .force_duckdb = r.kernel == KernelMode::off || r.write};
 }
@@ -58,7 +76,7 @@ data::QueryTicket DataPath::submit(const SqlRequest& r) {
   if (r.sql.empty()) throw UsageError("[DataPath::submit] empty SQL");
   const data::QueryOptions qo{.access = r.write ? data::Access::read_write : data::Access::read_only,
                               .timeout = r.timeout};
-  return r.write ? lane_->submit(r.sql, qo) : lane_->submit_planned(r.sql, *agg_, planner_options(r), qo);
+  return r.write ? lane_->submit(r.sql, qo) : lane_->submit_planned(r.sql, aggregator(), planner_options(r), qo);
 }
 
 std::string DataPath::explain(const std::string& sql, KernelMode kernel) {

@@ -14,14 +14,16 @@
 //   from a CUDA host callback is not permitted); chat retrieval on Q_host never waits behind a long query.
 // - Reads go through the planner (kernels when eligible and worth it, else DuckDB); writes go to DuckDB only,
 //   and only when the request says write.
-// - Kernels run on the engine's device when it has the data kernels (CUDA on a GPU machine), on a compute
-//   queue registered as "data_kernels"; on a CPU-only machine the planner keeps DuckDB (its aggregate is the
-//   faster CPU path) unless the request forces kernels.
+// - Kernels run on the engine's device when it has the data kernels (CUDA on a GPU machine; else another
+//   available GPU backend that has them), on a compute queue registered as "data_kernels" on first use; on a
+//   CPU-only machine the planner keeps DuckDB (its aggregate is the faster CPU path) unless the request forces
+//   kernels.
 // - cancel() interrupts the query running now. Thread-safe.
 #pragma once
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "engine/engine.h"
@@ -58,15 +60,19 @@ class DataPath {
   std::string explain(const std::string& sql, KernelMode kernel = KernelMode::automatic);
   void cancel() noexcept { lane_->cancel(); }
 
-  const std::string& kernel_backend() const noexcept { return kernel_device_->backend_name(); }
+  // The backend the kernels run on (chosen, and its device made, on first use).
+  std::string kernel_backend();
   const QueuePtr& queue() const noexcept { return lane_->queue(); }
   data::Database& database() noexcept { return db_; }
 
  private:
-  data::PlannerOptions planner_options(const SqlRequest& r) const;
+  data::PlannerOptions planner_options(const SqlRequest& r);
+  data::PreAggregator& aggregator();
 
   Engine& engine_;
   data::Database& db_;
+  DataPathConfig config_;
+  std::mutex kernels_mutex_;  // the kernel device, queue and aggregator are made on first use
   DevicePtr kernel_device_;
   QueuePtr kernel_queue_;
   std::unique_ptr<data::PreAggregator> agg_;

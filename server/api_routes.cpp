@@ -1,9 +1,10 @@
-// Native endpoints: SQL on the engine's DuckDB file and documents CRUD + search.
+// Native endpoints: SQL through the engine's data path, documents CRUD + search, the guards.
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
 
-#include "engine/assistant.h"
+#include "engine/runtime.h"
+#include "timeline/error.h"
 #include "server/routes.h"
 #include "server/server.h"
 #include "workloads/data/result.h"
@@ -34,37 +35,69 @@ std::optional<uint64_t> doc_id(const httplib::Request& req, httplib::Response& r
   }
 }
 
-}  // namespace
-
-void add_api_routes(httplib::Server& http, engine::Assistant& ai, ApiOptions options) {
-  http.Post("/api/v1/sql", [&ai, options](const httplib::Request& req, httplib::Response& res) {
+// POST /api/v1/sql: through the data path (planner, kernels or DuckDB, the data queue, E_data), with a timeout.
+void add_sql_route(httplib::Server& http, engine::Runtime& rt, ApiOptions options) {
+  http.Post("/api/v1/sql", [&rt, options](const httplib::Request& req, httplib::Response& res) {
     auto body = parse_json_object(req, res);
     if (!body) return;
     if (!body->contains("sql") || !(*body)["sql"].is_string()) return send_error(res, 400, "'sql' must be a string");
-    const bool write = body->value("write", false);
+    const json& b = *body;
+    if (b.contains("write") && !b["write"].is_boolean()) return send_error(res, 400, "'write' must be a boolean");
+    for (const char* k : {"max_rows", "timeout_ms"})
+      if (b.contains(k) && !b[k].is_number_integer()) return send_error(res, 400, std::string("'") + k + "' must be an integer");
+    if (b.contains("kernel") && !b["kernel"].is_string()) return send_error(res, 400, "'kernel' must be auto, on or off");
+    const bool write = b.value("write", false);
     if (write && !options.allow_sql_writes) {
       return send_error(res, 403, "SQL writes over HTTP are disabled (start the server with --allow-sql-writes)",
                         "permission_error");
     }
-    const int max_rows = body->value("max_rows", 1000);
+    const int64_t max_rows = b.value("max_rows", int64_t{1000});
+    const int64_t timeout_ms = b.value("timeout_ms", int64_t{30000});
+    if (max_rows < 0) return send_error(res, 400, "'max_rows' must be >= 0");
+    if (timeout_ms < 1 || timeout_ms > 3'600'000) return send_error(res, 400, "'timeout_ms' must be in 1..3600000");
+    engine::SqlRequest r{.sql = b["sql"].get<std::string>(), .write = write,
+                         .timeout = std::chrono::milliseconds(timeout_ms)};
     try {
-      const auto r = ai.database().query((*body)["sql"].get<std::string>(),
-                                         {.access = write ? data::Access::read_write : data::Access::read_only,
-                                          .timeout = std::chrono::milliseconds(body->value("timeout_ms", 30000))});
+      r.kernel = engine::parse_kernel_mode(b.value("kernel", std::string("auto")));
+    } catch (const UsageError&) {
+      return send_error(res, 400, "'kernel' must be auto, on or off");
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      const data::QueryTicket t = rt.data().submit(r);
+      const data::Result result = t.get();
       json cols = json::array(), rows = json::array();
-      for (auto& c : r.columns) cols.push_back({{"name", c.name}, {"type", c.type_name()}});
-      for (std::size_t i = 0; i < r.rows() && static_cast<int>(i) < max_rows; ++i) {
+      for (auto& c : result.columns) cols.push_back({{"name", c.name}, {"type", c.type_name()}});
+      for (std::size_t i = 0; i < result.rows() && static_cast<int64_t>(i) < max_rows; ++i) {
         json row = json::array();
-        for (auto& c : r.columns) row.push_back(cell(c, i));
+        for (auto& c : result.columns) row.push_back(cell(c, i));
         rows.push_back(std::move(row));
       }
-      res.set_content(json{{"columns", cols}, {"rows", rows}, {"row_count", r.rows()},
-                           {"truncated", static_cast<int>(r.rows()) > max_rows}}
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      res.set_content(json{{"columns", cols}, {"rows", rows}, {"row_count", result.rows()},
+                           {"truncated", static_cast<int64_t>(result.rows()) > max_rows},
+                           {"engine", t.slot->engine}, {"e_data", t.value}, {"ms", ms},
+                           {"queue", rt.data().queue()->label()}}
                           .dump(-1, ' ', false, json::error_handler_t::replace),  // data may hold invalid UTF-8
                       "application/json");
+    } catch (const data::QueryTimeout&) {
+      send_error(res, 408, "the query ran past its timeout_ms (" + std::to_string(timeout_ms) + " ms) and was cancelled",
+                 "timeout");
+    } catch (const data::QueryCancelled&) {
+      send_error(res, 409, "the query was cancelled", "cancelled");
     } catch (const data::DataError& e) {
       send_error(res, 400, e.message(), "sql_error");
     }
+  });
+}
+
+}  // namespace
+
+void add_api_routes(httplib::Server& http, engine::Runtime& rt, ApiOptions options) {
+  engine::Assistant& ai = rt.assistant();
+  add_sql_route(http, rt, options);
+  http.Get("/api/v1/guards", [&rt](const httplib::Request&, httplib::Response& res) {
+    res.set_content(rt.guards().dump(), "application/json");
   });
 
   http.Get("/api/v1/docs", [&ai](const httplib::Request&, httplib::Response& res) {

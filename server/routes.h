@@ -1,12 +1,15 @@
 // Route sets that other layers add to the Server.
 //
-//   ut::server::Server srv(engine, {});
-//   srv.add_routes([&](httplib::Server& h) { ut::server::add_openai_routes(h, assistant); });
-//   srv.add_routes([&](httplib::Server& h) { ut::server::add_api_routes(h, assistant, {.allow_sql_writes = false}); });
+//   ut::engine::Runtime rt({.db_path = "ut-engine.duckdb"});
+//   ut::server::Server srv(rt.engine(), {});
+//   srv.add_routes([&](httplib::Server& h) { ut::server::add_openai_routes(h, rt.assistant()); });
+//   srv.add_routes([&](httplib::Server& h) { ut::server::add_api_routes(h, rt, {.allow_sql_writes = false}); });
 //
 // OpenAI-compatible: POST /v1/chat/completions (stream true: server-sent events), POST /v1/embeddings,
 // GET /v1/models; chat also takes llama-server's "ignore_eos" (generate max_tokens whatever the model says).
-// Native: POST /api/v1/sql, /api/v1/docs (GET list, POST create, GET/PUT/DELETE /{id},
+// Native: POST /api/v1/sql (through the data path: planner, kernels or DuckDB; the reply names the engine and
+// its reason, the E_data value and the queue; timeout_ms cancels a long query: 408), GET /api/v1/guards,
+// /api/v1/docs (GET list, POST create, GET/PUT/DELETE /{id},
 // POST /api/v1/docs/search). Bad requests get 4xx with {"error": {"message", "type"}}; a full engine answers
 // 429 "busy"; a client that disconnects mid-stream cancels its generation.
 #pragma once
@@ -17,6 +20,7 @@ class Server;
 
 namespace ut::engine {
 class Assistant;
+class Runtime;
 }
 
 namespace ut::server {
@@ -26,6 +30,6 @@ void add_openai_routes(httplib::Server& http, engine::Assistant& assistant);
 struct ApiOptions {
   bool allow_sql_writes = false;  // SQL over HTTP is read-only unless the operator allows writes
 };
-void add_api_routes(httplib::Server& http, engine::Assistant& assistant, ApiOptions options = {});
+void add_api_routes(httplib::Server& http, engine::Runtime& runtime, ApiOptions options = {});
 
 }  // namespace ut::server

@@ -8,9 +8,7 @@
 #include <memory>
 
 #include "apps/ut/commands.h"
-#include "engine/assistant.h"
-#include "engine/default_models.h"
-#include "engine/engine.h"
+#include "engine/runtime.h"
 #include "timeline/error.h"
 
 namespace ut::app {
@@ -27,11 +25,12 @@ struct ChatOptions {
 };
 
 int chat(const ChatOptions& o) {
-  engine::Engine eng({.backend = "cpu"});
-  engine::AssistantConfig ac{.embed_model = o.embed_model, .chat_model = o.chat_model, .db_path = o.db};
-  if (engine::fill_default_models(ac.embed_model, ac.chat_model) && o.chat_model.empty())
+  // llama.cpp places the models itself (GPU when present); the engine's own queues stay on the CPU here.
+  engine::Runtime rt({.engine = {.backend = "cpu"}, .db_path = o.db, .embed_model = o.embed_model,
+                      .chat_model = o.chat_model, .heartbeat = false});
+  if (rt.random_weights() && o.chat_model.empty())
     std::fprintf(stderr, "(default models have random weights: the answer is meaningless text; pass --chat-model)\n");
-  engine::Assistant ai(eng, ac);
+  engine::Assistant& ai = rt.assistant();
   std::vector<ml::ChatMessage> history;
   auto ask = [&](const std::string& q) {
     history.push_back({"user", q});

@@ -10,11 +10,9 @@
 #include <sstream>
 
 #include "apps/ut/commands.h"
-#include "engine/assistant.h"
-#include "engine/default_models.h"
-#include "engine/engine.h"
+#include "engine/runtime.h"
 #include "timeline/error.h"
-#include "workloads/vector/chunker.h"
+#include "workloads/docs/chunker.h"
 
 namespace ut::app {
 namespace {
@@ -54,10 +52,10 @@ int ingest(const IngestOptions& o) {
     }
   }
   std::sort(files.begin(), files.end());
-  engine::Engine eng({.backend = "cpu"});
-  std::string model = o.embed_model;
-  if (model.empty() && !o.no_embed) model = engine::default_models().embedder;
-  engine::Assistant ai(eng, {.embed_model = o.no_embed ? "" : model, .db_path = o.db});
+  // Documents and embeddings only (no chat model); the engine's own queues stay on the CPU here.
+  engine::Runtime rt({.engine = {.backend = "cpu"}, .db_path = o.db,
+                      .embed_model = o.no_embed ? "none" : o.embed_model, .chat_model = "none", .heartbeat = false});
+  engine::Assistant& ai = rt.assistant();
   std::size_t stored = 0, skipped = 0, failed = 0;
   for (std::size_t i = 0; i < files.size(); ++i) {
     const std::string title = files[i].string();

@@ -8,10 +8,7 @@
 #include <memory>
 
 #include "apps/ut/commands.h"
-#include "engine/assistant.h"
-#include "engine/default_models.h"
-#include "engine/engine.h"
-#include "engine/governor.h"
+#include "engine/runtime.h"
 #include "server/routes.h"
 #include "server/server.h"
 
@@ -39,31 +36,23 @@ int serve(const ServeOptions& o) {
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
-  engine::Engine eng({.backend = o.backend, .max_heavy_ops = o.max_heavy_ops});
-  eng.start();
-  engine::AssistantConfig ac{.embed_model = o.embed_model, .chat_model = o.chat_model, .db_path = o.db,
-                             .parallel = o.parallel};
+  engine::RuntimeConfig rc{.engine = {.backend = o.backend, .max_heavy_ops = o.max_heavy_ops}, .db_path = o.db,
+                           .embed_model = o.embed_model, .chat_model = o.chat_model};
+  rc.assistant.parallel = o.parallel;
   if (o.step_tokens > 0) {
-    ac.prefill_chunk = o.step_tokens;
-    ac.tune_prefill = false;
+    rc.assistant.prefill_chunk = o.step_tokens;
+    rc.assistant.tune_prefill = false;
   }
-  const bool random = engine::fill_default_models(ac.embed_model, ac.chat_model);
-  engine::Assistant ai(eng, ac);
-  engine::Governor governor(eng);
-  governor.on_batch([&ai](std::size_t b) { ai.set_index_batch(b); });
-  governor.start();
+  engine::Runtime rt(rc);
+  engine::Engine& eng = rt.engine();
+  engine::Assistant& ai = rt.assistant();
+  const bool random = rt.random_weights();
   // Every admitted chat may hold a streamed connection; embedding and API clients come on top.
   server::Server srv(eng, {.host = o.host, .port = o.port, .token = o.token,
                            .threads = static_cast<std::size_t>(std::max(64, o.max_heavy_ops + 16))});
   srv.add_routes([&](httplib::Server& h) {
     server::add_openai_routes(h, ai);
-    server::add_api_routes(h, ai, {.allow_sql_writes = o.allow_sql_writes});
-    h.Get("/api/v1/guards", [&governor, &ai](const httplib::Request&, httplib::Response& res) {
-      auto j = governor.snapshot();  // pressure, bottleneck, the Governor's log
-      j["step_tokens"] = ai.prefill_chunk();
-      j["tuning_log"] = ai.tuning_log();
-      res.set_content(j.dump(), "application/json");
-    });
+    server::add_api_routes(h, rt, {.allow_sql_writes = o.allow_sql_writes});
   });
   srv.start();
   std::printf("ut serve: %s on %s — http://%s:%d/\n  chat model %s, embedder %s%s\n  database %s\n"
@@ -80,8 +69,6 @@ int serve(const ServeOptions& o) {
               ai.prefill_chunk());
   for (const auto& line : ai.tuning_log()) std::printf("  tuning: %s\n", line.c_str());
   srv.stop();
-  governor.stop();
-  eng.stop();
   return 0;
 }
 

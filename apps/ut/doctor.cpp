@@ -5,8 +5,8 @@
 #include <iostream>
 
 #include "apps/ut/commands.h"
-#include "backends/cpu/device.h"
 #include "timeline/device.h"
+#include "timeline/host.h"
 
 namespace ut::app {
 
@@ -28,10 +28,11 @@ nlohmann::json caps_json(const DeviceCaps& c) {
 
 int doctor(const DoctorOptions& o) {
   nlohmann::json j;
-  j["host"] = {{"cpu", cpu::host_cpu_name()},
-               {"cores", cpu::host_cores()},
-               {"memory_total_bytes", cpu::host_memory_total()},
-               {"memory_available_bytes", cpu::host_memory_available()}};
+  const HostInfo host = host_info();
+  j["host"] = {{"cpu", host.cpu_name},
+               {"cores", host.cores},
+               {"memory_total_bytes", host.memory_total},
+               {"memory_available_bytes", host.memory_available}};
   j["backends"] = nlohmann::json::array();
   for (const auto& b : Device::backends()) {
     nlohmann::json e{{"name", b.name}, {"available", b.available}};
@@ -52,8 +53,8 @@ int doctor(const DoctorOptions& o) {
     return 0;
   }
   const auto gib = [](std::size_t b) { return static_cast<double>(b) / (1024.0 * 1024.0 * 1024.0); };
-  std::printf("host: %s, %u cores, %.1f GiB memory (%.1f GiB available)\n", cpu::host_cpu_name().c_str(),
-              cpu::host_cores(), gib(cpu::host_memory_total()), gib(cpu::host_memory_available()));
+  std::printf("host: %s, %u cores, %.1f GiB memory (%.1f GiB available)\n", host.cpu_name.c_str(), host.cores,
+              gib(host.memory_total), gib(host.memory_available));
   for (const auto& b : j["backends"]) {
     const std::string name = b["name"];
     if (!b["available"].get<bool>()) {
