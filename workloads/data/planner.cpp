@@ -57,6 +57,111 @@ std::string with_commas(uint64_t v) {
 
 }  // namespace
 
+namespace {
+
+// Why the serialized SELECT node is not a single-key GROUP BY the kernels run, or "" when its shape fits.
+std::string shape_rejection(const json& node) {
+  if (node.value("type", "") != "SELECT_NODE") return "not a plain SELECT (set operation or other node)";
+  if (!node.at("modifiers").empty()) return "ORDER BY / LIMIT / DISTINCT are not handled by the kernel path";
+  if (node.contains("cte_map") && !node["cte_map"].value("map", json::array()).empty()) return "has a CTE";
+  if (!node.value("having", json()).is_null()) return "has HAVING";
+  if (!node.value("qualify", json()).is_null()) return "has QUALIFY";
+  if (!node.value("sample", json()).is_null()) return "has SAMPLE";
+  if (node.value("aggregate_handling", "") != "STANDARD_HANDLING") return "GROUP BY ALL / no-group handling";
+  const json& groups = node.at("group_expressions");
+  if (groups.size() != 1) return groups.empty() ? "no GROUP BY" : "more than one GROUP BY key";
+  if (node.at("group_sets").size() != 1) return "GROUPING SETS / ROLLUP / CUBE";
+  if (!is_column_ref(groups[0])) return "the GROUP BY key is an expression, not a column";
+  if (node.at("from_table").value("type", "") == "EMPTY") return "no FROM clause";
+  return "";
+}
+
+// Adds one aggregate call of the select list to `q` (its input column to q.columns and `scan_list` when new);
+// returns why the kernels cannot compute it, or "".
+std::string add_aggregate(const json& item, AggQuery& q, std::vector<json>& scan_list) {
+  if (item.value("class", "") != "FUNCTION") return "select item is neither the key nor an aggregate call";
+  const std::string fn = item.value("function_name", "");
+  AggregateSpec a;
+  if (fn == "count_star") a.op = AggOp::count_star;
+  else if (fn == "count") a.op = AggOp::count;
+  else if (fn == "sum") a.op = AggOp::sum;
+  else if (fn == "min") a.op = AggOp::min;
+  else if (fn == "max") a.op = AggOp::max;
+  else if (fn == "avg" || fn == "mean") a.op = AggOp::avg;
+  else return "function " + fn + " is not SUM/COUNT/MIN/MAX/AVG";
+  if (item.value("distinct", false)) return fn + "(DISTINCT ...)";
+  if (!item.value("filter", json()).is_null()) return fn + "(...) FILTER";
+  if (item.contains("order_bys") && !item["order_bys"].value("orders", json::array()).empty())
+    return fn + "(... ORDER BY ...)";
+  const json& kids = item.at("children");
+  if (a.op == AggOp::count_star) {
+    if (!kids.empty()) return "count_star with arguments";
+    a.text = "count(*)";
+  } else {
+    if (kids.size() != 1 || !is_column_ref(kids[0])) return fn + "() over an expression, not a column";
+    const std::string col = column_ref_name(kids[0]);
+    auto it = std::find(q.columns.begin(), q.columns.end(), col);
+    if (it == q.columns.end()) {
+      if (q.columns.size() >= static_cast<std::size_t>(kMaxColumns)) return "more than 8 input columns";
+      q.columns.push_back(col);
+      json ref = kids[0];
+      ref["alias"] = "";
+      scan_list.push_back(ref);
+      it = q.columns.end() - 1;
+    }
+    a.column = static_cast<int>(it - q.columns.begin());
+    a.text = fn + "(" + col + ")";
+  }
+  if (q.aggs.size() >= static_cast<std::size_t>(kMaxAggregates)) return "more than 8 aggregates";
+  q.output.push_back(static_cast<int>(q.aggs.size()));
+  q.aggs.push_back(std::move(a));
+  return "";
+}
+
+// The scan: same FROM and WHERE, select list = key + input columns, no grouping. DuckDB writes the SQL from the
+// edited parse tree (`stmt` is the tree's one statement); base tables also get the scan with the row id.
+void write_scan_sql(Session& session, const json& tree, json stmt, std::vector<json> scan_list, AggQuery& q) {
+  json& scan_node = stmt["node"];
+  scan_node["select_list"] = scan_list;
+  scan_node["group_expressions"] = json::array();
+  scan_node["group_sets"] = json::array();
+  json scan_tree = tree;
+  scan_tree["statements"] = json::array({stmt});
+  q.scan_sql = scalar(session, "SELECT json_deserialize_sql(" + sql_literal(scan_tree.dump()) + "::JSON)");
+  if (!q.source_table.empty()) {  // the same scan with the row id, so disjoint rowid ranges can be scanned at once
+    json rowid = scan_list[0];  // a copy of the key reference (alias cleared by the caller)
+    rowid["column_names"] = json::array({"rowid"});
+    rowid["alias"] = "__ut_rowid";
+    scan_list.push_back(rowid);
+    scan_node["select_list"] = scan_list;
+    scan_tree["statements"] = json::array({stmt});
+    q.partition_scan_sql = scalar(session, "SELECT json_deserialize_sql(" + sql_literal(scan_tree.dump()) + "::JSON)");
+  }
+}
+
+// Why DuckDB's bound types rule the kernels out (key, inputs or outputs), or "" when they fit.
+std::string type_rejection(const AggQuery& q) {
+  if (q.output_schema.size() != q.output.size()) return "DuckDB binds a different number of output columns";
+  if (!key_type_ok(q.scan_schema[0].type))
+    return "key " + q.key_name + " has type " + q.scan_schema[0].type_name() + " (integer or VARCHAR needed)";
+  for (std::size_t c = 0; c < q.columns.size(); ++c)
+    if (!value_type_ok(q.scan_schema[c + 1].type))
+      return "column " + q.columns[c] + " has type " + q.scan_schema[c + 1].type_name() +
+             " (integers up to 32-bit unsigned / 64-bit signed, FLOAT or DOUBLE needed)";
+  for (std::size_t i = 0; i < q.output.size(); ++i) {
+    if (q.output[i] < 0) continue;
+    const AggregateSpec& a = q.aggs[static_cast<std::size_t>(q.output[i])];
+    const Column& out = q.output_schema[i];
+    if (out.type == TypeId::decimal || out.physical() == Physical::str)
+      return a.text + " returns " + out.type_name() + ", which the kernel path does not produce";
+    if (a.op == AggOp::sum && a.column >= 0 && q.scan_schema[static_cast<std::size_t>(a.column) + 1].type == TypeId::boolean)
+      return "sum over BOOLEAN";
+  }
+  return "";
+}
+
+}  // namespace
+
 const char* to_string(Engine e) noexcept { return e == Engine::kernel ? "kernel" : "duckdb"; }
 
 std::optional<AggQuery> recognize_aggregation(Session& session, const std::string& sql, std::string* why_not) {
@@ -71,20 +176,10 @@ std::optional<AggQuery> recognize_aggregation(Session& session, const std::strin
   }
   const json& stmts = tree.at("statements");
   if (stmts.size() != 1) return no("not exactly one statement");
-  json stmt = stmts[0];
+  const json& stmt = stmts[0];
   const json& node = stmt.at("node");
-  if (node.value("type", "") != "SELECT_NODE") return no("not a plain SELECT (set operation or other node)");
-  if (!node.at("modifiers").empty()) return no("ORDER BY / LIMIT / DISTINCT are not handled by the kernel path");
-  if (node.contains("cte_map") && !node["cte_map"].value("map", json::array()).empty()) return no("has a CTE");
-  if (!node.value("having", json()).is_null()) return no("has HAVING");
-  if (!node.value("qualify", json()).is_null()) return no("has QUALIFY");
-  if (!node.value("sample", json()).is_null()) return no("has SAMPLE");
-  if (node.value("aggregate_handling", "") != "STANDARD_HANDLING") return no("GROUP BY ALL / no-group handling");
+  if (std::string why = shape_rejection(node); !why.empty()) return no(why);
   const json& groups = node.at("group_expressions");
-  if (groups.size() != 1) return no(groups.empty() ? "no GROUP BY" : "more than one GROUP BY key");
-  if (node.at("group_sets").size() != 1) return no("GROUPING SETS / ROLLUP / CUBE");
-  if (!is_column_ref(groups[0])) return no("the GROUP BY key is an expression, not a column");
-  if (node.at("from_table").value("type", "") == "EMPTY") return no("no FROM clause");
 
   AggQuery q;
   q.sql = sql;
@@ -99,81 +194,14 @@ std::optional<AggQuery> recognize_aggregation(Session& session, const std::strin
       q.output.push_back(-1);
       continue;
     }
-    if (item.value("class", "") != "FUNCTION") return no("select item is neither the key nor an aggregate call");
-    const std::string fn = item.value("function_name", "");
-    AggregateSpec a;
-    if (fn == "count_star") a.op = AggOp::count_star;
-    else if (fn == "count") a.op = AggOp::count;
-    else if (fn == "sum") a.op = AggOp::sum;
-    else if (fn == "min") a.op = AggOp::min;
-    else if (fn == "max") a.op = AggOp::max;
-    else if (fn == "avg" || fn == "mean") a.op = AggOp::avg;
-    else return no("function " + fn + " is not SUM/COUNT/MIN/MAX/AVG");
-    if (item.value("distinct", false)) return no(fn + "(DISTINCT ...)");
-    if (!item.value("filter", json()).is_null()) return no(fn + "(...) FILTER");
-    if (item.contains("order_bys") && !item["order_bys"].value("orders", json::array()).empty())
-      return no(fn + "(... ORDER BY ...)");
-    const json& kids = item.at("children");
-    if (a.op == AggOp::count_star) {
-      if (!kids.empty()) return no("count_star with arguments");
-      a.text = "count(*)";
-    } else {
-      if (kids.size() != 1 || !is_column_ref(kids[0])) return no(fn + "() over an expression, not a column");
-      const std::string col = column_ref_name(kids[0]);
-      auto it = std::find(q.columns.begin(), q.columns.end(), col);
-      if (it == q.columns.end()) {
-        if (q.columns.size() >= static_cast<std::size_t>(kMaxColumns)) return no("more than 8 input columns");
-        q.columns.push_back(col);
-        json ref = kids[0];
-        ref["alias"] = "";
-        scan_list.push_back(ref);
-        it = q.columns.end() - 1;
-      }
-      a.column = static_cast<int>(it - q.columns.begin());
-      a.text = fn + "(" + col + ")";
-    }
-    if (q.aggs.size() >= static_cast<std::size_t>(kMaxAggregates)) return no("more than 8 aggregates");
-    q.output.push_back(static_cast<int>(q.aggs.size()));
-    q.aggs.push_back(std::move(a));
+    if (std::string why = add_aggregate(item, q, scan_list); !why.empty()) return no(why);
   }
   if (q.aggs.empty()) return no("no aggregates (a plain DISTINCT-like GROUP BY)");
 
-  // The scan: same FROM and WHERE, select list = key + input columns, no grouping. DuckDB writes the SQL.
-  json& scan_node = stmt["node"];
-  scan_node["select_list"] = scan_list;
-  scan_node["group_expressions"] = json::array();
-  scan_node["group_sets"] = json::array();
-  json scan_tree = tree;
-  scan_tree["statements"] = json::array({stmt});
-  q.scan_sql = scalar(session, "SELECT json_deserialize_sql(" + sql_literal(scan_tree.dump()) + "::JSON)");
-  if (!q.source_table.empty()) {  // the same scan with the row id, so disjoint rowid ranges can be scanned at once
-    json rowid = scan_list[0];  // a copy of the key reference (groups[0] was replaced above)
-    rowid["column_names"] = json::array({"rowid"});
-    rowid["alias"] = "__ut_rowid";
-    scan_list.push_back(rowid);
-    scan_node["select_list"] = scan_list;
-    scan_tree["statements"] = json::array({stmt});
-    q.partition_scan_sql = scalar(session, "SELECT json_deserialize_sql(" + sql_literal(scan_tree.dump()) + "::JSON)");
-  }
-
+  write_scan_sql(session, tree, stmt, std::move(scan_list), q);
   q.output_schema = session.describe(sql);
   q.scan_schema = session.describe(q.scan_sql);
-  if (q.output_schema.size() != q.output.size()) return no("DuckDB binds a different number of output columns");
-  if (!key_type_ok(q.scan_schema[0].type))
-    return no("key " + q.key_name + " has type " + q.scan_schema[0].type_name() + " (integer or VARCHAR needed)");
-  for (std::size_t c = 0; c < q.columns.size(); ++c)
-    if (!value_type_ok(q.scan_schema[c + 1].type))
-      return no("column " + q.columns[c] + " has type " + q.scan_schema[c + 1].type_name() +
-                " (integers up to 32-bit unsigned / 64-bit signed, FLOAT or DOUBLE needed)");
-  for (std::size_t i = 0; i < q.output.size(); ++i) {
-    if (q.output[i] < 0) continue;
-    const AggregateSpec& a = q.aggs[static_cast<std::size_t>(q.output[i])];
-    const Column& out = q.output_schema[i];
-    if (out.type == TypeId::decimal || out.physical() == Physical::str)
-      return no(a.text + " returns " + out.type_name() + ", which the kernel path does not produce");
-    if (a.op == AggOp::sum && a.column >= 0 && q.scan_schema[static_cast<std::size_t>(a.column) + 1].type == TypeId::boolean)
-      return no("sum over BOOLEAN");
-  }
+  if (std::string why = type_rejection(q); !why.empty()) return no(why);
   return q;
 }
 
