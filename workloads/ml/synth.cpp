@@ -166,58 +166,48 @@ SynthResult write_synthetic_model(const SynthSpec& spec, const std::string& path
   return write_model(spec, path, std::move(vocab_dir), nullptr);
 }
 
-SynthResult write_model(const SynthSpec& spec, const std::string& path, std::string vocab_dir,
-                        const WeightSource* weights) {
-  const auto t0 = std::chrono::steady_clock::now();
-  if (spec.arch != "bert" && spec.arch != "llama" && spec.arch != "qwen2")
-    fail(path, "unsupported architecture '" + spec.arch + "' (bert, llama or qwen2)");
-  if (spec.n_embd % spec.n_head != 0 || spec.n_head % spec.n_head_kv != 0)
-    fail(path, "n_embd must divide by n_head and n_head by n_head_kv");
-  if (vocab_dir.empty()) vocab_dir = Runtime::vocab_dir();
-  Runtime::ensure();
+namespace {
 
-  std::unique_ptr<gguf_context, GgufFree> g(gguf_init_empty());
+// The header keys llama.cpp reads for the architecture: general.*, the shape, attention and RoPE settings.
+void set_metadata(gguf_context* g, const SynthSpec& spec, const WeightSource* weights) {
   const std::string a = spec.arch;
-  gguf_set_val_str(g.get(), "general.architecture", a.c_str());
-  gguf_set_val_str(g.get(), "general.name", spec.name.c_str());
-  gguf_set_val_str(g.get(), "general.description",
+  gguf_set_val_str(g, "general.architecture", a.c_str());
+  gguf_set_val_str(g, "general.name", spec.name.c_str());
+  gguf_set_val_str(g, "general.description",
                    (weights ? spec.description : std::string("seeded random weights written by `ut models synth`")).c_str());
-  gguf_set_val_u32(g.get(), "general.file_type", spec.f16 ? 1u : 0u);
-  if (!weights) gguf_set_val_u64(g.get(), "general.seed", spec.seed);
-  gguf_set_val_u32(g.get(), (a + ".context_length").c_str(), static_cast<uint32_t>(spec.n_ctx));
-  gguf_set_val_u32(g.get(), (a + ".embedding_length").c_str(), static_cast<uint32_t>(spec.n_embd));
-  gguf_set_val_u32(g.get(), (a + ".feed_forward_length").c_str(), static_cast<uint32_t>(spec.n_ff));
-  gguf_set_val_u32(g.get(), (a + ".block_count").c_str(), static_cast<uint32_t>(spec.n_layer));
-  gguf_set_val_u32(g.get(), (a + ".attention.head_count").c_str(), static_cast<uint32_t>(spec.n_head));
+  gguf_set_val_u32(g, "general.file_type", spec.f16 ? 1u : 0u);
+  if (!weights) gguf_set_val_u64(g, "general.seed", spec.seed);
+  gguf_set_val_u32(g, (a + ".context_length").c_str(), static_cast<uint32_t>(spec.n_ctx));
+  gguf_set_val_u32(g, (a + ".embedding_length").c_str(), static_cast<uint32_t>(spec.n_embd));
+  gguf_set_val_u32(g, (a + ".feed_forward_length").c_str(), static_cast<uint32_t>(spec.n_ff));
+  gguf_set_val_u32(g, (a + ".block_count").c_str(), static_cast<uint32_t>(spec.n_layer));
+  gguf_set_val_u32(g, (a + ".attention.head_count").c_str(), static_cast<uint32_t>(spec.n_head));
   if (a == "bert") {
-    gguf_set_val_f32(g.get(), "bert.attention.layer_norm_epsilon", spec.norm_eps);
-    gguf_set_val_bool(g.get(), "bert.attention.causal", false);
-    gguf_set_val_u32(g.get(), "bert.pooling_type", static_cast<uint32_t>(spec.pooling));
+    gguf_set_val_f32(g, "bert.attention.layer_norm_epsilon", spec.norm_eps);
+    gguf_set_val_bool(g, "bert.attention.causal", false);
+    gguf_set_val_u32(g, "bert.pooling_type", static_cast<uint32_t>(spec.pooling));
   } else {
-    gguf_set_val_u32(g.get(), (a + ".attention.head_count_kv").c_str(), static_cast<uint32_t>(spec.n_head_kv));
-    gguf_set_val_f32(g.get(), (a + ".attention.layer_norm_rms_epsilon").c_str(), spec.norm_eps);
-    gguf_set_val_u32(g.get(), (a + ".rope.dimension_count").c_str(),
+    gguf_set_val_u32(g, (a + ".attention.head_count_kv").c_str(), static_cast<uint32_t>(spec.n_head_kv));
+    gguf_set_val_f32(g, (a + ".attention.layer_norm_rms_epsilon").c_str(), spec.norm_eps);
+    gguf_set_val_u32(g, (a + ".rope.dimension_count").c_str(),
                      static_cast<uint32_t>(spec.n_embd / spec.n_head));
-    gguf_set_val_f32(g.get(), (a + ".rope.freq_base").c_str(), spec.rope_base);
+    gguf_set_val_f32(g, (a + ".rope.freq_base").c_str(), spec.rope_base);
   }
-  const std::string vocab_path = vocab_dir + "/ggml-vocab-" + spec.vocab + ".gguf";
-  copy_vocab(g.get(), vocab_path, path);
-  const int64_t tok_id = gguf_find_key(g.get(), "tokenizer.ggml.tokens");
-  const int64_t n_vocab = static_cast<int64_t>(gguf_get_arr_n(g.get(), tok_id));
+}
 
-  // Tensor shapes (ne0 first, as llama.cpp's create_tensor lists them).
+// Declares every tensor of the architecture in the GGUF header (and in `ctx`, metadata only), in llama.cpp's
+// names and shapes (ne0 first, as its create_tensor lists them); returns them in file order with their fill.
+std::vector<TensorPlan> declare_tensors(ggml_context* ctx, gguf_context* g, const SynthSpec& spec, int64_t n_vocab) {
+  const std::string a = spec.arch;
   const int64_t E = spec.n_embd, F = spec.n_ff, H = spec.n_head, HKV = spec.n_head_kv;
   const int64_t E_kv = E / H * HKV;
   const ggml_type mat = spec.f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
-  const std::size_t n_tensors_max = 16 + static_cast<std::size_t>(spec.n_layer) * 20;
-  ggml_init_params ip{n_tensors_max * ggml_tensor_overhead(), nullptr, /*no_alloc=*/true};
-  std::unique_ptr<ggml_context, GgmlFree> ctx(ggml_init(ip));
   std::vector<TensorPlan> plan;
   auto add = [&](const std::string& name, ggml_type type, std::vector<int64_t> ne, Init init) {
-    ggml_tensor* t = ne.size() == 1 ? ggml_new_tensor_1d(ctx.get(), type, ne[0])
-                                    : ggml_new_tensor_2d(ctx.get(), type, ne[0], ne[1]);
+    ggml_tensor* t = ne.size() == 1 ? ggml_new_tensor_1d(ctx, type, ne[0])
+                                    : ggml_new_tensor_2d(ctx, type, ne[0], ne[1]);
     ggml_set_name(t, name.c_str());
-    gguf_add_tensor(g.get(), t);
+    gguf_add_tensor(g, t);
     plan.push_back({t, init});
   };
   auto blk = [](int i, const char* n) { return "blk." + std::to_string(i) + "." + n; };
@@ -264,38 +254,22 @@ SynthResult write_model(const SynthSpec& spec, const std::string& path, std::str
       add(blk(i, "ffn_up.weight"), mat, {E, F}, Init::random);
     }
   }
+  return plan;
+}
 
-  std::filesystem::path p(path);
-  std::error_code ec;
-  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
-  const std::string tmp_path = path + ".part";
-  if (!gguf_write_to_file(g.get(), tmp_path.c_str(), /*only_meta=*/true))
-    fail(path, "cannot write '" + tmp_path + "'");
-  // A failure below (a missing or misshapen trained tensor, a full disk) leaves no partial file behind.
-  struct RemoveOnFailure {
-    const std::string& path;
-    bool armed = true;
-    ~RemoveOnFailure() {
-      std::error_code ignored;
-      if (armed) std::filesystem::remove(path, ignored);
-    }
-  } cleanup{tmp_path};
-  std::unique_ptr<FILE, FileClose> f(std::fopen(tmp_path.c_str(), "ab"));
-  if (!f) fail(path, "cannot append to '" + tmp_path + "'");
-
-  // Stream the data: uniform in [-a, a] with std 0.02, converted chunk by chunk.
+// Appends every tensor's data to `f` (after the header), padded to the file's alignment: trained weights, or
+// seeded values (uniform in [-a, a] with std 0.02, ones, zeros) converted chunk by chunk. Returns the parameters.
+uint64_t write_tensor_data(FILE* f, const std::vector<TensorPlan>& plan, const SynthSpec& spec,
+                           const WeightSource* weights, std::size_t align, const std::string& path) {
   const float amp = 0.02f * std::sqrt(3.0f);
-  const std::size_t align = gguf_get_alignment(g.get());
   constexpr std::size_t kChunk = 1 << 20;
   std::vector<float> buf(kChunk);
   std::vector<ggml_fp16_t> half(kChunk);
-  SynthResult r;
-  r.path = path;
-  uint64_t written = 0;
+  uint64_t params = 0;
   for (const auto& tp : plan) {
     const int64_t n = ggml_nelements(tp.t);
     uint64_t state = spec.seed ^ fnv1a(ggml_get_name(tp.t));
-    r.params += static_cast<uint64_t>(n);
+    params += static_cast<uint64_t>(n);
     std::vector<float> trained;
     if (weights) {
       trained.resize(static_cast<std::size_t>(n));
@@ -319,19 +293,65 @@ SynthResult write_model(const SynthSpec& spec, const std::string& path, std::str
       std::size_t ok;
       if (tp.t->type == GGML_TYPE_F16) {
         ggml_fp32_to_fp16_row(buf.data(), half.data(), static_cast<int64_t>(m));
-        ok = std::fwrite(half.data(), sizeof(ggml_fp16_t), m, f.get());
+        ok = std::fwrite(half.data(), sizeof(ggml_fp16_t), m, f);
       } else {
-        ok = std::fwrite(buf.data(), sizeof(float), m, f.get());
+        ok = std::fwrite(buf.data(), sizeof(float), m, f);
       }
       if (ok != m) fail(path, "write failed (disk full?)");
     }
     const std::size_t bytes = ggml_nbytes(tp.t);
-    written += bytes;
     const std::size_t pad = (align - bytes % align) % align;
     static const char zeros[64] = {};
-    if (pad && std::fwrite(zeros, 1, pad, f.get()) != pad) fail(path, "write failed (disk full?)");
-    written += pad;
+    if (pad && std::fwrite(zeros, 1, pad, f) != pad) fail(path, "write failed (disk full?)");
   }
+  return params;
+}
+
+}  // namespace
+
+SynthResult write_model(const SynthSpec& spec, const std::string& path, std::string vocab_dir,
+                        const WeightSource* weights) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (spec.arch != "bert" && spec.arch != "llama" && spec.arch != "qwen2")
+    fail(path, "unsupported architecture '" + spec.arch + "' (bert, llama or qwen2)");
+  if (spec.n_embd % spec.n_head != 0 || spec.n_head % spec.n_head_kv != 0)
+    fail(path, "n_embd must divide by n_head and n_head by n_head_kv");
+  if (vocab_dir.empty()) vocab_dir = Runtime::vocab_dir();
+  Runtime::ensure();
+
+  std::unique_ptr<gguf_context, GgufFree> g(gguf_init_empty());
+  set_metadata(g.get(), spec, weights);
+  const std::string vocab_path = vocab_dir + "/ggml-vocab-" + spec.vocab + ".gguf";
+  copy_vocab(g.get(), vocab_path, path);
+  const int64_t tok_id = gguf_find_key(g.get(), "tokenizer.ggml.tokens");
+  const int64_t n_vocab = static_cast<int64_t>(gguf_get_arr_n(g.get(), tok_id));
+
+  const std::size_t n_tensors_max = 16 + static_cast<std::size_t>(spec.n_layer) * 20;
+  ggml_init_params ip{n_tensors_max * ggml_tensor_overhead(), nullptr, /*no_alloc=*/true};
+  std::unique_ptr<ggml_context, GgmlFree> ctx(ggml_init(ip));
+  const std::vector<TensorPlan> plan = declare_tensors(ctx.get(), g.get(), spec, n_vocab);
+
+  std::filesystem::path p(path);
+  std::error_code ec;
+  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
+  const std::string tmp_path = path + ".part";
+  if (!gguf_write_to_file(g.get(), tmp_path.c_str(), /*only_meta=*/true))
+    fail(path, "cannot write '" + tmp_path + "'");
+  // A failure below (a missing or misshapen trained tensor, a full disk) leaves no partial file behind.
+  struct RemoveOnFailure {
+    const std::string& path;
+    bool armed = true;
+    ~RemoveOnFailure() {
+      std::error_code ignored;
+      if (armed) std::filesystem::remove(path, ignored);
+    }
+  } cleanup{tmp_path};
+  std::unique_ptr<FILE, FileClose> f(std::fopen(tmp_path.c_str(), "ab"));
+  if (!f) fail(path, "cannot append to '" + tmp_path + "'");
+
+  SynthResult r;
+  r.path = path;
+  r.params = write_tensor_data(f.get(), plan, spec, weights, gguf_get_alignment(g.get()), path);
   if (std::fflush(f.get()) != 0) fail(path, "flush failed");
   f.reset();
   std::filesystem::rename(tmp_path, path, ec);
@@ -340,7 +360,6 @@ SynthResult write_model(const SynthSpec& spec, const std::string& path, std::str
   r.bytes = std::filesystem::file_size(path);
   r.tensors = static_cast<int64_t>(plan.size());
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  (void)written;
   return r;
 }
 
