@@ -208,9 +208,8 @@ void BatchedGenerator::finish(Slot& s, std::vector<Finished>& out, std::exceptio
   running_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-bool BatchedGenerator::step() {
-  admit();
-  std::vector<Finished> finished;
+// Ends the generations that must stop before this step decodes: cancelled, out of tokens, or out of context.
+void BatchedGenerator::end_stopped(std::vector<Finished>& finished) {
   for (auto& s : slots_) {
     if (!s.run) continue;
     if (s.run->cancel_requested()) {
@@ -224,15 +223,11 @@ bool BatchedGenerator::step() {
       finish(s, finished);
     }
   }
+}
 
-  // The batch: decode tokens, then prefill chunks oldest first.
-  struct Entry {
-    Slot* slot;
-    int n;            // tokens of this slot in the batch
-    bool prefill;
-    int logits = -1;  // batch index whose logits are sampled
-  };
-  std::vector<Entry> entries;
+// The batch: decode tokens, then prefill chunks oldest first, within the step's token budget.
+std::vector<BatchedGenerator::BatchEntry> BatchedGenerator::plan_batch() {
+  std::vector<BatchEntry> entries;
   std::vector<Slot*> prefilling;
   for (auto& s : slots_) {
     if (!s.run) continue;
@@ -251,80 +246,103 @@ bool BatchedGenerator::step() {
   }
   // In sequence order: with a KV stream per sequence llama.cpp splits a batch into micro-batches of consecutive
   // sequence ids, so an unordered batch costs extra passes.
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.slot->seq < b.slot->seq; });
-  last_ = {};
-  if (!entries.empty()) {
-    int total = 0;
-    for (auto& e : entries) total += e.n;
-    llama_batch b = llama_batch_init(total, 0, 1);
-    int i = 0;
-    for (auto& e : entries) {
-      Slot& s = *e.slot;
-      const int pos0 = static_cast<int>(s.cached.size());
-      const int32_t* toks = e.prefill ? s.run->prompt().data() + s.run->prefill_pos : &s.next;
-      const bool completes = !e.prefill || s.run->prefill_pos + static_cast<std::size_t>(e.n) == s.run->prompt().size();
-      for (int k = 0; k < e.n; ++k, ++i) {
-        b.token[i] = toks[k];
-        b.pos[i] = pos0 + k;
-        b.n_seq_id[i] = 1;
-        b.seq_id[i][0] = s.seq;
-        b.logits[i] = completes && k == e.n - 1;
-        if (b.logits[i]) e.logits = i;
-      }
-      if (e.prefill) last_.prefilled += e.n;
-      else ++last_.decoded;
+  std::sort(entries.begin(), entries.end(),
+            [](const BatchEntry& a, const BatchEntry& b) { return a.slot->seq < b.slot->seq; });
+  return entries;
+}
+
+// Writes the entries' tokens into `b` (logits only for the last token of a sequence that is then sampled) and
+// counts them in last_.
+void BatchedGenerator::fill_batch(llama_batch& b, std::vector<BatchEntry>& entries) {
+  int i = 0;
+  for (auto& e : entries) {
+    Slot& s = *e.slot;
+    const int pos0 = static_cast<int>(s.cached.size());
+    const int32_t* toks = e.prefill ? s.run->prompt().data() + s.run->prefill_pos : &s.next;
+    const bool completes = !e.prefill || s.run->prefill_pos + static_cast<std::size_t>(e.n) == s.run->prompt().size();
+    for (int k = 0; k < e.n; ++k, ++i) {
+      b.token[i] = toks[k];
+      b.pos[i] = pos0 + k;
+      b.n_seq_id[i] = 1;
+      b.seq_id[i][0] = s.seq;
+      b.logits[i] = completes && k == e.n - 1;
+      if (b.logits[i]) e.logits = i;
     }
-    b.n_tokens = total;
-    last_.sequences = static_cast<int>(entries.size());
-    const auto t0 = std::chrono::steady_clock::now();
-    Runtime::clear_log();
-    int32_t rc = llama_decode(ctx_, b);
-    llama_batch_free(b);
-    if (rc == 0) llama_synchronize(ctx_);  // on a GPU llama_decode only queues the work: time the whole step
-    last_.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (rc != 0) {
-      auto error = std::make_exception_ptr(
-          ModelError("[BatchedGenerator::step] " + model_->path() + ": llama_decode returned " + std::to_string(rc) +
-                     " for " + std::to_string(total) + " tokens of " + std::to_string(entries.size()) +
-                     " generations (" + Runtime::last_log() + ")"));
-      for (auto& e : entries) finish(*e.slot, finished, error);
+    if (e.prefill) last_.prefilled += e.n;
+    else ++last_.decoded;
+  }
+}
+
+// One llama_decode over the batch, timed to completion; a failure ends every generation in it.
+void BatchedGenerator::decode_and_sample(std::vector<BatchEntry>& entries, std::vector<Finished>& finished) {
+  int total = 0;
+  for (auto& e : entries) total += e.n;
+  llama_batch b = llama_batch_init(total, 0, 1);
+  fill_batch(b, entries);
+  b.n_tokens = total;
+  last_.sequences = static_cast<int>(entries.size());
+  const auto t0 = std::chrono::steady_clock::now();
+  Runtime::clear_log();
+  int32_t rc = llama_decode(ctx_, b);
+  llama_batch_free(b);
+  if (rc == 0) llama_synchronize(ctx_);  // on a GPU llama_decode only queues the work: time the whole step
+  last_.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (rc != 0) {
+    auto error = std::make_exception_ptr(
+        ModelError("[BatchedGenerator::step] " + model_->path() + ": llama_decode returned " + std::to_string(rc) +
+                   " for " + std::to_string(total) + " tokens of " + std::to_string(entries.size()) +
+                   " generations (" + Runtime::last_log() + ")"));
+    for (auto& e : entries) finish(*e.slot, finished, error);
+  } else {
+    sample_and_advance(entries, finished);
+  }
+}
+
+// After a successful decode: every generation with logits samples its next token, each slot's cache records
+// what was decoded, and generations that stop on their token end.
+void BatchedGenerator::sample_and_advance(std::vector<BatchEntry>& entries, std::vector<Finished>& finished) {
+  const auto t_sample = std::chrono::steady_clock::now();
+  // Rows of logits first (llama.cpp reorders its outputs on the first access), then every generation
+  // samples its own row, in parallel: each touches only its GenRun.
+  std::vector<BatchEntry*> sampling;
+  std::vector<const float*> rows;
+  for (auto& e : entries)
+    if (e.logits >= 0) {
+      sampling.push_back(&e);
+      rows.push_back(llama_get_logits_ith(ctx_, e.logits));
+    }
+  std::vector<int32_t> toks(sampling.size());
+  sample_pool_->run(static_cast<int>(sampling.size()), [&](int k) {
+    const auto j = static_cast<std::size_t>(k);
+    toks[j] = sampling[j]->slot->run->sample(rows[j]);
+  });
+  for (auto& e : entries) {
+    Slot& s = *e.slot;
+    GenRun& r = *s.run;
+    r.note_step(last_.ms, e.prefill);
+    if (e.prefill) {
+      s.cached.insert(s.cached.end(), r.prompt().begin() + static_cast<long>(r.prefill_pos),
+                      r.prompt().begin() + static_cast<long>(r.prefill_pos) + e.n);
+      r.prefill_pos += static_cast<std::size_t>(e.n);
     } else {
-      const auto t_sample = std::chrono::steady_clock::now();
-      // Rows of logits first (llama.cpp reorders its outputs on the first access), then every generation
-      // samples its own row, in parallel: each touches only its GenRun.
-      std::vector<Entry*> sampling;
-      std::vector<const float*> rows;
-      for (auto& e : entries)
-        if (e.logits >= 0) {
-          sampling.push_back(&e);
-          rows.push_back(llama_get_logits_ith(ctx_, e.logits));
-        }
-      std::vector<int32_t> toks(sampling.size());
-      sample_pool_->run(static_cast<int>(sampling.size()), [&](int k) {
-        const auto j = static_cast<std::size_t>(k);
-        toks[j] = sampling[j]->slot->run->sample(rows[j]);
-      });
-      for (auto& e : entries) {
-        Slot& s = *e.slot;
-        GenRun& r = *s.run;
-        r.note_step(last_.ms, e.prefill);
-        if (e.prefill) {
-          s.cached.insert(s.cached.end(), r.prompt().begin() + static_cast<long>(r.prefill_pos),
-                          r.prompt().begin() + static_cast<long>(r.prefill_pos) + e.n);
-          r.prefill_pos += static_cast<std::size_t>(e.n);
-        } else {
-          s.cached.push_back(s.next);
-        }
-      }
-      for (std::size_t j = 0; j < sampling.size(); ++j) {
-        Slot& s = *sampling[j]->slot;
-        if (s.run->on_sampled(toks[j])) s.next = toks[j];
-        else finish(s, finished);
-      }
-      last_.sample_ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_sample).count();
+      s.cached.push_back(s.next);
     }
   }
+  for (std::size_t j = 0; j < sampling.size(); ++j) {
+    Slot& s = *sampling[j]->slot;
+    if (s.run->on_sampled(toks[j])) s.next = toks[j];
+    else finish(s, finished);
+  }
+  last_.sample_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_sample).count();
+}
+
+bool BatchedGenerator::step() {
+  admit();
+  std::vector<Finished> finished;
+  end_stopped(finished);
+  std::vector<BatchEntry> entries = plan_batch();
+  last_ = {};
+  if (!entries.empty()) decode_and_sample(entries, finished);
   for (auto& f : finished) {
     try {
       f.done(std::move(f.result), f.error);

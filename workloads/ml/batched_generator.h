@@ -35,6 +35,8 @@
 
 #include "workloads/ml/generator.h"
 
+struct llama_batch;
+
 namespace ut::ml {
 
 class GenRun;
@@ -106,9 +108,22 @@ class BatchedGenerator {
     std::exception_ptr error;
   };
 
+  struct BatchEntry {  // one generation's share of a step's batch
+    Slot* slot;
+    int n;            // tokens of this slot in the batch
+    bool prefill;
+    int logits = -1;  // batch index whose logits are sampled
+  };
+
   void admit();
   void finish(Slot& s, std::vector<Finished>& out, std::exception_ptr error = nullptr);
   void clear_sequence(Slot& s);
+  // The parts of step(), in order.
+  void end_stopped(std::vector<Finished>& finished);
+  std::vector<BatchEntry> plan_batch();
+  void fill_batch(llama_batch& b, std::vector<BatchEntry>& entries);
+  void decode_and_sample(std::vector<BatchEntry>& entries, std::vector<Finished>& finished);
+  void sample_and_advance(std::vector<BatchEntry>& entries, std::vector<Finished>& finished);
 
   class SamplePool;
   ModelPtr model_;
