@@ -27,6 +27,7 @@ void imgui_check(VkResult r) {
 }
 
 constexpr VkFormat kFormat = VK_FORMAT_R8G8B8A8_UNORM;
+constexpr const char* kCreate = "Renderer::create";
 
 }  // namespace
 
@@ -61,47 +62,24 @@ struct Renderer::Impl {
     }
     if (readback_map) vkUnmapMemory(ctx->device(), readback_mem.get());
   }
+
+  // The steps of Renderer::create(), in order; each owns what it makes as soon as it is made, so a failure
+  // part-way is cleaned up by ~Impl.
+  void create_target(uint32_t width, uint32_t height);
+  void create_pass(uint32_t width, uint32_t height);
+  void create_readback(uint32_t width, uint32_t height);
+  void create_commands(bool windowed);
+  void create_pools();
+  void init_imgui(const RendererDesc& desc, Window* window);
 };
 
-bool Renderer::display_available() {
-  const char* x = std::getenv("DISPLAY");
-  const char* w = std::getenv("WAYLAND_DISPLAY");
-  return (x && *x) || (w && *w);
-}
-
-Renderer::Renderer(const RendererDesc& d) : desc_(d), impl_(std::make_unique<Impl>()) {}
-
-Renderer::~Renderer() {
-  // Order: GPU idle -> swapchain/surface (need the instance) -> our Vulkan objects, ImGui, instance -> window.
-  if (impl_ && impl_->ctx && impl_->ctx->device()) vkDeviceWaitIdle(impl_->ctx->device());
-  if (window_) window_->release_vulkan();
-  impl_.reset();
-  window_.reset();
-}
-
-std::unique_ptr<Renderer> Renderer::create(const RendererDesc& desc) {
-  constexpr const char* kWhere = "Renderer::create";
-  if (desc.width < 64 || desc.height < 64 || desc.width > 8192 || desc.height > 8192)
-    throw UsageError("[Renderer::create] size " + std::to_string(desc.width) + "x" + std::to_string(desc.height) +
-                     " outside 64..8192");
-  std::unique_ptr<Renderer> r(new Renderer(desc));
-  auto& m = *r->impl_;
-
-  VulkanContextDesc cd;
-  cd.app_name = desc.title;
-  if (desc.window) {
-    r->window_ = Window::create(desc.title, desc.width, desc.height);  // throws BackendError without a display
-    cd.instance_extensions = Window::required_instance_extensions();
-    cd.want_swapchain = true;
-  }
-  m.ctx = VulkanContext::create(cd);
-  VkDevice dev = m.ctx->device();
-
-  // Offscreen colour image: the render target, also the copy source for screenshots and the window blit.
+// Offscreen colour image: the render target, also the copy source for screenshots and the window blit.
+void Renderer::Impl::create_target(uint32_t width, uint32_t height) {
+  VkDevice dev = ctx->device();
   VkImageCreateInfo ii{VK_STRUCTURE_TYPE_IMAGE_CREATE_INFO};
   ii.imageType = VK_IMAGE_TYPE_2D;
   ii.format = kFormat;
-  ii.extent = {desc.width, desc.height, 1};
+  ii.extent = {width, height, 1};
   ii.mipLevels = 1;
   ii.arrayLayers = 1;
   ii.samples = VK_SAMPLE_COUNT_1_BIT;
@@ -109,28 +87,32 @@ std::unique_ptr<Renderer> Renderer::create(const RendererDesc& desc) {
   ii.usage = VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT | VK_IMAGE_USAGE_TRANSFER_SRC_BIT;
   ii.initialLayout = VK_IMAGE_LAYOUT_UNDEFINED;
   VkImage img;
-  UT_VK_CHECK(kWhere, vkCreateImage(dev, &ii, nullptr, &img));
-  m.image = DeviceHandle<VkImage>(dev, img, vkDestroyImage);
+  UT_VK_CHECK(kCreate, vkCreateImage(dev, &ii, nullptr, &img));
+  image = DeviceHandle<VkImage>(dev, img, vkDestroyImage);
   VkMemoryRequirements req;
   vkGetImageMemoryRequirements(dev, img, &req);
   VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
   mai.allocationSize = req.size;
-  mai.memoryTypeIndex = m.ctx->memory_type(req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+  mai.memoryTypeIndex = ctx->memory_type(req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
   VkDeviceMemory mem;
-  UT_VK_CHECK(kWhere, vkAllocateMemory(dev, &mai, nullptr, &mem));
-  m.image_mem = DeviceHandle<VkDeviceMemory>(dev, mem, vkFreeMemory);
-  UT_VK_CHECK(kWhere, vkBindImageMemory(dev, img, mem, 0));
+  UT_VK_CHECK(kCreate, vkAllocateMemory(dev, &mai, nullptr, &mem));
+  image_mem = DeviceHandle<VkDeviceMemory>(dev, mem, vkFreeMemory);
+  UT_VK_CHECK(kCreate, vkBindImageMemory(dev, img, mem, 0));
 
   VkImageViewCreateInfo vi{VK_STRUCTURE_TYPE_IMAGE_VIEW_CREATE_INFO};
   vi.image = img;
   vi.viewType = VK_IMAGE_VIEW_TYPE_2D;
   vi.format = kFormat;
   vi.subresourceRange = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 1, 0, 1};
-  VkImageView view;
-  UT_VK_CHECK(kWhere, vkCreateImageView(dev, &vi, nullptr, &view));
-  m.view = DeviceHandle<VkImageView>(dev, view, vkDestroyImageView);
+  VkImageView v;
+  UT_VK_CHECK(kCreate, vkCreateImageView(dev, &vi, nullptr, &v));
+  view = DeviceHandle<VkImageView>(dev, v, vkDestroyImageView);
+}
 
-  // One subpass; the image ends in TRANSFER_SRC so a copy or blit can follow without another barrier.
+// One subpass and its framebuffer; the image ends in TRANSFER_SRC so a copy or blit can follow without another
+// barrier.
+void Renderer::Impl::create_pass(uint32_t width, uint32_t height) {
+  VkDevice dev = ctx->device();
   VkAttachmentDescription att{};
   att.format = kFormat;
   att.samples = VK_SAMPLE_COUNT_1_BIT;
@@ -165,74 +147,89 @@ std::unique_ptr<Renderer> Renderer::create(const RendererDesc& desc) {
   rpi.pSubpasses = &sub;
   rpi.dependencyCount = 2;
   rpi.pDependencies = deps;
-  VkRenderPass pass;
-  UT_VK_CHECK(kWhere, vkCreateRenderPass(dev, &rpi, nullptr, &pass));
-  m.pass = DeviceHandle<VkRenderPass>(dev, pass, vkDestroyRenderPass);
+  VkRenderPass p;
+  UT_VK_CHECK(kCreate, vkCreateRenderPass(dev, &rpi, nullptr, &p));
+  pass = DeviceHandle<VkRenderPass>(dev, p, vkDestroyRenderPass);
 
+  VkImageView v = view.get();
   VkFramebufferCreateInfo fbi{VK_STRUCTURE_TYPE_FRAMEBUFFER_CREATE_INFO};
-  fbi.renderPass = pass;
+  fbi.renderPass = p;
   fbi.attachmentCount = 1;
-  fbi.pAttachments = &view;
-  fbi.width = desc.width;
-  fbi.height = desc.height;
+  fbi.pAttachments = &v;
+  fbi.width = width;
+  fbi.height = height;
   fbi.layers = 1;
-  VkFramebuffer fb;
-  UT_VK_CHECK(kWhere, vkCreateFramebuffer(dev, &fbi, nullptr, &fb));
-  m.fb = DeviceHandle<VkFramebuffer>(dev, fb, vkDestroyFramebuffer);
+  VkFramebuffer f;
+  UT_VK_CHECK(kCreate, vkCreateFramebuffer(dev, &fbi, nullptr, &f));
+  fb = DeviceHandle<VkFramebuffer>(dev, f, vkDestroyFramebuffer);
+}
 
-  // Host-visible readback buffer, mapped once.
+// Host-visible readback buffer, mapped once (coherent memory where the device has it).
+void Renderer::Impl::create_readback(uint32_t width, uint32_t height) {
+  VkDevice dev = ctx->device();
   VkBufferCreateInfo bci{VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
-  bci.size = VkDeviceSize{desc.width} * desc.height * 4;
+  bci.size = VkDeviceSize{width} * height * 4;
   bci.usage = VK_BUFFER_USAGE_TRANSFER_DST_BIT;
   bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
   VkBuffer buf;
-  UT_VK_CHECK(kWhere, vkCreateBuffer(dev, &bci, nullptr, &buf));
-  m.readback = DeviceHandle<VkBuffer>(dev, buf, vkDestroyBuffer);
+  UT_VK_CHECK(kCreate, vkCreateBuffer(dev, &bci, nullptr, &buf));
+  readback = DeviceHandle<VkBuffer>(dev, buf, vkDestroyBuffer);
+  VkMemoryRequirements req;
   vkGetBufferMemoryRequirements(dev, buf, &req);
+  VkMemoryAllocateInfo mai{VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
   mai.allocationSize = req.size;
   try {
-    mai.memoryTypeIndex = m.ctx->memory_type(req.memoryTypeBits, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
-                                                                     VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
+    mai.memoryTypeIndex = ctx->memory_type(req.memoryTypeBits, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
+                                                                   VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
   } catch (const BackendError&) {
-    mai.memoryTypeIndex = m.ctx->memory_type(req.memoryTypeBits, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
-    m.readback_coherent = false;
+    mai.memoryTypeIndex = ctx->memory_type(req.memoryTypeBits, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
+    readback_coherent = false;
   }
-  UT_VK_CHECK(kWhere, vkAllocateMemory(dev, &mai, nullptr, &mem));
-  m.readback_mem = DeviceHandle<VkDeviceMemory>(dev, mem, vkFreeMemory);
-  UT_VK_CHECK(kWhere, vkBindBufferMemory(dev, buf, mem, 0));
-  UT_VK_CHECK(kWhere, vkMapMemory(dev, mem, 0, VK_WHOLE_SIZE, 0, &m.readback_map));
+  VkDeviceMemory mem;
+  UT_VK_CHECK(kCreate, vkAllocateMemory(dev, &mai, nullptr, &mem));
+  readback_mem = DeviceHandle<VkDeviceMemory>(dev, mem, vkFreeMemory);
+  UT_VK_CHECK(kCreate, vkBindBufferMemory(dev, buf, mem, 0));
+  UT_VK_CHECK(kCreate, vkMapMemory(dev, mem, 0, VK_WHOLE_SIZE, 0, &readback_map));
+}
 
+// The frame's command buffer and fence; in window mode also the acquire/present semaphores.
+void Renderer::Impl::create_commands(bool windowed) {
+  VkDevice dev = ctx->device();
   VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
   pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-  pci.queueFamilyIndex = m.ctx->queue_family();
-  VkCommandPool pool;
-  UT_VK_CHECK(kWhere, vkCreateCommandPool(dev, &pci, nullptr, &pool));
-  m.pool = DeviceHandle<VkCommandPool>(dev, pool, vkDestroyCommandPool);
+  pci.queueFamilyIndex = ctx->queue_family();
+  VkCommandPool cp;
+  UT_VK_CHECK(kCreate, vkCreateCommandPool(dev, &pci, nullptr, &cp));
+  pool = DeviceHandle<VkCommandPool>(dev, cp, vkDestroyCommandPool);
   VkCommandBufferAllocateInfo cai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-  cai.commandPool = pool;
+  cai.commandPool = cp;
   cai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
   cai.commandBufferCount = 1;
-  UT_VK_CHECK(kWhere, vkAllocateCommandBuffers(dev, &cai, &m.cmd));
+  UT_VK_CHECK(kCreate, vkAllocateCommandBuffers(dev, &cai, &cmd));
   VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-  VkFence fence;
-  UT_VK_CHECK(kWhere, vkCreateFence(dev, &fci, nullptr, &fence));
-  m.fence = DeviceHandle<VkFence>(dev, fence, vkDestroyFence);
-  if (r->window_) {
+  VkFence f;
+  UT_VK_CHECK(kCreate, vkCreateFence(dev, &fci, nullptr, &f));
+  fence = DeviceHandle<VkFence>(dev, f, vkDestroyFence);
+  if (windowed) {
     VkSemaphoreCreateInfo sci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
     VkSemaphore s1, s2;
-    UT_VK_CHECK(kWhere, vkCreateSemaphore(dev, &sci, nullptr, &s1));
-    m.acquired = DeviceHandle<VkSemaphore>(dev, s1, vkDestroySemaphore);
-    UT_VK_CHECK(kWhere, vkCreateSemaphore(dev, &sci, nullptr, &s2));
-    m.rendered = DeviceHandle<VkSemaphore>(dev, s2, vkDestroySemaphore);
-    r->window_->create_swapchain(*m.ctx);
+    UT_VK_CHECK(kCreate, vkCreateSemaphore(dev, &sci, nullptr, &s1));
+    acquired = DeviceHandle<VkSemaphore>(dev, s1, vkDestroySemaphore);
+    UT_VK_CHECK(kCreate, vkCreateSemaphore(dev, &sci, nullptr, &s2));
+    rendered = DeviceHandle<VkSemaphore>(dev, s2, vkDestroySemaphore);
   }
-  if (m.ctx->timestamps_supported()) {
+}
+
+// Timestamp queries around the frame's GPU work (where the device has them) and ImGui's descriptor pool.
+void Renderer::Impl::create_pools() {
+  VkDevice dev = ctx->device();
+  if (ctx->timestamps_supported()) {
     VkQueryPoolCreateInfo qpi{VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
     qpi.queryType = VK_QUERY_TYPE_TIMESTAMP;
     qpi.queryCount = 2;
     VkQueryPool qp;
-    UT_VK_CHECK(kWhere, vkCreateQueryPool(dev, &qpi, nullptr, &qp));
-    m.queries = DeviceHandle<VkQueryPool>(dev, qp, vkDestroyQueryPool);
+    UT_VK_CHECK(kCreate, vkCreateQueryPool(dev, &qpi, nullptr, &qp));
+    queries = DeviceHandle<VkQueryPool>(dev, qp, vkDestroyQueryPool);
   }
   VkDescriptorPoolSize ps{VK_DESCRIPTOR_TYPE_COMBINED_IMAGE_SAMPLER, 16};
   VkDescriptorPoolCreateInfo dpi{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
@@ -241,41 +238,83 @@ std::unique_ptr<Renderer> Renderer::create(const RendererDesc& desc) {
   dpi.poolSizeCount = 1;
   dpi.pPoolSizes = &ps;
   VkDescriptorPool dp;
-  UT_VK_CHECK(kWhere, vkCreateDescriptorPool(dev, &dpi, nullptr, &dp));
-  m.descriptors = DeviceHandle<VkDescriptorPool>(dev, dp, vkDestroyDescriptorPool);
+  UT_VK_CHECK(kCreate, vkCreateDescriptorPool(dev, &dpi, nullptr, &dp));
+  descriptors = DeviceHandle<VkDescriptorPool>(dev, dp, vkDestroyDescriptorPool);
+}
 
-  // Dear ImGui: our own context; the Vulkan backend draws into our render pass.
+// Dear ImGui: our own context; the Vulkan backend draws into our render pass. Uploads the font texture.
+void Renderer::Impl::init_imgui(const RendererDesc& desc, Window* window) {
   IMGUI_CHECKVERSION();
-  m.imgui = ImGui::CreateContext();
-  ImGui::SetCurrentContext(m.imgui);
+  imgui = ImGui::CreateContext();
+  ImGui::SetCurrentContext(imgui);
   ImGuiIO& io = ImGui::GetIO();
   io.IniFilename = nullptr;  // no imgui.ini beside the binary
   io.DisplaySize = ImVec2(static_cast<float>(desc.width), static_cast<float>(desc.height));
   io.FontGlobalScale = desc.font_scale;
   ImGui::StyleColorsDark();
-  if (r->window_) {
-    r->window_->init_imgui();
-    m.imgui_glfw = true;
+  if (window) {
+    window->init_imgui();
+    imgui_glfw = true;
   }
   ImGui_ImplVulkan_InitInfo info{};
-  info.Instance = m.ctx->instance();
-  info.PhysicalDevice = m.ctx->physical_device();
-  info.Device = dev;
-  info.QueueFamily = m.ctx->queue_family();
-  info.Queue = m.ctx->queue();
-  info.DescriptorPool = dp;
+  info.Instance = ctx->instance();
+  info.PhysicalDevice = ctx->physical_device();
+  info.Device = ctx->device();
+  info.QueueFamily = ctx->queue_family();
+  info.Queue = ctx->queue();
+  info.DescriptorPool = descriptors.get();
   info.Subpass = 0;
   info.MinImageCount = 2;
   info.ImageCount = 2;
   info.MSAASamples = VK_SAMPLE_COUNT_1_BIT;
   info.CheckVkResultFn = imgui_check;
   g_imgui_vk_error = VK_SUCCESS;
-  if (!ImGui_ImplVulkan_Init(&info, pass)) throw BackendError("[Renderer::create] ImGui_ImplVulkan_Init failed");
-  m.imgui_vulkan = true;
-  m.ctx->submit_once([](VkCommandBuffer cb) { ImGui_ImplVulkan_CreateFontsTexture(cb); });
+  if (!ImGui_ImplVulkan_Init(&info, pass.get())) throw BackendError("[Renderer::create] ImGui_ImplVulkan_Init failed");
+  imgui_vulkan = true;
+  ctx->submit_once([](VkCommandBuffer cb) { ImGui_ImplVulkan_CreateFontsTexture(cb); });
   ImGui_ImplVulkan_DestroyFontUploadObjects();
   if (int e = g_imgui_vk_error.exchange(VK_SUCCESS); e != VK_SUCCESS)
-    throw_vk_error(kWhere, "ImGui_ImplVulkan (font upload)", static_cast<VkResult>(e));
+    throw_vk_error(kCreate, "ImGui_ImplVulkan (font upload)", static_cast<VkResult>(e));
+}
+
+bool Renderer::display_available() {
+  const char* x = std::getenv("DISPLAY");
+  const char* w = std::getenv("WAYLAND_DISPLAY");
+  return (x && *x) || (w && *w);
+}
+
+Renderer::Renderer(const RendererDesc& d) : desc_(d), impl_(std::make_unique<Impl>()) {}
+
+Renderer::~Renderer() {
+  // Order: GPU idle -> swapchain/surface (need the instance) -> our Vulkan objects, ImGui, instance -> window.
+  if (impl_ && impl_->ctx && impl_->ctx->device()) vkDeviceWaitIdle(impl_->ctx->device());
+  if (window_) window_->release_vulkan();
+  impl_.reset();
+  window_.reset();
+}
+
+std::unique_ptr<Renderer> Renderer::create(const RendererDesc& desc) {
+  if (desc.width < 64 || desc.height < 64 || desc.width > 8192 || desc.height > 8192)
+    throw UsageError("[Renderer::create] size " + std::to_string(desc.width) + "x" + std::to_string(desc.height) +
+                     " outside 64..8192");
+  std::unique_ptr<Renderer> r(new Renderer(desc));
+  auto& m = *r->impl_;
+
+  VulkanContextDesc cd;
+  cd.app_name = desc.title;
+  if (desc.window) {
+    r->window_ = Window::create(desc.title, desc.width, desc.height);  // throws BackendError without a display
+    cd.instance_extensions = Window::required_instance_extensions();
+    cd.want_swapchain = true;
+  }
+  m.ctx = VulkanContext::create(cd);
+  m.create_target(desc.width, desc.height);
+  m.create_pass(desc.width, desc.height);
+  m.create_readback(desc.width, desc.height);
+  m.create_commands(r->window_ != nullptr);
+  if (r->window_) r->window_->create_swapchain(*m.ctx);
+  m.create_pools();
+  m.init_imgui(desc, r->window_.get());
   return r;
 }
 
