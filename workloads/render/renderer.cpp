@@ -28,6 +28,7 @@ void imgui_check(VkResult r) {
 
 constexpr VkFormat kFormat = VK_FORMAT_R8G8B8A8_UNORM;
 constexpr const char* kCreate = "Renderer::create";
+constexpr const char* kRender = "Renderer::render";
 
 }  // namespace
 
@@ -71,6 +72,11 @@ struct Renderer::Impl {
   void create_commands(bool windowed);
   void create_pools();
   void init_imgui(const RendererDesc& desc, Window* window);
+  // The steps of Renderer::render() after ImGui built the frame.
+  void record(const RenderOptions& opt, uint32_t width, uint32_t height, Window* window, uint32_t swap_index);
+  void submit_and_wait(Window* window, uint32_t swap_index);
+  double gpu_ms() const;
+  void copy_capture(Image& out, uint32_t width, uint32_t height) const;
 };
 
 // Offscreen colour image: the render target, also the copy source for screenshots and the window blit.
@@ -277,6 +283,100 @@ void Renderer::Impl::init_imgui(const RendererDesc& desc, Window* window) {
     throw_vk_error(kCreate, "ImGui_ImplVulkan (font upload)", static_cast<VkResult>(e));
 }
 
+// Records the frame: the render pass with ImGui's draw data, the copy into the readback buffer when capturing,
+// the blit to the swapchain image in window mode, timestamps around it all.
+void Renderer::Impl::record(const RenderOptions& opt, uint32_t width, uint32_t height, Window* window,
+                            uint32_t swap_index) {
+  VkCommandBuffer cb = cmd;
+  UT_VK_CHECK(kRender, vkResetCommandBuffer(cb, 0));
+  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+  UT_VK_CHECK(kRender, vkBeginCommandBuffer(cb, &bi));
+  if (queries) {
+    vkCmdResetQueryPool(cb, queries.get(), 0, 2);
+    vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries.get(), 0);
+  }
+  VkClearValue clear{};
+  clear.color = {{opt.clear_rgb[0], opt.clear_rgb[1], opt.clear_rgb[2], 1.0f}};
+  VkRenderPassBeginInfo rbi{VK_STRUCTURE_TYPE_RENDER_PASS_BEGIN_INFO};
+  rbi.renderPass = pass.get();
+  rbi.framebuffer = fb.get();
+  rbi.renderArea = {{0, 0}, {width, height}};
+  rbi.clearValueCount = 1;
+  rbi.pClearValues = &clear;
+  vkCmdBeginRenderPass(cb, &rbi, VK_SUBPASS_CONTENTS_INLINE);
+  ImGui_ImplVulkan_RenderDrawData(ImGui::GetDrawData(), cb);
+  vkCmdEndRenderPass(cb);
+  if (opt.capture) {
+    VkBufferImageCopy region{};
+    region.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
+    region.imageExtent = {width, height, 1};
+    vkCmdCopyImageToBuffer(cb, image.get(), VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, readback.get(), 1, &region);
+    VkBufferMemoryBarrier bar{VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER};
+    bar.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+    bar.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
+    bar.srcQueueFamilyIndex = bar.dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
+    bar.buffer = readback.get();
+    bar.size = VK_WHOLE_SIZE;
+    vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 0, nullptr, 1, &bar, 0,
+                         nullptr);
+  }
+  if (window) window->record_blit(cb, image.get(), width, height, swap_index);
+  if (queries) vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries.get(), 1);
+  UT_VK_CHECK(kRender, vkEndCommandBuffer(cb));
+}
+
+// Submits the frame (after the swapchain image is acquired, in window mode), presents it, and waits for it.
+void Renderer::Impl::submit_and_wait(Window* window, uint32_t swap_index) {
+  VkDevice dev = ctx->device();
+  VkCommandBuffer cb = cmd;
+  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cb;
+  const VkPipelineStageFlags wait_stage = VK_PIPELINE_STAGE_TRANSFER_BIT;
+  VkSemaphore acq = acquired.get(), ren = rendered.get();
+  if (window) {
+    si.waitSemaphoreCount = 1;
+    si.pWaitSemaphores = &acq;
+    si.pWaitDstStageMask = &wait_stage;
+    si.signalSemaphoreCount = 1;
+    si.pSignalSemaphores = &ren;
+  }
+  VkFence f = fence.get();
+  UT_VK_CHECK(kRender, vkResetFences(dev, 1, &f));
+  UT_VK_CHECK(kRender, vkQueueSubmit(ctx->queue(), 1, &si, f));
+  if (window) window->present(ctx->queue(), swap_index, ren);
+  // Our own GPU work only (never a timeline event): one frame in flight keeps the timings per frame.
+  UT_VK_CHECK(kRender, vkWaitForFences(dev, 1, &f, VK_TRUE, UINT64_MAX));
+  if (int e = g_imgui_vk_error.exchange(VK_SUCCESS); e != VK_SUCCESS)
+    throw_vk_error(kRender, "ImGui_ImplVulkan_RenderDrawData", static_cast<VkResult>(e));
+}
+
+// The last frame's GPU time from its two timestamps (counters narrower than 64 bits wrap). Needs `queries`.
+double Renderer::Impl::gpu_ms() const {
+  uint64_t ts[2] = {0, 0};
+  UT_VK_CHECK(kRender, vkGetQueryPoolResults(ctx->device(), queries.get(), 0, 2, sizeof ts, ts, sizeof(uint64_t),
+                                             VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+  const uint32_t bits = ctx->timestamp_valid_bits();
+  const uint64_t mask = bits >= 64 ? ~uint64_t{0} : ((uint64_t{1} << bits) - 1);
+  const uint64_t ticks = ((ts[1] & mask) - (ts[0] & mask)) & mask;
+  return static_cast<double>(ticks) * ctx->timestamp_period_ns() / 1e6;
+}
+
+// The captured frame's pixels from the readback buffer into `out`.
+void Renderer::Impl::copy_capture(Image& out, uint32_t width, uint32_t height) const {
+  if (!readback_coherent) {
+    VkMappedMemoryRange range{VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE};
+    range.memory = readback_mem.get();
+    range.size = VK_WHOLE_SIZE;
+    UT_VK_CHECK(kRender, vkInvalidateMappedMemoryRanges(ctx->device(), 1, &range));
+  }
+  out.width = width;
+  out.height = height;
+  out.rgba.resize(std::size_t{width} * height * 4);
+  std::memcpy(out.rgba.data(), readback_map, out.rgba.size());
+}
+
 bool Renderer::display_available() {
   const char* x = std::getenv("DISPLAY");
   const char* w = std::getenv("WAYLAND_DISPLAY");
@@ -319,10 +419,8 @@ std::unique_ptr<Renderer> Renderer::create(const RendererDesc& desc) {
 }
 
 FrameTimes Renderer::render(const std::function<void()>& draw, const RenderOptions& opt) {
-  constexpr const char* kWhere = "Renderer::render";
   auto& m = *impl_;
   const uint64_t t0 = now_ns();
-  VkDevice dev = m.ctx->device();
   ImGui::SetCurrentContext(m.imgui);
   ImGuiIO& io = ImGui::GetIO();
   io.DeltaTime = last_frame_ns_ ? static_cast<float>(static_cast<double>(t0 - last_frame_ns_) / 1e9) : 1.0f / 60.0f;
@@ -343,87 +441,11 @@ FrameTimes Renderer::render(const std::function<void()>& draw, const RenderOptio
   }
   ImGui::Render();
 
-  VkCommandBuffer cb = m.cmd;
-  UT_VK_CHECK(kWhere, vkResetCommandBuffer(cb, 0));
-  VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-  UT_VK_CHECK(kWhere, vkBeginCommandBuffer(cb, &bi));
-  if (m.queries) {
-    vkCmdResetQueryPool(cb, m.queries.get(), 0, 2);
-    vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, m.queries.get(), 0);
-  }
-  VkClearValue clear{};
-  clear.color = {{opt.clear_rgb[0], opt.clear_rgb[1], opt.clear_rgb[2], 1.0f}};
-  VkRenderPassBeginInfo rbi{VK_STRUCTURE_TYPE_RENDER_PASS_BEGIN_INFO};
-  rbi.renderPass = m.pass.get();
-  rbi.framebuffer = m.fb.get();
-  rbi.renderArea = {{0, 0}, {desc_.width, desc_.height}};
-  rbi.clearValueCount = 1;
-  rbi.pClearValues = &clear;
-  vkCmdBeginRenderPass(cb, &rbi, VK_SUBPASS_CONTENTS_INLINE);
-  ImGui_ImplVulkan_RenderDrawData(ImGui::GetDrawData(), cb);
-  vkCmdEndRenderPass(cb);
-  if (opt.capture) {
-    VkBufferImageCopy region{};
-    region.imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, 0, 0, 1};
-    region.imageExtent = {desc_.width, desc_.height, 1};
-    vkCmdCopyImageToBuffer(cb, m.image.get(), VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, m.readback.get(), 1, &region);
-    VkBufferMemoryBarrier bar{VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER};
-    bar.srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
-    bar.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-    bar.srcQueueFamilyIndex = bar.dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED;
-    bar.buffer = m.readback.get();
-    bar.size = VK_WHOLE_SIZE;
-    vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 0, nullptr, 1, &bar, 0,
-                         nullptr);
-  }
-  if (window_) window_->record_blit(cb, m.image.get(), desc_.width, desc_.height, swap_index);
-  if (m.queries) vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, m.queries.get(), 1);
-  UT_VK_CHECK(kWhere, vkEndCommandBuffer(cb));
-
-  VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
-  si.commandBufferCount = 1;
-  si.pCommandBuffers = &cb;
-  const VkPipelineStageFlags wait_stage = VK_PIPELINE_STAGE_TRANSFER_BIT;
-  VkSemaphore acquired = m.acquired.get(), rendered = m.rendered.get();
-  if (window_) {
-    si.waitSemaphoreCount = 1;
-    si.pWaitSemaphores = &acquired;
-    si.pWaitDstStageMask = &wait_stage;
-    si.signalSemaphoreCount = 1;
-    si.pSignalSemaphores = &rendered;
-  }
-  VkFence fence = m.fence.get();
-  UT_VK_CHECK(kWhere, vkResetFences(dev, 1, &fence));
-  UT_VK_CHECK(kWhere, vkQueueSubmit(m.ctx->queue(), 1, &si, fence));
-  if (window_) window_->present(m.ctx->queue(), swap_index, rendered);
-  // Our own GPU work only (never a timeline event): one frame in flight keeps the timings per frame.
-  UT_VK_CHECK(kWhere, vkWaitForFences(dev, 1, &fence, VK_TRUE, UINT64_MAX));
-  if (int e = g_imgui_vk_error.exchange(VK_SUCCESS); e != VK_SUCCESS)
-    throw_vk_error(kWhere, "ImGui_ImplVulkan_RenderDrawData", static_cast<VkResult>(e));
-
+  m.record(opt, desc_.width, desc_.height, window_.get(), swap_index);
+  m.submit_and_wait(window_.get(), swap_index);
   FrameTimes t;
-  if (m.queries) {
-    uint64_t ts[2] = {0, 0};
-    UT_VK_CHECK(kWhere, vkGetQueryPoolResults(dev, m.queries.get(), 0, 2, sizeof ts, ts, sizeof(uint64_t),
-                                              VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
-    const uint32_t bits = m.ctx->timestamp_valid_bits();
-    const uint64_t mask = bits >= 64 ? ~uint64_t{0} : ((uint64_t{1} << bits) - 1);
-    const uint64_t ticks = ((ts[1] & mask) - (ts[0] & mask)) & mask;
-    t.gpu_ms = static_cast<double>(ticks) * m.ctx->timestamp_period_ns() / 1e6;
-  }
-  if (opt.capture) {
-    if (!m.readback_coherent) {
-      VkMappedMemoryRange range{VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE};
-      range.memory = m.readback_mem.get();
-      range.size = VK_WHOLE_SIZE;
-      UT_VK_CHECK(kWhere, vkInvalidateMappedMemoryRanges(dev, 1, &range));
-    }
-    captured_.width = desc_.width;
-    captured_.height = desc_.height;
-    captured_.rgba.resize(std::size_t{desc_.width} * desc_.height * 4);
-    std::memcpy(captured_.rgba.data(), m.readback_map, captured_.rgba.size());
-  }
+  if (m.queries) t.gpu_ms = m.gpu_ms();
+  if (opt.capture) m.copy_capture(captured_, desc_.width, desc_.height);
   ++frames_;
   t.cpu_ms = static_cast<double>(now_ns() - t0) / 1e6;
   return t;
