@@ -226,74 +226,71 @@ void parallel_ranges(uint64_t n, unsigned threads, const F& fn) {
     if (e) std::rethrow_exception(e);
 }
 
-}  // namespace
-
-// Steps 1 and 3: scans the columns (and moves them to device storage on GPUs) into `out`.
-void PreAggregator::scan_columns(Session& session, const AggQuery& q, const QueryOptions& options, uint64_t rows_hint,
-                                 unsigned parts, detail::ResidentColumns& out, PreAggStats& st) {
-  const uint64_t t_start = now_ns();
-  const std::size_t n_cols = q.columns.size();
-  const bool string_key = q.scan_schema.at(0).type == TypeId::varchar;
-  std::vector<ValueKind> kind(n_cols);
-  for (std::size_t c = 0; c < n_cols; ++c)
+// How the kernels read each input column (the scan's physical type): doubles or 64-bit integers.
+std::vector<ValueKind> value_kinds(const AggQuery& q) {
+  std::vector<ValueKind> kind(q.columns.size());
+  for (std::size_t c = 0; c < kind.size(); ++c)
     kind[c] = q.scan_schema[c + 1].physical() == Physical::f64 ? ValueKind::f64 : ValueKind::i64;
+  return kind;
+}
 
-  // 1. Scan: DuckDB streams key + input columns into heap buffers. A base table is split into rowid ranges
-  //    scanned at once on forked sessions (one consumer thread per range), each into its own heap.
-  while (scans_.size() < parts) scans_.push_back(std::make_shared<detail::ScanBuffers>());
-  const uint64_t part_cap = std::max<uint64_t>(rows_hint / parts + rows_hint / (8 * parts) + 1, 1 << 16);
-  for (unsigned i = 0; i < parts; ++i) scans_[i]->reset(device_.get(), n_cols, part_cap);
-  if (parts == 1) {
-    scan_partition(session, q.scan_sql, options, *scans_[0], string_key, kind);
-  } else {
-    std::vector<std::string> sqls(parts);
-    for (unsigned i = 0; i < parts; ++i) {
-      sqls[i] = "SELECT * EXCLUDE (__ut_rowid) FROM (" + q.partition_scan_sql + ") WHERE __ut_rowid >= " +
-                std::to_string(rows_hint / parts * i);
-      if (i + 1 < parts) sqls[i] += " AND __ut_rowid < " + std::to_string(rows_hint / parts * (i + 1));
-    }
-    std::vector<Session> forks;
-    for (unsigned i = 1; i < parts; ++i) forks.push_back(session.fork());
-    std::vector<std::exception_ptr> errors(parts);
-    std::vector<std::thread> threads;
-    for (unsigned i = 1; i < parts; ++i)
-      threads.emplace_back([&, i] {
-        try {
-          scan_partition(forks[i - 1], sqls[i], options, *scans_[i], string_key, kind);
-        } catch (...) {
-          errors[i] = std::current_exception();
-          session.cancel();  // stop the other ranges early
-        }
-      });
-    try {
-      scan_partition(session, sqls[0], options, *scans_[0], string_key, kind);
-    } catch (...) {
-      errors[0] = std::current_exception();
-      session.cancel();
-    }
-    for (auto& t : threads) t.join();
-    // The first real failure, not the cancellations it caused in the other ranges.
-    std::exception_ptr first, first_real;
-    for (auto& e : errors) {
-      if (!e) continue;
-      if (!first) first = e;
-      try {
-        std::rethrow_exception(e);
-      } catch (const QueryCancelled&) {
-      } catch (...) {
-        if (!first_real) first_real = e;
-      }
-    }
-    if (first_real) std::rethrow_exception(first_real);
-    if (first) std::rethrow_exception(first);
+using ScanParts = std::vector<std::shared_ptr<detail::ScanBuffers>>;
+
+// Step 1 for a base table split into `parts` rowid ranges: range 0 on `session`, every other range on a fork of
+// it with its own consumer thread. A failing range cancels the others; its error is rethrown, not the
+// cancellations it caused.
+void scan_ranges_at_once(Session& session, const AggQuery& q, const QueryOptions& options, uint64_t rows_hint,
+                         unsigned parts, ScanParts& scans, bool string_key, const std::vector<ValueKind>& kind) {
+  std::vector<std::string> sqls(parts);
+  for (unsigned i = 0; i < parts; ++i) {
+    sqls[i] = "SELECT * EXCLUDE (__ut_rowid) FROM (" + q.partition_scan_sql + ") WHERE __ut_rowid >= " +
+              std::to_string(rows_hint / parts * i);
+    if (i + 1 < parts) sqls[i] += " AND __ut_rowid < " + std::to_string(rows_hint / parts * (i + 1));
   }
-  // Merge the partitions' key statistics; VARCHAR codes are renumbered into one dictionary.
+  std::vector<Session> forks;
+  for (unsigned i = 1; i < parts; ++i) forks.push_back(session.fork());
+  std::vector<std::exception_ptr> errors(parts);
+  std::vector<std::thread> threads;
+  for (unsigned i = 1; i < parts; ++i)
+    threads.emplace_back([&, i] {
+      try {
+        scan_partition(forks[i - 1], sqls[i], options, *scans[i], string_key, kind);
+      } catch (...) {
+        errors[i] = std::current_exception();
+        session.cancel();  // stop the other ranges early
+      }
+    });
+  try {
+    scan_partition(session, sqls[0], options, *scans[0], string_key, kind);
+  } catch (...) {
+    errors[0] = std::current_exception();
+    session.cancel();
+  }
+  for (auto& t : threads) t.join();
+  // The first real failure, not the cancellations it caused in the other ranges.
+  std::exception_ptr first, first_real;
+  for (auto& e : errors) {
+    if (!e) continue;
+    if (!first) first = e;
+    try {
+      std::rethrow_exception(e);
+    } catch (const QueryCancelled&) {
+    } catch (...) {
+      if (!first_real) first_real = e;
+    }
+  }
+  if (first_real) std::rethrow_exception(first_real);
+  if (first) std::rethrow_exception(first);
+}
+
+// Merges the partitions' key statistics into `out`; VARCHAR codes are renumbered into one dictionary.
+void merge_key_statistics(const ScanParts& scans, unsigned parts, bool string_key, detail::ResidentColumns& out) {
   std::unordered_map<std::string, int64_t> dict_index;
   out.kmin = std::numeric_limits<int64_t>::max();
   out.kmax = std::numeric_limits<int64_t>::min();
   out.sketch.assign(kSketchBits / 64, 0);
   for (unsigned p = 0; p < parts; ++p) {
-    detail::ScanBuffers& sb = *scans_[p];
+    detail::ScanBuffers& sb = *scans[p];
     out.rows += sb.rows;
     out.heap_bytes += sb.heap->size();
     out.part_rows.push_back(sb.rows);
@@ -316,6 +313,26 @@ void PreAggregator::scan_columns(Session& session, const AggQuery& q, const Quer
       for (std::size_t w = 0; w < out.sketch.size(); ++w) out.sketch[w] |= sb.sketch[w];
     }
   }
+}
+
+}  // namespace
+
+// Steps 1 and 3: scans the columns (and moves them to device storage on GPUs) into `out`.
+void PreAggregator::scan_columns(Session& session, const AggQuery& q, const QueryOptions& options, uint64_t rows_hint,
+                                 unsigned parts, detail::ResidentColumns& out, PreAggStats& st) {
+  const uint64_t t_start = now_ns();
+  const std::size_t n_cols = q.columns.size();
+  const bool string_key = q.scan_schema.at(0).type == TypeId::varchar;
+  const std::vector<ValueKind> kind = value_kinds(q);
+
+  // 1. Scan: DuckDB streams key + input columns into heap buffers. A base table is split into rowid ranges
+  //    scanned at once on forked sessions (one consumer thread per range), each into its own heap.
+  while (scans_.size() < parts) scans_.push_back(std::make_shared<detail::ScanBuffers>());
+  const uint64_t part_cap = std::max<uint64_t>(rows_hint / parts + rows_hint / (8 * parts) + 1, 1 << 16);
+  for (unsigned i = 0; i < parts; ++i) scans_[i]->reset(device_.get(), n_cols, part_cap);
+  if (parts == 1) scan_partition(session, q.scan_sql, options, *scans_[0], string_key, kind);
+  else scan_ranges_at_once(session, q, options, rows_hint, parts, scans_, string_key, kind);
+  merge_key_statistics(scans_, parts, string_key, out);
   st.scan_ms = ms_since(t_start);
 
   // 3. GPUs: move the columns into device storage (copy commands). The CPU backend reads the heaps in place.
