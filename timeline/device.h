@@ -46,6 +46,13 @@ struct DeviceCaps {
   unsigned cpu_cores = 0;
   std::string driver;                   // driver / runtime versions where known
   std::vector<std::string> notes;       // optional features and why they are off
+  // The SM partition (DeviceDesc::reserve_sms): active with green contexts on CUDA; otherwise `mode` says why
+  // not (and what stands in for it: stream priorities).
+  struct Partition {
+    bool active = false;
+    unsigned reserved_sms = 0, work_sms = 0;
+    std::string mode = "off";  // "green contexts", "off", or "stream priorities (<why no partition>)"
+  } partition;
 };
 
 // Live figures of a device (GPU utilisation, memory, temperature, power) where the backend can read them
@@ -66,6 +73,9 @@ struct DeviceDesc {
   std::chrono::milliseconds unsatisfiable_wait_grace{2000};
   std::size_t trace_capacity = 1 << 16; // command-buffer records kept (oldest dropped first)
   int device_index = 0;                 // which GPU
+  // SMs kept for render and latency-critical queues (SmPartition::reserved); the rest run `work` queues and
+  // threads bound with bind_current_thread(work). 0: no partition. Rounded to the hardware's granularity.
+  unsigned reserve_sms = 0;
 };
 
 struct BackendInfo {
@@ -91,6 +101,11 @@ class Device : public std::enable_shared_from_this<Device> {
   virtual HeapPtr make_heap(HeapDesc desc) = 0;
   // Current memory figures (refreshes memory_free for GPUs).
   virtual DeviceCaps refresh_caps() { return caps(); }
+  // Makes work that the calling thread launches through the vendor runtime from now on — including streams
+  // that libraries such as llama.cpp create on this thread — run in partition `p`. Returns false (and does
+  // nothing) where the device has no active partition. Call it on the thread before the library creates its
+  // streams; the binding lasts for the thread's life.
+  virtual bool bind_current_thread(SmPartition /*p*/) { return false; }
   // Live utilisation (refreshable stats call); the default says the backend reads none.
   virtual DeviceUtilization utilization() const { return {.reason = caps().backend + " backend reports no utilisation"}; }
 

@@ -40,9 +40,19 @@ const char* to_string(QueuePriority p) noexcept {
   return "?";
 }
 
+const char* to_string(SmPartition p) noexcept {
+  switch (p) {
+    case SmPartition::any: return "any";
+    case SmPartition::reserved: return "reserved";
+    case SmPartition::work: return "work";
+  }
+  return "?";
+}
+
 Queue::Queue(Device& device, QueueDesc desc) : device_(device), desc_(std::move(desc)), id_(g_next_queue_id++) {
   if (!desc_.priority) desc_.priority = default_priority(desc_.kind);
   if (desc_.label.empty()) desc_.label = std::string(to_string(desc_.kind)) + "#" + std::to_string(id_);
+  if (!device_.caps().partition.active) desc_.partition = SmPartition::any;  // caps().partition says why
 }
 
 Queue::~Queue() = default;

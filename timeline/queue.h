@@ -26,14 +26,20 @@ namespace ut {
 
 enum class QueueKind { render, compute, transfer, host };
 enum class QueuePriority { low, normal, high };
+// Which SMs a GPU queue's kernels may use when the device was created with reserved SMs (DeviceDesc::reserve_sms):
+// `reserved` (the k SMs kept for render and latency-critical work), `work` (the other N-k: ML, data), or `any`
+// (the whole device). Backends without partitions ignore it (caps().partition says so).
+enum class SmPartition { any, reserved, work };
 const char* to_string(QueueKind k) noexcept;
 const char* to_string(QueuePriority p) noexcept;
+const char* to_string(SmPartition p) noexcept;
 
 struct QueueDesc {
   QueueKind kind = QueueKind::compute;
   // Defaults by kind when unset: render -> high, compute/host -> normal, transfer -> low.
   std::optional<QueuePriority> priority;
   std::string label;
+  SmPartition partition = SmPartition::any;
 };
 
 struct QueueStats {
@@ -64,6 +70,7 @@ class Queue : public std::enable_shared_from_this<Queue> {
   QueueKind kind() const noexcept { return desc_.kind; }
   QueuePriority priority() const noexcept { return *desc_.priority; }
   const std::string& label() const noexcept { return desc_.label; }
+  SmPartition partition() const noexcept { return desc_.partition; }  // `any` where the device has none
   uint32_t id() const noexcept { return id_; }
   QueueStats stats() const;
   Device& device() const noexcept { return device_; }

@@ -83,6 +83,9 @@ const DriverApi& driver_api() {
     load("cuGreenCtxCreate", 12040, a.green_ctx_create);
     load("cuGreenCtxDestroy", 12040, a.green_ctx_destroy);
     load("cuGreenCtxStreamCreate", 12050, a.green_ctx_stream_create);
+    load("cuCtxFromGreenCtx", 12040, a.ctx_from_green_ctx);
+    load("cuCtxSetCurrent", 4000, a.ctx_set_current);
+    load("cuStreamGetGreenCtx", 12040, a.stream_get_green_ctx);
     return a;
   }();
   return api;

@@ -36,10 +36,13 @@ struct DriverApi {
   PFN_cuGreenCtxCreate_v12040 green_ctx_create = nullptr;
   PFN_cuGreenCtxDestroy_v12040 green_ctx_destroy = nullptr;
   PFN_cuGreenCtxStreamCreate_v12050 green_ctx_stream_create = nullptr;
+  PFN_cuCtxFromGreenCtx_v12040 ctx_from_green_ctx = nullptr;
+  PFN_cuCtxSetCurrent_v4000 ctx_set_current = nullptr;
+  PFN_cuStreamGetGreenCtx_v12040 stream_get_green_ctx = nullptr;
 
   bool has_green_contexts() const noexcept {
     return device_get_resource && sm_split_by_count && resource_generate_desc && green_ctx_create &&
-           green_ctx_destroy && green_ctx_stream_create;
+           green_ctx_destroy && green_ctx_stream_create && ctx_from_green_ctx && ctx_set_current;
   }
 };
 

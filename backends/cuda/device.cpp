@@ -82,6 +82,20 @@ CudaDevice::CudaDevice(const DeviceDesc& desc, const Options& options) : Device(
                         "thread");
   if (validator()) caps_.notes.push_back("validation on");
 
+  if (desc.reserve_sms > 0) {
+    try {
+      partitions_ = std::make_unique<SmPartitions>(index_, desc.reserve_sms);
+      caps_.partition = {.active = true, .reserved_sms = partitions_->reserved_sms(),
+                         .work_sms = partitions_->work_sms(), .mode = "green contexts"};
+    } catch (const Error& e) {  // an old driver, or a count the GPU cannot split: say so, keep priorities
+      caps_.partition.mode = std::string("stream priorities (no SM partition: ") + e.what() + ")";
+    }
+  }
+  caps_.notes.push_back("SM partition: " + (caps_.partition.active
+                                                ? std::to_string(caps_.partition.reserved_sms) + " SMs reserved, " +
+                                                      std::to_string(caps_.partition.work_sms) + " for work (green contexts)"
+                                                : caps_.partition.mode));
+
   pool_ = std::make_shared<PinnedPool>(index_);
   reaper_ = std::make_shared<Reaper>(index_);
   worker_ = std::make_unique<Worker>(index_, [this] { watchdog_tick(); });
@@ -100,7 +114,18 @@ CudaDevice::~CudaDevice() {
   }
 }
 
-void CudaDevice::make_current() const { UT_CUDA_CHECK(cudaSetDevice(index_)); }
+void CudaDevice::make_current() const {
+  // cudaSetDevice would make the primary context current and undo a partition binding (bind_current_thread).
+  int current = -1;
+  if (cudaGetDevice(&current) == cudaSuccess && current == index_) return;
+  UT_CUDA_CHECK(cudaSetDevice(index_));
+}
+
+bool CudaDevice::bind_current_thread(SmPartition p) {
+  if (!partitions_) return false;
+  partitions_->bind_current_thread(p);
+  return true;
+}
 
 DeviceCaps CudaDevice::refresh_caps() {
   DeviceCaps c = caps_;
@@ -132,6 +157,7 @@ QueuePtr CudaDevice::make_queue(QueueDesc desc) {
   const int native = p == QueuePriority::high  ? caps_.native_priority_high
                      : p == QueuePriority::low ? caps_.native_priority_low
                                                : (caps_.native_priority_high + caps_.native_priority_low) / 2;
+  if (desc.partition != SmPartition::any && !partitions_) desc.partition = SmPartition::any;  // caps say why
   return std::make_shared<CudaQueue>(*this, std::move(desc), native);
 }
 
@@ -198,6 +224,13 @@ DevicePtr make_device_with(const DeviceDesc& desc, const Options& options) {
 bool device_lost(const Device& device) { return detail::as_cuda(device, "device_lost").lost(); }
 
 std::string device_lost_reason(const Device& device) { return detail::as_cuda(device, "device_lost_reason").lost_reason(); }
+
+bool stream_in_partition(void* stream) {
+  const auto& a = detail::driver_api();
+  if (!a.stream_get_green_ctx) return false;
+  CUgreenCtx g = nullptr;
+  return a.stream_get_green_ctx(static_cast<CUstream>(stream), &g) == CUDA_SUCCESS && g != nullptr;
+}
 
 void* native_stream(const Queue& queue) { return detail::as_cuda(queue, "native_stream").stream(); }
 

@@ -73,6 +73,10 @@ std::string device_lost_reason(const Device& device);  // empty while healthy
 // The cudaStream_t behind a CUDA queue (for interop and measurements). Throws UsageError for other queues.
 void* native_stream(const Queue& queue);
 
+// True when a stream (cudaStream_t) belongs to a green context, i.e. runs inside an SM partition: a queue of a
+// partition, or a stream created by any code on a thread bound with Device::bind_current_thread.
+bool stream_in_partition(void* stream);
+
 // CUDA graphs, opt-in per queue and command-buffer label: the runs of dispatch/copy commands of every buffer with
 // this label are captured into CUDA graphs on first commit and replayed by later commits whose commands have the
 // same signature (kernel names, grids, buffer addresses, constants, copy ranges); a different signature is

@@ -22,6 +22,7 @@
 
 #include "backends/cuda/check.h"
 #include "backends/cuda/device.h"
+#include "backends/cuda/partition.h"
 #include "timeline/detail/command_buffer_state.h"
 #include "timeline/device.h"
 #include "timeline/queue.h"
@@ -195,6 +196,7 @@ class CudaDevice final : public Device {
   const DeviceCaps& caps() const override { return caps_; }
   DeviceCaps refresh_caps() override;
   DeviceUtilization utilization() const override;
+  bool bind_current_thread(SmPartition p) override;
   QueuePtr make_queue(QueueDesc desc) override;
   EventPtr make_event(std::string label, uint64_t initial_value) override;
   HeapPtr make_heap(HeapDesc desc) override;
@@ -203,8 +205,11 @@ class CudaDevice final : public Device {
   bool memops() const noexcept { return memops_; }
   PinnedPool& pool() { return *pool_; }
   Worker& worker() { return *worker_; }
-  // Makes this device current on the calling thread (cheap; the runtime keeps it per thread).
+  // Makes this device current on the calling thread unless it already is (so a thread bound to a partition's
+  // green context keeps it).
   void make_current() const;
+  // The SM partition (DeviceDesc::reserve_sms), or null when none is active.
+  SmPartitions* partitions() noexcept { return partitions_.get(); }
 
   // In-flight bookkeeping (any thread).
   void track(const std::shared_ptr<Inflight>& rec);
@@ -238,6 +243,7 @@ class CudaDevice final : public Device {
   std::shared_ptr<PinnedPool> pool_;
   std::shared_ptr<Reaper> reaper_;
   std::unique_ptr<Worker> worker_;
+  std::unique_ptr<SmPartitions> partitions_;
 
   mutable std::mutex inflight_mutex_;
   std::unordered_map<Inflight*, std::shared_ptr<Inflight>> inflight_;

@@ -93,11 +93,16 @@ void CUDART_CB on_foreign_signal(void* p) {
 CudaQueue::CudaQueue(CudaDevice& device, QueueDesc desc, int native_priority)
     : Queue(device, std::move(desc)), cdev_(device), priority_(native_priority) {
   cdev_.make_current();
-  cudaStream_t s = nullptr;
-  UT_CUDA_CHECK(cudaStreamCreateWithPriority(&s, cudaStreamNonBlocking, priority_));
-  stream_.reset(s);
-  UT_CUDA_CHECK(cudaStreamCreateWithPriority(&s, cudaStreamNonBlocking, priority_));
-  side_.reset(s);
+  if (desc_.partition != SmPartition::any) {  // the device made sure a partition is active
+    stream_.reset(cdev_.partitions()->make_stream(desc_.partition, priority_));
+    side_.reset(cdev_.partitions()->make_stream(desc_.partition, priority_));
+  } else {
+    cudaStream_t s = nullptr;
+    UT_CUDA_CHECK(cudaStreamCreateWithPriority(&s, cudaStreamNonBlocking, priority_));
+    stream_.reset(s);
+    UT_CUDA_CHECK(cudaStreamCreateWithPriority(&s, cudaStreamNonBlocking, priority_));
+    side_.reset(s);
+  }
   cudaEvent_t e = nullptr;
   UT_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   fork_.reset(e);
