@@ -9,6 +9,9 @@
 #ifdef UT_HAVE_CUDA
 #include "backends/cuda/device.h"
 #endif
+#ifdef UT_HAVE_VULKAN
+#include "backends/vulkan/device.h"
+#endif
 
 namespace ut {
 namespace {
@@ -20,8 +23,14 @@ std::vector<BackendFactory> factories() {
   f.push_back({"cuda", cuda::probe, cuda::make_device});
 #endif
   f.push_back({"cpu", cpu::probe, cpu::make_device});
+#ifdef UT_HAVE_VULKAN
+  // Only when named: few kernels have Vulkan versions yet, and on lavapipe (CI) the CPU backend is the faster one.
+  f.push_back({"vulkan", vulkan::probe, vulkan::make_device});
+#endif
   return f;
 }
+
+bool picked_by_auto(const std::string& backend) { return backend != "vulkan"; }
 
 }  // namespace
 
@@ -30,6 +39,9 @@ std::vector<BackendInfo> Device::backends() {
   for (auto& f : factories()) out.push_back(f.probe());
 #ifndef UT_HAVE_CUDA
   out.push_back({"cuda", false, "not in this build (configured with UT_CUDA=OFF or without nvcc)"});
+#endif
+#ifndef UT_HAVE_VULKAN
+  out.push_back({"vulkan", false, "not in this build (configured with UT_VULKAN=OFF or without Vulkan headers/glslangValidator)"});
 #endif
   return out;
 }
@@ -44,6 +56,7 @@ DevicePtr Device::create(DeviceDesc desc) {
   for (auto& f : factories()) {
     known += (known.empty() ? "" : ", ") + f.name;
     if (name != "auto" && name != f.name) continue;
+    if (name == "auto" && !picked_by_auto(f.name)) continue;
     BackendInfo info = f.probe();
     if (info.available) return f.create(desc);
     if (name != "auto") {
