@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set everything up, build, and run every test: the normal build (with the CUDA backend wherever nvcc
-# exists; GPU tests skip with a printed reason when no GPU is present), then the timeline tests again
+# exists; GPU tests skip with a printed reason when no GPU is present, and ctest lists them as Skipped;
+# UT_REQUIRE_GPU=1 / UT_REQUIRE_UI=1 make such skips failures), then the timeline tests again
 # under ThreadSanitizer, then smoke runs of `ut demo` and `ut bench timeline --quick`, and the benchmark
 # tables of docs/BENCHMARKS.md regenerated from docs/measurements into a copy (no plots, no matplotlib).
 #   scripts/test.sh            # everything
@@ -48,4 +49,8 @@ fi
 
 echo "[test] all tests (build)"
 cd build
-ctest --output-on-failure -j "$(nproc)"
+# A test that skipped (no GPU, driver, Vulkan device or browser here) is listed as Skipped, then with its reason.
+rc=0
+ctest --output-on-failure -j "$(nproc)" --output-junit ctest-junit.xml || rc=$?
+python3 ../tests/ctest_skips.py ctest-junit.xml || true
+exit $rc

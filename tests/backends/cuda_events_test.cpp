@@ -18,7 +18,7 @@ class CudaEvents : public ut::test::CudaTest {
  protected:
   void SetUp() override {
     CudaTest::SetUp();
-    if (IsSkipped()) return;
+    if (IsSkipped() || HasFatalFailure()) return;
     cpu = ut::Device::create({.backend = "cpu"});
   }
   ut::DevicePtr cpu;

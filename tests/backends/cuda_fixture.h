@@ -1,4 +1,5 @@
-// Shared set-up for the CUDA backend tests: every GPU test skips, saying why, where no CUDA device is present.
+// Shared set-up for the CUDA backend tests: every GPU test skips, saying why, where no CUDA device is present
+// (a failure under UT_REQUIRE_GPU=1).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,6 +8,7 @@
 #include <string>
 
 #include "backends/cuda/device.h"
+#include "tests/common/skip.h"
 #include "tests/timeline/test_kernels.h"
 #include "timeline/device.h"
 #include "timeline/error.h"
@@ -19,16 +21,16 @@ inline std::string cuda_unavailable() {
   return info.available ? std::string() : "no usable CUDA device here: " + info.reason;
 }
 
-#define UT_REQUIRE_CUDA()                                                     \
+#define UT_SKIP_WITHOUT_CUDA()                                                \
   do {                                                                        \
     if (const std::string why = ::ut::test::cuda_unavailable(); !why.empty()) \
-      GTEST_SKIP() << why;                                                    \
+      UT_SKIP_NO_GPU(why);                                                    \
   } while (0)
 
 class CudaTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    UT_REQUIRE_CUDA();
+    UT_SKIP_WITHOUT_CUDA();
     register_test_kernels();
     dev = ut::cuda::make_device_with(desc(), options());
   }

@@ -215,8 +215,12 @@ int main(int argc, char** argv) {
   }
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-    std::printf("SKIP: no CUDA device here (%s)\n", cudaGetErrorString(cudaGetDeviceCount(&n)));
-    return 77;
+    // ctest counts exit status 77 as skipped; UT_REQUIRE_GPU=1 (the GPU check) makes it a failure.
+    const char* required = std::getenv("UT_REQUIRE_GPU");
+    const bool fail = required && *required && std::string(required) != "0";
+    std::printf("%s: no CUDA device here (%s)\n", fail ? "FAILED: UT_REQUIRE_GPU=1, but" : "SKIP",
+                cudaGetErrorString(cudaGetDeviceCount(&n)));
+    return fail ? 1 : 77;
   }
   cudaDeviceProp prop{};
   CHECK(cudaGetDeviceProperties(&prop, 0));

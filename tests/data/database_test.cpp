@@ -1,15 +1,16 @@
-// The DuckDB adapter: types and NULLs, files, read-only enforcement, errors, cancel, timeout, streaming,
-// and the host lane.
+// The DuckDB adapter: types and NULLs, files, read-only enforcement, errors, cancel, timeout, streaming.
+// (The query lane on top of it: query_lane_test.cpp.)
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
-#include "timeline/device.h"
 #include "timeline/error.h"
 #include "workloads/data/database.h"
-#include "workloads/data/query_lane.h"
 
 namespace {
 
@@ -22,7 +23,7 @@ using ut::data::Session;
 
 const ut::data::QueryOptions kWrite{.access = Access::read_write};
 
-// A query that runs for a long time on any machine (tens of seconds), for cancel and timeout tests.
+// A query that runs for a long time on any machine (minutes), for cancel and timeout tests.
 const char* kSlowSql = "SELECT sum(hash(a.range + b.range)) FROM range(1000000) a, range(100000) b";
 
 std::string temp_path(const std::string& name) {
@@ -173,18 +174,35 @@ TEST(DataDatabase, EmptyResultsKeepTheirSchema) {
   EXPECT_NE(r.to_table().find("(0 rows)"), std::string::npos);
 }
 
+// Session::cancel() interrupts the query DuckDB runs now and is a no-op otherwise, and nothing says when DuckDB has
+// begun: so the canceller cancels again each time the query has not ended within a short wait, until it has. The
+// query's own timeout only bounds a run whose cancel does not work (it would end in QueryTimeout, not
+// QueryCancelled).
 TEST(DataDatabase, CancelInterruptsARunningQuery) {
   Database db({.threads = 2});
   Session s = db.connect();
+  std::mutex m;
+  std::condition_variable cv;
+  bool ended = false;
+  int cancels = 0;
   std::thread canceller([&] {
-    while (!s.busy()) std::this_thread::sleep_for(1ms);  // test-only: wait for the query to start
-    std::this_thread::sleep_for(200ms);
-    s.cancel();
+    std::unique_lock lock(m);
+    while (!ended) {
+      lock.unlock();
+      s.cancel();
+      lock.lock();
+      ++cancels;
+      cv.wait_for(lock, 20ms, [&] { return ended; });
+    }
   });
-  const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_THROW(s.query(kSlowSql), ut::data::QueryCancelled);
+  EXPECT_THROW(s.query(kSlowSql, {.timeout = 240s}), ut::data::QueryCancelled);
+  {
+    std::lock_guard lock(m);
+    ended = true;
+  }
+  cv.notify_all();
   canceller.join();
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+  std::printf("cancelled after %d cancel() calls\n", cancels);
   EXPECT_EQ(s.query("SELECT 1").column(0).i64[0], 1);  // usable afterwards
   s.cancel();                                            // idle: no effect on the next query
   EXPECT_EQ(s.query("SELECT 2").column(0).i64[0], 2);
@@ -200,9 +218,9 @@ TEST(DataDatabase, TimeoutInterruptsAndNamesIt) {
   } catch (const ut::data::QueryTimeout& e) {
     EXPECT_NE(std::string(e.what()).find("timed out"), std::string::npos) << e.what();
   }
-  const auto took = std::chrono::steady_clock::now() - t0;
-  EXPECT_GE(took, 250ms);
-  EXPECT_LT(took, 10s);
+  // Not before its time (a lower bound no machine can miss); a timeout that never fired would leave the query
+  // running for minutes, past ctest's limit.
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 250ms);
   EXPECT_EQ(s.query("SELECT 3", {.timeout = 5s}).column(0).i64[0], 3);
 }
 
@@ -247,43 +265,6 @@ TEST(DataDatabase, AppenderInsertsRows) {
   EXPECT_EQ(r.column(1).i64[0], 6424);
   EXPECT_TRUE(r.column(1).is_null(1));
   EXPECT_THROW(ut::data::Appender(s, "no_such_table"), DataError);
-}
-
-TEST(DataHostLane, QueriesRunOnTheHostQueueAndSignalEData) {
-  auto dev = ut::Device::create({.backend = "cpu"});
-  Database db;
-  db.query("CREATE TABLE t AS SELECT range AS i FROM range(1000)", kWrite);
-  ut::data::QueryLane lane(dev, db);
-  EXPECT_EQ(lane.queue()->kind(), ut::QueueKind::host);
-  EXPECT_EQ(lane.event()->label(), "E_data");
-  auto t1 = lane.submit("SELECT sum(i) FROM t");
-  auto t2 = lane.submit("SELECT count(*) FROM t");
-  auto bad = lane.submit("SELECT * FROM nope");
-  EXPECT_EQ(t1.get().column(0).text(0), "499500");
-  EXPECT_EQ(t2.get().column(0).i64[0], 1000);
-  EXPECT_GE(lane.event()->signaled_value(), t2.value);
-  EXPECT_THROW(bad.get(), DataError);
-  EXPECT_TRUE(bad.ready());  // E_data still advanced (carrying the error)
-  EXPECT_THROW(lane.event()->wait(bad.value), ut::CommandError);  // waiters see the failure too
-  auto after = lane.submit("SELECT 7");
-  EXPECT_EQ(after.get().column(0).i64[0], 7);
-}
-
-TEST(DataHostLane, RefusesARenderQueue) {
-  auto dev = ut::Device::create({.backend = "cpu"});
-  Database db;
-  auto render = dev->make_queue({.kind = ut::QueueKind::render, .label = "Q_render"});
-  EXPECT_THROW(ut::data::QueryLane(dev, db, render), ut::UsageError);
-}
-
-TEST(DataHostLane, CancelReachesTheRunningQuery) {
-  auto dev = ut::Device::create({.backend = "cpu"});
-  Database db({.threads = 2});
-  ut::data::QueryLane lane(dev, db);
-  auto t = lane.submit(kSlowSql, {.timeout = 20s});  // the timeout only bounds a failing run
-  std::this_thread::sleep_for(300ms);
-  lane.cancel();
-  EXPECT_THROW(t.get(), ut::data::QueryCancelled);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 
+#include "tests/common/skip.h"
 #include "timeline/device.h"
 #include "timeline/error.h"
 #include "workloads/data/database.h"
@@ -27,18 +28,25 @@ using ut::data::Result;
 
 const ut::data::QueryOptions kWrite{.access = Access::read_write};
 
-// The kernels' backend: $UT_BACKEND (cpu|cuda), default cpu. nullptr (after GTEST_SKIP) when not available here.
-ut::DevicePtr kernel_device() {
+// The kernels' backend: $UT_BACKEND (cpu|cuda), default cpu. nullptr, with the reason in `why`, when it is not
+// available here.
+ut::DevicePtr kernel_device(std::string& why) {
   const char* env = std::getenv("UT_BACKEND");
   const std::string name = env && *env ? env : "cpu";
-  for (const auto& b : ut::Device::backends())
-    if (b.name == name && !b.available) return nullptr;
+  for (const auto& b : ut::Device::backends()) {
+    if (b.name == name && !b.available) {
+      why = "backend '" + name + "' is not available here: " + b.reason;
+      return nullptr;
+    }
+  }
   return ut::Device::create({.backend = name});
 }
 
-#define KERNEL_DEVICE_OR_SKIP(dev)                                                      \
-  auto dev = kernel_device();                                                           \
-  if (!dev) GTEST_SKIP() << "backend " << std::getenv("UT_BACKEND") << " is not available here"
+// Skips (a failure under UT_REQUIRE_GPU=1) where the kernels' backend is not available here.
+#define KERNEL_DEVICE_OR_SKIP(dev)  \
+  std::string dev##_why;            \
+  auto dev = kernel_device(dev##_why); \
+  if (!dev) UT_SKIP_NO_GPU(dev##_why)
 
 uint64_t test_seed() {
   static const uint64_t seed = [] {
@@ -283,7 +291,7 @@ TEST(DataPlanner, ExplainsEveryDecision) {
   EXPECT_THROW(ut::data::execute(s, bad, nullptr), ut::data::DataError);
 }
 
-TEST(DataPlanner, HostLaneRunsThePlannedQuery) {
+TEST(DataPlanner, QueryLaneRunsThePlannedQuery) {
   KERNEL_DEVICE_OR_SKIP(dev);
   ut::data::PreAggregator agg(dev);
   ut::data::Database db;

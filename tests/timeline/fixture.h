@@ -1,5 +1,5 @@
 // Shared set-up for the conformance suite: the backend comes from UT_BACKEND (cpu|cuda).
-// A backend that is not available here skips the test and says why.
+// A backend that is not available here skips the test and says why (a failure under UT_REQUIRE_GPU=1).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 
+#include "tests/common/skip.h"
 #include "tests/timeline/test_kernels.h"
 #include "timeline/device.h"
 #include "timeline/error.h"
@@ -19,7 +20,7 @@ inline std::string requested_backend() {
   return b != nullptr && *b != '\0' ? b : "cpu";
 }
 
-// Creates the device for this test or returns nullptr after GTEST_SKIP-ing with the reason.
+// Creates the device for this test, or nullptr where the backend is not available here (skip_reason() says why).
 inline DevicePtr make_test_device(DeviceDesc desc = {}) {
   const std::string name = requested_backend();
   for (const auto& b : Device::backends()) {
@@ -42,7 +43,7 @@ class DeviceTest : public ::testing::Test {
   void SetUp() override {
     register_test_kernels();
     dev = make_test_device(desc());
-    if (!dev) GTEST_SKIP() << skip_reason();
+    if (!dev) UT_SKIP_NO_GPU(skip_reason());
   }
   virtual DeviceDesc desc() { return {}; }
 

@@ -2,11 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <random>
 #include <string>
 #include <thread>
 
+#include "tests/common/wait.h"
 #include "timeline/clock.h"
 
 using namespace std::chrono_literals;
@@ -37,11 +39,14 @@ TEST(RingBuffer, PopWaitTimesOutWhenEmpty) {
 
 TEST(RingBuffer, PopWaitWakesOnPush) {
   ut::RingBuffer<int> r(4);
+  std::atomic<pid_t> reader{0};
   std::thread producer([&] {
-    std::this_thread::sleep_for(5ms);
+    // Push once the reader is parked on the futex: the wake-up is what is tested.
+    EXPECT_TRUE(ut::test::wait_until([&] { return ut::test::thread_blocked(reader.load()); }));
     r.try_push(42);
   });
-  auto v = r.pop_wait(10s);
+  reader = ut::test::this_thread_id();
+  auto v = r.pop_wait(60s);
   producer.join();
   ASSERT_TRUE(v.has_value());
   EXPECT_EQ(*v, 42);
@@ -52,9 +57,10 @@ TEST(RingBuffer, CloseWakesReaderAndDrains) {
   r.try_push(1);
   r.close();
   EXPECT_EQ(r.pop_wait(10s).value(), 1);
+  // Blocking would last the whole 120 s: returning at once and blocking are minutes apart on any machine.
   const uint64_t t0 = ut::now_ns();
-  EXPECT_FALSE(r.pop_wait(10s).has_value());
-  EXPECT_LT(ut::now_ns() - t0, 1'000'000'000u) << "a closed, drained ring must not block";
+  EXPECT_FALSE(r.pop_wait(120s).has_value());
+  EXPECT_LT(ut::now_ns() - t0, 60'000'000'000u) << "a closed, drained ring must not block";
 }
 
 // One producer, one consumer, random burst sizes: every item arrives once, in order.

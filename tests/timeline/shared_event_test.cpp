@@ -5,6 +5,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/common/wait.h"
 #include "tests/timeline/fixture.h"
 #include "timeline/clock.h"
 
@@ -45,11 +46,14 @@ TEST_F(Events, WaitTimesOutOnValueNeverSignalled) {
 
 TEST_F(Events, WaitWakesOnSignalFromAnotherThread) {
   auto e = dev->make_event();
+  std::atomic<pid_t> waiter{0};
   std::thread t([&] {
-    std::this_thread::sleep_for(5ms);
+    // Signal once the waiter is parked in the kernel: the wake-up is what is tested, not the fast path.
+    EXPECT_TRUE(ut::test::wait_until([&] { return ut::test::thread_blocked(waiter.load()); }));
     e->signal(3);
   });
-  EXPECT_TRUE(e->wait(2, 10s));
+  waiter = ut::test::this_thread_id();
+  EXPECT_TRUE(e->wait(2, 60s));
   t.join();
 }
 
@@ -76,13 +80,16 @@ TEST_F(Events, NotifyFiresOnceWhenReachedAndImmediatelyIfPast) {
 TEST_F(Events, ManyWaitersAllRelease) {
   auto e = dev->make_event();
   std::atomic<int> released{0};
+  std::vector<std::atomic<pid_t>> tids(8);
   std::vector<std::thread> ts;
   for (int i = 0; i < 8; ++i) {
     ts.emplace_back([&, i] {
-      if (e->wait(static_cast<uint64_t>(i % 3 + 1), 10s)) ++released;
+      tids[static_cast<std::size_t>(i)] = ut::test::this_thread_id();
+      if (e->wait(static_cast<uint64_t>(i % 3 + 1), 60s)) ++released;
     });
   }
-  std::this_thread::sleep_for(2ms);
+  // Every waiter parked before the one signal that releases them all.
+  for (auto& tid : tids) EXPECT_TRUE(ut::test::wait_until([&] { return ut::test::thread_blocked(tid.load()); }));
   e->signal(3);
   for (auto& t : ts) t.join();
   EXPECT_EQ(released.load(), 8);

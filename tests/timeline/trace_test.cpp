@@ -2,9 +2,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "tests/timeline/fixture.h"
 #include "timeline/clock.h"
@@ -51,6 +55,80 @@ TEST_F(Traces, ChromeJsonHasQueuesSlicesAndFlows) {
     EXPECT_LE(r.committed_ns, r.start_ns);
     EXPECT_LE(r.start_ns, r.end_ns);
   }
+}
+
+// The trace's structure, not only its parts: every flow start has one finish with the same id and name; a flow runs
+// from the signalling queue's track to the waiting queue's track, never backwards in time; it starts where the
+// event's counter changes, and finishes inside the waiter's slice; slices come in start order; every track is named.
+// Waits nobody recorded a signal for (a host signal) get no flow.
+TEST_F(Traces, FlowsPairSignalsWithWaitsInTimelineOrder) {
+  auto q1 = dev->make_queue({.kind = ut::QueueKind::compute, .label = "Q_a"});
+  auto q2 = dev->make_queue({.kind = ut::QueueKind::transfer, .label = "Q_b"});
+  auto q3 = dev->make_queue({.kind = ut::QueueKind::render, .label = "Q_c"});
+  auto e1 = dev->make_event("E1"), e2 = dev->make_event("E2"), host = dev->make_event("E_host");
+  // Committed in reverse: only the events order the work. c waits on a and b; b on a; d on a host signal.
+  auto c = q3->make_command_buffer("c");
+  c.wait(e1, 1).wait(e2, 2).host_task([] {}).commit();
+  auto b = q2->make_command_buffer("b");
+  b.wait(e1, 1).host_task([] {}).signal(e2, 2).commit();
+  auto d = q2->make_command_buffer("d");
+  d.wait(host, 1).host_task([] {}).commit();
+  auto a = q1->make_command_buffer("a");
+  a.host_task([] {}).signal(e1, 1).commit();
+  host->signal(1);
+  for (auto* cb : {&a, &b, &c, &d}) cb->wait_until_completed();
+
+  const auto j = nlohmann::json::parse(dev->trace().chrome_json());
+  std::map<uint64_t, std::string> tracks;                     // tid -> name
+  std::map<std::string, nlohmann::json> slice;                // label -> X event
+  std::map<uint64_t, nlohmann::json> starts, finishes;        // flow id -> s / f event
+  std::vector<nlohmann::json> counters;
+  double last_slice_ts = -1;
+  for (const auto& ev : j["traceEvents"]) {
+    const std::string ph = ev["ph"];
+    if (ph == "M") tracks[ev["tid"].get<uint64_t>()] = ev["args"]["name"];
+    if (ph == "X") {
+      EXPECT_GE(ev["ts"].get<double>(), last_slice_ts) << "slices in start order: " << ev.dump();
+      last_slice_ts = ev["ts"].get<double>();
+      slice[ev["name"].get<std::string>()] = ev;
+    }
+    if (ph == "C") counters.push_back(ev);
+    if (ph == "s") {
+      EXPECT_TRUE(starts.emplace(ev["id"].get<uint64_t>(), ev).second) << "flow id used twice";
+    }
+    if (ph == "f") {
+      EXPECT_TRUE(finishes.emplace(ev["id"].get<uint64_t>(), ev).second) << "flow id used twice";
+    }
+  }
+  ASSERT_EQ(slice.size(), 4u);
+  ASSERT_EQ(starts.size(), 3u) << "c waits twice, b once; d's host signal has no recorded signaller";
+  ASSERT_EQ(finishes.size(), starts.size());
+  std::multiset<std::string> flows;
+  for (const auto& [id, s] : starts) {
+    ASSERT_TRUE(finishes.count(id)) << "flow " << id << " has no finish";
+    const auto& f = finishes.at(id);
+    EXPECT_EQ(s["name"], f["name"]);
+    EXPECT_EQ(s["cat"], "event");
+    EXPECT_EQ(f["bp"], "e");
+    EXPECT_LE(s["ts"].get<double>(), f["ts"].get<double>()) << "a flow never runs backwards: " << s.dump();
+    EXPECT_TRUE(tracks.count(s["tid"].get<uint64_t>()) && tracks.count(f["tid"].get<uint64_t>()));
+    const std::string name = s["name"];
+    const std::string from = tracks[s["tid"].get<uint64_t>()], to = tracks[f["tid"].get<uint64_t>()];
+    flows.insert(name + " " + from + " -> " + to);
+    // It starts where the event's counter moved ...
+    const std::string event = name.substr(0, name.find(">="));
+    EXPECT_TRUE(std::any_of(counters.begin(), counters.end(), [&](const nlohmann::json& cev) {
+      return cev["name"] == event && cev["ts"] == s["ts"];
+    })) << "no counter change of " << event << " at the flow's start";
+    // ... and finishes inside the waiting slice.
+    const std::string waiter = to == "Q_c (render)" ? "c" : "b";
+    const auto& w = slice.at(waiter);
+    EXPECT_GE(f["ts"].get<double>(), w["ts"].get<double>());
+    EXPECT_LE(f["ts"].get<double>(), w["ts"].get<double>() + w["dur"].get<double>());
+  }
+  EXPECT_EQ(flows, (std::multiset<std::string>{"E1>=1 Q_a (compute) -> Q_b (transfer)",
+                                               "E1>=1 Q_a (compute) -> Q_c (render)",
+                                               "E2>=2 Q_b (transfer) -> Q_c (render)"}));
 }
 
 TEST_F(Traces, WritesFileAtomicallyAndReportsBadPath) {

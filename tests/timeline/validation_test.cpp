@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <thread>
 
+#include "tests/common/wait.h"
 #include "tests/timeline/fixture.h"
 #include "timeline/clock.h"
 #include "timeline/validator.h"
@@ -22,6 +22,8 @@ class Validation : public ut::test::DeviceTest {
   }
   void SetUp() override {
     DeviceTest::SetUp();
+    // Device-side waits are validated by the CUDA backend's own tests (CudaValidation); ctest and the GPU check
+    // leave this suite out of their CUDA runs.
     if (dev && dev->caps().gpu_side_events) GTEST_SKIP() << "validation of device-side waits is CPU-backend only";
   }
   static bool failed_with_validation(const ut::CommandBuffer& cb) {
@@ -89,7 +91,8 @@ TEST_F(Validation, HostSignalWithinGraceIsFine) {
   auto e = dev->make_event();
   auto cb = q->make_command_buffer();
   cb.wait(e, 1).commit();
-  std::this_thread::sleep_for(20ms);
+  // The queue has reached the wait before the host signals it.
+  ASSERT_TRUE(ut::test::wait_until([&] { return cb.status() == ut::CommandBufferStatus::running; }));
   e->signal(1);
   EXPECT_NO_THROW(cb.wait_until_completed());
 }
@@ -99,7 +102,8 @@ TEST_F(Validation, LaterCommitThatSignalsIsNotAFalsePositive) {
   auto e = dev->make_event();
   auto a = q1->make_command_buffer("early");
   a.wait(e, 1).commit();
-  std::this_thread::sleep_for(30ms);
+  // The waiter has started waiting before its signaller is even committed.
+  ASSERT_TRUE(ut::test::wait_until([&] { return a.status() == ut::CommandBufferStatus::running; }));
   auto b = q2->make_command_buffer("late");
   b.signal(e, 1).commit();
   EXPECT_NO_THROW(a.wait_until_completed());

@@ -1,4 +1,5 @@
 // Exact top-k as timeline kernels (CPU backend here; the GPU with UT_BACKEND=cuda) against ExactIndex.
+// ctest runs every test of this file twice: as vector.* on the CPU and as vector.device.cuda on the GPU.
 #include "workloads/vector/device_index.h"
 
 #include <gtest/gtest.h>
@@ -7,6 +8,7 @@
 #include <cstdlib>
 #include <random>
 
+#include "tests/common/skip.h"
 #include "timeline/device.h"
 #include "timeline/error.h"
 
@@ -34,7 +36,7 @@ class DeviceExactIndexDims : public ::testing::TestWithParam<std::size_t> {};
 TEST_P(DeviceExactIndexDims, EqualsCpuExactSearchOnRandomVectors) {
   std::string reason;
   auto dev = device_or_skip_reason(reason);
-  if (!dev) GTEST_SKIP() << reason;
+  if (!dev) UT_SKIP_NO_GPU(reason);
   const uint64_t seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937_64 rng(seed);
@@ -74,7 +76,7 @@ INSTANTIATE_TEST_SUITE_P(Dims, DeviceExactIndexDims, ::testing::Values(384, 12, 
 TEST(DeviceExactIndex, BadArguments) {
   std::string reason;
   auto dev = device_or_skip_reason(reason);
-  if (!dev) GTEST_SKIP() << reason;
+  if (!dev) UT_SKIP_NO_GPU(reason);
   ut::vector::DeviceExactIndex idx(*dev, 8, 4);
   std::vector<uint64_t> ids(5);
   std::vector<float> m(40);

@@ -1,12 +1,44 @@
 #include "workloads/data/query_lane.h"
 
-#include "timeline/error.h"
+#include <algorithm>
+#include <vector>
 
 #include "timeline/command_buffer.h"
+#include "timeline/error.h"
 #include "timeline/queue.h"
 #include "workloads/data/preagg.h"
 
 namespace ut::data {
+
+namespace detail {
+
+// Shared by the lane, its tickets and its host tasks, so a ticket can cancel after the lane is gone.
+struct LaneControl {
+  std::shared_ptr<Session> session;
+  std::mutex mutex;                                       // guards the rest and every Slot::cancelled
+  std::vector<std::shared_ptr<QueryTicket::Slot>> queued;  // submitted, not started
+  const QueryTicket::Slot* running = nullptr;
+
+  // The host task's first step: false when the query was cancelled while it waited.
+  bool start(const std::shared_ptr<QueryTicket::Slot>& slot) {
+    std::lock_guard lock(mutex);
+    std::erase(queued, slot);
+    if (slot->cancelled) return false;
+    running = slot.get();
+    return true;
+  }
+  void finish() {
+    std::lock_guard lock(mutex);
+    running = nullptr;
+  }
+  // Caller holds `mutex`.
+  void cancel_locked(QueryTicket::Slot& slot) {
+    slot.cancelled = true;
+    if (running == &slot) session->cancel();
+  }
+};
+
+}  // namespace detail
 
 Result QueryTicket::get() const {
   if (!command_buffer) throw DataError("[QueryTicket::get]", "empty ticket");
@@ -17,6 +49,12 @@ Result QueryTicket::get() const {
     throw;
   }
   return slot->result;
+}
+
+void QueryTicket::cancel() const noexcept {
+  if (!slot || !control) return;
+  std::lock_guard lock(control->mutex);
+  control->cancel_locked(*slot);
 }
 
 QueryLane::QueryLane(DevicePtr device, Database& db, QueuePtr queue, EventPtr event)
@@ -32,7 +70,8 @@ QueryLane::QueryLane(DevicePtr device, Database& db, QueuePtr queue, EventPtr ev
                      " queue ('" + queue_->label() + "')");
   if (!event_) event_ = device_->make_event("E_data");
   next_value_ = event_->signaled_value();
-  session_ = std::make_shared<Session>(db.connect());
+  control_ = std::make_shared<detail::LaneControl>();
+  control_->session = std::make_shared<Session>(db.connect());
 }
 
 QueryLane::~QueryLane() {
@@ -44,14 +83,27 @@ QueryTicket QueryLane::enqueue(const std::string& label, std::function<Result(Se
   QueryTicket t;
   t.event = event_;
   t.slot = std::make_shared<QueryTicket::Slot>();
+  t.control = control_;
   std::lock_guard lock(mutex_);
   t.value = ++next_value_;
+  {
+    std::lock_guard queued(control_->mutex);
+    control_->queued.push_back(t.slot);
+  }
   t.command_buffer = queue_->make_command_buffer(label);
   t.command_buffer
       .host_task(
-          [slot = t.slot, session = session_, work = std::move(work)] {
+          [slot = t.slot, control = control_, work = std::move(work), label] {
             try {
-              slot->result = work(*session, *slot);
+              if (!control->start(slot))
+                throw QueryCancelled("[QueryLane]", "query cancelled before it started (" + label + ")");
+              try {
+                slot->result = work(*control->session, *slot);
+              } catch (...) {
+                control->finish();
+                throw;
+              }
+              control->finish();
             } catch (...) {
               slot->error = std::current_exception();
               throw;  // fails the command buffer, so E_data carries the error to waiting queues
@@ -77,7 +129,10 @@ QueryTicket QueryLane::submit_planned(const std::string& sql, PreAggregator& agg
 }
 
 void QueryLane::cancel() noexcept {
-  if (session_) session_->cancel();
+  if (!control_) return;
+  std::lock_guard lock(control_->mutex);
+  for (const auto& slot : control_->queued) slot->cancelled = true;
+  if (control_->running) control_->session->cancel();
 }
 
 }  // namespace ut::data
