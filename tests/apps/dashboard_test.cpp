@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <string>
 
+#include "tests/common/skip.h"
+
 namespace {
 
 int free_port() {
@@ -28,7 +30,7 @@ int free_port() {
 }
 
 TEST(Dashboard, DrawsLiveChartsInHeadlessChromium) {
-  if (!std::filesystem::exists("/usr/bin/chromium")) GTEST_SKIP() << "chromium is not installed (scripts/setup.sh installs it)";
+  if (!std::filesystem::exists("/usr/bin/chromium")) UT_SKIP_NO_UI("chromium is not installed (scripts/setup.sh installs it)");
   const auto dir = std::filesystem::path(::testing::TempDir()) / ("ut_dashboard_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const int port = free_port();

@@ -9,6 +9,8 @@
 #include <regex>
 #include <string>
 
+#include "tests/common/skip.h"
+
 namespace {
 
 TEST(UiEngine, PanesFillFromTheRealLanes) {
@@ -24,7 +26,8 @@ TEST(UiEngine, PanesFillFromTheRealLanes) {
   char buf[4096];
   while (std::fgets(buf, sizeof buf, p)) out += buf;
   const int rc = pclose(p);
-  if (out.find("UI unavailable") != std::string::npos) GTEST_SKIP() << "no Vulkan device: " << out;
+  // scripts/setup.sh installs lavapipe; where it is missing the test says so, and CI (UT_REQUIRE_UI=1) fails.
+  if (out.find("UI unavailable") != std::string::npos) UT_SKIP_NO_UI("no Vulkan device: " + out);
   ASSERT_EQ(rc, 0) << out;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(out, m, std::regex("E_rag=([0-9]+)"))) << out;
