@@ -13,6 +13,7 @@
 #include "timeline/command_buffer.h"
 #include "timeline/error.h"
 #include "timeline/queue.h"
+#include "workloads/data/group_table.h"
 
 namespace ut::data {
 namespace {
@@ -90,14 +91,6 @@ struct detail::ScanBuffers {
     capacity = cap;
   }
 };
-
-namespace {
-
-int128_t sum128(uint64_t lo, uint64_t hi) {
-  return static_cast<int128_t>((static_cast<uint128_t>(hi) << 64) | lo);
-}
-
-}  // namespace
 
 // Places buffers of `sizes` bytes in `heap`, reusing it when it has room. A finished command buffer may hold
 // the last run's buffers for a moment after its wait returns, so a heap without room is replaced, not waited for.
@@ -200,31 +193,6 @@ void PreAggregator::release_memory() {
 }
 
 namespace {
-
-// fn(begin, end) over [0, n) in `threads` ranges at once; the first exception is rethrown.
-template <class F>
-void parallel_ranges(uint64_t n, unsigned threads, const F& fn) {
-  threads = static_cast<unsigned>(std::min<uint64_t>(threads, std::max<uint64_t>(n, 1)));
-  if (threads <= 1) return fn(uint64_t{0}, n);
-  std::vector<std::exception_ptr> errors(threads);
-  std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i)
-    pool.emplace_back([&, i] {
-      try {
-        fn(n * i / threads, n * (i + 1) / threads);
-      } catch (...) {
-        errors[i] = std::current_exception();
-      }
-    });
-  try {
-    fn(uint64_t{0}, n / threads);
-  } catch (...) {
-    errors[0] = std::current_exception();
-  }
-  for (auto& t : pool) t.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
 
 // How the kernels read each input column (the scan's physical type): doubles or 64-bit integers.
 std::vector<ValueKind> value_kinds(const AggQuery& q) {
@@ -364,16 +332,92 @@ void PreAggregator::scan_columns(Session& session, const AggQuery& q, const Quer
   }
 }
 
+namespace {
+
+// Step 2: table mode and capacity. Dense where the key range (or the dictionary) is small enough, else a hash
+// table sized from the distinct-key sketch.
+AggConstants plan_table(const AggQuery& q, const std::vector<ValueKind>& kind, const detail::ResidentColumns& cols,
+                        bool string_key, uint64_t rows, const PreAggOptions& options) {
+  AggConstants k;
+  k.rows = rows;
+  k.n_aggs = static_cast<uint32_t>(q.aggs.size());
+  k.n_columns = static_cast<uint32_t>(kind.size());
+  for (std::size_t a = 0; a < q.aggs.size(); ++a) {
+    k.op[a] = static_cast<uint32_t>(q.aggs[a].op);
+    k.column[a] = q.aggs[a].column < 0 ? 0 : static_cast<uint32_t>(q.aggs[a].column);
+  }
+  for (std::size_t c = 0; c < kind.size(); ++c) k.column_kind[c] = static_cast<uint32_t>(kind[c]);
+  const int64_t kmin = cols.kmin, kmax = cols.kmax;
+  const bool any_key = kmin <= kmax;
+  const uint128_t range = any_key ? static_cast<uint128_t>(static_cast<int128_t>(kmax) - kmin + 1) : 1;
+  if (!options.force_hash && (string_key || range <= std::min<uint64_t>(kDenseLimit, 4 * rows + 1024))) {
+    k.mode = static_cast<uint32_t>(TableMode::dense);
+    k.capacity = string_key ? std::max<uint64_t>(cols.dict.size(), 1) : static_cast<uint64_t>(range);
+    k.key_base = string_key || !any_key ? 0 : kmin;
+  } else {
+    uint64_t zeros = 0;
+    for (uint64_t w : cols.sketch) zeros += 64 - static_cast<uint64_t>(std::popcount(w));
+    const double m = static_cast<double>(kSketchBits);
+    const double est = zeros == 0 ? static_cast<double>(rows) : -m * std::log(static_cast<double>(zeros) / m);
+    const uint64_t want = std::min<uint64_t>(static_cast<uint64_t>(est * 2) + 1024, 2 * rows + 1024);
+    k.mode = static_cast<uint32_t>(TableMode::hash);
+    k.capacity = options.initial_hash_capacity ? options.initial_hash_capacity : std::bit_ceil(want);
+  }
+  return k;
+}
+
+}  // namespace
+
+// Step 4: kernels on the compute queue (one aggregation dispatch per partition into the same table); a full hash
+// table is regrown and the kernels rerun. Returns the table where the host reads it.
+Buffer PreAggregator::run_kernels(const AggQuery& q, AggConstants& k, const detail::ResidentColumns& cols,
+                                  unsigned parts, PreAggStats& st) {
+  const bool gpu = device_->caps().is_gpu;
+  Buffer table_host, overflow_host;
+  for (;;) {
+    table_host = overflow_host = Buffer();
+    const std::vector<std::size_t> sizes{k.table_words() * 8, 8};
+    const uint64_t t_alloc = now_ns();
+    std::vector<Buffer> table = place(table_heap_, gpu ? StorageMode::device : StorageMode::shared, "H_data_groups", sizes);
+    std::vector<Buffer> host = gpu ? place(readback_heap_, StorageMode::shared, "H_data_readback", sizes) : table;
+    st.table_alloc_ms += ms_since(t_alloc);
+    const uint64_t t_encode = now_ns();
+    auto cb = queue_->make_command_buffer("data.preagg");
+    for (unsigned p = 0; p < parts; ++p) {
+      const std::vector<Buffer>& in = cols.inputs[p];
+      std::vector<Buffer> bufs{in[0], in[1], table[0], table[1]};
+      bufs.insert(bufs.end(), in.begin() + 2, in.end());
+      AggConstants kp = k;
+      kp.rows = cols.part_rows[p];
+      if (p == 0) cb.dispatch(kAggInitKernel, Grid{k.slots()}, DispatchArgs::make(bufs, kp));
+      if (kp.rows > 0) cb.dispatch(kAggRowsKernel, Grid{kp.rows}, DispatchArgs::make(bufs, kp));
+    }
+    if (gpu) cb.copy(table[0], 0, host[0], 0, sizes[0]).copy(table[1], 0, host[1], 0, sizes[1]);
+    cb.commit();
+    st.encode_ms = ms_since(t_encode);
+    cb.wait_until_completed();
+    const uint64_t woke = now_ns();
+    const CommandBufferTimes times = cb.times();
+    st.wake_ms = static_cast<double>(woke - std::min(woke, times.end_ns)) / 1e6;
+    st.queue_wait_ms = static_cast<double>(times.start_ns - times.committed_ns) / 1e6;
+    st.gpu_ms = static_cast<double>(times.end_ns - times.start_ns) / 1e6;
+    table_host = host[0];
+    overflow_host = host[1];
+    if (static_cast<const uint64_t*>(overflow_host.contents())[0] == 0) return table_host;
+    if (static_cast<TableMode>(k.mode) != TableMode::hash)
+      throw DataError("[PreAggregator::run]", "dense table overflowed (internal error)", q.sql);
+    k.capacity *= 4;
+    ++st.retries;
+  }
+}
+
 Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stats_out, const QueryOptions& options,
                           uint64_t rows_hint) {
   PreAggStats st;
   const uint64_t t_start = now_ns();
   const uint64_t version = session.data_version();  // before the scan: a write committed during it changes this
-  const std::size_t n_cols = q.columns.size();
   const bool string_key = q.scan_schema.at(0).type == TypeId::varchar;
-  std::vector<ValueKind> kind(n_cols);
-  for (std::size_t c = 0; c < n_cols; ++c)
-    kind[c] = q.scan_schema[c + 1].physical() == Physical::f64 ? ValueKind::f64 : ValueKind::i64;
+  const std::vector<ValueKind> kind = value_kinds(q);
 
   unsigned parts = 1;
   if (!q.partition_scan_sql.empty() && rows_hint >= options_.parallel_scan_min_rows) {
@@ -398,187 +442,24 @@ Result PreAggregator::run(Session& session, const AggQuery& q, PreAggStats* stat
   st.rows = cols->rows;
   st.heap_bytes = cols->heap_bytes;
   st.scan_partitions = parts;
-  const std::vector<std::string>& dict = cols->dict;
 
-  // 2. Table mode and capacity.
-  AggConstants k;
-  k.rows = st.rows;
-  k.n_aggs = static_cast<uint32_t>(q.aggs.size());
-  k.n_columns = static_cast<uint32_t>(n_cols);
-  for (std::size_t a = 0; a < q.aggs.size(); ++a) {
-    k.op[a] = static_cast<uint32_t>(q.aggs[a].op);
-    k.column[a] = q.aggs[a].column < 0 ? 0 : static_cast<uint32_t>(q.aggs[a].column);
-  }
-  for (std::size_t c = 0; c < n_cols; ++c) k.column_kind[c] = static_cast<uint32_t>(kind[c]);
-  const int64_t kmin = cols->kmin, kmax = cols->kmax;
-  const bool any_key = kmin <= kmax;
-  const uint128_t range = any_key ? static_cast<uint128_t>(static_cast<int128_t>(kmax) - kmin + 1) : 1;
-  if (!options_.force_hash && (string_key || range <= std::min<uint64_t>(kDenseLimit, 4 * st.rows + 1024))) {
-    k.mode = static_cast<uint32_t>(TableMode::dense);
-    k.capacity = string_key ? std::max<uint64_t>(dict.size(), 1) : static_cast<uint64_t>(range);
-    k.key_base = string_key || !any_key ? 0 : kmin;
-  } else {
-    uint64_t zeros = 0;
-    for (uint64_t w : cols->sketch) zeros += 64 - static_cast<uint64_t>(std::popcount(w));
-    const double m = static_cast<double>(kSketchBits);
-    const double est = zeros == 0 ? static_cast<double>(st.rows) : -m * std::log(static_cast<double>(zeros) / m);
-    const uint64_t want = std::min<uint64_t>(static_cast<uint64_t>(est * 2) + 1024, 2 * st.rows + 1024);
-    k.mode = static_cast<uint32_t>(TableMode::hash);
-    k.capacity = options_.initial_hash_capacity ? options_.initial_hash_capacity : std::bit_ceil(want);
-  }
-
-  // 4. Kernels on the compute queue (one aggregation dispatch per partition into the same table); a full hash
-  //    table is regrown and the kernels rerun.
-  const bool gpu = device_->caps().is_gpu;
+  AggConstants k = plan_table(q, kind, *cols, string_key, st.rows, options_);
   const uint64_t t_kernel = now_ns();
-  Buffer table_host, overflow_host;
-  for (;;) {
-    table_host = overflow_host = Buffer();
-    const std::vector<std::size_t> sizes{k.table_words() * 8, 8};
-    const uint64_t t_alloc = now_ns();
-    std::vector<Buffer> table = place(table_heap_, gpu ? StorageMode::device : StorageMode::shared, "H_data_groups", sizes);
-    std::vector<Buffer> host = gpu ? place(readback_heap_, StorageMode::shared, "H_data_readback", sizes) : table;
-    st.table_alloc_ms += ms_since(t_alloc);
-    const uint64_t t_encode = now_ns();
-    auto cb = queue_->make_command_buffer("data.preagg");
-    for (unsigned p = 0; p < parts; ++p) {
-      const std::vector<Buffer>& in = cols->inputs[p];
-      std::vector<Buffer> bufs{in[0], in[1], table[0], table[1]};
-      bufs.insert(bufs.end(), in.begin() + 2, in.end());
-      AggConstants kp = k;
-      kp.rows = cols->part_rows[p];
-      if (p == 0) cb.dispatch(kAggInitKernel, Grid{k.slots()}, DispatchArgs::make(bufs, kp));
-      if (kp.rows > 0) cb.dispatch(kAggRowsKernel, Grid{kp.rows}, DispatchArgs::make(bufs, kp));
-    }
-    if (gpu) cb.copy(table[0], 0, host[0], 0, sizes[0]).copy(table[1], 0, host[1], 0, sizes[1]);
-    cb.commit();
-    st.encode_ms = ms_since(t_encode);
-    cb.wait_until_completed();
-    const uint64_t woke = now_ns();
-    const CommandBufferTimes times = cb.times();
-    st.wake_ms = static_cast<double>(woke - std::min(woke, times.end_ns)) / 1e6;
-    st.queue_wait_ms = static_cast<double>(times.start_ns - times.committed_ns) / 1e6;
-    st.gpu_ms = static_cast<double>(times.end_ns - times.start_ns) / 1e6;
-    table_host = host[0];
-    overflow_host = host[1];
-    if (static_cast<const uint64_t*>(overflow_host.contents())[0] == 0) break;
-    if (static_cast<TableMode>(k.mode) != TableMode::hash)
-      throw DataError("[PreAggregator::run]", "dense table overflowed (internal error)", q.sql);
-    k.capacity *= 4;
-    ++st.retries;
-  }
+  const Buffer table_host = run_kernels(q, k, *cols, parts, st);
   st.kernel_ms = ms_since(t_kernel);
   st.mode = static_cast<TableMode>(k.mode) == TableMode::dense ? "dense" : "hash";
   st.capacity = k.capacity;
 
-  // 5. Occupied slots -> rows, in DuckDB's output columns and types; slot ranges on all cores for big tables.
+  // 5. Occupied slots -> rows, in DuckDB's output columns and types (group_table.h); slot ranges on all cores
+  //    for big tables.
   const uint64_t t_fin = now_ns();
-  const auto* t = static_cast<const uint64_t*>(table_host.contents());
   const uint64_t S = k.slots();
   const unsigned threads = S < (1u << 18) ? 1u
                            : options_.finalize_threads ? options_.finalize_threads
                                                        : std::max(1u, std::thread::hardware_concurrency());
-  // Occupied slots in slot order: counted per range, then written at each range's offset. Buffers are not
-  // zero-filled first, and the output columns are sized one per thread: first touches of fresh pages are what
-  // a single thread spends most of its time on at millions of groups.
-  std::vector<uint64_t> count(threads + 1, 0);
-  auto range_of = [&](uint64_t i) { return std::pair{S * i / threads, S * (i + 1) / threads}; };
-  parallel_ranges(threads, threads, [&](uint64_t b, uint64_t e) {
-    for (uint64_t i = b; i < e; ++i)
-      for (auto [s0, s1] = range_of(i); s0 < s1; ++s0) count[i + 1] += t[k.word(1, s0)] != 0;
-  });
-  for (unsigned i = 0; i < threads; ++i) count[i + 1] += count[i];
-  const uint64_t G = count[threads];
-  std::unique_ptr<uint64_t[]> occupied(new uint64_t[std::max<uint64_t>(G, 1)]);
-  parallel_ranges(threads, threads, [&](uint64_t b, uint64_t e) {
-    for (uint64_t i = b; i < e; ++i) {
-      uint64_t at = count[i];
-      for (auto [s0, s1] = range_of(i); s0 < s1; ++s0)
-        if (t[k.word(1, s0)] != 0) occupied[at++] = s0;
-    }
-  });
-  st.groups = G;
-  Result out;
-  out.columns = q.output_schema;
-  parallel_ranges(out.columns.size(), threads, [&](uint64_t b, uint64_t e) {
-    for (uint64_t ci = b; ci < e; ++ci) {
-      Column& c = out.columns[ci];
-      c.clear_values();
-      c.valid.resize(G);
-      switch (c.physical()) {
-        case Physical::i64: c.i64.resize(G); break;
-        case Physical::i128: c.i128.resize(G); break;
-        case Physical::f64: c.f64.resize(G); break;
-        case Physical::str: c.str.resize(G); break;
-      }
-    }
-  });
-  // One pass per output column, so each inner loop has one shape.
-  for (std::size_t oi = 0; oi < q.output.size(); ++oi) {
-    Column& col = out.columns[oi];
-    if (q.output[oi] < 0) {  // the key
-      if (string_key ? col.physical() != Physical::str : col.physical() != Physical::i64)
-        throw DataError("[PreAggregator::run]", "key column: DuckDB expects " + col.type_name(), q.sql);
-      parallel_ranges(G, threads, [&](uint64_t b, uint64_t e) {
-        for (uint64_t i = b; i < e; ++i) {
-          const uint64_t s = occupied[i];
-          const bool null_key = s == k.capacity + 1;
-          const int64_t key = null_key ? 0
-                              : static_cast<TableMode>(k.mode) == TableMode::dense ? k.key_base + static_cast<int64_t>(s)
-                              : s == k.capacity ? kEmptyKey
-                                                : static_cast<int64_t>(t[k.word(0, s)]);
-          col.valid[i] = null_key ? 0 : 1;
-          if (!string_key) col.i64[i] = key;
-          else if (!null_key) col.str[i] = dict[static_cast<std::size_t>(key)];
-        }
-      });
-      continue;
-    }
-    const std::size_t a = static_cast<std::size_t>(q.output[oi]);
-    const AggOp op = q.aggs[a].op;
-    const bool f64 = q.aggs[a].column >= 0 && kind[static_cast<std::size_t>(q.aggs[a].column)] == ValueKind::f64;
-    const bool value_is_double = op == AggOp::avg || (f64 && op != AggOp::count && op != AggOp::count_star);
-    if (col.physical() == Physical::str || (col.physical() == Physical::i64 && value_is_double))
-      throw DataError("[PreAggregator::run]", q.aggs[a].text + ": DuckDB expects " + col.type_name(), q.sql);
-    parallel_ranges(G, threads, [&](uint64_t b, uint64_t e) {
-      for (uint64_t i = b; i < e; ++i) {
-        const uint64_t* slot = t + k.word(0, occupied[i]);
-        const uint64_t cnt = slot[2 + 3 * a], w1 = slot[3 + 3 * a], w2 = slot[4 + 3 * a];
-        const bool is_null = op != AggOp::count_star && op != AggOp::count && cnt == 0;
-        int128_t iv = 0;
-        double dv = 0;
-        switch (op) {
-          case AggOp::count_star: iv = static_cast<int128_t>(slot[1]); break;
-          case AggOp::count: iv = static_cast<int128_t>(cnt); break;
-          case AggOp::sum:
-            if (f64) dv = bits_double(w1);
-            else iv = sum128(w1, w2);
-            break;
-          case AggOp::min:
-          case AggOp::max:
-            if (f64) dv = bits_double(w1);
-            else iv = static_cast<int64_t>(w1);
-            break;
-          case AggOp::avg:
-            dv = cnt == 0 ? 0.0
-                          : (f64 ? bits_double(w1) / static_cast<double>(cnt)
-                                 : static_cast<double>(static_cast<long double>(sum128(w1, w2)) /
-                                                       static_cast<long double>(cnt)));
-            break;
-        }
-        col.valid[i] = is_null ? 0 : 1;
-        if (col.physical() == Physical::f64) {
-          col.f64[i] = value_is_double ? dv : static_cast<double>(iv);
-        } else if (col.physical() == Physical::i128) {
-          col.i128[i] = iv;
-        } else {
-          if (!is_null && (iv > std::numeric_limits<int64_t>::max() || iv < std::numeric_limits<int64_t>::min()))
-            throw DataError("[PreAggregator::run]", q.aggs[a].text + " overflows " + col.type_name(), q.sql);
-          col.i64[i] = static_cast<int64_t>(iv);
-        }
-      }
-    });
-  }
+  const detail::GroupTable groups(static_cast<const uint64_t*>(table_host.contents()), k, threads);
+  st.groups = groups.groups();
+  Result out = groups.rows(q, string_key, cols->dict, kind);
   st.finalize_ms = ms_since(t_fin);
   st.total_ms = ms_since(t_start);
   if (stats_out) *stats_out = st;

@@ -91,6 +91,8 @@ class PreAggregator {
   std::vector<Buffer> place(HeapPtr& heap, StorageMode mode, const char* label, const std::vector<std::size_t>& sizes);
   void scan_columns(Session& session, const AggQuery& q, const QueryOptions& options, uint64_t rows_hint,
                     unsigned parts, detail::ResidentColumns& out, PreAggStats& st);
+  Buffer run_kernels(const AggQuery& q, AggConstants& k, const detail::ResidentColumns& cols, unsigned parts,
+                     PreAggStats& st);
 
   std::vector<std::shared_ptr<detail::ScanBuffers>> scans_;  // one per scan partition, reused between runs
   HeapPtr columns_heap_, table_heap_, readback_heap_;
