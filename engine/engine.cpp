@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <sstream>
 
@@ -16,6 +17,19 @@
 namespace ut::engine {
 namespace {
 constexpr std::size_t kFrameWindow = 600;  // ~10 s at 60 Hz
+
+// "2026-12-07T03:40:00.123Z": the plan's timestamp, UTC with milliseconds.
+std::string iso8601_utc_now() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char date[32], millis[8];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>(ms % 1000));
+  return std::string(date) + millis;
+}
 
 const char* pressure_of(double used_fraction) {
   return used_fraction < 0.6 ? "low" : used_fraction < 0.85 ? "medium" : "high";
@@ -236,15 +250,14 @@ nlohmann::json Engine::realtime_stats() const {
   const double dev_used = caps.memory_total ? 1.0 - static_cast<double>(caps.memory_free) / static_cast<double>(caps.memory_total) : 0;
   const double heap_used = hs.size ? static_cast<double>(hs.used) / static_cast<double>(hs.size) : 0;
   const FrameStats fs = frame_stats();
+  // The plan's gpu_util_pct is a number: 0 where nothing measures it, and gpu_util_source says which.
+  const nlohmann::json gpu = gpu_utilization();
   nlohmann::json j;
-  j["timestamp"] = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           std::chrono::system_clock::now().time_since_epoch())
-                                           .count()) /
-                   1000.0;
+  j["timestamp"] = iso8601_utc_now();
   j["queues"] = nlohmann::json::object();
   for (const auto& [name, q] : queues()) j["queues"][name] = queue_json(*q);
-  j["events"] = {{"frame", e_frame_->signaled_value()}, {"embed", e_embed_->signaled_value()},
-                 {"rag", e_rag_->signaled_value()}, {"data", e_data_->signaled_value()}};
+  j["events"] = {{"frame_counter", e_frame_->signaled_value()}, {"embed_counter", e_embed_->signaled_value()},
+                 {"rag_counter", e_rag_->signaled_value()}, {"data_counter", e_data_->signaled_value()}};
   j["memory"] = {{"heap_used_mb", static_cast<double>(hs.used) / (1 << 20)},
                  {"heap_total_mb", static_cast<double>(hs.size) / (1 << 20)},
                  {"device_used_mb", static_cast<double>(caps.memory_total - caps.memory_free) / (1 << 20)},
@@ -254,7 +267,8 @@ nlohmann::json Engine::realtime_stats() const {
                       {"frame_time_avg_ms", fs.avg_ms},
                       {"frame_time_p99_ms", fs.p99_ms},
                       {"frames_over_16ms_pct", fs.over_16ms_pct},
-                      {"gpu_util_pct", gpu_utilization()},
+                      {"gpu_util_pct", gpu.is_number() ? gpu : nlohmann::json(0.0)},
+                      {"gpu_util_source", gpu.is_number() ? "nvml" : "none"},
                       {"overlapped_ops", overlapped_ops()},
                       {"heavy_ops", heavy_ops()}};
   j["device"] = {{"backend", caps.backend}, {"name", caps.name}};
@@ -274,7 +288,10 @@ std::string Engine::prometheus_metrics() const {
   metric("ut_queue_failed_total", "Command buffers that failed", "counter");
   for (auto& [q, s] : j["queues"].items()) o << "ut_queue_failed_total{queue=\"" << q << "\"} " << s["failed"] << '\n';
   metric("ut_event_value", "Signalled value of the engine's shared events", "gauge");
-  for (auto& [e, v] : j["events"].items()) o << "ut_event_value{event=\"" << e << "\"} " << v << '\n';
+  for (auto& [e, v] : j["events"].items()) {
+    const std::string name = e.ends_with("_counter") ? e.substr(0, e.size() - 8) : e;  // event="frame", as before
+    o << "ut_event_value{event=\"" << name << "\"} " << v << '\n';
+  }
   metric("ut_heap_used_bytes", "Bytes placed in the engine's shared heap", "gauge");
   o << "ut_heap_used_bytes " << static_cast<uint64_t>(j["memory"]["heap_used_mb"].get<double>() * (1 << 20)) << '\n';
   metric("ut_heap_size_bytes", "Size of the engine's shared heap", "gauge");
@@ -285,7 +302,7 @@ std::string Engine::prometheus_metrics() const {
   o << "ut_frame_time_p99_ms " << j["performance"]["frame_time_p99_ms"] << '\n';
   metric("ut_overlapped_ops", "Command buffers in the last second that overlapped another queue", "gauge");
   o << "ut_overlapped_ops " << j["performance"]["overlapped_ops"] << '\n';
-  if (!j["performance"]["gpu_util_pct"].is_null()) {
+  if (j["performance"]["gpu_util_source"] == "nvml") {
     metric("ut_gpu_utilization_percent", "GPU utilisation reported by NVML", "gauge");
     o << "ut_gpu_utilization_percent " << j["performance"]["gpu_util_pct"] << '\n';
   }

@@ -50,7 +50,7 @@ async function tick() {
     document.getElementById('ov').textContent = s.performance.overlapped_ops;
     document.getElementById('mem').textContent = s.memory.heap_used_mb.toFixed(1) + ' / ' + s.memory.heap_total_mb.toFixed(0) + ' MB (' + s.memory.pressure + ')';
     hist.frame.push(s.performance.frame_time_ms); if (hist.frame.length > N) hist.frame.shift();
-    const t = s.timestamp;
+    const t = Date.parse(s.timestamp) / 1000;  // ISO-8601 UTC
     if (lastEv) for (const k in s.events) { (hist.events[k] ||= []).push((s.events[k] - lastEv[k]) / Math.max(1e-3, t - lastT));
       if (hist.events[k].length > N) hist.events[k].shift(); }
     lastEv = s.events; lastT = t;

@@ -101,9 +101,9 @@ void print_kpis(engine::Runtime& rt, const DemoRun& d, const engine::FrameStats&
               d.ndocs, d.docs_ms, d.indexed ? "all chunks" : "timed out", d.cites_sql ? "yes" : "no");
   std::printf("%-34s %llu command buffers overlapped another queue in the last second\n", "overlap",
               static_cast<unsigned long long>(stats["performance"]["overlapped_ops"].get<uint64_t>()));
-  std::printf("%-34s E_frame=%s E_embed=%s E_rag=%s E_data=%s\n", "events", stats["events"]["frame"].dump().c_str(),
-              stats["events"]["embed"].dump().c_str(), stats["events"]["rag"].dump().c_str(),
-              stats["events"]["data"].dump().c_str());
+  const auto& ev = stats["events"];
+  std::printf("%-34s E_frame=%s E_embed=%s E_rag=%s E_data=%s\n", "events", ev["frame_counter"].dump().c_str(),
+              ev["embed_counter"].dump().c_str(), ev["rag_counter"].dump().c_str(), ev["data_counter"].dump().c_str());
   std::printf("%-34s %.1f of %.0f MB (pressure %s)\n", "shared heap", stats["memory"]["heap_used_mb"].get<double>(),
               stats["memory"]["heap_total_mb"].get<double>(), stats["memory"]["pressure"].get<std::string>().c_str());
   std::printf("%-34s %s (%s); memory pressure %s\n", "bottleneck (during the answer)",

@@ -42,7 +42,7 @@ TEST_F(ServerTest, StatsMetricsTraceAndDashboard) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   auto j = nlohmann::json::parse(r->body);
-  EXPECT_GT(j["events"]["frame"].get<uint64_t>(), 3u);
+  EXPECT_GT(j["events"]["frame_counter"].get<uint64_t>(), 3u);
   EXPECT_TRUE(j["queues"]["ml"].contains("avg_encode_time_ms"));
 
   r = cli->Get("/metrics");
