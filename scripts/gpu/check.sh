@@ -35,6 +35,7 @@ SUMMARY=$WORK/summary
 DETAILS=$WORK/details
 : > "$LOG"
 failed=0
+failed_steps=0
 steps=0
 STEP_OUT=/dev/null
 
@@ -42,22 +43,23 @@ card_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head
 driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n1)
 card=$(echo "${card_name:-unknown}" | sed 's/^NVIDIA //' | tr 'A-Z ' 'a-z-' | tr -cd 'a-z0-9-')
 note() { echo "$*" | tee -a "$SUMMARY"; }
-fail_note() { note "$*"; failed=1; }
+fail_note() { note "$*"; failed=1; failed_steps=$((failed_steps + 1)); steps=$((steps + 1)); }
 chosen() { [[ $SUITES == *" $1 "* ]]; }
 have() { [[ -x $BIN/$1 ]]; }
 
-# Counts and messages of a step's XML report: "tests passed failed skipped", then one line per failed or skipped
-# test ("FAILED|SKIPPED name: first line of the message") into $DETAILS.
+# Counts and messages of a step's XML report: prints "tests passed failed skipped"; appends the failed and skipped
+# tests to $DETAILS, those with the same message together ("FAILED|SKIPPED step: N tests: message (names)").
 xml_counts() {
   python3 - "$1" "$2" "$DETAILS" <<'PY'
 import sys, xml.etree.ElementTree as ET
+from collections import OrderedDict
 path, step, details = sys.argv[1:4]
 try:
     root = ET.parse(path).getroot()
-except Exception as e:
+except Exception:
     print("0 0 0 0"); sys.exit(0)
 n = p = f = s = 0
-out = []
+groups = OrderedDict()  # (kind, message) -> test names
 for tc in root.iter("testcase"):
     if tc.get("status") == "notrun":
         continue
@@ -66,19 +68,24 @@ for tc in root.iter("testcase"):
     fails = tc.findall("failure") + tc.findall("error")
     if fails:
         f += 1
-        msg = (fails[0].get("message") or "").strip().splitlines()
-        out.append(f"  FAILED  {step}: {name}: {' | '.join(m.strip() for m in msg[:3])}")
+        lines = [l.strip() for l in (fails[0].get("message") or "").strip().splitlines() if l.strip()]
+        # gtest's message starts with file:line; the text after it says what went wrong
+        msg = " | ".join(lines[1:3] if len(lines) > 1 else lines)
+        groups.setdefault(("FAILED ", msg), []).append(name)
     elif tc.get("result") == "skipped" or tc.find("skipped") is not None:
         s += 1
         sk = tc.find("skipped")
-        msg = ((sk.get("message") if sk is not None else "") or "").strip().splitlines()
-        out.append(f"  SKIPPED {step}: {name}: {msg[-1] if msg else ''}")
+        lines = ((sk.get("message") if sk is not None else "") or "").strip().splitlines()
+        groups.setdefault(("SKIPPED", lines[-1].strip() if lines else ""), []).append(name)
     else:
         p += 1
 print(n, p, f, s)
 with open(details, "a") as d:
-    for line in out:
-        d.write(line[:300] + "\n")
+    for (kind, msg), names in groups.items():
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        count = f"{len(names)} tests" if len(names) > 1 else names[0]
+        line = f"  {kind} {step}: {count}: {msg}" + (f" ({shown})" if len(names) > 1 else "")
+        d.write(line[:400] + "\n")
 PY
 }
 
@@ -114,11 +121,13 @@ step() {
   elif (( rc != 0 )); then verdict="FAILED (rc=$rc)"
   elif (( n == 0 )); then verdict="FAILED (no test ran)"
   fi
-  [[ $verdict == passed ]] || failed=1
+  [[ $verdict == passed ]] || { failed=1; failed_steps=$((failed_steps + 1)); }
   note "$(printf '%-46s %-22s %-10s %5ds' "$name" "$verdict" "$counts" $((SECONDS - t0)))"
-  if [[ $verdict != passed && $rc != 0 ]]; then  # the lines that say why (sanitizer reports, crashes, the tail)
-    grep -E 'ERROR SUMMARY|========= (Invalid|Race|Barrier|Program hit)|Failure|FAILED|error' "$out" | head -n 5 |
-      sed "s/^/  $name: /" | cut -c1-300 >> "$DETAILS"
+  # A step that failed without a failed test in its report (a sanitizer finding, a crash, a timeout, a program
+  # without a report): the lines of its output that say why.
+  if [[ $verdict != passed && $f == 0 ]]; then
+    { grep -E 'ERROR SUMMARY|========= [A-Z]|FAILED|[Ee]rror|Segmentation|Aborted' "$out" || tail -n 3 "$out"; } |
+      head -n 6 | sed "s/^/  $name: /" | cut -c1-300 >> "$DETAILS"
   fi
 }
 
@@ -235,7 +244,7 @@ done
 {
   echo
   if [[ -s $DETAILS ]]; then echo "failed and skipped tests, parity figures, sanitizer reports:"; cat "$DETAILS"; fi
-  echo "gpu-check: $([[ $failed == 0 ]] && echo PASSED || echo FAILED) ($steps steps) in ${SECONDS}s"
+  echo "gpu-check: $([[ $failed == 0 ]] && echo PASSED || echo FAILED) ($failed_steps of $steps checks failed) in ${SECONDS}s"
 } | tee -a "$SUMMARY"
 record=$OUT_DIR/gpu-check-$card-$COMMIT.txt
 cp "$SUMMARY" "$record"
