@@ -8,6 +8,7 @@
 #include "server/routes.h"
 #include "server/server.h"
 #include "timeline/error.h"
+#include "workloads/ml/model.h"
 
 namespace ut::server {
 namespace {
@@ -61,6 +62,31 @@ std::string take_complete_utf8(std::string& pending) {
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+// A loaded model as the API names it: its id, and every name a request may use for it ("default", the id, the
+// full general.name that /v1/models listed before ids were short).
+struct ServedModel {
+  std::string id, description, full_name;
+  bool answers_to(const std::string& requested) const {
+    return requested == "default" || requested == id || (!full_name.empty() && requested == full_name);
+  }
+  json listing(const char* type, int64_t created) const {
+    json aliases = json::array({"default"});
+    if (!full_name.empty() && full_name != id) aliases.push_back(full_name);
+    return {{"id", id}, {"object", "model"}, {"created", created}, {"owned_by", "local"},
+            {"description", description}, {"type", type}, {"aliases", aliases}};
+  }
+};
+
+ServedModel served(const std::string& full_name, const std::string& id) {
+  auto n = ml::model_name_of(full_name);
+  if (!id.empty()) n.id = id;
+  return {n.id, n.description, full_name};
+}
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 std::string new_id() {
   static std::atomic<uint64_t> n{1};
   return "chatcmpl-ut" + std::to_string(std::chrono::system_clock::now().time_since_epoch().count()) + "-" +
@@ -69,20 +95,26 @@ std::string new_id() {
 
 }  // namespace
 
-void add_openai_routes(httplib::Server& http, engine::Assistant& ai) {
-  http.Get("/v1/models", [&ai](const httplib::Request&, httplib::Response& res) {
+void add_openai_routes(httplib::Server& http, engine::Assistant& ai, OpenAiOptions options) {
+  const ServedModel chat_model = served(ai.chat_model_name(), options.chat_model_id);
+  const ServedModel embed_model = served(ai.embed_model_name(), options.embed_model_id);
+  const int64_t started = unix_now();
+  http.Get("/v1/models", [&ai, chat_model, embed_model, started](const httplib::Request&, httplib::Response& res) {
     json data = json::array();
-    if (ai.can_chat()) data.push_back({{"id", ai.chat_model_name()}, {"object", "model"}, {"owned_by", "local"}});
-    if (ai.can_embed()) data.push_back({{"id", ai.embed_model_name()}, {"object", "model"}, {"owned_by", "local"}});
+    if (ai.can_chat()) data.push_back(chat_model.listing("chat", started));
+    if (ai.can_embed()) data.push_back(embed_model.listing("embedding", started));
     res.set_content(json{{"object", "list"}, {"data", data}}.dump(), "application/json");
   });
 
-  http.Post("/v1/embeddings", [&ai](const httplib::Request& req, httplib::Response& res) {
+  http.Post("/v1/embeddings", [&ai, embed_model](const httplib::Request& req, httplib::Response& res) {
     auto body = parse_json_object(req, res);
     if (!body) return;
     if (!ai.can_embed()) return send_error(res, 404, "no embedding model is loaded", "model_not_found");
-    const std::string model = field<std::string>(*body, "model", ai.embed_model_name());
-    if (model != ai.embed_model_name()) return send_error(res, 404, "unknown model '" + model + "'", "model_not_found");
+    const std::string requested = field<std::string>(*body, "model", "default");
+    if (!embed_model.answers_to(requested))
+      return send_error(res, 404, "unknown model '" + requested + "' (this server embeds with '" + embed_model.id +
+                                      "')", "model_not_found");
+    const std::string& model = embed_model.id;
     std::vector<std::string> texts;
     const auto& in = (*body)["input"];
     if (in.is_string()) {
@@ -105,12 +137,15 @@ void add_openai_routes(httplib::Server& http, engine::Assistant& ai) {
                     "application/json");
   });
 
-  http.Post("/v1/chat/completions", [&ai](const httplib::Request& req, httplib::Response& res) {
+  http.Post("/v1/chat/completions", [&ai, chat_model](const httplib::Request& req, httplib::Response& res) {
     auto body = parse_json_object(req, res);
     if (!body) return;
     if (!ai.can_chat()) return send_error(res, 404, "no chat model is loaded", "model_not_found");
-    const std::string model = field<std::string>(*body, "model", ai.chat_model_name());
-    if (model != ai.chat_model_name()) return send_error(res, 404, "unknown model '" + model + "'", "model_not_found");
+    const std::string requested = field<std::string>(*body, "model", "default");
+    if (!chat_model.answers_to(requested))
+      return send_error(res, 404, "unknown model '" + requested + "' (this server chats with '" + chat_model.id + "')",
+                        "model_not_found");
+    const std::string model = chat_model.id;
     engine::ChatRequest cr;
     const auto& msgs = (*body)["messages"];
     if (!msgs.is_array() || msgs.empty()) return send_error(res, 400, "'messages' must be a non-empty array");
@@ -143,7 +178,7 @@ void add_openai_routes(httplib::Server& http, engine::Assistant& ai) {
       return send_error(res, 429, "the engine is busy (admission limit reached); retry shortly", "busy");
     }
     const std::string id = new_id();
-    const auto created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto created = unix_now();
     if (!stream) {
       try {
         job->wait();

@@ -5,12 +5,17 @@
 #include <cstdio>
 #include <httplib.h>
 
+#include <algorithm>
+#include <cctype>
 #include <memory>
 
 #include "apps/ut/commands.h"
+#include "engine/default_models.h"
 #include "engine/runtime.h"
 #include "server/routes.h"
 #include "server/server.h"
+#include "timeline/error.h"
+#include "workloads/ml/model.h"
 
 namespace ut::app {
 namespace {
@@ -28,6 +33,31 @@ struct ServeOptions {
   int step_tokens = 0;
 };
 
+// A --chat-model/--embed-model value: "NAME=PATH" names the model in the API, "PATH" lets the file name it.
+struct ModelArg {
+  std::string name, path;
+};
+
+ModelArg parse_model_arg(const std::string& v, const char* option) {
+  const auto eq = v.find('=');
+  if (eq == std::string::npos) return {{}, v};
+  const std::string name = v.substr(0, eq);
+  if (name.find('/') != std::string::npos) return {{}, v};  // a path with '=' in a folder name
+  const bool slug = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+  if (!slug)
+    throw UsageError(std::string(option) + " " + v + ": NAME must be letters, digits, '-', '_' or '.' (NAME=PATH)");
+  return {name, v.substr(eq + 1)};
+}
+
+// The id the API gives a model: the name given, else what the file says (ml::model_name_of); none when off.
+std::string api_id(const ModelArg& m, const std::string& path) {
+  if (!m.name.empty()) return m.name;
+  if (path.empty() || path == "none") return {};
+  return ml::Model::inspect(path).id;
+}
+
 int serve(const ServeOptions& o) {
   // Block the stop signals before any thread starts, then wait for them synchronously (no polling).
   sigset_t stop;
@@ -36,8 +66,15 @@ int serve(const ServeOptions& o) {
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
+  const ModelArg embed = parse_model_arg(o.embed_model, "--embed-model");
+  const ModelArg chat = parse_model_arg(o.chat_model, "--chat-model");
+  // The files the runtime will load (the defaults filled in here), so that the API can name them.
+  std::string embed_path = embed.path, chat_path = chat.path;
+  const bool random = engine::fill_default_models(embed_path, chat_path);
+  const server::OpenAiOptions names{.chat_model_id = api_id(chat, chat_path),
+                                    .embed_model_id = api_id(embed, embed_path)};
   engine::RuntimeConfig rc{.engine = {.backend = o.backend, .max_heavy_ops = o.max_heavy_ops}, .db_path = o.db,
-                           .embed_model = o.embed_model, .chat_model = o.chat_model};
+                           .embed_model = embed_path, .chat_model = chat_path};
   rc.assistant.parallel = o.parallel;
   if (o.step_tokens > 0) {
     rc.assistant.prefill_chunk = o.step_tokens;
@@ -46,12 +83,11 @@ int serve(const ServeOptions& o) {
   engine::Runtime rt(rc);
   engine::Engine& eng = rt.engine();
   engine::Assistant& ai = rt.assistant();
-  const bool random = rt.random_weights();
   // Every admitted chat may hold a streamed connection; embedding and API clients come on top.
   server::Server srv(eng, {.host = o.host, .port = o.port, .token = o.token,
                            .threads = static_cast<std::size_t>(std::max(64, o.max_heavy_ops + 16))});
   srv.add_routes([&](httplib::Server& h) {
-    server::add_openai_routes(h, ai);
+    server::add_openai_routes(h, ai, names);
     server::add_api_routes(h, rt, {.allow_sql_writes = o.allow_sql_writes});
   });
   srv.start();
@@ -59,7 +95,7 @@ int serve(const ServeOptions& o) {
               "  endpoints: /v1/chat/completions /v1/embeddings /v1/models /api/v1/sql /api/v1/docs\n"
               "             /api/v1/metal/realtime-stats /api/v1/guards /metrics /api/v1/trace?seconds=5\nCtrl-C stops.\n",
               eng.device().caps().backend.c_str(), eng.device().caps().name.c_str(), o.host.c_str(), srv.port(),
-              ai.chat_model_name().c_str(), ai.embed_model_name().c_str(),
+              ai.can_chat() ? names.chat_model_id.c_str() : "none", ai.can_embed() ? names.embed_model_id.c_str() : "none",
               random ? "\n  (synthetic random-weight models: answers are meaningless text; pass --chat-model)" : "",
               o.db.c_str());
   std::fflush(stdout);
@@ -83,8 +119,10 @@ void add_serve_commands(CLI::App& app, CLI::App&, int& rc) {
   s->add_option("--token", o->token, "Bearer token clients must send (or UT_API_TOKEN)");
   s->add_option("--backend", o->backend, "cpu or cuda (default: best available)");
   s->add_option("--db", o->db, "DuckDB file for documents and SQL")->capture_default_str();
-  s->add_option("--embed-model", o->embed_model, "GGUF embedding model (default: the project's small models)");
-  s->add_option("--chat-model", o->chat_model, "GGUF chat model (default: the project's small models)");
+  s->add_option("--embed-model", o->embed_model,
+                "[NAME=]PATH: GGUF embedding model, listed as NAME (default: the file's stem; none: off)");
+  s->add_option("--chat-model", o->chat_model,
+                "[NAME=]PATH: GGUF chat model, listed as NAME (default: the file's stem; none: off)");
   s->add_flag("--allow-sql-writes", o->allow_sql_writes, "Let POST /api/v1/sql run writes when asked (off by default)");
   s->add_option("--max-heavy-ops", o->max_heavy_ops, "Concurrent heavy operations before answering busy")
       ->capture_default_str()->check(CLI::Range(1, 64));

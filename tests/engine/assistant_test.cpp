@@ -13,6 +13,8 @@
 #include "engine/default_models.h"
 #include "engine/runtime.h"
 #include "workloads/data/datasets.h"
+#include "workloads/ml/model.h"
+#include "workloads/ml/synth.h"
 #include "server/routes.h"
 #include "server/server.h"
 
@@ -383,6 +385,99 @@ TEST_F(AssistantTest, ConcurrentChatsDecodeTogetherAndAllComplete) {
   }
   EXPECT_EQ(ai->stats().chats, 8u);
   EXPECT_EQ(ai->stats().failed, 1u);
+}
+
+bool is_short_id(const std::string& id) {
+  return !id.empty() && id.find_first_of(" :\t") == std::string::npos;
+}
+
+TEST_F(AssistantTest, ModelIdsAreShortWithADescriptionAndAcceptDefaultAndTheOldName) {
+  start();
+  const auto models = json::parse(cli->Get("/v1/models")->body);
+  ASSERT_EQ(models["data"].size(), 2u);
+  json chat, embed;
+  for (const auto& m : models["data"]) {
+    EXPECT_TRUE(is_short_id(m["id"].get<std::string>())) << m;
+    EXPECT_EQ(m["object"], "model");
+    EXPECT_TRUE(m["description"].is_string()) << m;
+    EXPECT_TRUE(m["created"].is_number_integer()) << m;
+    EXPECT_NE(std::find(m["aliases"].begin(), m["aliases"].end(), "default"), m["aliases"].end()) << m;
+    (m["type"] == "chat" ? chat : embed) = m;
+  }
+  ASSERT_FALSE(chat.is_null());
+  ASSERT_FALSE(embed.is_null());
+  EXPECT_EQ(chat["id"], ut::ml::model_name_of(ai->chat_model_name()).id);
+  EXPECT_EQ(embed["id"], ut::ml::model_name_of(ai->embed_model_name()).id);
+  const json msgs = {{{"role", "user"}, {"content", "which package provides ls?"}}};
+  for (const std::string& name : {std::string("default"), chat["id"].get<std::string>(), ai->chat_model_name()}) {
+    const auto j = post("/v1/chat/completions", {{"model", name}, {"messages", msgs}, {"max_tokens", 2}}, 200);
+    EXPECT_EQ(j["model"], chat["id"]) << "asked for '" << name << "': the answer names the model by its id";
+  }
+  const auto no_model = post("/v1/chat/completions", {{"messages", msgs}, {"max_tokens", 2}}, 200);
+  EXPECT_EQ(no_model["model"], chat["id"]);
+  for (const std::string& name : {std::string("default"), embed["id"].get<std::string>(), ai->embed_model_name()}) {
+    const auto j = post("/v1/embeddings", {{"model", name}, {"input", "apt"}}, 200);
+    EXPECT_EQ(j["model"], embed["id"]);
+  }
+  const std::string unknown = "model-" + std::to_string(std::random_device{}());
+  EXPECT_EQ(post("/v1/chat/completions", {{"model", unknown}, {"messages", msgs}}, 404)["error"]["type"],
+            "model_not_found");
+  EXPECT_EQ(post("/v1/embeddings", {{"model", unknown}, {"input", "apt"}}, 404)["error"]["type"], "model_not_found");
+  if (chat["id"] != embed["id"]) post("/v1/embeddings", {{"model", chat["id"]}, {"input", "apt"}}, 404);
+}
+
+TEST_F(AssistantTest, ModelIdsComeFromTheProjectsNamesOrTheFileStem) {
+  // The project's convention "slug: description" gives both; other names leave the id to the file.
+  const auto a = ut::ml::model_name_of("debian-tinyllama: Llama decoder trained on Debian package descriptions",
+                                       "/x/debian-llama-spm-q8_0.gguf");
+  EXPECT_EQ(a.id, "debian-tinyllama");
+  EXPECT_EQ(a.description, "Llama decoder trained on Debian package descriptions");
+  const auto b = ut::ml::model_name_of("Qwen2.5 0.5B Instruct", "/models/Qwen2.5-0.5B-Instruct-Q8_0.gguf");
+  EXPECT_EQ(b.id, "Qwen2.5-0.5B-Instruct-Q8_0");
+  EXPECT_EQ(b.description, "Qwen2.5 0.5B Instruct");
+  EXPECT_EQ(ut::ml::model_name_of("x", "/m/my model: v2.gguf").id, "my-model-v2");
+  EXPECT_EQ(ut::ml::model_name_of("tiny llama (random weights)").id, "tiny-llama-random-weights");
+  // A user's file: its stem, read through the same inspection the server uses.
+  dir = std::filesystem::path(::testing::TempDir()) / ("ut_model_ids_" + std::to_string(std::random_device{}()));
+  std::filesystem::create_directories(dir);
+  const auto user = dir / "phi-mini-q4.gguf";  // general.name "tiny llama (random weights, llama-spm vocab)"
+  ut::ml::write_synthetic_model(ut::ml::SynthSpec::tiny_decoder(), user.string());
+  const auto info = ut::ml::Model::inspect(user.string());
+  EXPECT_EQ(info.id, "phi-mini-q4");
+  EXPECT_EQ(info.description, info.name);
+  EXPECT_EQ(info.name, ut::ml::SynthSpec::tiny_decoder().name);
+  const std::string trained = ut::engine::trained_models_dir();
+  if (trained.empty()) GTEST_SKIP() << "the trained models are switched off (UT_TRAINED_MODELS_DIR)";
+  EXPECT_EQ(ut::ml::Model::inspect(trained + "/debian-llama-spm-f16.gguf").id, "debian-tinyllama");
+  EXPECT_EQ(ut::ml::Model::inspect(trained + "/debian-bert-bge-f16.gguf").id, "debian-minilm");
+}
+
+TEST_F(AssistantTest, ModelsNamedByTheOperatorAreListedAndAnswerToTheirName) {
+  start();
+  const std::string name = "local-chat-" + std::to_string(std::random_device{}() % 1000);
+  ut::server::Server named(*eng, ut::server::ServerOptions{.port = 0});
+  named.add_routes([&](httplib::Server& h) {
+    ut::server::add_openai_routes(h, *ai, {.chat_model_id = name, .embed_model_id = "my-embedder"});
+  });
+  named.start();
+  httplib::Client c("127.0.0.1", named.port());
+  c.set_read_timeout(60, 0);
+  const auto models = json::parse(c.Get("/v1/models")->body);
+  std::vector<std::string> ids;
+  for (const auto& m : models["data"]) ids.push_back(m["id"]);
+  EXPECT_EQ(ids, (std::vector<std::string>{name, "my-embedder"}));
+  const json msgs = {{{"role", "user"}, {"content", "hi"}}};
+  for (const std::string& m : {name, std::string("default"), ai->chat_model_name()}) {
+    auto r = c.Post("/v1/chat/completions", json{{"model", m}, {"messages", msgs}, {"max_tokens", 2}}.dump(),
+                    "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << m << ": " << r->body;
+    EXPECT_EQ(json::parse(r->body)["model"], name);
+  }
+  auto r = c.Post("/v1/embeddings", json{{"model", "my-embedder"}, {"input", "x"}}.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  named.stop();
 }
 
 }  // namespace

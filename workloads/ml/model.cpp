@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -89,6 +90,9 @@ GgufInfo Model::inspect(const std::string& path) {
 
   info.architecture = kv_string(g.get(), "general.architecture");
   info.name = kv_string(g.get(), "general.name");
+  auto [id, description] = model_name_of(info.name, path);
+  info.id = std::move(id);
+  info.description = std::move(description);
   if (info.architecture.empty()) fail(where, path, "GGUF metadata has no general.architecture");
 
   info.tensors = gguf_get_n_tensors(g.get());
@@ -230,6 +234,33 @@ std::optional<std::string> Model::meta(const std::string& key) const {
   llama_model_meta_val_str(model_, key.c_str(), s.data(), s.size());
   s.resize(static_cast<std::size_t>(n));
   return s;
+}
+
+namespace {
+bool slug_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; }
+
+// Runs of anything but letters, digits, '-', '_' and '.' become one '-'; lower case.
+std::string slugify(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (slug_char(c)) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    else if (!out.empty() && out.back() != '-') out += '-';
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out;
+}
+}  // namespace
+
+ModelName model_name_of(const std::string& general_name, const std::string& path) {
+  const auto colon = general_name.find(": ");
+  if (colon != std::string::npos && colon > 0 &&
+      std::all_of(general_name.begin(), general_name.begin() + static_cast<std::ptrdiff_t>(colon), slug_char))
+    return {general_name.substr(0, colon), general_name.substr(colon + 2)};
+  std::string id = path.empty() ? slugify(general_name) : fs::path(path).stem().string();
+  // A file stem may hold spaces too; an id never does.
+  if (std::any_of(id.begin(), id.end(), [](char c) { return !slug_char(c); })) id = slugify(id);
+  if (id.empty()) id = "model";
+  return {id, general_name};
 }
 
 bool truncate_keeping_separator(std::vector<int32_t>& ids, int max_tokens, bool ends_with_separator) {

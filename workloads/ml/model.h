@@ -6,6 +6,7 @@
 //   std::vector<int32_t> ids = voc->tokenize("Hello world", /*add_special=*/false);
 //   std::string text = voc->detokenize(ids);
 //   if (auto t = lm->chat_template()) { /* Jinja text stored in the file */ }
+//   lm->info().id;                    // "qwen" (the file stem), or "debian-tinyllama" for the project's models
 //
 // Contract
 // - load() throws ut::ml::ModelError naming the file and the problem for: a missing or unreadable file, a file
@@ -55,7 +56,9 @@ struct ModelOptions {
 // What the GGUF header says, read without loading weights.
 struct GgufInfo {
   std::string architecture;
-  std::string name;
+  std::string name;         // general.name as written ("debian-tinyllama: Llama decoder trained on ...")
+  std::string id;           // short id for APIs (model_name_of): "debian-tinyllama", or the file stem
+  std::string description;  // the rest of general.name ("Llama decoder trained on ..."), or all of it
   ModelKind kind = ModelKind::decoder;
   uint64_t file_bytes = 0;
   uint64_t tensor_bytes = 0;
@@ -112,6 +115,16 @@ class Model {
 };
 
 using ModelPtr = std::shared_ptr<Model>;
+
+// A model's short id and description. general.name of the form "slug: description" (the project's models:
+// "debian-tinyllama: Llama decoder trained on Debian package descriptions") gives both; otherwise the id is
+// the file name without folders and extension ("Qwen2.5-0.5B-Instruct-Q8_0" for .../Qwen2.5-0.5B-Instruct-Q8_0.gguf)
+// and the description is general.name. Without a path, the name itself is made a slug ("tiny llama (x)" ->
+// "tiny-llama-x"). Ids never hold spaces or colons.
+struct ModelName {
+  std::string id, description;
+};
+ModelName model_name_of(const std::string& general_name, const std::string& path = {});
 
 // Cuts `ids` to max_tokens, keeping the last token in the last place when the vocabulary closes inputs with a
 // separator ([SEP]/EOS); returns whether it cut. Embedder and the training tokenizer share it, so the models
