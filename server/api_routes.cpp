@@ -103,8 +103,9 @@ void add_api_routes(httplib::Server& http, engine::Runtime& rt, ApiOptions optio
   http.Get("/api/v1/docs", [&ai](const httplib::Request&, httplib::Response& res) {
     json out = json::array();
     for (auto& d : ai.docs()->list())
-      out.push_back({{"id", d.id}, {"title", d.title}, {"version", d.version}, {"chunks", d.chunks},
-                     {"embedded", d.embedded}, {"pending", d.pending}, {"failed", d.failed}});
+      out.push_back({{"id", d.id}, {"title", d.title}, {"source", d.source.empty() ? json(nullptr) : json(d.source)},
+                     {"version", d.version}, {"chunks", d.chunks}, {"embedded", d.embedded}, {"pending", d.pending},
+                     {"failed", d.failed}});
     res.set_content(json{{"documents", out}}.dump(), "application/json");
   });
   http.Post("/api/v1/docs", [&ai](const httplib::Request& req, httplib::Response& res) {
@@ -112,7 +113,11 @@ void add_api_routes(httplib::Server& http, engine::Runtime& rt, ApiOptions optio
     if (!body) return;
     if (!body->contains("title") || !(*body)["title"].is_string() || !body->contains("body") || !(*body)["body"].is_string())
       return send_error(res, 400, "'title' and 'body' must be strings");
-    const auto id = ai.docs()->create((*body)["title"], (*body)["body"]);
+    if (body->contains("source") && !(*body)["source"].is_string() && !(*body)["source"].is_null())
+      return send_error(res, 400, "'source' must be a string");
+    if ((*body)["title"].get<std::string>().empty()) return send_error(res, 400, "'title' must not be empty");
+    const std::string source = body->contains("source") && (*body)["source"].is_string() ? (*body)["source"] : "";
+    const auto id = ai.docs()->create((*body)["title"], (*body)["body"], source);
     ai.schedule_indexing();
     res.status = 201;
     res.set_content(json{{"id", id}}.dump(), "application/json");
@@ -121,10 +126,14 @@ void add_api_routes(httplib::Server& http, engine::Runtime& rt, ApiOptions optio
     auto id = doc_id(req, res);
     if (!id) return;
     auto body = ai.docs()->body(*id);
-    if (!body) return send_error(res, 404, "no document " + std::to_string(*id), "not_found");
+    const auto info = ai.docs()->info(*id);
+    if (!body || !info) return send_error(res, 404, "no document " + std::to_string(*id), "not_found");
     json chunks = json::array();
     for (auto& c : ai.docs()->chunks(*id)) chunks.push_back({{"id", c.id}, {"ord", c.ord}, {"state", vector::to_string(c.state)}});
-    res.set_content(json{{"id", *id}, {"body", *body}, {"chunks", chunks}}.dump(-1, ' ', false, json::error_handler_t::replace),
+    res.set_content(json{{"id", *id}, {"title", info->title},
+                         {"source", info->source.empty() ? json(nullptr) : json(info->source)},
+                         {"version", info->version}, {"body", *body}, {"chunks", chunks}}
+                        .dump(-1, ' ', false, json::error_handler_t::replace),
                     "application/json");
   });
   http.Put(R"(/api/v1/docs/(\d+))", [&ai](const httplib::Request& req, httplib::Response& res) {

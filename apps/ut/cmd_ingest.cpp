@@ -31,6 +31,35 @@ bool wanted(const fs::path& p) {
   return ext == ".txt" || ext == ".md" || ext == ".markdown" || ext == ".rst";
 }
 
+// What a reader calls the document: a Markdown file's first "# heading" (outside code fences), else the file
+// name without folders and extension ("/srv/notes/apt-pinning.md" -> "apt-pinning").
+std::string document_title(const fs::path& file, const std::string& body) {
+  const auto ext = file.extension().string();
+  if (ext == ".md" || ext == ".markdown") {
+    std::istringstream in(body);
+    std::string line, fence;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      const auto lead = line.find_first_not_of(' ');
+      const bool fence_line =
+          lead != std::string::npos && lead < 4 && (line.compare(lead, 3, "```") == 0 || line.compare(lead, 3, "~~~") == 0);
+      if (fence_line) {
+        const std::string mark = line.substr(lead, 3);
+        fence = fence.empty() ? mark : fence == mark ? std::string() : fence;
+        continue;
+      }
+      if (!fence.empty() || lead == std::string::npos || lead >= 4 || line.compare(lead, 2, "# ") != 0) continue;
+      std::string title = line.substr(lead + 2);
+      // Closing hashes ("# Title #") and surrounding blanks are not part of the heading.
+      while (!title.empty() && (title.back() == '#' || title.back() == ' ' || title.back() == '\t')) title.pop_back();
+      title.erase(0, title.find_first_not_of(" \t"));
+      if (!title.empty()) return title;
+    }
+  }
+  const std::string stem = file.stem().string();
+  return stem.empty() ? file.filename().string() : stem;
+}
+
 void bar(const char* what, std::size_t done, std::size_t total) {
   const int width = 30;
   const int fill = total ? static_cast<int>(width * done / total) : width;
@@ -58,31 +87,46 @@ int ingest(const IngestOptions& o) {
   engine::Assistant& ai = rt.assistant();
   std::size_t stored = 0, skipped = 0, failed = 0;
   for (std::size_t i = 0; i < files.size(); ++i) {
-    const std::string title = files[i].string();
+    const std::string name = files[i].string();  // as found (the title the first versions stored)
+    const std::string source = fs::absolute(files[i]).lexically_normal().string();
     std::ifstream f(files[i], std::ios::binary);
     std::stringstream ss;
     ss << f.rdbuf();
     std::string body = ss.str();
     if (!f && !f.eof()) {
-      std::fprintf(stderr, "\nut ingest: cannot read '%s'\n", title.c_str());
+      std::fprintf(stderr, "\nut ingest: cannot read '%s'\n", name.c_str());
       ++failed;
       continue;
     }
     if (const std::size_t bad = vector::make_valid_utf8(body))
-      std::fprintf(stderr, "\nut ingest: '%s': %zu bytes that are not UTF-8 stored as U+FFFD\n", title.c_str(), bad);
+      std::fprintf(stderr, "\nut ingest: '%s': %zu bytes that are not UTF-8 stored as U+FFFD\n", name.c_str(), bad);
     try {
-      const auto existing = ai.docs()->find_by_title(title);
-      if (existing && ai.docs()->body(*existing) == body) {
+      const std::string title = document_title(files[i], body);
+      auto& docs = *ai.docs();
+      // The same file is the same document: found by its source, or (stored by an older version) by its path as
+      // title, without a source.
+      auto existing = docs.find_by_source(source);
+      if (!existing) {
+        existing = docs.find_by_title(name);
+        if (existing && !docs.info(*existing)->source.empty()) existing.reset();
+      }
+      const auto info = existing ? docs.info(*existing) : std::nullopt;
+      const bool same_body = existing && docs.body(*existing) == body;
+      if (same_body && info->title == title && info->source == source) {
         ++skipped;
       } else {
-        if (existing) ai.docs()->update(*existing, body);
-        else ai.docs()->create(title, body);
+        if (!existing) {
+          docs.create(title, body, source);
+        } else {
+          if (!same_body) docs.update(*existing, body);
+          docs.rename(*existing, title, source);
+        }
         ++stored;
-        std::printf("stored %s\n", title.c_str());  // committed: durable from here on
+        std::printf("stored %s\n", source.c_str());  // committed: durable from here on
         std::fflush(stdout);
       }
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "\nut ingest: '%s': %s\n", title.c_str(), e.what());
+      std::fprintf(stderr, "\nut ingest: '%s': %s\n", name.c_str(), e.what());
       ++failed;
     }
     bar("files", i + 1, files.size());

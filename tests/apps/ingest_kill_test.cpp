@@ -84,7 +84,7 @@ TEST(IngestKill, Sigkill_LosesNothingCommitted_AndResumes) {
     ut::data::Database d({.path = db});
     ut::vector::DocumentStore store(d, {.dim = 64, .save_index_on_close = false});
     for (auto& p : committed) {
-      auto id = store.find_by_title(p);
+      auto id = store.find_by_source(p);
       ASSERT_TRUE(id.has_value()) << p << " was reported stored but is missing";
       EXPECT_EQ(store.body(*id).value(), texts[p]);
     }
@@ -116,6 +116,56 @@ TEST(IngestKill, Sigkill_LosesNothingCommitted_AndResumes) {
   }
   EXPECT_EQ(pending, 0u);
   EXPECT_EQ(store.indexed(), chunks);
+  fs::remove_all(root);
+}
+
+// Titles are what a reader calls a document (the Markdown heading, else the file name); the path is the source,
+// and ingesting the same file again updates the same document, also one stored by the first versions (whose
+// title was the path).
+TEST(Ingest, TitlesAreHeadingsOrFileNamesAndTheSourceFindsTheDocumentAgain) {
+  const fs::path root = fs::path(::testing::TempDir()) / ("ut_ingest_titles_" + std::to_string(getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root / "docs" / "notes");
+  std::mt19937_64 rng(std::random_device{}());
+  const std::string heading = "Pinning packages " + std::to_string(rng() % 10000);
+  const fs::path guide = root / "docs" / "guide.md", plain = root / "docs" / "plain.md",
+                 readme = root / "docs" / "notes" / "read me.txt";
+  std::ofstream(guide) << "```sh\n# not a title: a shell comment\n```\n\n#  " << heading << " #\n\nHold a version.\n";
+  std::ofstream(plain) << "## only a second-level heading\n\nText.\n";
+  std::ofstream(readme) << "# a text file's first line is not a Markdown heading\n";
+  const std::string db = (root / "engine.duckdb").string();
+  {
+    // What the first versions stored for plain.md: the path as the title, no source.
+    ut::data::Database d({.path = db});
+    ut::vector::DocumentStore store(d, {.dim = 64});
+    store.create(plain.string(), "older text");
+  }
+  const std::string cmd = std::string(UT_BINARY) + " ingest " + (root / "docs").string() + " --no-embed --db " + db +
+                          " > /dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::map<std::string, ut::vector::DocumentInfo> by_source;
+  {
+    ut::data::Database d({.path = db});
+    ut::vector::DocumentStore store(d, {.dim = 64});
+    for (auto& doc : store.list()) by_source[doc.source] = doc;
+  }
+  ASSERT_EQ(by_source.size(), 3u) << "the old plain.md document is updated, not doubled";
+  EXPECT_EQ(by_source[guide.string()].title, heading);
+  EXPECT_EQ(by_source[plain.string()].title, "plain");
+  EXPECT_EQ(by_source[plain.string()].id, 1u) << "the document the first version stored";
+  EXPECT_EQ(by_source[readme.string()].title, "read me");
+
+  // Edited heading and text: the same document, renamed and updated.
+  std::ofstream(guide) << "# Holding packages\n\nPin them.\n";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  ut::data::Database d({.path = db});
+  ut::vector::DocumentStore store(d, {.dim = 64});
+  EXPECT_EQ(store.list().size(), 3u);
+  const auto id = store.find_by_source(guide.string());
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(*id, by_source[guide.string()].id);
+  EXPECT_EQ(store.info(*id)->title, "Holding packages");
+  EXPECT_EQ(store.body(*id).value(), "# Holding packages\n\nPin them.\n");
   fs::remove_all(root);
 }
 

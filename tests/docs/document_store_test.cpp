@@ -138,6 +138,60 @@ TEST_F(DocumentStoreTest, ReopenUsesSavedIndexAndRebuildsAfterACrash) {
   EXPECT_EQ(s.list().size(), 2u);
 }
 
+// A database written before documents had a source opens, gains the column, and keeps its documents and chunks.
+TEST_F(DocumentStoreTest, OpensADatabaseWrittenBeforeSourcesAndRecordsThem) {
+  const std::string old_body = paragraphs(3, "legacy");
+  {
+    ut::data::Database db({.path = path});
+    const ut::data::QueryOptions w{.access = ut::data::Access::read_write};
+    // The schema as the first versions wrote it (no source column), with one document and its chunk.
+    db.query(R"SQL(
+      CREATE SEQUENCE ut_doc_seq START 2; CREATE SEQUENCE ut_chunk_seq START 2;
+      CREATE TABLE ut_documents(id BIGINT PRIMARY KEY, title VARCHAR NOT NULL, body VARCHAR NOT NULL,
+        version BIGINT NOT NULL, updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp);
+      CREATE TABLE ut_chunks(id BIGINT PRIMARY KEY, doc_id BIGINT NOT NULL, ord INTEGER NOT NULL, hash UBIGINT NOT NULL,
+        body VARCHAR NOT NULL, begin_off BIGINT NOT NULL, end_off BIGINT NOT NULL, tokens INTEGER NOT NULL,
+        state VARCHAR NOT NULL, embedding VARCHAR, model VARCHAR, error VARCHAR);
+      CREATE TABLE ut_meta(key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+      INSERT INTO ut_meta VALUES ('index_generation', '0');)SQL", w);
+    db.query("INSERT INTO ut_documents (id, title, body, version) VALUES (1, '/old/path/notes.md', " +
+                 ut::vector::sql_quote(old_body) + ", 3);\n"
+                 "INSERT INTO ut_chunks VALUES (1, 1, 0, 7, 'legacy chunk', 0, 12, 2, 'pending', NULL, NULL, NULL);",
+             w);
+  }
+  std::mt19937_64 rng(std::random_device{}());
+  const std::string source = "/srv/docs/guide-" + std::to_string(rng() % 100000) + ".md";
+  uint64_t id = 0;
+  {
+    ut::data::Database db({.path = path});
+    DocumentStore s(db, opts());
+    auto docs = s.list();
+    ASSERT_EQ(docs.size(), 1u);
+    EXPECT_EQ(docs[0].title, "/old/path/notes.md");
+    EXPECT_EQ(docs[0].source, "") << "documents of the old version have no source";
+    EXPECT_EQ(docs[0].version, 3u);
+    EXPECT_EQ(docs[0].pending, 1u);
+    EXPECT_EQ(s.body(1).value(), old_body);
+    id = s.create("Guide", paragraphs(2, "guide"), source);
+    EXPECT_EQ(s.find_by_source(source), id);
+    EXPECT_FALSE(s.find_by_source("/no/such/file.md").has_value());
+    EXPECT_FALSE(s.find_by_source("").has_value()) << "no source is not a source";
+    // The old document gets a title and a source; its chunks stay as they were.
+    s.rename(1, "notes", "/old/path/notes.md");
+    EXPECT_EQ(s.info(1)->title, "notes");
+    EXPECT_EQ(s.find_by_source("/old/path/notes.md"), 1u);
+    EXPECT_EQ(s.chunks(1).size(), 1u);
+    EXPECT_THROW(s.rename(999, "x", ""), ut::UsageError);
+  }
+  ut::data::Database db({.path = path});  // a second open finds the column there
+  DocumentStore s(db, opts());
+  const auto info = s.info(id);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->title, "Guide");
+  EXPECT_EQ(info->source, source);
+  EXPECT_EQ(s.list().size(), 2u);
+}
+
 TEST(Base64Floats, RoundTripIsExact) {
   std::mt19937 rng(std::random_device{}());
   std::uniform_real_distribution<float> d(-1e6f, 1e6f);

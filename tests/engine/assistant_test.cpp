@@ -480,4 +480,28 @@ TEST_F(AssistantTest, ModelsNamedByTheOperatorAreListedAndAnswerToTheirName) {
   named.stop();
 }
 
+TEST_F(AssistantTest, DocumentsShowTheirSource) {
+  start();
+  const std::string source = "/srv/notes/apt-" + std::to_string(std::random_device{}() % 100000) + ".md";
+  const auto with =
+      post("/api/v1/docs", {{"title", "APT pinning"}, {"body", "Pin a version."}, {"source", source}}, 201);
+  const auto without = post("/api/v1/docs", {{"title", "Scratch"}, {"body", "No file behind it."}}, 201);
+  post("/api/v1/docs", {{"title", "x"}, {"body", "y"}, {"source", 7}}, 400);
+  const auto list = json::parse(cli->Get("/api/v1/docs")->body)["documents"];
+  ASSERT_EQ(list.size(), 2u);
+  for (const auto& d : list) {
+    if (d["id"] == with["id"]) {
+      EXPECT_EQ(d["title"], "APT pinning");
+      EXPECT_EQ(d["source"], source);
+    } else {
+      EXPECT_EQ(d["id"], without["id"]);
+      EXPECT_TRUE(d["source"].is_null()) << d;
+    }
+  }
+  const auto one = json::parse(cli->Get("/api/v1/docs/" + std::to_string(with["id"].get<uint64_t>()))->body);
+  EXPECT_EQ(one["title"], "APT pinning");
+  EXPECT_EQ(one["source"], source);
+  EXPECT_EQ(one["body"], "Pin a version.");
+}
+
 }  // namespace

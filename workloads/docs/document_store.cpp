@@ -16,7 +16,7 @@ CREATE SEQUENCE IF NOT EXISTS ut_doc_seq START 1;
 CREATE SEQUENCE IF NOT EXISTS ut_chunk_seq START 1;
 CREATE TABLE IF NOT EXISTS ut_documents(
   id BIGINT PRIMARY KEY, title VARCHAR NOT NULL, body VARCHAR NOT NULL, version BIGINT NOT NULL,
-  updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp);
+  updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp, source VARCHAR);
 CREATE TABLE IF NOT EXISTS ut_chunks(
   id BIGINT PRIMARY KEY, doc_id BIGINT NOT NULL, ord INTEGER NOT NULL, hash UBIGINT NOT NULL, body VARCHAR NOT NULL,
   begin_off BIGINT NOT NULL, end_off BIGINT NOT NULL, tokens INTEGER NOT NULL, state VARCHAR NOT NULL,
@@ -108,6 +108,10 @@ DocumentStore::DocumentStore(data::Database& db, DocumentStoreOptions options) :
   const std::string& path = db_.options().path;
   if (opt_.index_path.empty() && !path.empty() && path != ":memory:") opt_.index_path = path + ".hnsw";
   db_.query(kSchema, kWrite);
+  // Databases written before documents had a source: add the column (empty for their documents).
+  if (db_.query("SELECT 1 FROM information_schema.columns WHERE table_name = 'ut_documents' AND column_name = 'source'")
+          .rows() == 0)
+    db_.query("ALTER TABLE ut_documents ADD COLUMN source VARCHAR", kWrite);
   open_index();
 }
 
@@ -191,13 +195,14 @@ void DocumentStore::apply_chunks(data::Session& s, std::string& sql, uint64_t do
   }
 }
 
-uint64_t DocumentStore::create(const std::string& title, const std::string& body) {
+uint64_t DocumentStore::create(const std::string& title, const std::string& body, const std::string& source) {
   if (title.empty()) throw UsageError("[DocumentStore::create] empty title");
   std::lock_guard lock(write_mutex_);
   auto s = db_.connect();
   const uint64_t id = as_u64(s.query("SELECT nextval('ut_doc_seq')", kWrite).column(0), 0);
-  std::string sql = "INSERT INTO ut_documents (id, title, body, version) VALUES (" + std::to_string(id) + ", " +
-                    sql_quote(title) + ", " + sql_quote(body) + ", 1);\n";
+  std::string sql = "INSERT INTO ut_documents (id, title, body, version, source) VALUES (" + std::to_string(id) +
+                    ", " + sql_quote(title) + ", " + sql_quote(body) + ", 1, " +
+                    (source.empty() ? std::string("NULL") : sql_quote(source)) + ");\n";
   apply_chunks(s, sql, id, body);
   s.query(sql, kWrite);
   return id;
@@ -229,6 +234,18 @@ void DocumentStore::update(uint64_t id, const std::string& body) {
   }
 }
 
+void DocumentStore::rename(uint64_t id, const std::string& title, const std::string& source) {
+  if (title.empty()) throw UsageError("[DocumentStore::rename] empty title");
+  std::lock_guard lock(write_mutex_);
+  auto s = db_.connect();
+  if (s.query("SELECT 1 FROM ut_documents WHERE id = " + std::to_string(id)).rows() == 0)
+    throw UsageError("[DocumentStore::rename] no document " + std::to_string(id));
+  s.query("UPDATE ut_documents SET title = " + sql_quote(title) +
+              ", source = " + (source.empty() ? std::string("NULL") : sql_quote(source)) +
+              ", updated_at = current_timestamp WHERE id = " + std::to_string(id),
+          kWrite);
+}
+
 bool DocumentStore::remove(uint64_t id) {
   std::lock_guard lock(write_mutex_);
   auto s = db_.connect();
@@ -254,17 +271,33 @@ std::optional<uint64_t> DocumentStore::find_by_title(const std::string& title) {
   return as_u64(r.column(0), 0);
 }
 
-std::vector<DocumentInfo> DocumentStore::list() {
+std::optional<uint64_t> DocumentStore::find_by_source(const std::string& source) {
+  if (source.empty()) return std::nullopt;
+  auto r = db_.query("SELECT id FROM ut_documents WHERE source = " + sql_quote(source) + " ORDER BY id LIMIT 1");
+  if (r.rows() == 0) return std::nullopt;
+  return as_u64(r.column(0), 0);
+}
+
+std::vector<DocumentInfo> DocumentStore::documents(const std::string& where) {
   auto r = db_.query(
-      "SELECT d.id, d.title, d.version, count(c.id), count(c.id) FILTER (WHERE c.state = 'embedded'), "
-      "count(c.id) FILTER (WHERE c.state = 'pending'), count(c.id) FILTER (WHERE c.state = 'failed') "
-      "FROM ut_documents d LEFT JOIN ut_chunks c ON c.doc_id = d.id GROUP BY ALL ORDER BY d.id");
+      "SELECT d.id, d.title, coalesce(d.source, ''), d.version, count(c.id), "
+      "count(c.id) FILTER (WHERE c.state = 'embedded'), count(c.id) FILTER (WHERE c.state = 'pending'), "
+      "count(c.id) FILTER (WHERE c.state = 'failed') "
+      "FROM ut_documents d LEFT JOIN ut_chunks c ON c.doc_id = d.id " + where + " GROUP BY ALL ORDER BY d.id");
   std::vector<DocumentInfo> out;
   for (std::size_t i = 0; i < r.rows(); ++i) {
-    out.push_back({as_u64(r.column(0), i), r.column(1).str[i], as_u64(r.column(2), i), as_u64(r.column(3), i),
-                   as_u64(r.column(4), i), as_u64(r.column(5), i), as_u64(r.column(6), i)});
+    out.push_back({as_u64(r.column(0), i), r.column(1).str[i], r.column(2).str[i], as_u64(r.column(3), i),
+                   as_u64(r.column(4), i), as_u64(r.column(5), i), as_u64(r.column(6), i), as_u64(r.column(7), i)});
   }
   return out;
+}
+
+std::vector<DocumentInfo> DocumentStore::list() { return documents(""); }
+
+std::optional<DocumentInfo> DocumentStore::info(uint64_t id) {
+  auto d = documents("WHERE d.id = " + std::to_string(id));
+  if (d.empty()) return std::nullopt;
+  return d[0];
 }
 
 std::vector<ChunkInfo> DocumentStore::chunks(uint64_t doc_id) {

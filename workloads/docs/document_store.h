@@ -5,6 +5,8 @@
 //   ut::vector::DocumentStore docs(db, {.dim = 384, .chunker = {.max_tokens = 256, .overlap_tokens = 32},
 //                                       .count_tokens = [&](std::string_view s) { return n_tokens(s); }});
 //   uint64_t id = docs.create("notes.md", "First paragraph.\n\nSecond.");    // durable and visible at once
+//   docs.create("Install notes", text, "/home/me/notes/install.md");         // title, and where it came from
+//   auto same = docs.find_by_source("/home/me/notes/install.md");             // re-ingesting finds it again
 //   docs.update(id, "First paragraph.\n\nSecond, edited.");                  // only changed chunks go pending
 //   auto work = docs.pending(64);                                            // chunks that need embeddings
 //   docs.store_embeddings(ids, vectors);                                     // -> embedded, into the index
@@ -18,6 +20,8 @@
 //   index at once. store_embeddings() ignores chunks deleted meanwhile. mark_failed() records an error.
 // - The index file (<db>.hnsw) carries the generation it was saved at; on open, a missing or stale index (a
 //   crash after the last save) is rebuilt from the embeddings stored in DuckDB, so nothing committed is lost.
+// - A document has a title (what a reader calls it) and optionally a source (where it came from: a file path);
+//   databases written before sources existed get the column when opened, with no source for their documents.
 // - Thread-safe: mutations are serialised; search runs concurrently with them.
 #pragma once
 
@@ -50,6 +54,7 @@ struct DocumentStoreOptions {
 struct DocumentInfo {
   uint64_t id = 0;
   std::string title;
+  std::string source;  // where it came from (a file's absolute path); empty when none was given
   uint64_t version = 0;
   std::size_t chunks = 0, embedded = 0, pending = 0, failed = 0;
 };
@@ -73,11 +78,15 @@ class DocumentStore {
   DocumentStore(data::Database& db, DocumentStoreOptions options);
   ~DocumentStore();  // saves the index; never throws
 
-  uint64_t create(const std::string& title, const std::string& body);
+  uint64_t create(const std::string& title, const std::string& body, const std::string& source = {});
   void update(uint64_t id, const std::string& body);  // throws UsageError for an unknown id
+  // Sets the title and the source (an edit of the metadata only: chunks and embeddings stay).
+  void rename(uint64_t id, const std::string& title, const std::string& source);
   bool remove(uint64_t id);
   std::optional<std::string> body(uint64_t id);
   std::optional<uint64_t> find_by_title(const std::string& title);
+  std::optional<uint64_t> find_by_source(const std::string& source);
+  std::optional<DocumentInfo> info(uint64_t id);
   std::vector<DocumentInfo> list();
   std::vector<ChunkInfo> chunks(uint64_t doc_id);
 
@@ -94,6 +103,7 @@ class DocumentStore {
  private:
   void open_index();
   void apply_chunks(data::Session& s, std::string& sql, uint64_t doc_id, const std::string& body);
+  std::vector<DocumentInfo> documents(const std::string& where);  // list() with a WHERE clause on d
 
   data::Database& db_;
   DocumentStoreOptions opt_;
