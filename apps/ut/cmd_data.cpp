@@ -1,5 +1,6 @@
 // `ut sql` and `ut bench data`: the data engine's commands (workloads/data).
 //   ut sql "SELECT section, count(*) FROM debian_packages GROUP BY section" [--db FILE] [--write]
+//   ut sql --format csv "SELECT ..." | ...        table (default), csv, json or markdown, as DuckDB's CLI modes
 //   ut sql --explain-plan "SELECT ..."            the planner's choice (kernels vs DuckDB) and why; runs nothing
 //   ut sql --load-debian-packages                 (re)loads the table debian_packages from apt's lists
 //   ut sql --generate-lineitem 1000000 --seed 7   (re)creates the synthetic table lineitem
@@ -43,8 +44,19 @@ struct SqlOptions {
   uint64_t seed = 1;
   int timeout_ms = 0;
   std::size_t max_rows = 100;
+  bool max_rows_given = false;  // csv, json and markdown print every row unless --max-rows is given
+  std::string format = "table";
   bool embed = false;
 };
+
+// The result in the chosen format; only the table carries the row count, the rest is data for other tools.
+std::string formatted(const data::Result& r, const SqlOptions& o) {
+  const std::size_t limit = o.max_rows_given ? o.max_rows : SIZE_MAX;
+  if (o.format == "csv") return r.to_csv(limit);
+  if (o.format == "json") return r.to_json(limit);
+  if (o.format == "markdown") return r.to_markdown(limit);
+  return r.to_table(o.max_rows);
+}
 
 struct BenchDataOptions {
   uint64_t rows = 10'000'000;
@@ -78,7 +90,7 @@ std::string result_text(const std::string& sql, const data::Result& r, std::size
 }
 
 // Stores the text as a document in the same database file and embeds it, so chat can cite the result.
-int embed_result(const std::string& db_path, const std::string& sql, const std::string& text) {
+int embed_result(const std::string& db_path, const std::string& sql, const std::string& text, FILE* info) {
   engine::Engine eng({.backend = "cpu"});
   engine::AssistantConfig ac{.db_path = db_path};
   std::string unused_chat = "-";
@@ -91,7 +103,7 @@ int embed_result(const std::string& db_path, const std::string& sql, const std::
   ai.schedule_indexing();
   if (!ai.wait_indexed(std::chrono::minutes(5))) throw Error("embedding the result did not finish in 5 minutes");
   std::size_t chunks = ai.docs()->chunks(id).size();
-  std::printf("embedded as document %llu \"%s\" (%zu chunks) — chat and /api/v1/docs/search can now cite it\n",
+  std::fprintf(info, "embedded as document %llu \"%s\" (%zu chunks) — chat and /api/v1/docs/search can now cite it\n",
               static_cast<unsigned long long>(id), title.c_str(), chunks);
   return 0;
 }
@@ -99,6 +111,7 @@ int embed_result(const std::string& db_path, const std::string& sql, const std::
 int run_sql(const SqlOptions& o) {
   const std::string db_path = o.db_path.empty() ? data::Database::default_path() : o.db_path;
   std::string to_embed;
+  FILE* info = o.format == "table" ? stdout : stderr;  // stdout holds only the data in csv, json and markdown
   {
     data::Database db({.path = db_path});
     data::Session session = db.connect();
@@ -106,7 +119,7 @@ int run_sql(const SqlOptions& o) {
     if (o.load_debian) {
       const uint64_t t0 = now_ns();
       const auto load = data::load_debian_packages(session);
-      std::printf("loaded %zu packages from %s into debian_packages (%.0f ms) in %s\n", load.packages,
+      std::fprintf(info, "loaded %zu packages from %s into debian_packages (%.0f ms) in %s\n", load.packages,
                   load.from_dpkg_status ? "dpkg's status file (no apt lists; installed packages only)"
                                         : (std::to_string(load.files) + " apt lists").c_str(),
                   ms_since(t0), o.db_path.empty() ? data::Database::default_path().c_str() : o.db_path.c_str());
@@ -115,7 +128,8 @@ int run_sql(const SqlOptions& o) {
     if (o.lineitem_rows > 0) {
       const uint64_t t0 = now_ns();
       data::generate_lineitem(session, {.rows = o.lineitem_rows, .seed = o.seed});
-      std::printf("generated lineitem: %llu rows, seed %llu (%.0f ms)\n", static_cast<unsigned long long>(o.lineitem_rows),
+      std::fprintf(info, "generated lineitem: %llu rows, seed %llu (%.0f ms)\n",
+                   static_cast<unsigned long long>(o.lineitem_rows),
                   static_cast<unsigned long long>(o.seed), ms_since(t0));
       did = true;
     }
@@ -139,13 +153,14 @@ int run_sql(const SqlOptions& o) {
     const uint64_t t0 = now_ns();
     data::QueryTicket t = o.write ? lane.submit(o.sql, qo) : lane.submit_planned(o.sql, agg, po, qo);
     const data::Result r = t.get();
-    std::printf("%s", r.to_table(o.max_rows).c_str());
-    std::printf("(%.1f ms on %s, E_data = %llu%s%s)\n", ms_since(t0), lane.queue()->label().c_str(),
+    const std::string text = formatted(r, o);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fprintf(info, "(%.1f ms on %s, E_data = %llu%s%s)\n", ms_since(t0), lane.queue()->label().c_str(),
                 static_cast<unsigned long long>(lane.event()->signaled_value()), t.slot->engine.empty() ? "" : "; ",
                 t.slot->engine.c_str());
     if (o.embed) to_embed = result_text(o.sql, r, 2000);
   }  // the database closes here: the embedding step opens the same file through the engine
-  return o.embed ? embed_result(db_path, o.sql, to_embed) : 0;
+  return o.embed ? embed_result(db_path, o.sql, to_embed, info) : 0;
 }
 
 int bench_data(const BenchDataOptions& o) {
@@ -173,9 +188,16 @@ void add_data_commands(CLI::App& app, CLI::App& bench, int& rc) {
   q->add_option("--generate-lineitem", so->lineitem_rows, "(Re)create table lineitem with N synthetic rows");
   q->add_option("--seed", so->seed, "Seed for --generate-lineitem")->capture_default_str();
   q->add_option("--timeout-ms", so->timeout_ms, "Interrupt the query after this many ms (0: none)");
-  q->add_option("--max-rows", so->max_rows, "Rows to print")->capture_default_str();
+  auto* max_rows = q->add_option("--max-rows", so->max_rows, "Rows to print (csv, json, markdown: all unless given)")
+                       ->capture_default_str();
+  q->add_option("--format", so->format, "Output: table (aligned), csv (RFC 4180), json (array of objects), markdown")
+      ->check(CLI::IsMember({"table", "csv", "json", "markdown"}))
+      ->capture_default_str();
   q->add_flag("--embed", so->embed, "Also store the result as text rows in the documents and embed them (chat cites it)");
-  q->callback([so, &rc] { rc = run_sql(*so); });
+  q->callback([so, max_rows, &rc] {
+    so->max_rows_given = max_rows->count() > 0;
+    rc = run_sql(*so);
+  });
 
   auto bo = std::make_shared<BenchDataOptions>();
   auto* b = bench.add_subcommand("data", "GROUP BY on a synthetic lineitem table: our pre-aggregation (scan + move + "

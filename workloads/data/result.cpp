@@ -4,6 +4,8 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <initializer_list>
 
 namespace ut::data {
 
@@ -224,46 +226,232 @@ void Result::append(const Result& chunk) {
   }
 }
 
+namespace {
+
+// The code point at s[i] (i advances past it); invalid UTF-8 (overlong, surrogate, cut short) gives one byte
+// and valid = false.
+char32_t next_code_point(std::string_view s, std::size_t& i, bool& valid) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = byte(i);
+  valid = true;
+  if (c < 0x80) {
+    ++i;
+    return c;
+  }
+  // Continuation bytes after a lead byte: C2..DF one, E0..EF two, F0..F4 three; any other byte leads nothing.
+  const std::size_t n = c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : 0;
+  char32_t cp = c & (n == 1 ? 0x1F : n == 2 ? 0x0F : 0x07);
+  bool ok = n > 0 && i + n < s.size();
+  for (std::size_t k = 1; ok && k <= n; ++k) {
+    ok = (byte(i + k) & 0xC0) == 0x80;
+    cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  const char32_t least = n == 1 ? 0x80 : n == 2 ? 0x800 : 0x10000;  // shorter forms are overlong
+  if (!ok || cp < least || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    valid = false;
+    ++i;
+    return 0xFFFD;
+  }
+  i += n + 1;
+  return cp;
+}
+
+bool in_ranges(char32_t c, std::initializer_list<std::pair<char32_t, char32_t>> ranges) {
+  for (auto [lo, hi] : ranges)
+    if (c >= lo && c <= hi) return true;
+  return false;
+}
+
+// Terminal columns of one code point: Markus Kuhn's wcwidth rule, shortened (Unicode East Asian Width W/F).
+int code_point_width(char32_t c) {
+  if (c < 0x20 || (c >= 0x7F && c < 0xA0)) return 0;
+  if (in_ranges(c, {{0x0300, 0x036F}, {0x0483, 0x0489}, {0x0591, 0x05BD}, {0x0610, 0x061A}, {0x064B, 0x065F},
+                    {0x1AB0, 0x1AFF}, {0x1DC0, 0x1DFF}, {0x200B, 0x200F}, {0x202A, 0x202E}, {0x2060, 0x2064},
+                    {0x20D0, 0x20FF}, {0xFE00, 0xFE0F}, {0xFE20, 0xFE2F}, {0xFEFF, 0xFEFF}, {0xE0100, 0xE01EF}}))
+    return 0;
+  if (in_ranges(c, {{0x1100, 0x115F}, {0x2329, 0x232A}, {0x2E80, 0x303E}, {0x3041, 0x33FF}, {0x3400, 0x4DBF},
+                    {0x4E00, 0x9FFF}, {0xA000, 0xA4CF}, {0xAC00, 0xD7A3}, {0xF900, 0xFAFF}, {0xFE10, 0xFE19},
+                    {0xFE30, 0xFE6F}, {0xFF00, 0xFF60}, {0xFFE0, 0xFFE6}, {0x1F300, 0x1F64F}, {0x1F900, 0x1F9FF},
+                    {0x20000, 0x2FFFD}, {0x30000, 0x3FFFD}}))
+    return 2;
+  return 1;
+}
+
+// A cell as the text formats show it: one line, at most max_cols columns (cut at a character, then "...").
+std::string cell_text(const Column& col, std::size_t row, std::size_t max_cols) {
+  std::string t = col.text(row);
+  for (char& ch : t)
+    if (ch == '\n' || ch == '\t' || ch == '\r') ch = ' ';
+  if (display_width(t) <= max_cols) return t;
+  std::size_t i = 0, cols = 0, cut = 0;
+  bool valid = true;
+  while (i < t.size()) {
+    const char32_t c = next_code_point(t, i, valid);
+    cols += valid ? static_cast<std::size_t>(code_point_width(c)) : 1;
+    if (cols > max_cols - 3) break;
+    cut = i;
+  }
+  return t.substr(0, cut) + "...";
+}
+
+std::string pad(const std::string& s, std::size_t width, bool right) {
+  const std::size_t w = display_width(s);
+  const std::string fill(width > w ? width - w : 0, ' ');
+  return right ? fill + s : s + fill;
+}
+
+bool right_aligned(const Column& c) { return c.physical() != Physical::str && c.type != TypeId::boolean; }
+
+// Cells of the first `shown` rows, one line each, and each column's width (names and, with types, type names).
+struct Grid {
+  std::vector<std::vector<std::string>> cells;
+  std::vector<std::size_t> width;
+};
+
+Grid grid(const std::vector<Column>& columns, std::size_t shown, bool with_types, std::size_t max_cols,
+          const std::function<std::string(std::string)>& escape) {
+  Grid g{std::vector<std::vector<std::string>>(columns.size()), std::vector<std::size_t>(columns.size())};
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    const Column& col = columns[c];
+    g.width[c] = std::max({display_width(escape(col.name)), with_types ? display_width(col.type_name()) : 0,
+                           std::size_t{3}});
+    g.cells[c].reserve(shown);
+    for (std::size_t r = 0; r < shown; ++r) {
+      std::string t = escape(cell_text(col, r, max_cols));
+      g.width[c] = std::max(g.width[c], display_width(t));
+      g.cells[c].push_back(std::move(t));
+    }
+  }
+  return g;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  std::size_t i = 0;
+  bool valid = true;
+  while (i < s.size()) {
+    const std::size_t at = i;
+    const char32_t c = next_code_point(s, i, valid);
+    if (!valid) {
+      out += "\\ufffd";
+    } else if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+      out += buf;
+    } else {
+      out.append(s.substr(at, i - at));
+    }
+  }
+  out += '"';
+}
+
+}  // namespace
+
+std::size_t display_width(std::string_view s) {
+  std::size_t i = 0, w = 0;
+  bool valid = true;
+  while (i < s.size()) {
+    const char32_t c = next_code_point(s, i, valid);
+    w += valid ? static_cast<std::size_t>(code_point_width(c)) : 1;
+  }
+  return w;
+}
+
 std::string Result::to_table(std::size_t max_rows) const {
   if (columns.empty()) return "(no columns)\n";
   const std::size_t shown = std::min(rows(), max_rows);
-  std::vector<std::vector<std::string>> cells(columns.size());
-  std::vector<std::size_t> width(columns.size());
-  std::vector<bool> right(columns.size());
-  for (std::size_t c = 0; c < columns.size(); ++c) {
-    const Column& col = columns[c];
-    right[c] = col.physical() != Physical::str && col.type != TypeId::boolean;
-    width[c] = std::max(col.name.size(), col.type_name().size());
-    cells[c].reserve(shown);
-    for (std::size_t r = 0; r < shown; ++r) {
-      std::string t = col.text(r);
-      for (char& ch : t)
-        if (ch == '\n' || ch == '\t') ch = ' ';
-      if (t.size() > 60) t = t.substr(0, 57) + "...";
-      width[c] = std::max(width[c], t.size());
-      cells[c].push_back(std::move(t));
-    }
-  }
-  auto pad = [](const std::string& s, std::size_t w, bool r) {
-    const std::string fill(w > s.size() ? w - s.size() : 0, ' ');
-    return r ? fill + s : s + fill;
-  };
+  const Grid g = grid(columns, shown, /*with_types=*/true, 60, [](std::string t) { return t; });
   std::string out;
-  auto rule = [&] {
-    for (std::size_t c = 0; c < columns.size(); ++c) out += (c ? "-+-" : "") + std::string(width[c], '-');
+  auto line = [&](auto&& text_of, auto&& right_of) {
+    for (std::size_t c = 0; c < columns.size(); ++c) out += (c ? " | " : "") + pad(text_of(c), g.width[c], right_of(c));
     out += '\n';
   };
-  for (std::size_t c = 0; c < columns.size(); ++c) out += (c ? " | " : "") + pad(columns[c].name, width[c], false);
+  const auto left = [](std::size_t) { return false; };
+  line([&](std::size_t c) { return columns[c].name; }, left);
+  line([&](std::size_t c) { return columns[c].type_name(); }, left);
+  for (std::size_t c = 0; c < columns.size(); ++c) out += (c ? "-+-" : "") + std::string(g.width[c], '-');
   out += '\n';
-  for (std::size_t c = 0; c < columns.size(); ++c) out += (c ? " | " : "") + pad(columns[c].type_name(), width[c], false);
-  out += '\n';
-  rule();
-  for (std::size_t r = 0; r < shown; ++r) {
-    for (std::size_t c = 0; c < columns.size(); ++c) out += (c ? " | " : "") + pad(cells[c][r], width[c], right[c]);
-    out += '\n';
-  }
+  for (std::size_t r = 0; r < shown; ++r)
+    line([&](std::size_t c) { return g.cells[c][r]; }, [&](std::size_t c) { return right_aligned(columns[c]); });
   if (rows() > shown) out += "... " + std::to_string(rows() - shown) + " more rows\n";
   out += "(" + std::to_string(rows()) + (rows() == 1 ? " row)\n" : " rows)\n");
+  return out;
+}
+
+std::string Result::to_markdown(std::size_t max_rows) const {
+  if (columns.empty()) return {};
+  const std::size_t shown = std::min(rows(), max_rows);
+  const auto escape = [](std::string t) {
+    std::string e;
+    for (char ch : t) e += ch == '|' ? std::string("\\|") : std::string(1, ch);
+    return e;
+  };
+  const Grid g = grid(columns, shown, /*with_types=*/false, SIZE_MAX / 2, escape);
+  std::string out = "|";
+  for (std::size_t c = 0; c < columns.size(); ++c) out += " " + pad(escape(columns[c].name), g.width[c], false) + " |";
+  out += "\n|";
+  for (std::size_t c = 0; c < columns.size(); ++c)
+    out += right_aligned(columns[c]) ? std::string(g.width[c] + 1, '-') + ":|" : std::string(g.width[c] + 2, '-') + "|";
+  out += '\n';
+  for (std::size_t r = 0; r < shown; ++r) {
+    out += "|";
+    for (std::size_t c = 0; c < columns.size(); ++c)
+      out += " " + pad(g.cells[c][r], g.width[c], right_aligned(columns[c])) + " |";
+    out += '\n';
+  }
+  return out;
+}
+
+std::string Result::to_csv(std::size_t max_rows) const {
+  const auto field = [](const std::string& v, bool quote_empty) {
+    if (v.find_first_of(",\"\r\n") == std::string::npos && !(quote_empty && v.empty())) return v;
+    std::string q = "\"";
+    for (char ch : v) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+    return q + "\"";
+  };
+  std::string out;
+  for (std::size_t c = 0; c < columns.size(); ++c) out += (c ? "," : "") + field(columns[c].name, true);
+  out += "\r\n";
+  const std::size_t shown = std::min(rows(), max_rows);
+  for (std::size_t r = 0; r < shown; ++r) {
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      const Column& col = columns[c];
+      // NULL is an empty field; an empty string is "" (quoted), so the two stay apart.
+      out += (c ? "," : "") + (col.is_null(r) ? std::string() : field(col.text(r), true));
+    }
+    out += "\r\n";
+  }
+  return out;
+}
+
+std::string Result::to_json(std::size_t max_rows) const {
+  const std::size_t shown = std::min(rows(), max_rows);
+  std::string out = "[";
+  for (std::size_t r = 0; r < shown; ++r) {
+    out += r ? ",\n{" : "\n{";
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      const Column& col = columns[c];
+      if (c) out += ",";
+      append_json_string(out, col.name);
+      out += ":";
+      if (col.is_null(r)) {
+        out += "null";
+      } else if (col.type == TypeId::boolean) {
+        out += col.i64[r] ? "true" : "false";
+      } else if (col.physical() == Physical::f64) {
+        out += std::isfinite(col.f64[r]) ? col.text(r) : "null";
+      } else if (is_integer(col.type) || col.type == TypeId::decimal) {
+        out += col.text(r);  // digits (and a point): a JSON number of any size
+      } else {
+        append_json_string(out, col.text(r));
+      }
+    }
+    out += "}";
+  }
+  out += shown ? "\n]\n" : "]\n";
   return out;
 }
 

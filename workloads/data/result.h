@@ -3,7 +3,8 @@
 //   ut::data::Result r = session.query("SELECT name, installed_size FROM debian_packages LIMIT 3");
 //   for (std::size_t i = 0; i < r.rows(); ++i)
 //     std::cout << r.column(0).text(i) << " " << (r.column(1).is_null(i) ? -1 : r.column(1).i64[i]) << "\n";
-//   std::cout << r.to_table();           // aligned, psql-like text
+//   std::cout << r.to_table();           // aligned, psql-like text (display width: "名前" is 4 columns wide)
+//   std::cout << r.to_csv();             // RFC 4180; also to_json() (array of objects) and to_markdown()
 //   const ut::data::Column& c = r.column("installed_size");
 //
 // Storage: each column keeps one physical array chosen from its DuckDB type (see Physical below) plus a
@@ -15,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "timeline/error.h"
@@ -87,12 +89,25 @@ class Result {
   std::size_t column_count() const noexcept { return columns.size(); }
   const Column& column(std::size_t i) const { return columns.at(i); }
   const Column& column(const std::string& name) const;  // throws DataError if absent
-  // Aligned text table; at most max_rows rows (then "... N more rows").
+  // Aligned text table; at most max_rows rows (then "... N more rows"). Columns are aligned by display width
+  // (terminal columns: CJK characters take two, combining marks none), so non-ASCII text lines up.
   std::string to_table(std::size_t max_rows = 100) const;
+  // The formats of DuckDB's CLI modes, every row unless max_rows is given, no row count or other trailer:
+  // csv: RFC 4180 (header of column names, CRLF line ends, fields with ',', '"', CR or LF quoted, '"' doubled;
+  // NULL is an empty field). json: an array of objects, one per row, with typed values (numbers, booleans, null;
+  // dates, timestamps and text as strings; NaN and infinities as null; bytes that are not UTF-8 as U+FFFD).
+  // markdown: a GitHub pipe table, numbers right-aligned, '|' escaped, line breaks as spaces.
+  std::string to_csv(std::size_t max_rows = SIZE_MAX) const;
+  std::string to_json(std::size_t max_rows = SIZE_MAX) const;
+  std::string to_markdown(std::size_t max_rows = SIZE_MAX) const;
   // Appends every row of `chunk` (same columns).
   void append(const Result& chunk);
 };
 
 std::string int128_to_string(int128_t v);
+
+// Terminal columns the UTF-8 text takes (East Asian wide and fullwidth characters 2, combining marks and
+// zero-width characters 0, others 1); bytes that are not UTF-8 count 1 each.
+std::size_t display_width(std::string_view utf8);
 
 }  // namespace ut::data
