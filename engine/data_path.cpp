@@ -57,7 +57,8 @@ data::PreAggregator& DataPath::aggregator() {
   std::lock_guard lock(kernels_mutex_);
   if (!agg_) {
     kernel_device_ = kernel_device(engine_, config_.kernel_backend);
-    kernel_queue_ = kernel_device_->make_queue({.kind = QueueKind::compute, .label = "Q_data.kernels"});
+    kernel_queue_ = kernel_device_->make_queue(
+        {.kind = QueueKind::compute, .label = "Q_data.kernels", .partition = SmPartition::work});
     agg_ = std::make_unique<data::PreAggregator>(kernel_device_, kernel_queue_);
     engine_.add_queue("data_kernels", kernel_queue_);
   }

@@ -47,6 +47,10 @@ struct EngineConfig {
   std::size_t heap_mb = 64;        // shared heap for embeddings (B_embed) and context (B_ctx)
   int max_heavy_ops = 3;           // concurrent heavy operations (generation, large SQL, ingestion)
   double frame_hz = 60.0;
+  // SMs kept for render and latency-critical GPU work (green contexts on CUDA); the ML lane's threads (and with
+  // them llama.cpp's streams) and the data kernels run on the rest. 0: none; -1: auto (8 on a GPU with >= 64
+  // SMs, else none). Where green contexts are unavailable the engine keeps stream priorities and says so.
+  int reserve_sms = 0;
 };
 
 // A held admission slot; releases on destruction.
@@ -78,6 +82,9 @@ struct FrameStats {
   uint64_t frames = 0;
 };
 
+// "8 SMs reserved, 124 for work (green contexts)", or what stands in for a partition and why.
+std::string partition_text(const DeviceCaps& caps);
+
 class Engine {
  public:
   explicit Engine(EngineConfig config = {});
@@ -108,6 +115,10 @@ class Engine {
   void add_queue(std::string name, QueuePtr queue);
   void remove_queue(const Queue& queue);
   std::vector<std::pair<std::string, QueuePtr>> queues() const;
+
+  // Binds the calling thread to the work partition of the GPU (no-op without one): a host task of every queue
+  // whose work launches GPU kernels through a library calls it first (the ML lane's queues do).
+  void bind_to_work_partition() const { (void)device_->bind_current_thread(SmPartition::work); }
 
   // The next value to signal on one of the engine's events (monotonic per event, thread-safe).
   uint64_t next_value(const EventPtr& e);

@@ -13,7 +13,7 @@ using namespace std::chrono_literals;
 
 EngineFeed::EngineFeed(render::UiModel& model, EngineFeedOptions opts) : model_(model), opts_(std::move(opts)) {
   rt_ = std::make_unique<Runtime>(
-      RuntimeConfig{.engine = {.backend = opts_.backend}, .db_path = opts_.db_path, .heartbeat = false});
+      RuntimeConfig{.engine = {.backend = opts_.backend, .reserve_sms = opts_.reserve_sms}, .db_path = opts_.db_path, .heartbeat = false});
   ai_ = &rt_->assistant();
   models_note_ = ai_->chat_model_name() + (rt_->random_weights() ? " — random weights" : "");
   // Set-up fields, before the FrameLoop starts (UiModel's contract).

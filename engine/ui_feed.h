@@ -24,6 +24,7 @@ namespace ut::engine {
 
 struct EngineFeedOptions {
   std::string backend;                     // empty: the best available
+  int reserve_sms = 0;                     // EngineConfig::reserve_sms
   std::string db_path = "ut-engine.duckdb";  // the documents `ut ingest` and `ut serve` use
   std::string first_question = "Which Debian sections have the most packages?";
   int max_tokens = 96;

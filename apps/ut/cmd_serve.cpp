@@ -31,6 +31,7 @@ struct ServeOptions {
   int max_heavy_ops = 3;
   int parallel = 4;
   int step_tokens = 0;
+  int reserve_sms = 0;
 };
 
 // A --chat-model/--embed-model value: "NAME=PATH" names the model in the API, "PATH" lets the file name it.
@@ -73,7 +74,9 @@ int serve(const ServeOptions& o) {
   const bool random = engine::fill_default_models(embed_path, chat_path);
   const server::OpenAiOptions names{.chat_model_id = api_id(chat, chat_path),
                                     .embed_model_id = api_id(embed, embed_path)};
-  engine::RuntimeConfig rc{.engine = {.backend = o.backend, .max_heavy_ops = o.max_heavy_ops}, .db_path = o.db,
+  engine::RuntimeConfig rc{.engine = {.backend = o.backend, .max_heavy_ops = o.max_heavy_ops,
+                                      .reserve_sms = o.reserve_sms},
+                           .db_path = o.db,
                            .embed_model = embed_path, .chat_model = chat_path};
   rc.assistant.parallel = o.parallel;
   if (o.step_tokens > 0) {
@@ -91,10 +94,11 @@ int serve(const ServeOptions& o) {
     server::add_api_routes(h, rt, {.allow_sql_writes = o.allow_sql_writes});
   });
   srv.start();
-  std::printf("ut serve: %s on %s — http://%s:%d/\n  chat model %s, embedder %s%s\n  database %s\n"
+  std::printf("ut serve: %s on %s (SM partition: %s) — http://%s:%d/\n  chat model %s, embedder %s%s\n  database %s\n"
               "  endpoints: /v1/chat/completions /v1/embeddings /v1/models /api/v1/sql /api/v1/docs\n"
               "             /api/v1/metal/realtime-stats /api/v1/guards /metrics /api/v1/trace?seconds=5\nCtrl-C stops.\n",
-              eng.device().caps().backend.c_str(), eng.device().caps().name.c_str(), o.host.c_str(), srv.port(),
+              eng.device().caps().backend.c_str(), eng.device().caps().name.c_str(),
+              engine::partition_text(eng.device().caps()).c_str(), o.host.c_str(), srv.port(),
               ai.can_chat() ? names.chat_model_id.c_str() : "none", ai.can_embed() ? names.embed_model_id.c_str() : "none",
               random ? "\n  (synthetic random-weight models: answers are meaningless text; pass --chat-model)" : "",
               o.db.c_str());
@@ -132,6 +136,7 @@ void add_serve_commands(CLI::App& app, CLI::App&, int& rc) {
   s->add_option("--step-tokens", o->step_tokens,
                 "Tokens per decode step (running chats' next tokens, then prefill); 0: tuned by latency")
       ->capture_default_str()->check(CLI::Range(0, 2048));
+  add_reserve_sms_option(*s, o->reserve_sms);
   s->callback([o, &rc] { rc = serve(*o); });
 }
 

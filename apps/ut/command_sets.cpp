@@ -13,17 +13,37 @@ std::vector<AddCommands> extra_command_sets() {
       add_ml_commands,
       add_data_commands,
       add_render_commands,
-      add_vector_commands,
       add_serve_commands,
       add_chat_commands,
-      add_bench_mixed_commands,
-      add_bench_models_commands,
-      add_bench_serve_commands,
       add_ingest_commands,
   };
 }
 
-void add_timeline_commands(CLI::App& app, CLI::App& bench, int& rc) {
+void add_reserve_sms_option(CLI::App& cmd, int& out) {
+  cmd.add_option_function<std::string>(
+         "--reserve-sms",
+         [&out](const std::string& v) {
+           if (v == "auto") {
+             out = -1;
+             return;
+           }
+           try {
+             std::size_t used = 0;
+             const int k = std::stoi(v, &used);
+             if (used == v.size() && k >= 0 && k <= 1024) {
+               out = k;
+               return;
+             }
+           } catch (const std::exception&) {
+           }
+           throw CLI::ValidationError("--reserve-sms", "expected a number of SMs, auto or 0, not '" + v + "'");
+         },
+         "SMs kept for render and latency-critical GPU work (CUDA green contexts); ML and data kernels run on the "
+         "rest. auto: 8 on a GPU, 0: no partition (stream priorities only)")
+      ->default_str("0");
+}
+
+void add_timeline_commands(CLI::App& app, CLI::App&, int& rc) {
   auto doctor_opts = std::make_shared<DoctorOptions>();
   auto* d = app.add_subcommand("doctor", "Show the backends found, their capabilities, CPU cores and memory");
   d->add_flag("--json", doctor_opts->json, "Print machine-readable JSON");
@@ -41,16 +61,8 @@ void add_timeline_commands(CLI::App& app, CLI::App& bench, int& rc) {
   m->add_option("--max-tokens", demo_opts->max_tokens, "Tokens to generate")->capture_default_str()->check(CLI::Range(1, 2048));
   m->add_option("--rag-deadline-ms", demo_opts->rag_deadline_ms, "Soft deadline for the chat context")->capture_default_str();
   m->add_option("--backend", demo_opts->backend, "cpu or cuda (default: best available)");
+  add_reserve_sms_option(*m, demo_opts->reserve_sms);
   m->callback([demo_opts, &rc] { rc = demo(*demo_opts); });
-
-  auto bench_opts = std::make_shared<BenchOptions>();
-  auto* bt = bench.add_subcommand("timeline",
-                                  "Event wake-up latency, command-buffer submit overhead, ring-buffer throughput "
-                                  "(and GPU event/priority/overlap figures where a GPU is present)");
-  bt->add_option("--json", bench_opts->json_path, "Save results here (default ut-bench-timeline.json)");
-  bt->add_option("--backend", bench_opts->backend, "cpu or cuda (default: cpu; GPU figures are added when present)");
-  bt->add_flag("--quick", bench_opts->quick, "Fewer iterations (a smoke run)");
-  bt->callback([bench_opts, &rc] { rc = bench_timeline(*bench_opts); });
 }
 
 }  // namespace ut::app

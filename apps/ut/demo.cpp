@@ -127,7 +127,7 @@ int demo(const DemoOptions& o) {
   if (!o.keep_db) {
     for (const auto& suffix : {"", ".wal", ".hnsw", ".hnsw.gen"}) fs::remove(o.db_path + suffix);
   }
-  engine::RuntimeConfig rc{.engine = {.backend = o.backend}, .db_path = o.db_path};
+  engine::RuntimeConfig rc{.engine = {.backend = o.backend, .reserve_sms = o.reserve_sms}, .db_path = o.db_path};
   rc.assistant.rag_deadline = std::chrono::milliseconds(o.rag_deadline_ms);
   engine::Runtime rt(rc);
   engine::Engine& eng = rt.engine();
@@ -135,6 +135,7 @@ int demo(const DemoOptions& o) {
   const bool random_weights = rt.random_weights();
   std::printf("ut demo — backend %s (%s); the 60 Hz heartbeat runs throughout\n", eng.device().caps().backend.c_str(),
               eng.device().caps().name.c_str());
+  if (eng.device().caps().is_gpu) std::printf("SM partition: %s\n", engine::partition_text(eng.device().caps()).c_str());
   std::printf("models: %s / %s%s\n", ai.embed_model_name().c_str(), ai.chat_model_name().c_str(),
               random_weights ? " — random weights: the answer text is meaningless, the timing is real" : "");
 

@@ -23,6 +23,8 @@ nlohmann::json caps_json(const DeviceCaps& c) {
           {"memory_free_bytes", c.memory_free},
           {"compute_units", c.compute_units},
           {"driver", c.driver},
+          {"sm_partition", {{"active", c.partition.active}, {"reserved_sms", c.partition.reserved_sms},
+                            {"work_sms", c.partition.work_sms}, {"mode", c.partition.mode}}},
           {"notes", c.notes}};
 }
 
@@ -39,7 +41,8 @@ int doctor(const DoctorOptions& o) {
     if (!b.available) e["reason"] = b.reason;
     if (b.available) {
       try {
-        auto dev = Device::create({.backend = b.name});
+        // GPUs with the engine's automatic SM reservation, so the report says whether a partition works here.
+        auto dev = Device::create({.backend = b.name, .reserve_sms = b.name == "cpu" ? 0u : 8u});
         e["caps"] = caps_json(dev->refresh_caps());
       } catch (const std::exception& ex) {
         e["available"] = false;
