@@ -2,13 +2,14 @@
 // embedder and a Llama decoder trained on Debian package descriptions, decoder run as Q8_0), else tiny
 // synthetic ones (seeded random weights with real llama.cpp vocabularies) written on first use.
 //
-//   auto m = ut::engine::default_models();        // trained models, or writes models/synth/tiny-*.gguf
+//   auto m = ut::engine::default_models();        // trained models, or writes ~/.cache/unified-timeline/tiny-*.gguf
 //   ut::engine::Assistant ai(eng, {.embed_model = m.embedder, .chat_model = m.decoder});
 //   if (m.random_weights) std::cout << "answers are meaningless text: the weights are random\n";
 //
 // UT_TRAINED_MODELS_DIR names the trained models' folder (default: models/debian of the source tree);
 // UT_TRAINED_MODELS_DIR=none forces the synthetic ones. The Q8_0 decoder is made from the committed F16 one
-// with llama.cpp's quantizer on first use (under 1 s) and kept beside the synthetic models.
+// with llama.cpp's quantizer on first use (under 1 s) and kept beside the synthetic models: derived files go to
+// a cache folder (models_cache_dir), never into the working directory.
 #pragma once
 
 #include <string>
@@ -20,8 +21,11 @@ struct DefaultModels {
   bool random_weights = true;  // false: the project's trained models
 };
 
-// dir: where synthetic and derived models are written ($UT_MODELS_DIR, else models/synth under the working
-// directory).
+// Where synthetic and derived models are written: $UT_MODELS_DIR when set, else $XDG_CACHE_HOME/unified-timeline,
+// else ~/.cache/unified-timeline (a folder under the temporary directory when there is no home either).
+std::string models_cache_dir();
+
+// dir: where synthetic and derived models are written (empty: models_cache_dir()).
 DefaultModels default_models(std::string dir = {});
 
 // The trained models' folder, or empty when they are absent or switched off.

@@ -1,12 +1,17 @@
-// `ut ingest PATH...`: text and Markdown files and folders into the engine's documents, with progress;
-// resumable (a file whose stored text is unchanged is skipped) and safe to kill at any point.
+// `ut ingest PATH...`: text and Markdown files and folders into the engine's documents, with progress (a bar on
+// a terminal, plain lines in logs); resumable (a file whose stored text is unchanged is skipped) and safe to kill
+// at any point.
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "apps/ut/commands.h"
@@ -60,12 +65,55 @@ std::string document_title(const fs::path& file, const std::string& body) {
   return stem.empty() ? file.filename().string() : stem;
 }
 
-void bar(const char* what, std::size_t done, std::size_t total) {
-  const int width = 30;
-  const int fill = total ? static_cast<int>(width * done / total) : width;
-  std::fprintf(stderr, "\r%-10s [%s%s] %zu/%zu", what, std::string(static_cast<std::size_t>(fill), '#').c_str(),
-               std::string(static_cast<std::size_t>(width - fill), '.').c_str(), done, total);
-}
+// Progress on stderr. On a terminal: a bar redrawn in place. Elsewhere (a log file, a pipe): a plain line at
+// most every 2 s and one at the end, as tqdm and indicatif do, so that logs hold no carriage returns and no flood.
+class Progress {
+ public:
+  explicit Progress(const char* what)
+      : what_(what), tty_(isatty(STDERR_FILENO) == 1), last_line_(std::chrono::steady_clock::now()) {}
+  void update(std::size_t done, std::size_t total) {
+    done_ = done;
+    total_ = total;
+    if (tty_) {
+      const int width = 30;
+      const int fill = total ? static_cast<int>(width * std::min(done, total) / total) : width;
+      std::fprintf(stderr, "\r%-10s [%s%s] %zu/%zu", what_, std::string(static_cast<std::size_t>(fill), '#').c_str(),
+                   std::string(static_cast<std::size_t>(width - fill), '.').c_str(), done, total);
+      drawn_ = true;
+      return;
+    }
+    if (std::chrono::steady_clock::now() - last_line_ >= std::chrono::seconds(2)) line();
+  }
+  // A message on a line of its own (a drawn bar is continued below it).
+  void note(const std::string& text) {
+    if (drawn_) std::fputc('\n', stderr);
+    drawn_ = false;
+    std::fprintf(stderr, "%s\n", text.c_str());
+  }
+  void finish() {
+    if (tty_) {
+      if (drawn_) std::fputc('\n', stderr);
+      drawn_ = false;
+    } else if (printed_ != done_) {
+      line();
+    }
+  }
+
+ private:
+  void line() {
+    const int pct = total_ ? static_cast<int>(100 * std::min(done_, total_) / total_) : 100;
+    std::fprintf(stderr, "ut ingest: %s %zu/%zu (%d%%)\n", what_, done_, total_, pct);
+    std::fflush(stderr);
+    last_line_ = std::chrono::steady_clock::now();
+    printed_ = done_;
+  }
+
+  const char* what_;
+  bool tty_, drawn_ = false;
+  std::size_t done_ = 0, total_ = 0;
+  std::optional<std::size_t> printed_;
+  std::chrono::steady_clock::time_point last_line_;
+};
 
 int ingest(const IngestOptions& o) {
   std::vector<fs::path> files;
@@ -86,6 +134,7 @@ int ingest(const IngestOptions& o) {
                       .embed_model = o.no_embed ? "none" : o.embed_model, .chat_model = "none", .heartbeat = false});
   engine::Assistant& ai = rt.assistant();
   std::size_t stored = 0, skipped = 0, failed = 0;
+  Progress file_progress("files");
   for (std::size_t i = 0; i < files.size(); ++i) {
     const std::string name = files[i].string();  // as found (the title the first versions stored)
     const std::string source = fs::absolute(files[i]).lexically_normal().string();
@@ -94,12 +143,13 @@ int ingest(const IngestOptions& o) {
     ss << f.rdbuf();
     std::string body = ss.str();
     if (!f && !f.eof()) {
-      std::fprintf(stderr, "\nut ingest: cannot read '%s'\n", name.c_str());
+      file_progress.note("ut ingest: cannot read '" + name + "'");
       ++failed;
       continue;
     }
     if (const std::size_t bad = vector::make_valid_utf8(body))
-      std::fprintf(stderr, "\nut ingest: '%s': %zu bytes that are not UTF-8 stored as U+FFFD\n", name.c_str(), bad);
+      file_progress.note("ut ingest: '" + name + "': " + std::to_string(bad) +
+                         " bytes that are not UTF-8 stored as U+FFFD");
     try {
       const std::string title = document_title(files[i], body);
       auto& docs = *ai.docs();
@@ -126,12 +176,12 @@ int ingest(const IngestOptions& o) {
         std::fflush(stdout);
       }
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "\nut ingest: '%s': %s\n", name.c_str(), e.what());
+      file_progress.note("ut ingest: '" + name + "': " + e.what());
       ++failed;
     }
-    bar("files", i + 1, files.size());
+    file_progress.update(i + 1, files.size());
   }
-  std::fprintf(stderr, "\n");
+  file_progress.finish();
   if (ai.can_embed()) {
     const auto t0 = std::chrono::steady_clock::now();
     std::size_t total = 0, done_before = 0;
@@ -141,18 +191,19 @@ int ingest(const IngestOptions& o) {
     }
     ai.schedule_indexing();
     std::size_t embedded_now = done_before;
+    Progress embed_progress("embedding");
     for (;;) {
       std::size_t embedded = 0, pending = 0;
       for (auto& d : ai.docs()->list()) {
         embedded += d.embedded + d.failed;
         pending += d.pending;
       }
-      bar("embedding", embedded, total);
+      embed_progress.update(embedded, total);
       embedded_now = embedded;
       if (pending == 0) break;
       ai.wait_indexed(std::chrono::milliseconds(500));  // blocks on the indexer; wakes to redraw the bar
     }
-    std::fprintf(stderr, "\n");
+    embed_progress.finish();
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (embedded_now > done_before)
       std::printf("embedded %zu chunks in %.2f s (%.0f chunks/s)\n", embedded_now - done_before, s,

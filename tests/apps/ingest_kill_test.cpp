@@ -1,17 +1,23 @@
 // Durability: a real SIGKILL in the middle of `ut ingest` loses no committed document, the index is made
 // consistent again on the next open, and a second run resumes where the first stopped.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "workloads/data/database.h"
 #include "workloads/docs/document_store.h"
@@ -166,6 +172,100 @@ TEST(Ingest, TitlesAreHeadingsOrFileNamesAndTheSourceFindsTheDocumentAgain) {
   EXPECT_EQ(*id, by_source[guide.string()].id);
   EXPECT_EQ(store.info(*id)->title, "Holding packages");
   EXPECT_EQ(store.body(*id).value(), "# Holding packages\n\nPin them.\n");
+  fs::remove_all(root);
+}
+
+// Runs `ut ingest` with stderr on a pseudo-terminal (so isatty(2) holds) and returns what it wrote there.
+std::string ingest_on_a_terminal(const std::string& dir, const std::string& db) {
+  const int master = posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) return "(no pseudo-terminal)";
+  const std::string slave = ptsname(master);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setsid();
+    const int s = open(slave.c_str(), O_RDWR);
+    const int null = open("/dev/null", O_WRONLY);
+    dup2(s, STDERR_FILENO);
+    dup2(null, STDOUT_FILENO);
+    close(master);
+    execl(UT_BINARY, UT_BINARY, "ingest", dir.c_str(), "--db", db.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(master, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  close(master);  // read ends with EIO once the child has closed the terminal
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? out : "(ut ingest failed) " + out;
+}
+
+// A bar redrawn with carriage returns only on a terminal; in a log, plain lines, at most one per 2 s per phase
+// plus the final one, and no carriage return at all.
+TEST(Ingest, ProgressBarsOnlyOnATerminalPlainLinesInLogs) {
+  const fs::path root = fs::path(::testing::TempDir()) / ("ut_ingest_progress_" + std::to_string(getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root / "a");
+  fs::create_directories(root / "b");
+  std::mt19937_64 rng(std::random_device{}());
+  const int files = 3 + static_cast<int>(rng() % 5);
+  for (int i = 0; i < files; ++i) {
+    std::ofstream(root / "a" / ("doc" + std::to_string(i) + ".md")) << corpus_text(rng, i);
+    std::ofstream(root / "b" / ("doc" + std::to_string(i) + ".md")) << corpus_text(rng, i);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string log = (root / "stderr.log").string();
+  const std::string cmd = std::string(UT_BINARY) + " ingest " + (root / "a").string() + " --db " +
+                          (root / "a.duckdb").string() + " > /dev/null 2> " + log;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::ifstream in(log);
+  const std::string err((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(err.find('\r'), std::string::npos) << "a carriage return in a log:\n" << err;
+  const std::string n = std::to_string(files);
+  EXPECT_NE(err.find("ut ingest: files " + n + "/" + n + " (100%)\n"), std::string::npos) << err;
+  EXPECT_NE(err.find("ut ingest: embedding "), std::string::npos) << err;
+  std::size_t lines = 0;
+  for (std::size_t k = err.find("ut ingest: "); k != std::string::npos; k = err.find("ut ingest: ", k + 1)) ++lines;
+  EXPECT_LE(static_cast<double>(lines), 2 * (1 + seconds / 2)) << err;
+
+  const std::string tty = ingest_on_a_terminal((root / "b").string(), (root / "b.duckdb").string());
+  EXPECT_NE(tty.find("\rfiles"), std::string::npos) << tty;
+  EXPECT_NE(tty.find("] " + n + "/" + n), std::string::npos) << tty;
+  EXPECT_EQ(tty.find("ut ingest: files"), std::string::npos) << "a terminal gets the bar, not log lines:\n" << tty;
+  fs::remove_all(root);
+}
+
+// Models made on first use (the Q8_0 decoder from the trained F16 one, the synthetic models) go to the cache
+// folder ($XDG_CACHE_HOME/unified-timeline, else ~/.cache/unified-timeline) or to $UT_MODELS_DIR, never into the
+// working directory.
+TEST(Ingest, DerivedModelsGoToTheCacheFolderNotTheWorkingDirectory) {
+  const fs::path root = fs::path(::testing::TempDir()) / ("ut_ingest_cache_" + std::to_string(getpid()));
+  fs::remove_all(root);
+  fs::create_directories(root / "work");
+  fs::create_directories(root / "home");
+  std::ofstream(root / "work" / "note.md") << "# Note\n\nA line to embed.\n";
+  auto run_in_work = [&](const std::string& env) {
+    const std::string cmd = "cd " + (root / "work").string() + " && env -u UT_MODELS_DIR -u XDG_CACHE_HOME -u UT_TRAINED_MODELS_DIR HOME=" +
+                            (root / "home").string() + " " + env + " " + UT_BINARY +
+                            " ingest note.md --db w.duckdb > /dev/null 2>&1";
+    return std::system(cmd.c_str());
+  };
+  ASSERT_EQ(run_in_work("XDG_CACHE_HOME=" + (root / "xdg").string() + " UT_TRAINED_MODELS_DIR=none"), 0);
+  EXPECT_TRUE(fs::exists(root / "xdg" / "unified-timeline" / "tiny-bert-bge-random.gguf"));
+  ASSERT_EQ(run_in_work("UT_TRAINED_MODELS_DIR=none"), 0);
+  EXPECT_TRUE(fs::exists(root / "home" / ".cache" / "unified-timeline" / "tiny-llama-spm-random.gguf"));
+  ASSERT_EQ(run_in_work("UT_MODELS_DIR=" + (root / "named").string() + " UT_TRAINED_MODELS_DIR=none"), 0);
+  EXPECT_TRUE(fs::exists(root / "named" / "tiny-bert-bge-random.gguf"));
+  // With the trained models (where the build has them): the Q8_0 decoder is made in the cache too.
+  ASSERT_EQ(run_in_work("XDG_CACHE_HOME=" + (root / "xdg2").string()), 0);
+  EXPECT_TRUE(fs::exists(root / "xdg2" / "unified-timeline" / "debian-llama-spm-q8_0.gguf") ||
+              fs::exists(root / "xdg2" / "unified-timeline" / "tiny-llama-spm-random.gguf"));
+  std::vector<std::string> left;
+  for (auto& e : fs::directory_iterator(root / "work")) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"note.md", "w.duckdb", "w.duckdb.hnsw", "w.duckdb.hnsw.gen"}))
+      << "only the database the command was given";
   fs::remove_all(root);
 }
 
