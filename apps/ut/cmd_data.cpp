@@ -1,10 +1,10 @@
-// `ut sql` and `ut bench data`: the data engine's commands (workloads/data).
+// `ut sql`: the data engine's command (workloads/data).
 //   ut sql "SELECT section, count(*) FROM debian_packages GROUP BY section" [--db FILE] [--write]
 //   ut sql --format csv "SELECT ..." | ...        table (default), csv, json or markdown, as DuckDB's CLI modes
 //   ut sql --explain-plan "SELECT ..."            the planner's choice (kernels vs DuckDB) and why; runs nothing
 //   ut sql --load-debian-packages                 (re)loads the table debian_packages from apt's lists
 //   ut sql --generate-lineitem 1000000 --seed 7   (re)creates the synthetic table lineitem
-//   ut bench data [--rows N] [--quick] [--json FILE]
+// (`ut bench data` lives in bench/data.)
 // SQL -> text rows -> embeddings -> vector index (`--embed`) is not here yet: it needs the ML lane's embedder
 // and the vector index, which are built in parallel (workloads/ml, workloads/vector).
 #include <CLI/CLI.hpp>
@@ -19,7 +19,6 @@
 #include "timeline/clock.h"
 #include "timeline/device.h"
 #include "timeline/kernel.h"
-#include "workloads/data/bench.h"
 #include "workloads/data/database.h"
 #include "workloads/data/datasets.h"
 #include "workloads/data/host_lane.h"
@@ -57,14 +56,6 @@ std::string formatted(const data::Result& r, const SqlOptions& o) {
   if (o.format == "markdown") return r.to_markdown(limit);
   return r.to_table(o.max_rows);
 }
-
-struct BenchDataOptions {
-  uint64_t rows = 10'000'000;
-  bool quick = false;
-  std::string json_path = "ut-bench-data.json";
-  std::string backend;
-  int reps = 3;
-};
 
 double ms_since(uint64_t t0) { return static_cast<double>(now_ns() - t0) / 1e6; }
 
@@ -163,16 +154,9 @@ int run_sql(const SqlOptions& o) {
   return o.embed ? embed_result(db_path, o.sql, to_embed, info) : 0;
 }
 
-int bench_data(const BenchDataOptions& o) {
-  data::register_agg_kernels();
-  auto dev = Device::create({.backend = pick_backend(o.backend)});
-  return data::run_data_bench(dev, {.rows = o.rows, .quick = o.quick, .json_path = o.json_path, .reps = o.reps},
-                              {.cpu = cpu::host_cpu_name(), .cores = cpu::host_cores(), .memory_bytes = cpu::host_memory_total()});
-}
-
 }  // namespace
 
-void add_data_commands(CLI::App& app, CLI::App& bench, int& rc) {
+void add_data_commands(CLI::App& app, CLI::App&, int& rc) {
   auto so = std::make_shared<SqlOptions>();
   auto* q = app.add_subcommand("sql", "Run SQL on the embedded DuckDB store (read-only unless --write); prints a table.\n"
                                       "GROUP BY queries go through the pre-aggregation planner (--explain-plan)");
@@ -198,16 +182,6 @@ void add_data_commands(CLI::App& app, CLI::App& bench, int& rc) {
     so->max_rows_given = max_rows->count() > 0;
     rc = run_sql(*so);
   });
-
-  auto bo = std::make_shared<BenchDataOptions>();
-  auto* b = bench.add_subcommand("data", "GROUP BY on a synthetic lineitem table: our pre-aggregation (scan + move + "
-                                         "kernels) vs DuckDB alone, for several group counts; saves JSON");
-  b->add_option("--rows", bo->rows, "lineitem rows")->capture_default_str();
-  b->add_flag("--quick", bo->quick, "At most 1M rows, one repetition (a smoke run)");
-  b->add_option("--json", bo->json_path, "Save results here")->capture_default_str();
-  b->add_option("--reps", bo->reps, "Repetitions per query of DuckDB, ours cold (scan + move + kernels) and ours warm (columns resident); medians reported")->capture_default_str();
-  b->add_option("--backend", bo->backend, "Backend for the kernels (default: a GPU with data kernels, else cpu)");
-  b->callback([bo, &rc] { rc = bench_data(*bo); });
 }
 
 }  // namespace ut::app

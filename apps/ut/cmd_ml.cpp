@@ -4,8 +4,7 @@
 //   ut models tokenize --vocab bert-bge --in X.jsonl --field q  training data for tools/train/ (uint16 ids)
 //   ut models import --spec debian-decoder --weights W.safetensors --out F.gguf   trained weights -> GGUF
 //   ut models quantize IN.gguf OUT.gguf [--type q8_0]          llama.cpp's quantizer
-//   ut bench ml [--quick] [--json PATH] [--models DIR]         embeddings/s, time to first token, decode speed,
-//                                                               our lane against a bare llama.cpp loop
+// (`ut bench ml` lives in bench/ml.)
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -17,7 +16,6 @@
 #include <memory>
 
 #include "apps/ut/commands.h"
-#include "workloads/ml/bench.h"
 #include "workloads/ml/model.h"
 #include "workloads/ml/runtime.h"
 #include "workloads/ml/synth.h"
@@ -134,17 +132,9 @@ int models_quantize(const std::string& in, const std::string& out, const std::st
   return 0;
 }
 
-int bench_ml(const BenchOptions& o, const std::string& models_dir, const std::vector<int>& batch_chats) {
-  ml::MlBenchConfig cfg;
-  cfg.quick = o.quick;
-  cfg.models_dir = models_dir;
-  cfg.batch_chats = batch_chats;
-  return ml::run_and_report_ml_bench(cfg, o.json_path.empty() ? "ut-bench-ml.json" : o.json_path);
-}
-
 }  // namespace
 
-void add_ml_commands(CLI::App& app, CLI::App& bench, int& rc) {
+void add_ml_commands(CLI::App& app, CLI::App&, int& rc) {
   auto* models = app.add_subcommand("models", "Model files: write synthetic GGUF models, check a model file");
   models->require_subcommand(1);
 
@@ -190,19 +180,6 @@ void add_ml_commands(CLI::App& app, CLI::App& bench, int& rc) {
   q->add_option("out", (*qo)[1], "GGUF to write")->required();
   q->add_option("--type", (*qo)[2], "Quantization")->capture_default_str();
   q->callback([qo, &rc] { rc = models_quantize((*qo)[0], (*qo)[1], (*qo)[2]); });
-
-  auto bo = std::make_shared<BenchOptions>();
-  auto dir = std::make_shared<std::string>("models/synth");
-  auto* b = bench.add_subcommand(
-      "ml", "Embeddings/s (batch 1-256), time to first token (128/512/2048-token prompts), prefill chunk sizes,\n"
-            "decode tokens/s, and our lane's overhead against a bare llama.cpp loop (same model, same run)");
-  b->add_option("--json", bo->json_path, "Save results here (default ut-bench-ml.json)");
-  b->add_flag("--quick", bo->quick, "Smoke run: few batch sizes, one prompt length, fewer tokens");
-  b->add_option("--models", *dir, "Folder with the real-size synthetic models")->capture_default_str();
-  auto chats = std::make_shared<std::vector<int>>();
-  b->add_option("--batch-chats", *chats, "Concurrent chats decoded together (default 1,4,16; quick 1,4)")
-      ->delimiter(',')->check(CLI::Range(1, 64));
-  b->callback([bo, dir, chats, &rc] { rc = bench_ml(*bo, *dir, *chats); });
 }
 
 }  // namespace ut::app

@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "apps/ut/commands.h"
+#include "bench/cli.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   bench->require_subcommand(1);
 
   int rc = 0;
+  ut::bench::add_bench_commands(*bench, rc);  // every `ut bench X` (bench/cli.h)
   ut::app::add_timeline_commands(app, *bench, rc);
   for (auto* add : ut::app::extra_command_sets()) add(app, *bench, rc);
   config->callback([&app] { std::fputs(app.config_to_str(/*default_also=*/true, /*write_description=*/true).c_str(), stdout); });

@@ -7,11 +7,11 @@
 #include <string>
 
 #include "timeline/error.h"
-#include "workloads/ml/bench.h"
+#include "bench/ml/ml_bench.h"
 #include "workloads/ml/synth.h"
 
 int main(int argc, char** argv) {
-  ut::ml::MlBenchConfig cfg;
+  ut::bench::MlBenchConfig cfg;
   std::string json = "ut-bench-ml.json";
   bool synth = false;
   for (int i = 1; i < argc; ++i) {
@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
         ut::ml::write_synthetic_model(spec, path);
       }
     }
-    return ut::ml::run_and_report_ml_bench(cfg, json);
+    return ut::bench::run_and_report_ml_bench(cfg, json);
   } catch (const ut::Error& e) {
     std::fprintf(stderr, "ut_ml_bench: %s\n", e.what());
     return 1;

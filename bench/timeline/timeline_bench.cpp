@@ -4,6 +4,8 @@
 //   - command-buffer encode+commit overhead and end-to-end throughput
 //   - ring-buffer throughput (one producer, one consumer thread)
 // GPU figures (CUDA builds with a GPU) come from bench/cuda and are added to the same JSON.
+#include "bench/timeline/timeline_bench.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -14,25 +16,20 @@
 #include <thread>
 #include <vector>
 
-#include "apps/ut/commands.h"
-#include "backends/cpu/device.h"
 #include "bench/stats.h"
 #include "timeline/clock.h"
 #include "timeline/device.h"
 #include "timeline/error.h"
+#include "timeline/host.h"
 #include "timeline/ring_buffer.h"
 #ifdef UT_HAVE_CUDA
 #include "bench/cuda/timeline_bench.h"
 #endif
 
-namespace ut::app {
+namespace ut::bench {
 namespace {
 
 using namespace std::chrono_literals;
-
-using bench::Dist;
-using bench::dist;
-using bench::to_json;
 
 // Signal -> a host thread blocked in SharedEvent::wait wakes up.
 Dist host_wake_latency(Device& dev, int iters) {
@@ -142,12 +139,13 @@ void print_dist(const char* name, const Dist& d) {
 
 }  // namespace
 
-int bench_timeline(const BenchOptions& o) {
+int run_timeline_bench(const TimelineBenchOptions& o) {
   auto dev = Device::create({.backend = o.backend.empty() ? "cpu" : o.backend});
   const int iters = o.quick ? 200 : 2000;
   nlohmann::json j;
   j["suite"] = "timeline";
-  j["machine"] = {{"cpu", cpu::host_cpu_name()}, {"cores", cpu::host_cores()}};
+  const HostInfo host = host_info();
+  j["machine"] = {{"cpu", host.cpu_name}, {"cores", host.cores}};
   j["backend"] = dev->caps().backend;
   j["device"] = dev->caps().name;
   j["quick"] = o.quick;
@@ -180,9 +178,9 @@ int bench_timeline(const BenchOptions& o) {
       j["cuda"] = {{"skipped", b.reason}};
       break;
     }
-    bench::CudaBenchOptions co;
+    CudaBenchOptions co;
     co.quick = o.quick;
-    j["cuda"] = bench::cuda_timeline_bench(co);
+    j["cuda"] = cuda_timeline_bench(co);
   }
 #else
   j["cuda"] = {{"skipped", "this build has no CUDA backend"}};
@@ -196,4 +194,4 @@ int bench_timeline(const BenchOptions& o) {
   return 0;
 }
 
-}  // namespace ut::app
+}  // namespace ut::bench

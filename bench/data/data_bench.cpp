@@ -1,4 +1,4 @@
-#include "workloads/data/bench.h"
+#include "bench/data/data_bench.h"
 
 #include <nlohmann/json.hpp>
 
@@ -10,12 +10,19 @@
 #include <vector>
 
 #include "timeline/clock.h"
+#include "timeline/device.h"
+#include "timeline/host.h"
+#include "timeline/kernel.h"
+#include "workloads/data/agg_kernel.h"
 #include "workloads/data/database.h"
 #include "workloads/data/datasets.h"
 #include "workloads/data/planner.h"
 #include "workloads/data/preagg.h"
 
-namespace ut::data {
+namespace ut::bench {
+
+using namespace ut::data;
+
 namespace {
 
 double ms_since(uint64_t t0) { return static_cast<double>(now_ns() - t0) / 1e6; }
@@ -46,6 +53,15 @@ struct BenchCase {
   std::string name, sql;
 };
 
+// The kernels run where a data.agg_rows implementation exists; the CPU one always does.
+std::string pick_backend(const std::string& wanted) {
+  register_agg_kernels();
+  if (!wanted.empty()) return wanted;
+  for (const auto& b : Device::backends())
+    if (b.available && b.name != "cpu" && kernels().find(kAggRowsKernel, b.name)) return b.name;
+  return "cpu";
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
@@ -53,8 +69,10 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
-int run_data_bench(DevicePtr dev, const DataBenchOptions& in, const MachineInfo& machine) {
+int run_data_bench(const DataBenchOptions& in) {
   DataBenchOptions o = in;
+  auto dev = Device::create({.backend = pick_backend(o.backend)});
+  const HostInfo machine = host_info();
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines appear as they are measured (also through a pipe)
   if (o.quick) {
     o.rows = std::min<uint64_t>(o.rows, 1'000'000);
@@ -66,7 +84,7 @@ int run_data_bench(DevicePtr dev, const DataBenchOptions& in, const MachineInfo&
   const unsigned cores = machine.cores;
   std::printf("ut bench data — DuckDB %s (%u threads) vs pre-aggregation kernels on backend %s (%s); cpu: %s, %u cores\n",
               version.c_str(), cores, dev->backend_name().c_str(), dev->caps().name.c_str(),
-              machine.cpu.c_str(), cores);
+              machine.cpu_name.c_str(), cores);
   uint64_t t0 = now_ns();
   generate_lineitem(s, {.rows = o.rows, .seed = o.seed});
   const double gen_ms = ms_since(t0);
@@ -84,7 +102,7 @@ int run_data_bench(DevicePtr dev, const DataBenchOptions& in, const MachineInfo&
   int failures = 0;
   nlohmann::json j;
   j["suite"] = "data";
-  j["machine"] = {{"cpu", machine.cpu}, {"cores", cores}, {"memory_bytes", machine.memory_bytes}};
+  j["machine"] = {{"cpu", machine.cpu_name}, {"cores", cores}, {"memory_bytes", machine.memory_total}};
   j["backend"] = dev->backend_name();
   j["device"] = dev->caps().name;
   j["duckdb"] = version;
@@ -164,5 +182,4 @@ int run_data_bench(DevicePtr dev, const DataBenchOptions& in, const MachineInfo&
   return failures;
 }
 
-
-}  // namespace ut::data
+}  // namespace ut::bench

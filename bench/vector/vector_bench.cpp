@@ -1,34 +1,27 @@
 // `ut bench vector`: hnswlib on the CPU vs exact top-k (CPU, and the GPU where present), at recall@10 >= 0.95.
-#include <CLI/CLI.hpp>
+#include "bench/vector/vector_bench.h"
+
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <memory>
 #include <random>
 #include <set>
-#include <atomic>
+#include <span>
 #include <thread>
 
-#include "apps/ut/commands.h"
-#include "backends/cpu/device.h"
 #include "timeline/clock.h"
 #include "timeline/device.h"
 #include "timeline/error.h"
+#include "timeline/host.h"
 #include "workloads/vector/device_index.h"
 #include "workloads/vector/vector_index.h"
 
-namespace ut::app {
+namespace ut::bench {
 namespace {
-
-struct VectorBenchOptions {
-  std::size_t n = 100'000, dim = 384, queries = 200, k = 10;
-  std::size_t device_queries = 0;  // queries timed on the device in one batch (0: --queries); recall uses --queries
-  bool quick = false, no_hnsw = false;
-  std::string json_path = "ut-bench-vector.json";
-  uint64_t seed = 1;
-};
 
 std::vector<float> unit_rows(std::mt19937_64& rng, std::size_t rows, std::size_t dim) {
   std::normal_distribution<float> nd;
@@ -50,18 +43,21 @@ double recall(const std::vector<std::vector<vector::Hit>>& got, const std::vecto
   return total ? found / total : 0;
 }
 
-int bench_vector(const VectorBenchOptions& o) {
+}  // namespace
+
+int run_vector_bench(const VectorBenchOptions& o) {
+  const HostInfo host = host_info();
   std::mt19937_64 rng(o.seed);
   const std::size_t n = o.quick ? std::min<std::size_t>(o.n, 10'000) : o.n;
   const std::size_t nq = o.quick ? std::min<std::size_t>(o.queries, 50) : o.queries;
   std::printf("ut bench vector — %zu vectors × %zu dims, %zu queries, top-%zu; host %s\n", n, o.dim, nq, o.k,
-              cpu::host_cpu_name().c_str());
+              host.cpu_name.c_str());
   const auto m = unit_rows(rng, n, o.dim);
   const auto qs = unit_rows(rng, nq, o.dim);
   std::vector<uint64_t> ids(n);
   for (std::size_t i = 0; i < n; ++i) ids[i] = i;
   nlohmann::json j{{"suite", "vector"}, {"n", n}, {"dim", o.dim}, {"queries", nq}, {"k", o.k},
-                   {"machine", {{"cpu", cpu::host_cpu_name()}, {"cores", cpu::host_cores()}}}};
+                   {"machine", {{"cpu", host.cpu_name}, {"cores", host.cores}}}};
 
   // Ground truth: exact search on the CPU.
   vector::ExactIndex exact(o.dim);
@@ -136,22 +132,4 @@ int bench_vector(const VectorBenchOptions& o) {
   return 0;
 }
 
-}  // namespace
-
-void add_vector_commands(CLI::App&, CLI::App& bench, int& rc) {
-  auto o = std::make_shared<VectorBenchOptions>();
-  auto* b = bench.add_subcommand("vector", "hnswlib (CPU) vs exact top-k (CPU, GPU where present): queries/s at "
-                                           "recall@10 >= 0.95, on seeded random unit vectors");
-  b->add_option("--n", o->n, "Stored vectors")->capture_default_str();
-  b->add_option("--dim", o->dim, "Dimensions")->capture_default_str();
-  b->add_option("--queries", o->queries, "Queries")->capture_default_str();
-  b->add_option("--k", o->k, "Top-k (1..16)")->capture_default_str()->check(CLI::Range(1, 16));
-  b->add_option("--seed", o->seed, "Random seed")->capture_default_str();
-  b->add_option("--json", o->json_path, "Save results here")->capture_default_str();
-  b->add_flag("--quick", o->quick, "10k vectors, 50 queries (a smoke run)");
-  b->add_flag("--no-hnsw", o->no_hnsw, "Skip hnswlib (its one-thread build is slow at 1M vectors)");
-  b->add_option("--device-queries", o->device_queries, "Queries timed on the device in one batch (default --queries)");
-  b->callback([o, &rc] { rc = bench_vector(*o); });
-}
-
-}  // namespace ut::app
+}  // namespace ut::bench

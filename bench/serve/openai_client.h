@@ -2,7 +2,7 @@
 // for load measurements: chat completions streamed as server-sent events and timed per chunk as it arrives,
 // embeddings checked for shape, the model list.
 //
-//   ut::app::OpenAiClient c("http://127.0.0.1:8080", {.token = "", .timeout_s = 60});
+//   ut::bench::OpenAiClient c("http://127.0.0.1:8080", {.token = "", .timeout_s = 60});
 //   auto models = c.models();                          // GET /v1/models: ids in the server's order
 //   auto r = c.chat({.model = models.ids.at(0), .prompt = "Hello", .max_tokens = 64});
 //   if (r.ok) std::printf("TTFT %.1f ms, %d tokens, %.1f tokens/s\n", r.ttft_ms, r.tokens, r.decode_tps);
@@ -27,7 +27,7 @@ namespace httplib {
 class Client;
 }
 
-namespace ut::app {
+namespace ut::bench {
 
 struct OpenAiClientOptions {
   std::string token;       // bearer token; empty: none sent
@@ -89,4 +89,4 @@ class OpenAiClient {
 // text), shortened to one line.
 std::string http_error_text(int status, const std::string& body);
 
-}  // namespace ut::app
+}  // namespace ut::bench

@@ -2,7 +2,8 @@
 // re-embedding, all at once on the engine's queues while the UI heartbeat runs — against exactly the same work
 // done one step after another (the sequential baseline), in the same run. Reports the speed-up, the overlap
 // efficiency (time with two or more queues busy / wall time), frame timing and latencies.
-#include <CLI/CLI.hpp>
+#include "bench/mixed/mixed_bench.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -14,31 +15,22 @@
 #include <random>
 #include <thread>
 
-#include "apps/ut/commands.h"
-#include "backends/cpu/device.h"
 #include "engine/assistant.h"
 #include "engine/default_models.h"
 #include "engine/engine.h"
 #include "timeline/clock.h"
 #include "timeline/error.h"
+#include "timeline/host.h"
 #include "workloads/data/datasets.h"
-#include "workloads/data/host_lane.h"
+#include "workloads/data/query_lane.h"
 #include "workloads/ml/generator.h"
 #include "workloads/ml/runtime.h"
 
-namespace ut::app {
+namespace ut::bench {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-struct MixedOptions {
-  bool quick = false;
-  int chats = 3, tokens = 32, queries = 6, edits = 8;
-  uint64_t rows = 2'000'000;
-  std::string json_path = "ut-bench-mixed.json";
-  std::string embed_model, chat_model;
-};
 
 std::string paragraph(std::mt19937_64& rng, int words) {
   static const char* w[] = {"queue", "event", "heap", "kernel", "frame", "token", "vector", "index", "table",
@@ -72,7 +64,9 @@ struct RoundResult {
   std::vector<double> ttft_ms, sql_ms, decode_tps;  // decode_tps: each chat's own tokens/s after its first token
 };
 
-int bench_mixed(MixedOptions o) {
+}  // namespace
+
+int run_mixed_bench(MixedBenchOptions o) {
   if (o.quick) {
     o.chats = 2;
     o.tokens = 8;
@@ -90,7 +84,7 @@ int bench_mixed(MixedOptions o) {
   engine::Assistant ai(eng, ac);
   std::printf("ut bench mixed — %d chats × %d tokens, %d SQL aggregations over %llu rows, %d document edits; host %s\n",
               o.chats, o.tokens, o.queries, static_cast<unsigned long long>(o.rows), o.edits,
-              cpu::host_cpu_name().c_str());
+              host_info().cpu_name.c_str());
   // Set-up, not timed: the table, the documents and their embeddings.
   {
     auto s = ai.database().connect();
@@ -219,7 +213,7 @@ int bench_mixed(MixedOptions o) {
               static_cast<unsigned long long>(fs_.frames), fs_.p99_ms, fs_.max_ms, fs_.over_16ms_pct,
               random ? "\n  (default models: random weights; the answer text is meaningless, the work is real)" : "");
   nlohmann::json j{{"suite", "mixed"},
-                   {"machine", {{"cpu", cpu::host_cpu_name()}, {"cores", cpu::host_cores()},
+                   {"machine", {{"cpu", host_info().cpu_name}, {"cores", host_info().cores},
                                 {"gpu", ml::Runtime::gpu_name()}}},  // "": the ML lane ran on the CPU
                    {"work", {{"chats", o.chats}, {"tokens", o.tokens}, {"queries", o.queries}, {"rows", o.rows}, {"edits", o.edits}}},
                    {"models", {{"chat", ai.chat_model_name()}, {"embed", ai.embed_model_name()}}},
@@ -238,22 +232,4 @@ int bench_mixed(MixedOptions o) {
   return 0;
 }
 
-}  // namespace
-
-void add_bench_mixed_commands(CLI::App&, CLI::App& bench, int& rc) {
-  auto o = std::make_shared<MixedOptions>();
-  auto* b = bench.add_subcommand("mixed", "The plan's mixed workload (chats with RAG, SQL aggregations, document edits, UI\n"
-                                          "heartbeat) at once vs one step after another: speed-up and overlap efficiency");
-  b->add_option("--chats", o->chats, "Chat requests")->capture_default_str();
-  b->add_option("--tokens", o->tokens, "Tokens per answer")->capture_default_str();
-  b->add_option("--queries", o->queries, "SQL aggregations")->capture_default_str();
-  b->add_option("--rows", o->rows, "Rows of the lineitem-like table")->capture_default_str();
-  b->add_option("--edits", o->edits, "Document edits (each re-embeds its changed chunks)")->capture_default_str();
-  b->add_option("--chat-model", o->chat_model, "GGUF chat model (default: the project's small models)");
-  b->add_option("--embed-model", o->embed_model, "GGUF embedding model");
-  b->add_option("--json", o->json_path, "Save results here")->capture_default_str();
-  b->add_flag("--quick", o->quick, "A smoke run (seconds)");
-  b->callback([o, &rc] { rc = bench_mixed(*o); });
-}
-
-}  // namespace ut::app
+}  // namespace ut::bench

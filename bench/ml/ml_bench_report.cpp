@@ -4,10 +4,12 @@
 #include <cstdio>
 #include <fstream>
 
-#include "workloads/ml/bench.h"
+#include "bench/ml/ml_bench.h"
 #include "workloads/ml/runtime.h"
 
-namespace ut::ml {
+namespace ut::bench {
+
+using ml::Runtime;
 
 int run_and_report_ml_bench(const MlBenchConfig& cfg, const std::string& json_path) {
   const std::string gpu = Runtime::gpu_name();
@@ -93,4 +95,4 @@ int run_and_report_ml_bench(const MlBenchConfig& cfg, const std::string& json_pa
   return 0;
 }
 
-}  // namespace ut::ml
+}  // namespace ut::bench

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -14,8 +15,8 @@
 #include <random>
 #include <thread>
 
-#include "apps/ut/commands.h"
-#include "apps/ut/openai_client.h"
+#include "bench/serve/openai_client.h"
+#include "bench/serve/serve_bench.h"
 #include "engine/assistant.h"
 #include "engine/default_models.h"
 #include "server/routes.h"
@@ -85,18 +86,24 @@ class BenchServeTest : public ::testing::Test {
 };
 
 TEST_F(BenchServeTest, ChatsAndEmbeddingLoadAgainstOurServer) {
-  const ut::app::ServeBenchOptions o{.label = "ut serve (test)", .chat_url = url, .chats = 2, .concurrency = {1, 2},
+  const ut::bench::ServeBenchOptions o{.label = "ut serve (test)", .chat_url = url, .chats = 2, .concurrency = {1, 2},
                                      .prompt_words = 8, .max_tokens = 4, .embed_clients = 1, .embed_batch = 4,
                                      .embed_seconds = 0.3, .warmup_s = 0.1, .timeout_s = 60,
                                      .json_path = (dir / "serve.json").string()};
-  ASSERT_EQ(ut::app::bench_serve(o), 0);
+  ASSERT_EQ(ut::bench::run_serve_bench(o), 0);
   const auto j = read_json(dir / "serve.json");
   EXPECT_EQ(j["suite"], "serve");
   EXPECT_EQ(j["label"], "ut serve (test)");
   EXPECT_EQ(j["chat_url"], url);
   EXPECT_EQ(j["embed_url"], url) << "defaults to the chat URL";
-  EXPECT_EQ(j["chat_model"], ai->chat_model_name()) << "both models listed by one server: the chat one is picked";
-  EXPECT_EQ(j["embed_model"], ai->embed_model_name()) << "the listed id that answers embeddings";
+  // Both models listed by one server: the listed id that answers embeddings is the embedder, another the chat model.
+  const auto listed = j["models_listed"]["embed_url"].get<std::vector<std::string>>();
+  const std::string chat = j["chat_model"], embed = j["embed_model"];
+  EXPECT_NE(std::find(listed.begin(), listed.end(), chat), listed.end()) << j["models_listed"].dump();
+  EXPECT_NE(std::find(listed.begin(), listed.end(), embed), listed.end()) << j["models_listed"].dump();
+  ut::bench::OpenAiClient probe(url, {.timeout_s = 60});
+  EXPECT_TRUE(probe.embed(embed, {"probe"}).ok);
+  EXPECT_FALSE(probe.embed(chat, {"probe"}).ok) << "the chat model is not the embedder";
   EXPECT_EQ(j["options"]["max_tokens"], 4);
   EXPECT_TRUE(j["options"]["ignore_eos"].get<bool>());
   EXPECT_GT(j["machine"]["cores"].get<int>(), 0);
@@ -147,11 +154,11 @@ TEST_F(BenchServeTest, ChatsAndEmbeddingLoadAgainstOurServer) {
 TEST(BenchServe, NothingListeningCountsFailuresAndFails) {
   const auto dir = temp_dir("ut_bench_serve_down");
   const std::string url = "http://127.0.0.1:" + std::to_string(free_port());
-  const ut::app::ServeBenchOptions o{.chat_url = url, .chats = 2, .concurrency = {1}, .prompt_words = 8,
+  const ut::bench::ServeBenchOptions o{.chat_url = url, .chats = 2, .concurrency = {1}, .prompt_words = 8,
                                      .max_tokens = 4, .embed_clients = 1, .embed_batch = 2, .embed_seconds = 0.2,
                                      .warmup_s = 0.1, .timeout_s = 3, .json_path = (dir / "down.json").string()};
   const auto t0 = std::chrono::steady_clock::now();
-  EXPECT_NE(ut::app::bench_serve(o), 0);
+  EXPECT_NE(ut::bench::run_serve_bench(o), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s) << "no hang";
   const auto j = read_json(dir / "down.json");
   EXPECT_EQ(j["chats_ok"], 0);
@@ -208,7 +215,7 @@ TEST(BenchServe, ClientParsesALlamaServerShapedStream) {
     ~Stop() { s.stop(); }  // before t joins, also when an assertion returns early
   } stop{fake};
 
-  ut::app::OpenAiClient c("http://127.0.0.1:" + std::to_string(port) + "/v1/", {.timeout_s = 10});
+  ut::bench::OpenAiClient c("http://127.0.0.1:" + std::to_string(port) + "/v1/", {.timeout_s = 10});
   const auto models = c.models();
   ASSERT_TRUE(models.ok) << models.error;
   ASSERT_EQ(models.ids, std::vector<std::string>{"peer.gguf"});
@@ -232,7 +239,7 @@ TEST(BenchServe, ClientParsesALlamaServerShapedStream) {
   const auto e = c.embed("peer.gguf", {"a", "b"});
   EXPECT_FALSE(e.ok);
   EXPECT_NE(e.error.find("expected 2 embeddings"), std::string::npos) << e.error;
-  EXPECT_EQ(ut::app::http_error_text(429, R"({"error":{"message":"the engine is busy","type":"busy"}})"),
+  EXPECT_EQ(ut::bench::http_error_text(429, R"({"error":{"message":"the engine is busy","type":"busy"}})"),
             "HTTP 429: the engine is busy");
 }
 

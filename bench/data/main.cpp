@@ -3,16 +3,14 @@
 //   ut_data_bench [--rows N] [--reps R] [--quick] [--backend cpu|cuda] [--json FILE]
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
 
-#include "backends/cpu/device.h"
-#include "timeline/device.h"
-#include "workloads/data/agg_kernel.h"
-#include "workloads/data/bench.h"
+#include "bench/data/data_bench.h"
 
 int main(int argc, char** argv) {
-  ut::data::DataBenchOptions o;
-  std::string backend = "cpu";
+  ut::bench::DataBenchOptions o;
+  o.backend = "cpu";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -25,7 +23,7 @@ int main(int argc, char** argv) {
     if (a == "--rows") o.rows = std::stoull(next());
     else if (a == "--reps") o.reps = std::stoi(next());
     else if (a == "--quick") o.quick = true;
-    else if (a == "--backend") backend = next();
+    else if (a == "--backend") o.backend = next();
     else if (a == "--json") o.json_path = next();
     else {
       std::fprintf(stderr, "usage: ut_data_bench [--rows N] [--reps R] [--quick] [--backend cpu|cuda] [--json FILE]\n");
@@ -33,10 +31,7 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    ut::data::register_agg_kernels();
-    auto dev = ut::Device::create({.backend = backend});
-    return ut::data::run_data_bench(dev, o, {.cpu = ut::cpu::host_cpu_name(), .cores = ut::cpu::host_cores(),
-                                             .memory_bytes = ut::cpu::host_memory_total()});
+    return ut::bench::run_data_bench(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ut_data_bench: error: %s\n", e.what());
     return 1;

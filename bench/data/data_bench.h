@@ -2,8 +2,7 @@
 // GROUP BY over a synthetic lineitem table, our pre-aggregation (DuckDB scan -> heap -> kernels) against
 // DuckDB alone, on the same query and machine, in one run; several group counts; JSON saved.
 //
-//   auto dev = ut::Device::create({.backend = "cuda"});
-//   ut::data::run_data_bench(dev, {.rows = 10'000'000}, {.cpu = "AMD EPYC", .cores = 16, .memory_bytes = ...});
+//   int rc = ut::bench::run_data_bench({.rows = 10'000'000, .backend = "cuda"});
 //
 // Every repetition's kernel result is checked against DuckDB's (same groups; integer columns exact, doubles
 // within 1e-9 relative); a mismatch is printed and recorded ("verified": false), never hidden.
@@ -12,9 +11,7 @@
 #include <cstdint>
 #include <string>
 
-#include "timeline/device.h"
-
-namespace ut::data {
+namespace ut::bench {
 
 struct DataBenchOptions {
   uint64_t rows = 10'000'000;
@@ -22,15 +19,10 @@ struct DataBenchOptions {
   std::string json_path = "ut-bench-data.json";
   int reps = 3;        // repetitions of DuckDB, ours cold and ours warm per query (medians reported)
   uint64_t seed = 42;
-};
-
-struct MachineInfo {
-  std::string cpu;
-  unsigned cores = 0;
-  uint64_t memory_bytes = 0;
+  std::string backend;  // the kernels' backend; empty: a GPU with data kernels, else cpu
 };
 
 // Returns 0, or 1 if a kernel result differed from DuckDB's.
-int run_data_bench(DevicePtr device, const DataBenchOptions& options, const MachineInfo& machine);
+int run_data_bench(const DataBenchOptions& options);
 
-}  // namespace ut::data
+}  // namespace ut::bench

@@ -4,7 +4,8 @@
 // (name + long description, as indexed); recall@1/5/10 for our embedder with exact search and for BM25 over
 // the same text. Language model: validation perplexity of the decoder (F16 and its Q8_0), and greedy answers,
 // with and without retrieved context. The corpus comes from tools/train (scripts/train-models.sh prepare).
-#include <CLI/CLI.hpp>
+#include "bench/models/models_bench.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -15,8 +16,8 @@
 #include <fstream>
 #include <memory>
 
-#include "apps/ut/commands.h"
 #include "timeline/device.h"
+#include "timeline/error.h"
 #include "workloads/ml/embedder.h"
 #include "workloads/ml/generator.h"
 #include "workloads/ml/runtime.h"
@@ -26,13 +27,8 @@
 
 #include <llama.h>
 
-namespace ut::app {
+namespace ut::bench {
 namespace {
-
-struct ModelsBenchOptions {
-  std::string corpus = "data/corpus", examples = "data/examples", models = "models/debian", json = "ut-bench-models.json";
-  bool quick = false;
-};
 
 struct Package {
   std::string name, short_desc, long_desc;
@@ -93,7 +89,9 @@ std::string clip(const std::string& s, std::size_t words) {
   return out;
 }
 
-int bench_models(const ModelsBenchOptions& o) {
+}  // namespace
+
+int run_models_bench(const ModelsBenchOptions& o) {
   const auto t_all = std::chrono::steady_clock::now();
   ml::Runtime::ensure();
   const std::string emb_path = o.models + "/" + ml::SynthSpec::debian_embedder().file_name;
@@ -242,26 +240,4 @@ int bench_models(const ModelsBenchOptions& o) {
   return 0;
 }
 
-}  // namespace
-
-void add_bench_models_commands(CLI::App&, CLI::App& bench, int& rc) {
-  auto o = std::make_shared<ModelsBenchOptions>();
-  auto* b = bench.add_subcommand(
-      "models", "Quality of the trained models (models/debian) through llama.cpp: retrieval recall@1/5/10 of held-out\n"
-                "packages, ours vs BM25 over the same text; decoder validation perplexity (F16, Q8_0); greedy samples");
-  b->add_option("--corpus", o->corpus, "Corpus folder (tools/train/build_corpus.py)")->capture_default_str();
-  b->add_option("--examples", o->examples, "Examples folder (tools/train/make_examples.py)")->capture_default_str();
-  b->add_option("--models", o->models, "Folder with the trained GGUF models")->capture_default_str();
-  b->add_option("--json", o->json, "Save results here")->capture_default_str();
-  b->add_flag("--quick", o->quick, "200 queries and 50 chats instead of all");
-  b->callback([o, &rc] {
-    try {
-      rc = bench_models(*o);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "ut bench models: %s\n", e.what());
-      rc = 1;
-    }
-  });
-}
-
-}  // namespace ut::app
+}  // namespace ut::bench

@@ -5,7 +5,8 @@
 // Phases: embeddings alone (the embeddings/s baseline); then for each --concurrency value, the chats alone and
 // the same number of chats while --embed-clients clients send embedding requests back to back. Chats stream
 // (SSE) and are timed per chunk: TTFT, decode tokens/s, total latency; every failure is counted and shown.
-#include <CLI/CLI.hpp>
+#include "bench/serve/serve_bench.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -21,11 +22,10 @@
 #include <random>
 #include <thread>
 
-#include "apps/ut/commands.h"
-#include "apps/ut/openai_client.h"
-#include "backends/cpu/device.h"
+#include "bench/serve/openai_client.h"
+#include "timeline/host.h"
 
-namespace ut::app {
+namespace ut::bench {
 namespace {
 
 using json = nlohmann::json;
@@ -371,6 +371,8 @@ std::string utc_now() {
   return b;
 }
 
+}  // namespace
+
 std::vector<int> parse_concurrency(const std::string& s) {
   std::vector<int> out;
   std::size_t pos = 0;
@@ -392,9 +394,7 @@ std::vector<int> parse_concurrency(const std::string& s) {
   return out;
 }
 
-}  // namespace
-
-int bench_serve(const ServeBenchOptions& in) {
+int run_serve_bench(const ServeBenchOptions& in) {
   ServeBenchOptions o = in;
   if (o.embed_url.empty()) o.embed_url = o.chat_url;
   if (o.label.empty()) o.label = o.chat_url;
@@ -415,8 +415,9 @@ int bench_serve(const ServeBenchOptions& in) {
                 o.embed_batch, o.embed_seconds);
   for (const int c : o.concurrency)
     if (c > o.chats) std::printf("  note: concurrency %d > %d chats per phase: only %d clients run\n", c, o.chats, o.chats);
-  std::printf("  this machine: %s, %u cores, %.1f GiB; GPU: %s\n", cpu::host_cpu_name().c_str(), cpu::host_cores(),
-              static_cast<double>(cpu::host_memory_total()) / (1024.0 * 1024.0 * 1024.0), gpu.empty() ? "none seen by nvidia-smi" : gpu.c_str());
+  const HostInfo host = host_info();
+  std::printf("  this machine: %s, %u cores, %.1f GiB; GPU: %s\n", host.cpu_name.c_str(), host.cores,
+              static_cast<double>(host.memory_total) / (1024.0 * 1024.0 * 1024.0), gpu.empty() ? "none seen by nvidia-smi" : gpu.c_str());
 
   // Warm-up, not measured: the first request of a server may load or compile things.
   {
@@ -481,8 +482,8 @@ int bench_serve(const ServeBenchOptions& in) {
                       {"embed_clients", o.embed_clients}, {"embed_batch", o.embed_batch},
                       {"embed_seconds", o.embed_seconds}, {"warmup_s", o.warmup_s}, {"seed", o.seed},
                       {"timeout_s", o.timeout_s}, {"token", !o.token.empty()}}},
-         {"machine", {{"cpu", cpu::host_cpu_name()}, {"cores", cpu::host_cores()},
-                      {"memory_total_bytes", cpu::host_memory_total()}, {"gpu", gpu.empty() ? json(nullptr) : json(gpu)}}},
+         {"machine", {{"cpu", host.cpu_name}, {"cores", host.cores},
+                      {"memory_total_bytes", host.memory_total}, {"gpu", gpu.empty() ? json(nullptr) : json(gpu)}}},
          {"chats_ok", ok},
          {"chats_failed", failed},
          {"embeddings_alone", embed_alone ? embed_alone->to_json() : json(nullptr)},
@@ -510,70 +511,4 @@ int bench_serve(const ServeBenchOptions& in) {
   return rc;
 }
 
-void add_bench_serve_commands(CLI::App&, CLI::App& bench, int& rc) {
-  auto o = std::make_shared<ServeBenchOptions>();
-  auto conc = std::make_shared<std::string>("1");
-  auto* b = bench.add_subcommand(
-      "serve", "Load any OpenAI-compatible server (`ut serve`, llama.cpp's llama-server, ...) with streamed chats,\n"
-               "alone and under a background embedding load, and embeddings alone: TTFT, decode tokens/s, latency,\n"
-               "aggregate tokens/s, embeddings/s. Run it once per server, same options, and compare the JSON files");
-  b->add_option("--label", o->label, "Name of the server in the report and JSON (default: the chat URL)");
-  b->add_option("--chat-url", o->chat_url, "Base URL of the server answering POST /v1/chat/completions")->capture_default_str();
-  b->add_option("--embed-url", o->embed_url,
-                "Base URL for POST /v1/embeddings (default: --chat-url; llama-server needs a second process)");
-  b->add_option("--chat-model", o->chat_model,
-                "\"model\" sent with chats (default: from GET /v1/models of --chat-url; the first id that is not\n"
-                "the embedding model when both URLs are one server)");
-  b->add_option("--embed-model", o->embed_model,
-                "\"model\" sent with embeddings (default: the first id of GET /v1/models of --embed-url that\n"
-                "answers an embedding request)");
-  b->add_option("--token", o->token, "Bearer token sent as Authorization (default: none)");
-  b->add_option("--chats", o->chats, "Chat requests per phase")->capture_default_str()->check(CLI::Range(1, 100000));
-  b->add_option("--concurrency", *conc,
-                "Chat clients at once; a comma list (1,4,16) runs one measurement per value: the scaling with\n"
-                "concurrent chats")
-      ->capture_default_str()
-      ->check(CLI::Validator(
-          [](std::string& s) {
-            try {
-              parse_concurrency(s);
-              return std::string();
-            } catch (const std::exception& e) {
-              return std::string(e.what());
-            }
-          },
-          "N[,N...]"));
-  b->add_option("--prompt-words", o->prompt_words,
-                "Words of seeded random text per prompt (every request differs, so no prompt cache helps)")
-      ->capture_default_str()->check(CLI::Range(1, 100000));
-  b->add_option("--max-tokens", o->max_tokens, "max_tokens of each chat")->capture_default_str()->check(CLI::Range(1, 100000));
-  b->add_option("--ignore-eos", o->ignore_eos,
-                "Send \"ignore_eos\": true so every answer runs to --max-tokens (llama-server and ut serve honour it;\n"
-                "--ignore-eos false for servers that reject unknown fields)")
-      ->default_str("true");
-  b->add_option("--embed-clients", o->embed_clients,
-                "Clients sending embedding requests back to back during the background-load phases (0: skip them)")
-      ->capture_default_str()->check(CLI::Range(0, 1024));
-  b->add_option("--embed-batch", o->embed_batch, "Texts per /v1/embeddings request")->capture_default_str()->check(CLI::Range(1, 4096));
-  b->add_option("--embed-seconds", o->embed_seconds, "Length of the embeddings-alone phase")
-      ->capture_default_str()->check(CLI::Range(0.1, 3600.0));
-  b->add_option("--warmup-s", o->warmup_s, "Embedding load before the chats of a phase start (and before the\n"
-                                          "embeddings-alone window)")
-      ->capture_default_str()->check(CLI::Range(0.0, 600.0));
-  b->add_option("--seed", o->seed, "Seed of the random prompts and texts")->capture_default_str();
-  b->add_option("--json", o->json_path, "Save results here (every request's numbers, the options, this machine)")
-      ->capture_default_str();
-  b->add_option("--timeout-s", o->timeout_s, "Limit per request: connecting, each read, and the whole answer")
-      ->capture_default_str()->check(CLI::Range(0.1, 86400.0));
-  b->callback([o, conc, &rc] {
-    try {
-      o->concurrency = parse_concurrency(*conc);
-      rc = bench_serve(*o);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "ut bench serve: %s\n", e.what());
-      rc = 1;
-    }
-  });
-}
-
-}  // namespace ut::app
+}  // namespace ut::bench

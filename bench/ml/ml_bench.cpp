@@ -1,4 +1,4 @@
-#include "workloads/ml/bench.h"
+#include "bench/ml/ml_bench.h"
 
 #include <ggml-alloc.h>
 #include <ggml-backend.h>
@@ -18,7 +18,10 @@
 #include "workloads/ml/runtime.h"
 #include "workloads/ml/synth.h"
 
-namespace ut::ml {
+namespace ut::bench {
+
+using namespace ut::ml;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -471,4 +474,4 @@ MlBenchReport run_ml_bench(const MlBenchConfig& cfg_in, const std::function<void
   return rep;
 }
 
-}  // namespace ut::ml
+}  // namespace ut::bench

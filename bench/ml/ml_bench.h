@@ -1,8 +1,8 @@
 // ML lane benchmarks behind `ut bench ml`: our lane (Embedder/Generator run as command buffers on Q_ml,
 // tokens through the ring) against a bare llama.cpp loop on the same model, in the same process.
 //
-//   ut::ml::MlBenchConfig cfg{.quick = true, .models_dir = "models/synth"};
-//   ut::ml::MlBenchReport rep = ut::ml::run_ml_bench(cfg, [](const std::string& line) { puts(line.c_str()); });
+//   ut::bench::MlBenchConfig cfg{.quick = true, .models_dir = "models/synth"};
+//   ut::bench::MlBenchReport rep = ut::bench::run_ml_bench(cfg, [](const std::string& line) { puts(line.c_str()); });
 //
 // Placement: the GPU when ggml's CUDA backend found one (the report names it), else the CPU.
 // Models: the real-size synthetic models in models_dir when present (`ut models synth --real`), else the tiny
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace ut::ml {
+namespace ut::bench {
 
 struct MlBenchConfig {
   bool quick = false;
@@ -69,4 +69,4 @@ MlBenchReport run_ml_bench(const MlBenchConfig& cfg, const std::function<void(co
 // run_ml_bench with progress on stdout, then the table and the JSON file (what `ut bench ml` prints). Returns 0.
 int run_and_report_ml_bench(const MlBenchConfig& cfg, const std::string& json_path);
 
-}  // namespace ut::ml
+}  // namespace ut::bench

@@ -1,5 +1,5 @@
 // The OpenAI-compatible client of `ut bench serve` (see openai_client.h).
-#include "apps/ut/openai_client.h"
+#include "bench/serve/openai_client.h"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -8,7 +8,7 @@
 #include <functional>
 #include <string_view>
 
-namespace ut::app {
+namespace ut::bench {
 namespace {
 
 using json = nlohmann::json;
@@ -281,4 +281,4 @@ EmbedResult OpenAiClient::embed(const std::string& model, const std::vector<std:
   return r;
 }
 
-}  // namespace ut::app
+}  // namespace ut::bench

@@ -1,0 +1,26 @@
+// `ut bench mixed`: the plan's tick, for real — chats with retrieval, SQL aggregations and document edits with
+// re-embedding, all at once on the engine's queues while the UI heartbeat runs — against exactly the same work
+// done one step after another (the sequential baseline), in the same run.
+//
+//   ut::bench::MixedBenchOptions o;
+//   o.quick = true;
+//   int rc = ut::bench::run_mixed_bench(o);   // prints the table, saves o.json_path
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ut::bench {
+
+struct MixedBenchOptions {
+  bool quick = false;
+  int chats = 3, tokens = 32, queries = 6, edits = 8;
+  uint64_t rows = 2'000'000;
+  std::string json_path = "ut-bench-mixed.json";
+  std::string embed_model, chat_model;  // empty: the project's default models
+};
+
+// Returns 0; throws ut::Error when the set-up fails (documents not embedded, a chat refused).
+int run_mixed_bench(MixedBenchOptions o);
+
+}  // namespace ut::bench
