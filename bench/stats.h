@@ -1,6 +1,7 @@
-// Latency distributions for the benchmarks (`ut bench ...`): percentiles and their JSON form.
+// Latency distributions for the benchmarks (`ut bench ...`): percentiles for the console, and their JSON form with
+// every sample (bench/report.h records the samples; its summary is the one the files carry).
 //
-//   ut::bench::Dist d = ut::bench::dist(samples_us);   // p50, p99, mean, min, max, n
+//   ut::bench::Dist d = ut::bench::dist(samples_us);   // p50, p99, mean, min, max, n, and the values
 //   json["wake"] = ut::bench::to_json(d, "us");
 #pragma once
 
@@ -15,11 +16,13 @@ namespace ut::bench {
 struct Dist {
   double p50 = 0, p99 = 0, mean = 0, min = 0, max = 0;
   std::size_t n = 0;
+  std::vector<double> values;  // every sample, in the order measured
 };
 
 inline Dist dist(std::vector<double> v) {
   Dist d;
   if (v.empty()) return d;
+  d.values = v;
   std::sort(v.begin(), v.end());
   d.n = v.size();
   d.p50 = v[v.size() / 2];
@@ -33,7 +36,8 @@ inline Dist dist(std::vector<double> v) {
 }
 
 inline nlohmann::json to_json(const Dist& d, const char* unit = "us") {
-  return {{"p50", d.p50}, {"p99", d.p99}, {"mean", d.mean}, {"min", d.min}, {"max", d.max}, {"n", d.n}, {"unit", unit}};
+  return {{"p50", d.p50}, {"p99", d.p99}, {"mean", d.mean}, {"min", d.min},
+          {"max", d.max}, {"n", d.n},     {"unit", unit},   {"values", d.values}};
 }
 
 }  // namespace ut::bench

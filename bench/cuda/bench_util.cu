@@ -355,6 +355,9 @@ nlohmann::json overlap(Device& dev, bool quick) {
   for (std::size_t i = 0; i < back.size() / 4; ++i) ok = ok && back.span<uint32_t>()[i] == p[first + i];
   const double s = dist(ser).p50, k = dist(con).p50;
   return {{"bytes", bytes},
+          {"copy_alone", to_json(dist(c), "ms")},
+          {"serialized", to_json(dist(ser), "ms")},
+          {"concurrent", to_json(dist(con), "ms")},
           {"copy_alone_ms", copy_ms},
           {"copy_gb_per_s", static_cast<double>(bytes) / copy_ms / 1e6},
           {"compute_ms", copy_ms},

@@ -1,12 +1,14 @@
-// ut_cuda_bench [--quick] [--json PATH]: the GPU part of `ut bench timeline`, stand-alone.
+// ut_cuda_bench [--quick] [--json PATH]: the GPU part of `ut bench timeline`, stand-alone; the same samples and
+// goals in the same schema (bench/report.h), without the host-side figures.
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <fstream>
 #include <string>
 
 #include "backends/cuda/device.h"
+#include "bench/cuda/cuda_report.h"
 #include "bench/cuda/timeline_bench.h"
+#include "bench/report.h"
 
 int main(int argc, char** argv) {
   ut::bench::CudaBenchOptions o;
@@ -27,9 +29,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    const auto j = ut::bench::cuda_timeline_bench(o);
-    std::ofstream f(path);
-    f << j.dump(2) << '\n';
+    ut::bench::Report r("timeline");
+    r.config() = {{"quick", o.quick}};
+    ut::bench::add_cuda_figures(r, ut::bench::cuda_timeline_bench(o));
+    r.add_note("GPU figures only (ut_cuda_bench): `ut bench timeline` adds the host-side ones");
+    r.write(path);
     std::printf("saved %s\n", path.c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ut_cuda_bench: %s\n", e.what());

@@ -1,14 +1,13 @@
 #include "bench/data/data_bench.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <map>
+#include <utility>
 #include <vector>
 
+#include "bench/report.h"
 #include "timeline/clock.h"
 #include "timeline/device.h"
 #include "timeline/host.h"
@@ -67,6 +66,98 @@ double median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
+// Where the time goes: cold runs under their own names, warm runs prefixed "warm_".
+const std::pair<const char*, double PreAggStats::*> kParts[] = {
+    {"scan_ms", &PreAggStats::scan_ms},               {"move_ms", &PreAggStats::move_ms},
+    {"kernel_ms", &PreAggStats::kernel_ms},           {"finalize_ms", &PreAggStats::finalize_ms},
+    {"table_alloc_ms", &PreAggStats::table_alloc_ms}, {"encode_ms", &PreAggStats::encode_ms},
+    {"queue_wait_ms", &PreAggStats::queue_wait_ms},   {"gpu_ms", &PreAggStats::gpu_ms},
+    {"wake_ms", &PreAggStats::wake_ms}};
+
+std::vector<double> field_of(const std::vector<PreAggStats>& runs, double PreAggStats::*field) {
+  std::vector<double> v;
+  for (const auto& x : runs) v.push_back(x.*field);
+  return v;
+}
+
+// What one query's runs leave for the file beyond their samples.
+struct CaseResult {
+  double duck_ms = 0, warm_ms = 0;  // medians, for the goal
+  bool verified = true;
+};
+
+// DuckDB, ours cold and ours warm, `reps` times, every result checked against DuckDB's; prints the row and records
+// every repetition.
+CaseResult measure_case(const BenchCase& c, const Plan& plan, Session& s, PreAggregator& agg, int reps, Report& r) {
+  std::vector<double> duck_ms;
+  std::vector<PreAggStats> colds, warms;
+  PreAggStats st;
+  Result duck, ours;
+  std::string diff;
+  for (int i = 0; i < reps; ++i) {
+    const uint64_t t0 = now_ns();
+    duck = s.query(c.sql);
+    duck_ms.push_back(ms_since(t0));
+    // Cold: the columns are scanned out of DuckDB again (into the buffers of earlier runs, as a long-running
+    // engine would); warm: the same query right after, its columns resident. Every run is checked.
+    agg.drop_resident_columns();
+    ours = agg.run(s, *plan.query, &st, {}, plan.estimated_rows);
+    if (diff.empty()) diff = differences(ours, duck);
+    colds.push_back(st);
+    ours = agg.run(s, *plan.query, &st, {}, plan.estimated_rows);
+    if (!st.columns_resident)
+      std::printf("%-40s warm run %d scanned again (columns not resident)\n", c.name.c_str(), i);
+    if (diff.empty()) diff = differences(ours, duck);
+    warms.push_back(st);
+  }
+  auto med = [](const std::vector<PreAggStats>& runs, double PreAggStats::*field) {
+    return median(field_of(runs, field));
+  };
+  const bool same = diff.empty();
+  if (!same) {
+    std::printf("%-40s RESULT DIFFERS FROM DUCKDB: %s\n", c.name.c_str(), diff.c_str());
+    r.add_note(c.name + ": RESULT DIFFERS FROM DUCKDB: " + diff);
+  }
+  const double d = median(duck_ms), u = med(colds, &PreAggStats::total_ms), w = med(warms, &PreAggStats::total_ms);
+  const PreAggStats& cold = colds.front();
+  std::printf("%-40s %8zu %9.1f %9.1f %9.1f %8.1f %8.1f %8.1f %8.1f %7.2f %7.2f %6s%s\n", c.name.c_str(), ours.rows(),
+              d, u, w, med(colds, &PreAggStats::scan_ms), med(colds, &PreAggStats::move_ms),
+              med(colds, &PreAggStats::kernel_ms), med(colds, &PreAggStats::finalize_ms), d / u, d / w,
+              st.mode.c_str(), same ? "" : "  (differs)");
+  r.add(c.name, "duckdb", "query_ms", "ms", duck_ms);
+  r.add(c.name, "ours", "cold_ms", "ms", field_of(colds, &PreAggStats::total_ms));
+  r.add(c.name, "ours", "warm_ms", "ms", field_of(warms, &PreAggStats::total_ms));
+  for (const auto& [name, field] : kParts) {
+    r.add(c.name, "ours", name, "ms", field_of(colds, field));
+    r.add(c.name, "ours", std::string("warm_") + name, "ms", field_of(warms, field));
+  }
+  r.config()["queries"][c.name] = {{"sql", c.sql},           {"groups", ours.rows()},
+                                   {"mode", st.mode},        {"capacity", st.capacity},
+                                   {"scan_partitions", cold.scan_partitions},
+                                   {"heap_bytes", cold.heap_bytes}, {"verified", same}};
+  return {d, w, same};
+}
+
+// ">= 5x faster than duckdb" with resident columns, judged on the slowest query (the file's headline goal).
+void add_goal(Report& r, uint64_t rows, const std::vector<std::pair<std::string, CaseResult>>& results) {
+  if (results.empty()) return;
+  const std::pair<std::string, CaseResult>* worst = nullptr;
+  int met = 0;
+  for (const auto& x : results) {
+    const double ratio = x.second.duck_ms / x.second.warm_ms;
+    met += ratio >= 5;
+    if (!worst || ratio < worst->second.duck_ms / worst->second.warm_ms) worst = &x;
+  }
+  const std::string rows_text =
+      rows % 1'000'000 == 0 ? std::to_string(rows / 1'000'000) + " M" : std::to_string(rows);
+  r.add_goal({.kpi = "GROUP BY with resident columns (warm) vs DuckDB, " + rows_text + " rows, slowest of " +
+                     std::to_string(results.size()) + " queries",
+              .goal = ">= 5x faster than duckdb", .case_name = worst->first, .metric = "warm_ms",
+              .value = worst->second.warm_ms, .met = worst->second.duck_ms / worst->second.warm_ms >= 5,
+              .peer = "duckdb", .peer_value = worst->second.duck_ms, .peer_metric = "query_ms",
+              .detail = "met for " + std::to_string(met) + " of " + std::to_string(results.size()) + " queries"});
+}
+
 }  // namespace
 
 int run_data_bench(const DataBenchOptions& in) {
@@ -82,10 +173,11 @@ int run_data_bench(const DataBenchOptions& in) {
   Session s = db.connect();
   const std::string version = s.query("SELECT version()").column(0).text(0);
   const unsigned cores = machine.cores;
-  std::printf("ut bench data — DuckDB %s (%u threads) vs pre-aggregation kernels on backend %s (%s); cpu: %s, %u cores\n",
+  std::printf("ut bench data — DuckDB %s (%u threads) vs pre-aggregation kernels on backend %s (%s); "
+              "cpu: %s, %u cores\n",
               version.c_str(), cores, dev->backend_name().c_str(), dev->caps().name.c_str(),
               machine.cpu_name.c_str(), cores);
-  uint64_t t0 = now_ns();
+  const uint64_t t0 = now_ns();
   generate_lineitem(s, {.rows = o.rows, .seed = o.seed});
   const double gen_ms = ms_since(t0);
   std::printf("lineitem: %llu rows generated in %.0f ms\n\n", static_cast<unsigned long long>(o.rows), gen_ms);
@@ -98,86 +190,34 @@ int run_data_bench(const DataBenchOptions& in) {
       {"partkey (rows/30 groups)", "SELECT l_partkey, " + aggs + " FROM lineitem GROUP BY l_partkey"},
       {"orderkey (rows/4 groups)", "SELECT l_orderkey, " + aggs + " FROM lineitem GROUP BY l_orderkey"},
   };
-  PreAggregator agg(dev);
-  int failures = 0;
-  nlohmann::json j;
-  j["suite"] = "data";
-  j["machine"] = {{"cpu", machine.cpu_name}, {"cores", cores}, {"memory_bytes", machine.memory_total}};
-  j["backend"] = dev->backend_name();
-  j["device"] = dev->caps().name;
-  j["duckdb"] = version;
-  j["rows"] = o.rows;
-  j["reps"] = o.reps;
-  j["quick"] = o.quick;
-  j["generate_ms"] = gen_ms;
-  j["note"] = "ratio = duckdb_ms / ours. cold: a run that scans the columns out of DuckDB into the "
-              "shared heap (scan_ms) and moved to device storage on GPUs (move_ms), then the kernels and table readback "
-              "(kernel_ms) and building the result (finalize_ms). warm: the same query again on the unchanged table, "
-              "its columns still resident (PreAggregator keeps the last scan's columns): kernels, readback and "
-              "finalize only. Each repetition runs DuckDB, then ours cold, then ours warm; medians are reported. Buffers are "
-              "reused between runs (the first run of a query also allocates them).";
+  Report r("data");
+  r.set_device(dev->caps());
+  r.config() = {{"rows", o.rows}, {"reps", o.reps}, {"quick", o.quick}, {"seed", o.seed},
+                {"backend", dev->backend_name()}, {"duckdb", version}, {"queries", nlohmann::ordered_json::object()}};
+  r.config()["method"] =
+      "cold: a run that scans the columns out of DuckDB into the shared heap (scan_ms) and moved to device storage "
+      "on GPUs (move_ms), then the kernels and table readback (kernel_ms) and building the result (finalize_ms). "
+      "warm: the same query again on the unchanged table, its columns still resident (PreAggregator keeps the last "
+      "scan's columns): kernels, readback and finalize only. Each repetition runs DuckDB, then ours cold, then ours "
+      "warm. Buffers are reused between runs (the first run of a query also allocates them).";
+  r.add("generate_table", "ours", "generate_ms", "ms", gen_ms);
   std::printf("%-40s %8s %9s %9s %9s %8s %8s %8s %8s %7s %7s %6s\n", "query", "groups", "duckdb ms", "cold ms",
               "warm ms", "scan ms", "move ms", "kern ms", "final ms", "x cold", "x warm", "mode");
+  PreAggregator agg(dev);
+  int failures = 0;
+  std::vector<std::pair<std::string, CaseResult>> results;
   for (const auto& c : cases) {
     const Plan plan = plan_query(s, c.sql, {.backend = dev->backend_name(), .force_kernel = true});
     if (plan.engine != Engine::kernel) {
       std::printf("%-40s not kernel-eligible: %s\n", c.name.c_str(), plan.reason.c_str());
+      r.add_note(c.name + ": not kernel-eligible: " + plan.reason);
       continue;
     }
-    std::vector<double> duck_ms;
-    std::vector<PreAggStats> colds, warms;
-    PreAggStats st;
-    Result duck, ours;
-    std::string diff;
-    for (int r = 0; r < o.reps; ++r) {
-      t0 = now_ns();
-      duck = s.query(c.sql);
-      duck_ms.push_back(ms_since(t0));
-      // Cold: the columns are scanned out of DuckDB again (into the buffers of earlier runs, as a long-running
-      // engine would); warm: the same query right after, its columns resident. Every run is checked.
-      agg.drop_resident_columns();
-      ours = agg.run(s, *plan.query, &st, {}, plan.estimated_rows);
-      if (diff.empty()) diff = differences(ours, duck);
-      colds.push_back(st);
-      ours = agg.run(s, *plan.query, &st, {}, plan.estimated_rows);
-      if (!st.columns_resident) std::printf("%-40s warm run %d scanned again (columns not resident)\n", c.name.c_str(), r);
-      if (diff.empty()) diff = differences(ours, duck);
-      warms.push_back(st);
-    }
-    auto med = [](const std::vector<PreAggStats>& runs, double PreAggStats::*field) {
-      std::vector<double> v;
-      for (const auto& x : runs) v.push_back(x.*field);
-      return median(v);
-    };
-    const bool same = diff.empty();
-    if (!same) {
-      std::printf("%-40s RESULT DIFFERS FROM DUCKDB: %s\n", c.name.c_str(), diff.c_str());
-      failures = 1;
-    }
-    const double d = median(duck_ms), u = med(colds, &PreAggStats::total_ms), w = med(warms, &PreAggStats::total_ms);
-    const PreAggStats& cold = colds.front();
-    std::printf("%-40s %8zu %9.1f %9.1f %9.1f %8.1f %8.1f %8.1f %8.1f %7.2f %7.2f %6s%s\n", c.name.c_str(), ours.rows(),
-                d, u, w, med(colds, &PreAggStats::scan_ms), med(colds, &PreAggStats::move_ms),
-                med(colds, &PreAggStats::kernel_ms), med(colds, &PreAggStats::finalize_ms), d / u, d / w,
-                st.mode.c_str(), same ? "" : "  (differs)");
-    nlohmann::json jc{{"name", c.name}, {"sql", c.sql}, {"groups", ours.rows()}, {"duckdb_ms", d}, {"cold_ms", u},
-                      {"warm_ms", w}, {"ratio_cold", d / u}, {"ratio_warm", d / w}, {"mode", st.mode},
-                      {"capacity", st.capacity}, {"scan_partitions", cold.scan_partitions},
-                      {"heap_bytes", cold.heap_bytes}, {"verified", same}};
-    // Where the time goes, medians: cold runs under their own names, warm runs prefixed "warm_".
-    const std::pair<const char*, double PreAggStats::*> parts[] = {
-        {"scan_ms", &PreAggStats::scan_ms},          {"move_ms", &PreAggStats::move_ms},
-        {"kernel_ms", &PreAggStats::kernel_ms},      {"finalize_ms", &PreAggStats::finalize_ms},
-        {"table_alloc_ms", &PreAggStats::table_alloc_ms}, {"encode_ms", &PreAggStats::encode_ms},
-        {"queue_wait_ms", &PreAggStats::queue_wait_ms},   {"gpu_ms", &PreAggStats::gpu_ms},
-        {"wake_ms", &PreAggStats::wake_ms}};
-    for (const auto& [name, field] : parts) {
-      jc[name] = med(colds, field);
-      jc[std::string("warm_") + name] = med(warms, field);
-    }
-    j["cases"].push_back(jc);
+    results.emplace_back(c.name, measure_case(c, plan, s, agg, o.reps, r));
+    if (!results.back().second.verified) failures = 1;
   }
-  std::ofstream(o.json_path) << j.dump(2) << "\n";
+  add_goal(r, o.rows, results);
+  r.write(o.json_path);
   std::printf("\nsaved %s\n", o.json_path.c_str());
   return failures;
 }

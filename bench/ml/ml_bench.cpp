@@ -12,6 +12,7 @@
 #include <random>
 #include <unistd.h>
 
+#include "bench/report.h"
 #include "timeline/device.h"
 #include "workloads/ml/batched_generator.h"
 #include "workloads/ml/lane.h"
@@ -34,6 +35,8 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 // Best of the repetitions: on a shared machine interference only ever adds time.
 double best_ms(const std::vector<double>& v) { return v.empty() ? 0 : *std::min_element(v.begin(), v.end()); }
 double best_rate(const std::vector<double>& v) { return v.empty() ? 0 : *std::max_element(v.begin(), v.end()); }
+
+constexpr const char* kBare = "bare llama.cpp";  // the peer's side in the report
 
 std::string loadavg() {
   std::ifstream in("/proc/loadavg");
@@ -83,28 +86,28 @@ struct CtxFree {
 };
 using CtxPtr = std::unique_ptr<llama_context, CtxFree>;
 
-// Device-to-device copy bandwidth of `dev` through ggml's own buffers (what a weight read costs at best):
-// best of several 1 GiB copies, counting bytes read + written.
-double copy_bandwidth(ggml_backend_dev_t dev) {
+// Device-to-device copy bandwidth of `dev` through ggml's own buffers (what a weight read costs at best): five
+// 1 GiB copies after a warm-up, counting bytes read + written; empty when the buffers cannot be allocated.
+std::vector<double> copy_bandwidth(ggml_backend_dev_t dev) {
   constexpr std::size_t kBytes = std::size_t{1} << 30;
   ggml_init_params ip{.mem_size = 2 * ggml_tensor_overhead(), .mem_buffer = nullptr, .no_alloc = true};
   ggml_context* ctx = ggml_init(ip);
   ggml_tensor* a = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, static_cast<int64_t>(kBytes));
   ggml_tensor* b = ggml_new_tensor_1d(ctx, GGML_TYPE_I8, static_cast<int64_t>(kBytes));
   ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors_from_buft(ctx, ggml_backend_dev_buffer_type(dev));
-  double best = 0;
+  std::vector<double> rates;
   if (buf) {
     ggml_backend_buffer_clear(buf, 1);
     for (int r = 0; r < 6; ++r) {
       const auto t0 = Clock::now();
       ggml_backend_tensor_copy(a, b);  // synchronous device copy
       const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-      if (r > 0) best = std::max(best, 2.0 * kBytes / s);  // the first one warms up
+      if (r > 0) rates.push_back(2.0 * kBytes / s);  // the first one warms up
     }
     ggml_backend_buffer_free(buf);
   }
   ggml_free(ctx);
-  return best;
+  return rates;
 }
 
 // --- bare llama.cpp loops (what a minimal program would write) ------------------------------------------
@@ -223,8 +226,10 @@ double bare_batched_tps(const Model& m, const std::vector<std::vector<int32_t>>&
   return n_gen > 1 ? n * (n_gen - 1) * 1000.0 / ms : 0.0;
 }
 
-// Ours on the same work: the BatchedGenerator's decode-only steps, timed around step().
-BatchPoint batched_tps(const ModelPtr& m, const std::vector<std::vector<int32_t>>& prompts, int n_gen) {
+// Ours on the same work: the BatchedGenerator's decode-only steps, timed around step(). Each such step's
+// llama_decode and sampling times go to step_ms / sample_ms.
+BatchPoint batched_tps(const ModelPtr& m, const std::vector<std::vector<int32_t>>& prompts, int n_gen,
+                       std::vector<double>& step_ms, std::vector<double>& sample_ms) {
   const int n = static_cast<int>(prompts.size());
   BatchedGenerator g(m, {.slots = n, .n_ctx = 1024, .step_tokens = 512});
   GenerateOptions o;
@@ -246,6 +251,8 @@ BatchPoint batched_tps(const ModelPtr& m, const std::vector<std::vector<int32_t>
       tokens += s.decoded;
       bp.step_ms += s.ms;
       bp.sample_ms += s.sample_ms;
+      step_ms.push_back(s.ms);
+      sample_ms.push_back(s.sample_ms);
       ++steps;
     }
     if (!more) break;
@@ -302,11 +309,164 @@ std::string find_or_make(const std::string& dir, const SynthSpec& real, const Sy
   return t;
 }
 
+// The embedder: batches of 1..256 sentences, then one batch through Q_ml against the bare loop, interleaved.
+void measure_embeddings(const MlBenchConfig& cfg, const std::string& emb_path, const DevicePtr& dev, MlLane& lane,
+                        std::mt19937_64& rng, MlBenchReport& rep, Report& samples,
+                        const std::function<void(const std::string&)>& progress) {
+  auto model = Model::load(emb_path, ModelKind::embedder);
+  rep.embed_model = model->info().name + " (" + std::filesystem::path(emb_path).filename().string() + ")";
+  progress("embeddings: " + rep.embed_model);
+  auto heap = dev->make_heap({.size = 64 << 20, .mode = StorageMode::shared, .label = "B_embed"});
+  Embedder emb(model, heap);  // default packing: 1024 tokens / 64 inputs per decode
+  emb.embed(sentences(rng, 4));  // warm-up
+  for (int b : cfg.embed_batches) {
+    auto texts = sentences(rng, b);
+    std::vector<double> ms;
+    std::size_t tokens = 0;
+    const std::string c = "embed batch=" + std::to_string(b);
+    for (int r = 0; r < cfg.reps; ++r) {
+      const auto t0 = Clock::now();
+      auto res = emb.embed(texts);
+      ms.push_back(ms_between(t0, Clock::now()));
+      tokens = res.total_tokens;
+      samples.add(c, "ours", "embeddings_per_s", "1/s", b * 1000.0 / ms.back());
+      samples.add(c, "ours", "batch_ms", "ms", ms.back());
+      samples.add(c, "ours", "tokens_per_s", "tokens/s", static_cast<double>(tokens) * 1000.0 / ms.back());
+    }
+    const double m = best_ms(ms);
+    rep.embed.push_back({b, b * 1000.0 / m, static_cast<double>(tokens) * 1000.0 / m, m});
+    progress("  batch " + std::to_string(b) + ": " + std::to_string(static_cast<int>(b * 1000.0 / m)) +
+             " embeddings/s");
+  }
+  // Lane vs bare on one batch, interleaved.
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = cp.n_batch = cp.n_ubatch = 1024;
+  cp.n_seq_max = 64;
+  cp.n_threads = cp.n_threads_batch = model->compute_threads();
+  cp.embeddings = true;
+  cp.no_perf = true;
+  CtxPtr bare(llama_init_from_model(model->native(), cp));
+  if (!bare) throw ModelError("[run_ml_bench] bare embedding context failed");
+  auto texts = sentences(rng, rep.embed_overhead_batch);
+  std::vector<double> lane_ms, bare_ms;
+  // A batch takes milliseconds on a GPU: more repetitions there make the lane-vs-bare ratio stable.
+  for (int r = 0; r < (model->on_gpu() ? 20 : std::max(cfg.reps, 3)); ++r) {
+    bare_ms.push_back(bare_embed_ms(*model, bare.get(), texts));
+    auto job = std::make_shared<EmbedJob>();
+    job->texts = texts;
+    auto e = dev->make_event("E_embed");
+    const auto t0 = Clock::now();
+    auto cb = lane.queue()->make_command_buffer("embed");
+    MlLane::encode_embed(cb, emb, job).signal(e, 1).commit();
+    e->wait(1);
+    lane_ms.push_back(ms_between(t0, Clock::now()));
+  }
+  const std::string c = "embed batch=" + std::to_string(rep.embed_overhead_batch) + " through Q_ml";
+  samples.add(c, "ours", "embed_ms", "ms", lane_ms);
+  samples.add(c, kBare, "embed_ms", "ms", bare_ms);
+  rep.embed_lane_ms = best_ms(lane_ms);
+  rep.embed_bare_ms = best_ms(bare_ms);
+}
+
+// Time to first token per prompt length (ours and bare, interleaved), prefill chunk sizes, prefix reuse.
+void measure_prefill(const MlBenchConfig& cfg, const ModelPtr& model, LaneGen& ours, llama_context* bare, int n_ctx,
+                     MlLane& lane, std::mt19937_64& rng, MlBenchReport& rep, Report& samples,
+                     const std::function<void(const std::string&)>& progress) {
+  for (int n : cfg.ttft_prompts) {
+    auto prompt = prompt_of(*model, n, rng);
+    std::vector<double> a, b;
+    const int reps = model->on_gpu() ? 10 : n >= 2048 ? 1 : cfg.reps;
+    double step = 0;
+    for (int r = 0; r < reps; ++r) {
+      a.push_back(ours.run(prompt, 1, &step).first);
+      b.push_back(bare_generate(bare, prompt, 512, 1).first);
+    }
+    samples.add("prompt=" + std::to_string(n), "ours", "ttft_ms", "ms", a);
+    samples.add("prompt=" + std::to_string(n), kBare, "ttft_ms", "ms", b);
+    rep.ttft.push_back({n, 512, best_ms(a), best_ms(b), step});
+    progress("  ttft " + std::to_string(n) + " tokens: " + std::to_string(static_cast<int>(best_ms(a))) +
+             " ms (bare " + std::to_string(static_cast<int>(best_ms(b))) + " ms)");
+  }
+  for (int c : cfg.prefill_chunks) {
+    LaneGen g{lane, std::make_shared<Generator>(model, GeneratorOptions{.n_ctx = n_ctx, .prefill_chunk = c})};
+    double step = 0;
+    const double ms = g.run(prompt_of(*model, 512, rng), 1, &step).first;
+    const std::string k = "prompt=512 chunk=" + std::to_string(c);
+    samples.add(k, "ours", "ttft_ms", "ms", ms);
+    samples.add(k, "ours", "longest_step_ms", "ms", step);
+    rep.chunks.push_back({512, c, ms, -1, step});
+    progress("  prefill chunk " + std::to_string(c) + ": ttft " + std::to_string(static_cast<int>(ms)) +
+             " ms, longest step " + std::to_string(static_cast<int>(step)) + " ms");
+  }
+  if (cfg.quick) return;
+  // Second turn of a conversation: 512 tokens already in the KV cache, 32 new ones.
+  auto turn1 = prompt_of(*model, 512, rng);
+  auto turn2 = turn1;
+  auto more = prompt_of(*model, 33, rng);
+  turn2.insert(turn2.end(), more.begin() + 1, more.end());
+  ours.run(turn1, 1);
+  rep.reuse_ms = ours.run(turn2, 1, nullptr, /*reset=*/false).first;
+  rep.no_reuse_ms = ours.run(turn2, 1).first;
+  samples.add("second turn, 512 cached + 32 new tokens", "ours", "ttft_ms", "ms", rep.reuse_ms);
+  samples.add("second turn, 512 cached + 32 new tokens", "ours, no prefix reuse", "ttft_ms", "ms", rep.no_reuse_ms);
+  progress("  second turn (512 cached + 32 new tokens): ttft " + std::to_string(static_cast<int>(rep.reuse_ms)) +
+           " ms with prefix reuse, " + std::to_string(static_cast<int>(rep.no_reuse_ms)) + " ms without");
+}
+
+// Decode speed of one chat (ours and bare), the copy-bandwidth roofline on a GPU, and concurrent chats decoded
+// together.
+void measure_decode(const MlBenchConfig& cfg, const ModelPtr& model, LaneGen& ours, llama_context* bare,
+                    std::mt19937_64& rng, MlBenchReport& rep, Report& samples,
+                    const std::function<void(const std::string&)>& progress) {
+  rep.decode_tokens = cfg.decode_tokens;
+  const std::string dc = "decode " + std::to_string(cfg.decode_tokens) + " tokens, greedy";
+  std::vector<double> a, b;
+  for (int r = 0; r < cfg.reps; ++r) {
+    auto prompt = prompt_of(*model, 32, rng);
+    a.push_back(ours.run(prompt, cfg.decode_tokens).second);
+    b.push_back(bare_generate(bare, prompt, 512, cfg.decode_tokens).second);
+  }
+  samples.add(dc, "ours", "tokens_per_s", "tokens/s", a);
+  samples.add(dc, kBare, "tokens_per_s", "tokens/s", b);
+  rep.decode_tps = best_rate(a);
+  rep.decode_bare_tps = best_rate(b);
+  rep.decoder_weight_bytes = static_cast<double>(model->size_bytes());
+  if (model->on_gpu()) {
+    const auto rates = copy_bandwidth(Runtime::gpu_device());
+    samples.add("copy bandwidth", "ours", "copy_bytes_per_s", "B/s", rates);
+    rep.copy_bytes_per_s = best_rate(rates);
+    if (rep.copy_bytes_per_s > 0) rep.roofline_tps = rep.copy_bytes_per_s / rep.decoder_weight_bytes;
+  }
+  progress("  decode: " + std::to_string(static_cast<int>(rep.decode_tps)) + " tokens/s (bare " +
+           std::to_string(static_cast<int>(rep.decode_bare_tps)) + ")");
+  for (int n : cfg.batch_chats) {
+    std::vector<std::vector<int32_t>> prompts;
+    for (int i = 0; i < n; ++i) prompts.push_back(prompt_of(*model, 128, rng));
+    const std::string c = "batched decode chats=" + std::to_string(n);
+    BatchPoint best;
+    std::vector<double> step_ms, sample_ms;
+    for (int r = 0; r < cfg.reps; ++r) {
+      auto bp = batched_tps(model, prompts, cfg.decode_tokens, step_ms, sample_ms);
+      if (bp.tokens_per_s > best.tokens_per_s) best = bp;
+      const double bare_tps = bare_batched_tps(*model, prompts, cfg.decode_tokens);
+      best.bare_tokens_per_s = std::max(best.bare_tokens_per_s, bare_tps);
+      samples.add(c, "ours", "tokens_per_s", "tokens/s", bp.tokens_per_s);
+      samples.add(c, kBare, "tokens_per_s", "tokens/s", bare_tps);
+    }
+    samples.add(c, "ours", "step_ms", "ms", step_ms);
+    samples.add(c, "ours", "sample_ms", "ms", sample_ms);
+    rep.batched.push_back(best);
+    char line[200];
+    std::snprintf(line, sizeof line, "  %2d chats together: %.0f tokens/s (bare %.0f); step %.2f ms + sampling %.2f ms",
+                  n, best.tokens_per_s, best.bare_tokens_per_s, best.step_ms, best.sample_ms);
+    progress(line);
+  }
+}
+
 }  // namespace
 
-MlBenchReport run_ml_bench(const MlBenchConfig& cfg_in, const std::function<void(const std::string&)>& progress) {
-  const auto t_start = Clock::now();
-  MlBenchConfig cfg = cfg_in;
+MlBenchConfig with_defaults(const MlBenchConfig& in) {
+  MlBenchConfig cfg = in;
   if (cfg.embed_batches.empty())
     cfg.embed_batches = cfg.quick ? std::vector<int>{1, 8, 32} : std::vector<int>{1, 2, 4, 8, 16, 32, 64, 128, 256};
   if (cfg.ttft_prompts.empty()) cfg.ttft_prompts = cfg.quick ? std::vector<int>{128} : std::vector<int>{128, 512, 2048};
@@ -314,7 +474,13 @@ MlBenchReport run_ml_bench(const MlBenchConfig& cfg_in, const std::function<void
   if (cfg.decode_tokens <= 0) cfg.decode_tokens = cfg.quick ? 16 : 64;
   if (cfg.reps <= 0) cfg.reps = cfg.quick ? 2 : 3;
   if (cfg.batch_chats.empty()) cfg.batch_chats = cfg.quick ? std::vector<int>{1, 4} : std::vector<int>{1, 4, 16};
+  return cfg;
+}
 
+MlBenchReport run_ml_bench(const MlBenchConfig& cfg_in, const std::function<void(const std::string&)>& progress,
+                           Report& samples) {
+  const auto t_start = Clock::now();
+  const MlBenchConfig cfg = with_defaults(cfg_in);
   Runtime::ensure();
   MlBenchReport rep;
   rep.machine = cpu_model_name();
@@ -342,133 +508,19 @@ MlBenchReport run_ml_bench(const MlBenchConfig& cfg_in, const std::function<void
   auto dev = Device::create({.backend = "cpu"});
   MlLane lane(dev);
   std::mt19937_64 rng(1234);
+  measure_embeddings(cfg, emb_path, dev, lane, rng, rep, samples, progress);
 
-  // Embeddings.
-  {
-    auto model = Model::load(emb_path, ModelKind::embedder);
-    rep.embed_model = model->info().name + " (" + std::filesystem::path(emb_path).filename().string() + ")";
-    progress("embeddings: " + rep.embed_model);
-    auto heap = dev->make_heap({.size = 64 << 20, .mode = StorageMode::shared, .label = "B_embed"});
-    Embedder emb(model, heap);  // default packing: 1024 tokens / 64 inputs per decode
-    emb.embed(sentences(rng, 4));  // warm-up
-    for (int b : cfg.embed_batches) {
-      auto texts = sentences(rng, b);
-      std::vector<double> ms;
-      std::size_t tokens = 0;
-      for (int r = 0; r < cfg.reps; ++r) {
-        const auto t0 = Clock::now();
-        auto res = emb.embed(texts);
-        ms.push_back(ms_between(t0, Clock::now()));
-        tokens = res.total_tokens;
-      }
-      const double m = best_ms(ms);
-      rep.embed.push_back({b, b * 1000.0 / m, static_cast<double>(tokens) * 1000.0 / m, m});
-      progress("  batch " + std::to_string(b) + ": " + std::to_string(static_cast<int>(b * 1000.0 / m)) +
-               " embeddings/s");
-    }
-    // Lane vs bare on one batch, interleaved.
-    llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = cp.n_batch = cp.n_ubatch = 1024;
-    cp.n_seq_max = 64;
-    cp.n_threads = cp.n_threads_batch = model->compute_threads();
-    cp.embeddings = true;
-    cp.no_perf = true;
-    CtxPtr bare(llama_init_from_model(model->native(), cp));
-    if (!bare) throw ModelError("[run_ml_bench] bare embedding context failed");
-    auto texts = sentences(rng, rep.embed_overhead_batch);
-    std::vector<double> lane_ms, bare_ms;
-    // A batch takes milliseconds on a GPU: more repetitions there make the lane-vs-bare ratio stable.
-    for (int r = 0; r < (model->on_gpu() ? 20 : std::max(cfg.reps, 3)); ++r) {
-      bare_ms.push_back(bare_embed_ms(*model, bare.get(), texts));
-      auto job = std::make_shared<EmbedJob>();
-      job->texts = texts;
-      auto e = dev->make_event("E_embed");
-      const auto t0 = Clock::now();
-      auto cb = lane.queue()->make_command_buffer("embed");
-      MlLane::encode_embed(cb, emb, job).signal(e, 1).commit();
-      e->wait(1);
-      lane_ms.push_back(ms_between(t0, Clock::now()));
-    }
-    rep.embed_lane_ms = best_ms(lane_ms);
-    rep.embed_bare_ms = best_ms(bare_ms);
-  }
-
-  // Generation.
-  {
-    auto model = Model::load(dec_path, ModelKind::decoder);
-    rep.decode_model = model->info().name + " (" + std::filesystem::path(dec_path).filename().string() + ")";
-    progress("generation: " + rep.decode_model);
-    const int max_prompt = *std::max_element(cfg.ttft_prompts.begin(), cfg.ttft_prompts.end());
-    const int n_ctx = std::max(4096, max_prompt + cfg.decode_tokens + 16);
-    LaneGen ours{lane, std::make_shared<Generator>(model, GeneratorOptions{.n_ctx = n_ctx, .prefill_chunk = 512})};
-    CtxPtr bare = bare_decoder_ctx(*model, n_ctx, 512);
-    ours.run(prompt_of(*model, 16, rng), 2);  // warm-up
-    bare_generate(bare.get(), prompt_of(*model, 16, rng), 512, 2);
-    for (int n : cfg.ttft_prompts) {
-      auto prompt = prompt_of(*model, n, rng);
-      std::vector<double> a, b;
-      const int reps = model->on_gpu() ? 10 : n >= 2048 ? 1 : cfg.reps;
-      double step = 0;
-      for (int r = 0; r < reps; ++r) {
-        a.push_back(ours.run(prompt, 1, &step).first);
-        b.push_back(bare_generate(bare.get(), prompt, 512, 1).first);
-      }
-      rep.ttft.push_back({n, 512, best_ms(a), best_ms(b), step});
-      progress("  ttft " + std::to_string(n) + " tokens: " + std::to_string(static_cast<int>(best_ms(a))) +
-               " ms (bare " + std::to_string(static_cast<int>(best_ms(b))) + " ms)");
-    }
-    for (int c : cfg.prefill_chunks) {
-      LaneGen g{lane, std::make_shared<Generator>(model, GeneratorOptions{.n_ctx = n_ctx, .prefill_chunk = c})};
-      double step = 0;
-      const double ms = g.run(prompt_of(*model, 512, rng), 1, &step).first;
-      rep.chunks.push_back({512, c, ms, -1, step});
-      progress("  prefill chunk " + std::to_string(c) + ": ttft " + std::to_string(static_cast<int>(ms)) +
-               " ms, longest step " + std::to_string(static_cast<int>(step)) + " ms");
-    }
-    if (!cfg.quick) {
-      // Second turn of a conversation: 512 tokens already in the KV cache, 32 new ones.
-      auto turn1 = prompt_of(*model, 512, rng);
-      auto turn2 = turn1;
-      auto more = prompt_of(*model, 33, rng);
-      turn2.insert(turn2.end(), more.begin() + 1, more.end());
-      ours.run(turn1, 1);
-      rep.reuse_ms = ours.run(turn2, 1, nullptr, /*reset=*/false).first;
-      rep.no_reuse_ms = ours.run(turn2, 1).first;
-      progress("  second turn (512 cached + 32 new tokens): ttft " + std::to_string(static_cast<int>(rep.reuse_ms)) +
-               " ms with prefix reuse, " + std::to_string(static_cast<int>(rep.no_reuse_ms)) + " ms without");
-    }
-    rep.decode_tokens = cfg.decode_tokens;
-    std::vector<double> a, b;
-    for (int r = 0; r < cfg.reps; ++r) {
-      auto prompt = prompt_of(*model, 32, rng);
-      a.push_back(ours.run(prompt, cfg.decode_tokens).second);
-      b.push_back(bare_generate(bare.get(), prompt, 512, cfg.decode_tokens).second);
-    }
-    rep.decode_tps = best_rate(a);
-    rep.decode_bare_tps = best_rate(b);
-    rep.decoder_weight_bytes = static_cast<double>(model->size_bytes());
-    if (model->on_gpu()) {
-      rep.copy_bytes_per_s = copy_bandwidth(Runtime::gpu_device());
-      if (rep.copy_bytes_per_s > 0) rep.roofline_tps = rep.copy_bytes_per_s / rep.decoder_weight_bytes;
-    }
-    progress("  decode: " + std::to_string(static_cast<int>(rep.decode_tps)) + " tokens/s (bare " +
-             std::to_string(static_cast<int>(rep.decode_bare_tps)) + ")");
-    for (int n : cfg.batch_chats) {
-      std::vector<std::vector<int32_t>> prompts;
-      for (int i = 0; i < n; ++i) prompts.push_back(prompt_of(*model, 128, rng));
-      BatchPoint best;
-      for (int r = 0; r < cfg.reps; ++r) {
-        auto bp = batched_tps(model, prompts, cfg.decode_tokens);
-        if (bp.tokens_per_s > best.tokens_per_s) best = bp;
-        best.bare_tokens_per_s = std::max(best.bare_tokens_per_s, bare_batched_tps(*model, prompts, cfg.decode_tokens));
-      }
-      rep.batched.push_back(best);
-      char line[200];
-      std::snprintf(line, sizeof line, "  %2d chats together: %.0f tokens/s (bare %.0f); step %.2f ms + sampling %.2f ms",
-                    n, best.tokens_per_s, best.bare_tokens_per_s, best.step_ms, best.sample_ms);
-      progress(line);
-    }
-  }
+  auto model = Model::load(dec_path, ModelKind::decoder);
+  rep.decode_model = model->info().name + " (" + std::filesystem::path(dec_path).filename().string() + ")";
+  progress("generation: " + rep.decode_model);
+  const int max_prompt = *std::max_element(cfg.ttft_prompts.begin(), cfg.ttft_prompts.end());
+  const int n_ctx = std::max(4096, max_prompt + cfg.decode_tokens + 16);
+  LaneGen ours{lane, std::make_shared<Generator>(model, GeneratorOptions{.n_ctx = n_ctx, .prefill_chunk = 512})};
+  CtxPtr bare = bare_decoder_ctx(*model, n_ctx, 512);
+  ours.run(prompt_of(*model, 16, rng), 2);  // warm-up
+  bare_generate(bare.get(), prompt_of(*model, 16, rng), 512, 2);
+  measure_prefill(cfg, model, ours, bare.get(), n_ctx, lane, rng, rep, samples, progress);
+  measure_decode(cfg, model, ours, bare.get(), rng, rep, samples, progress);
   rep.load_after = loadavg();
   rep.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
   return rep;

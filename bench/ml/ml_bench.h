@@ -2,13 +2,16 @@
 // tokens through the ring) against a bare llama.cpp loop on the same model, in the same process.
 //
 //   ut::bench::MlBenchConfig cfg{.quick = true, .models_dir = "models/synth"};
-//   ut::bench::MlBenchReport rep = ut::bench::run_ml_bench(cfg, [](const std::string& line) { puts(line.c_str()); });
+//   ut::bench::Report samples("ml");
+//   ut::bench::MlBenchReport rep =
+//       ut::bench::run_ml_bench(cfg, [](const std::string& line) { puts(line.c_str()); }, samples);
+//   int rc = ut::bench::run_and_report_ml_bench(cfg, "ut-bench-ml.json");   // all of it: progress, table, file
 //
 // Placement: the GPU when ggml's CUDA backend found one (the report names it), else the CPU.
 // Models: the real-size synthetic models in models_dir when present (`ut models synth --real`), else the tiny
-// test models written to a temp folder (the report says which). Ours and bare run interleaved; the best of
-// `reps` is reported (interference only adds time), with the load average before and after, because
-// llama.cpp's CPU threads slow down many times over when other processes share the cores.
+// test models written to a temp folder (the report says which). Ours and bare run interleaved; the console
+// table shows the best of `reps` (interference only adds time), the JSON every repetition, with the load average
+// before and after, because llama.cpp's CPU threads slow down many times over when other processes share the cores.
 #pragma once
 
 #include <functional>
@@ -16,6 +19,8 @@
 #include <vector>
 
 namespace ut::bench {
+
+class Report;
 
 struct MlBenchConfig {
   bool quick = false;
@@ -64,7 +69,12 @@ struct MlBenchReport {
   double seconds = 0;
 };
 
-MlBenchReport run_ml_bench(const MlBenchConfig& cfg, const std::function<void(const std::string&)>& progress);
+// The configuration with every default filled in (what a run measures).
+MlBenchConfig with_defaults(const MlBenchConfig& cfg);
+
+// Measures; the best figures come back for the table, every sample goes into `samples`.
+MlBenchReport run_ml_bench(const MlBenchConfig& cfg, const std::function<void(const std::string&)>& progress,
+                           Report& samples);
 
 // run_ml_bench with progress on stdout, then the table and the JSON file (what `ut bench ml` prints). Returns 0.
 int run_and_report_ml_bench(const MlBenchConfig& cfg, const std::string& json_path);

@@ -1,24 +1,85 @@
 // The text table and JSON of `ut bench ml` (and of the stand-alone ut_ml_bench the GPU machine runs).
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
-#include <fstream>
 
 #include "bench/ml/ml_bench.h"
+#include "bench/report.h"
 #include "workloads/ml/runtime.h"
 
 namespace ut::bench {
 
 using ml::Runtime;
 
+namespace {
+
+// The goals of the plan that one ML run checks, at the best of its repetitions (as the table shows them);
+// only on the real-size models: the tiny test models say nothing about them.
+void add_goals(Report& report, const MlBenchReport& r) {
+  if (!r.real_models) return;
+  for (const auto& p : r.ttft)
+    if (p.prompt_tokens == 512)
+      report.add_goal({.kpi = "time to first token, 512-token prompt (0.5B shape)", .goal = "<= 25 ms",
+                       .case_name = "prompt=512", .metric = "ttft_ms", .value = p.ms, .met = p.ms <= 25,
+                       .peer = "bare llama.cpp", .peer_value = p.bare_ms, .statistic = "best"});
+  const EmbedPoint* peak = nullptr;
+  for (const auto& e : r.embed)
+    if (!peak || e.embeddings_per_s > peak->embeddings_per_s) peak = &e;
+  if (peak)
+    report.add_goal({.kpi = "bge-small embeddings/s, best batch size", .goal = ">= 20000 1/s",
+                     .case_name = "embed batch=" + std::to_string(peak->batch), .metric = "embeddings_per_s",
+                     .value = peak->embeddings_per_s, .met = peak->embeddings_per_s >= 20000, .statistic = "best"});
+  report.add_goal({.kpi = "embedding a batch of 32 through Q_ml vs bare llama.cpp", .goal = "<= 1.05x bare llama.cpp",
+                   .case_name = "embed batch=" + std::to_string(r.embed_overhead_batch) + " through Q_ml",
+                   .metric = "embed_ms", .value = r.embed_lane_ms, .met = r.embed_lane_ms <= 1.05 * r.embed_bare_ms,
+                   .peer = "bare llama.cpp", .peer_value = r.embed_bare_ms, .statistic = "best"});
+  report.add_goal({.kpi = "one chat's decode through the ML lane vs bare llama.cpp", .goal = ">= 0.95x bare llama.cpp",
+                   .case_name = "decode " + std::to_string(r.decode_tokens) + " tokens, greedy",
+                   .metric = "tokens_per_s", .value = r.decode_tps, .met = r.decode_tps >= 0.95 * r.decode_bare_tps,
+                   .peer = "bare llama.cpp", .peer_value = r.decode_bare_tps, .statistic = "best",
+                   .caveat = "bare llama.cpp samples with the full sampler chain, ours takes the arg-max"});
+}
+
+void add_config(Report& report, const MlBenchConfig& in, const MlBenchReport& r, const std::string& backend) {
+  const MlBenchConfig cfg = with_defaults(in);
+  report.config() = {{"quick", cfg.quick},
+                     {"models_dir", cfg.models_dir},
+                     {"embedder", r.embed_model},
+                     {"decoder", r.decode_model},
+                     {"real_size_models", r.real_models},
+                     {"reps", cfg.reps},
+                     {"embed_batches", cfg.embed_batches},
+                     {"ttft_prompts", cfg.ttft_prompts},
+                     {"prefill_chunk", 512},
+                     {"prefill_chunks", cfg.prefill_chunks},
+                     {"decode_tokens", cfg.decode_tokens},
+                     {"batch_chats", cfg.batch_chats},
+                     {"threads", r.threads},
+                     {"llama_backend", backend},
+                     {"llama_system_info", r.llama_system_info},
+                     {"loadavg_before", r.load_before},
+                     {"loadavg_after", r.load_after},
+                     {"weight_bytes", r.decoder_weight_bytes},
+                     {"seconds", r.seconds}};
+  if (r.gpu.empty()) report.set_device("cpu", r.machine, "llama.cpp v0.5.0 CPU", static_cast<unsigned>(r.threads));
+  else report.set_device("cuda", r.gpu, "llama.cpp v0.5.0 CUDA");
+  report.add_note("the console table shows the best of the repetitions; the samples hold every repetition "
+                  "(batched decode step_ms and sample_ms: every decode step)");
+  report.add_note("the bare llama.cpp loop samples every token through llama_sampler_sample (the full sampler "
+                  "chain); ours takes the arg-max for greedy chats: decode rows compare samplers as much as lanes");
+  if (!r.real_models)
+    report.add_note("real-size models missing: tiny test models used (`ut models synth --real`); no goals checked");
+}
+
+}  // namespace
+
 int run_and_report_ml_bench(const MlBenchConfig& cfg, const std::string& json_path) {
   const std::string gpu = Runtime::gpu_name();
   const std::string backend = gpu.empty() ? "llama.cpp v0.5.0 CPU" : "llama.cpp v0.5.0 CUDA on " + gpu;
   std::printf("ut bench ml%s — %s\n", cfg.quick ? " (quick)" : "", backend.c_str());
+  Report report("ml");
   const auto r = run_ml_bench(cfg, [](const std::string& line) {
     std::printf("  .. %s\n", line.c_str());
     std::fflush(stdout);
-  });
+  }, report);
   std::printf("\nmachine: %s, %d threads; load average %s before, %s after (best of %d runs shown)%s\n",
               r.machine.c_str(), r.threads, r.load_before.c_str(), r.load_after.c_str(), cfg.quick ? 2 : 3,
               r.real_models ? "" : "  [real-size models missing: tiny test models used; run `ut models synth --real`]");
@@ -54,43 +115,9 @@ int run_and_report_ml_bench(const MlBenchConfig& cfg, const std::string& json_pa
                 b.bare_tokens_per_s > 0 ? b.tokens_per_s / b.bare_tokens_per_s : 0.0, b.step_ms, b.sample_ms);
   std::printf("total %.1f s\n", r.seconds);
 
-  nlohmann::json j;
-  j["suite"] = "ml";
-  j["quick"] = cfg.quick;
-  j["machine"] = {{"cpu", r.machine},           {"threads", r.threads},
-                  {"backend", backend},         {"gpu", gpu},
-                  {"llama_system_info", r.llama_system_info},
-                  {"loadavg_before", r.load_before}, {"loadavg_after", r.load_after}};
-  j["statistic"] = "best of repetitions (ours and bare interleaved)";
-  j["real_size_models"] = r.real_models;
-  j["embedder"] = r.embed_model;
-  for (const auto& p : r.embed)
-    j["embeddings"].push_back({{"batch", p.batch}, {"embeddings_per_s", p.embeddings_per_s},
-                               {"tokens_per_s", p.tokens_per_s}, {"ms", p.ms}});
-  j["embed_overhead"] = {{"batch", r.embed_overhead_batch}, {"lane_ms", r.embed_lane_ms},
-                         {"bare_ms", r.embed_bare_ms}, {"overhead_pct", e_over}};
-  j["decoder"] = r.decode_model;
-  for (const auto& p : r.ttft)
-    j["ttft"].push_back({{"prompt_tokens", p.prompt_tokens}, {"prefill_chunk", p.chunk}, {"ms", p.ms},
-                         {"bare_ms", p.bare_ms}, {"overhead_pct", (p.ms / p.bare_ms - 1.0) * 100.0}});
-  for (const auto& p : r.chunks)
-    j["prefill_chunks"].push_back({{"prompt_tokens", p.prompt_tokens}, {"prefill_chunk", p.chunk},
-                                   {"ttft_ms", p.ms}, {"longest_step_ms", p.max_step_ms}});
-  if (r.reuse_ms >= 0)
-    j["prefix_reuse"] = {{"cached_tokens", 512}, {"new_tokens", 32}, {"ttft_ms", r.reuse_ms},
-                         {"ttft_without_reuse_ms", r.no_reuse_ms}};
-  j["decode"] = {{"tokens", r.decode_tokens}, {"tokens_per_s", r.decode_tps},
-                 {"bare_tokens_per_s", r.decode_bare_tps}, {"overhead_pct", d_over}};
-  for (const auto& b : r.batched)
-    j["batched_decode"].push_back({{"chats", b.chats}, {"tokens_per_s", b.tokens_per_s},
-                                   {"bare_tokens_per_s", b.bare_tokens_per_s}, {"step_ms", b.step_ms},
-                                   {"sample_ms", b.sample_ms}});
-  if (r.roofline_tps > 0)
-    j["decode_roofline"] = {{"weight_bytes", r.decoder_weight_bytes}, {"copy_bytes_per_s", r.copy_bytes_per_s},
-                            {"roofline_tokens_per_s", r.roofline_tps},
-                            {"fraction_of_roofline", r.decode_tps / r.roofline_tps}};
-  j["seconds"] = r.seconds;
-  std::ofstream(json_path) << j.dump(2) << "\n";
+  add_config(report, cfg, r, backend);
+  add_goals(report, r);
+  report.write(json_path);
   std::printf("saved %s\n", json_path.c_str());
   return 0;
 }

@@ -16,8 +16,10 @@
 #include <fstream>
 #include <memory>
 
+#include "bench/report.h"
 #include "timeline/device.h"
 #include "timeline/error.h"
+#include "timeline/host.h"
 #include "workloads/ml/embedder.h"
 #include "workloads/ml/generator.h"
 #include "workloads/ml/runtime.h"
@@ -163,8 +165,21 @@ int run_models_bench(const ModelsBenchOptions& o) {
   std::printf("  baseline: BM25 (k1 1.2, b 0.75)         %8.3f  %8.3f  %9.3f\n", bj["recall@1"].get<double>(),
               bj["recall@5"].get<double>(), bj["recall@10"].get<double>());
 
+  Report report("models");
+  const std::string rc = "retrieval, " + std::to_string(n_queries) + " held-out packages";
+  for (const auto& [side, j] : {std::pair{"ours", &oj}, std::pair{"BM25", &bj}})
+    for (int at : {1, 5, 10}) {
+      const std::string k = std::to_string(at);
+      report.add(rc, side, "recall_at_" + k, "ratio", (*j)["recall@" + k].get<double>());
+    }
+  report.add(rc, "ours", "embed_documents_per_s", "1/s", static_cast<double>(docs.size()) / embed_s);
+  report.add(rc, "ours", "embed_s", "s", embed_s);
+  report.add(rc, "ours", "search_s", "s", search_s);
+  report.add(rc, "BM25", "index_s", "s", bm25_index_s);
+  report.add(rc, "BM25", "search_s", "s", bm25_s);
+
   // Language model: perplexity on the validation chats, F16 and Q8_0.
-  nlohmann::json lm;
+  nlohmann::ordered_json lm;
   std::ifstream vf(o.examples + "/lm_val.jsonl");
   if (!vf) throw Error("cannot open " + o.examples + "/lm_val.jsonl (run `bash scripts/train-models.sh prepare`)");
   std::vector<std::string> chats;
@@ -190,14 +205,16 @@ int run_models_bench(const ModelsBenchOptions& o) {
     const double ppl = std::exp(nll / static_cast<double>(n));
     std::printf("  %-5s %8.3f  (%lld tokens, %.1f MB, %.0f tokens/s scored)\n", label, ppl, static_cast<long long>(n),
                 static_cast<double>(std::filesystem::file_size(path)) / 1e6, static_cast<double>(n) / seconds_since(t));
-    lm[label] = {{"perplexity", ppl}, {"tokens", n}, {"file_bytes", std::filesystem::file_size(path)}};
+    lm[label] = {{"tokens", n}, {"file_bytes", std::filesystem::file_size(path)}};
+    report.add(std::string("decoder perplexity, ") + label, "ours", "perplexity", "ppl", ppl);
+    report.add(std::string("decoder perplexity, ") + label, "ours", "scored_tokens_per_s", "tokens/s",
+               static_cast<double>(n) / seconds_since(t));
   }
   std::filesystem::remove(q8_path);
 
   // Greedy answers for a few held-out packages: without context, and with our top-3 retrieved as context.
   auto dec = ml::Model::load(dec_path, ml::ModelKind::decoder);
   ml::Generator gen(dec, {.n_ctx = 1024});
-  nlohmann::json samples = nlohmann::json::array();
   std::printf("\n  greedy samples (held-out packages)\n");
   for (std::size_t k = 0; k < 3 && k < n_queries; ++k) {
     const std::size_t i = k * (n_queries / 3);
@@ -216,26 +233,25 @@ int run_models_bench(const ModelsBenchOptions& o) {
                 question.c_str(), docs[test_begin + i].name.c_str(), docs[ours_top[i][0]].name.c_str(),
                 bm25_top[i].empty() ? "-" : docs[bm25_top[i][0]].name.c_str(), clip(plain, 30).c_str(),
                 clip(rag, 30).c_str());
-    nlohmann::json top3 = nlohmann::json::array();
-    for (std::size_t h = 0; h < std::min<std::size_t>(3, ours_top[i].size()); ++h) top3.push_back(docs[ours_top[i][h]].name);
-    samples.push_back({{"question", question}, {"truth", docs[test_begin + i].name}, {"ours_top3", top3},
-                       {"answer_without_context", plain}, {"answer_with_context", rag}});
+    std::string top3;
+    for (std::size_t h = 0; h < std::min<std::size_t>(3, ours_top[i].size()); ++h)
+      top3 += (h ? ", " : "") + docs[ours_top[i][h]].name;
+    report.add_note("greedy sample: Q: " + question + " (truth: " + docs[test_begin + i].name + "; ours top-3: " +
+                    top3 + ") | without context: " + plain + " | with context: " + rag);
   }
 
-  nlohmann::json j;
-  j["suite"] = "models";
-  j["quick"] = o.quick;
-  j["machine"] = {{"threads", ml::Runtime::threads()}, {"backend", "llama.cpp v0.5.0 CPU"}};
-  j["embedder"] = emb_path;
-  j["decoder"] = dec_path;
-  j["retrieval"] = {{"packages", docs.size()}, {"queries", n_queries},
-                    {"ours", oj}, {"bm25", bj},
-                    {"embed_seconds", embed_s}, {"embed_docs_per_s", docs.size() / embed_s},
-                    {"search_seconds", search_s}, {"bm25_index_seconds", bm25_index_s}, {"bm25_search_seconds", bm25_s}};
-  j["perplexity"] = lm;
-  j["samples"] = samples;
-  j["seconds"] = seconds_since(t_all);
-  std::ofstream(o.json) << j.dump(2) << "\n";
+  report.add("whole run", "ours", "run_s", "s", seconds_since(t_all));
+  report.set_device("cpu", host_info().cpu_name, "llama.cpp v0.5.0 CPU", static_cast<unsigned>(ml::Runtime::threads()));
+  report.config() = {{"corpus", o.corpus},      {"examples", o.examples}, {"embedder", emb_path},
+                     {"decoder", dec_path},     {"packages", docs.size()}, {"queries", n_queries},
+                     {"chats", chats.size()},   {"threads", ml::Runtime::threads()},
+                     {"llama_backend", "llama.cpp v0.5.0 CPU"}, {"quick", o.quick}, {"perplexity", lm}};
+  const double r10 = oj["recall@10"].get<double>();
+  report.add_goal({.kpi = "trained embedder recall@10 on held-out packages, ahead of BM25", .goal = ">= 0.8",
+                   .case_name = rc, .metric = "recall_at_10", .value = r10,
+                   .met = r10 >= 0.8 && r10 > bj["recall@10"].get<double>(), .peer = "BM25",
+                   .peer_value = bj["recall@10"].get<double>()});
+  report.write(o.json);
   std::printf("\nsaved %s (%.0f s)\n", o.json.c_str(), seconds_since(t_all));
   return 0;
 }

@@ -14,15 +14,17 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
 #include <thread>
 
+#include "bench/report.h"
 #include "bench/serve/openai_client.h"
+#include "timeline/error.h"
 #include "timeline/host.h"
 
 namespace ut::bench {
@@ -99,8 +101,6 @@ double percentile(std::vector<double> v, double p) {
   const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
   return v[std::clamp<std::size_t>(rank, 1, v.size()) - 1];
 }
-
-json number_or_null(double x) { return std::isnan(x) ? json(nullptr) : json(x); }
 
 // Embedding clients sending requests back to back until stop(). Each request is recorded with its start and end,
 // so that a phase can count the vectors embedded inside its window.
@@ -198,40 +198,52 @@ struct Phase {
     }
   }
 
-  json to_json() const {
-    json j{{"phase", name}, {"seconds", seconds}};
+  // "embeddings alone", "chats=4 alone", "chats=4 + embeddings": the case of this phase's samples.
+  std::string case_name() const {
+    if (concurrency == 0) return name;
+    return "chats=" + std::to_string(concurrency) + (name == "chats alone" ? " alone" : " + embeddings");
+  }
+
+  // Every successful request's own figures as samples; counts and failures into the configuration's phases.
+  void add_to(Report& r, const std::string& side) const {
+    const std::string c = case_name();
+    json info{{"seconds", seconds}};
     if (concurrency > 0) {
-      const auto ttft = values(&ChatResult::ttft_ms), total = values(&ChatResult::total_ms);
-      json reqs = json::array();
-      int64_t usage_tokens = 0;
-      bool all_usage = !chats.empty();
-      for (auto& c : chats) {
-        reqs.push_back({{"ok", c.ok}, {"status", c.status}, {"error", c.error}, {"ttft_ms", c.ttft_ms},
-                        {"total_ms", c.total_ms}, {"tokens", c.tokens}, {"completion_tokens", c.completion_tokens},
-                        {"decode_tokens_per_s", c.decode_tps}, {"finish_reason", c.finish_reason}});
-        usage_tokens += std::max(c.completion_tokens, 0);
-        all_usage = all_usage && c.completion_tokens >= 0;
+      r.add(c, side, "ttft_ms", "ms", values(&ChatResult::ttft_ms));
+      r.add(c, side, "decode_tokens_per_s", "tokens/s", values(&ChatResult::decode_tps, true));
+      r.add(c, side, "latency_ms", "ms", values(&ChatResult::total_ms));
+      std::vector<double> streamed, usage;
+      json finish = json::array(), status = json::array();
+      for (auto& ch : chats) {
+        if (!ch.ok) continue;
+        streamed.push_back(ch.tokens);
+        if (ch.completion_tokens >= 0) usage.push_back(ch.completion_tokens);
       }
-      j.update({{"concurrency", concurrency},
-                {"clients", std::min<std::size_t>(static_cast<std::size_t>(concurrency), chats.size())},
-                {"requests_ok", chats_ok()},
-                {"requests_failed", static_cast<int>(chats.size()) - chats_ok()},
-                {"ttft_ms", {{"p50", number_or_null(percentile(ttft, 50))}, {"p90", number_or_null(percentile(ttft, 90))},
-                             {"p99", number_or_null(percentile(ttft, 99))}, {"max", number_or_null(percentile(ttft, 100))}}},
-                {"decode_tokens_per_s", {{"p50", number_or_null(percentile(values(&ChatResult::decode_tps, true), 50))}}},
-                {"latency_ms", {{"p50", number_or_null(percentile(total, 50))}, {"p99", number_or_null(percentile(total, 99))}}},
-                {"tokens", tokens()},
-                {"usage_completion_tokens", all_usage ? json(usage_tokens) : json(nullptr)},
-                {"aggregate_tokens_per_s", tokens_per_s()},
-                {"requests", reqs}});
+      for (auto& ch : chats) {  // each distinct value once, in the order seen
+        if (std::find(finish.begin(), finish.end(), ch.finish_reason) == finish.end())
+          finish.push_back(ch.finish_reason);
+        if (std::find(status.begin(), status.end(), ch.status) == status.end()) status.push_back(ch.status);
+      }
+      r.add(c, side, "streamed_tokens", "tokens", streamed);  // counted by the client, one per content chunk
+      if (usage.size() == streamed.size() && !usage.empty())  // the server's own count, where it sent one
+        r.add(c, side, "usage_completion_tokens", "tokens", usage);
+      r.add(c, side, "generated_tokens_per_s", "tokens/s", tokens_per_s());
+      info.update({{"clients", std::min<std::size_t>(static_cast<std::size_t>(concurrency), chats.size())},
+                   {"requests_ok", chats_ok()},
+                   {"requests_failed", static_cast<int>(chats.size()) - chats_ok()},
+                   {"tokens", tokens()},
+                   {"finish_reasons", finish},
+                   {"http_status", status}});
     }
-    j.update({{"embed_requests_ok", embed_ok}, {"embed_requests_failed", embed_failed},
-              {"embeddings_in_window", embeddings}, {"embeddings_done", embeddings_done},
-              {"embeddings_per_s", embeddings_per_s()},
-              {"embed_latency_ms", {{"p50", number_or_null(percentile(embed_ms, 50))},
-                                    {"p99", number_or_null(percentile(embed_ms, 99))}}},
-              {"failures", failures.to_json()}});
-    return j;
+    if (embed_ok > 0) {
+      r.add(c, side, "embeddings_per_s", "1/s", embeddings_per_s());
+      r.add(c, side, "embed_request_ms", "ms", embed_ms);
+    }
+    info.update({{"embed_requests_ok", embed_ok}, {"embed_requests_failed", embed_failed},
+                 {"embeddings_in_window", embeddings}, {"embeddings_done", embeddings_done},
+                 {"failures", failures.to_json()}});
+    r.config()["phases"][c] = info;
+    for (auto& [m, n] : failures.items) r.add_note(c + ": " + std::to_string(n) + " x " + m);
   }
 };
 
@@ -371,6 +383,31 @@ std::string utc_now() {
   return b;
 }
 
+
+// "ours" for our server (a label starting with "ut serve"), else the label: the peer's name in the report.
+std::string side_of(const std::string& label) { return label.rfind("ut serve", 0) == 0 ? "ours" : label; }
+
+// The card nvidia-smi names ("NVIDIA H200, 580.159.04, 143771 MiB"): the server's device when it runs on this
+// host, which is how the device scripts run both. Without one the report keeps the host CPU.
+void set_gpu_device(Report& r, const std::string& gpu) {
+  if (gpu.empty()) {
+    r.add_note("device: no GPU seen by nvidia-smi on the client's host; the device is the host CPU");
+    return;
+  }
+  const std::string first = gpu.substr(0, gpu.find(';'));  // the first card
+  std::vector<std::string> f;
+  for (std::size_t p = 0; p <= first.size();) {
+    const std::size_t e = std::min(first.find(',', p), first.size());
+    std::string x = first.substr(p, e - p);
+    while (!x.empty() && x.front() == ' ') x.erase(x.begin());
+    f.push_back(x);
+    p = e + 1;
+  }
+  const std::size_t mib = f.size() > 2 ? std::strtoull(f[2].c_str(), nullptr, 10) : 0;
+  r.set_device("cuda", f[0], f.size() > 1 ? f[1] : "", 0, mib * 1024 * 1024);
+  r.add_note("device: the client's host's card as nvidia-smi reports it (" + gpu + ")");
+}
+
 }  // namespace
 
 std::vector<int> parse_concurrency(const std::string& s) {
@@ -469,30 +506,7 @@ int run_serve_bench(const ServeBenchOptions& in) {
     std::printf("\n  HTTP 429 means the server refused work as busy: `ut serve --max-heavy-ops N` admits more at once\n"
                 "  (llama-server queues requests instead; its --parallel sets the slots).\n");
 
-  json j{{"suite", "serve"},
-         {"label", o.label},
-         {"started_utc", started},
-         {"chat_url", o.chat_url},
-         {"embed_url", o.embed_url},
-         {"chat_model", m.chat},
-         {"embed_model", m.embed},
-         {"models_listed", {{"chat_url", m.chat_listed}, {"embed_url", m.embed_listed}}},
-         {"options", {{"chats", o.chats}, {"concurrency", o.concurrency}, {"prompt_words", o.prompt_words},
-                      {"max_tokens", o.max_tokens}, {"ignore_eos", o.ignore_eos}, {"temperature", 0},
-                      {"embed_clients", o.embed_clients}, {"embed_batch", o.embed_batch},
-                      {"embed_seconds", o.embed_seconds}, {"warmup_s", o.warmup_s}, {"seed", o.seed},
-                      {"timeout_s", o.timeout_s}, {"token", !o.token.empty()}}},
-         {"machine", {{"cpu", host.cpu_name}, {"cores", host.cores},
-                      {"memory_total_bytes", host.memory_total}, {"gpu", gpu.empty() ? json(nullptr) : json(gpu)}}},
-         {"chats_ok", ok},
-         {"chats_failed", failed},
-         {"embeddings_alone", embed_alone ? embed_alone->to_json() : json(nullptr)},
-         {"runs", json::array()}};
-  for (auto& [alone, with] : runs)
-    j["runs"].push_back({{"concurrency", alone.concurrency},
-                         {"chats_alone", alone.to_json()},
-                         {"chats_with_embeddings", with ? with->to_json() : json(nullptr)}});
-  j["seconds"] = seconds_between(t_all, Clock::now());
+  const double seconds = seconds_between(t_all, Clock::now());
   int rc = 0;
   if (ok == 0) {
     std::fflush(stdout);
@@ -500,13 +514,33 @@ int run_serve_bench(const ServeBenchOptions& in) {
     rc = 1;
   }
   if (!o.json_path.empty()) {
-    std::ofstream f(o.json_path);
-    f << j.dump(2) << '\n';
-    if (!f) {
-      std::fprintf(stderr, "ut bench serve: cannot write %s\n", o.json_path.c_str());
+    Report r("serve");
+    r.config() = {{"label", o.label},
+                  {"side", side_of(o.label)},
+                  {"chat_url", o.chat_url},
+                  {"embed_url", o.embed_url},
+                  {"chat_model", m.chat},
+                  {"embed_model", m.embed},
+                  {"models_listed", {{"chat_url", m.chat_listed}, {"embed_url", m.embed_listed}}},
+                  {"options", {{"chats", o.chats}, {"concurrency", o.concurrency}, {"prompt_words", o.prompt_words},
+                               {"max_tokens", o.max_tokens}, {"ignore_eos", o.ignore_eos}, {"temperature", 0},
+                               {"embed_clients", o.embed_clients}, {"embed_batch", o.embed_batch},
+                               {"embed_seconds", o.embed_seconds}, {"warmup_s", o.warmup_s}, {"seed", o.seed},
+                               {"timeout_s", o.timeout_s}, {"token", !o.token.empty()}}},
+                  {"started_utc", started},
+                  {"seconds", seconds},
+                  {"chats_ok", ok},
+                  {"chats_failed", failed},
+                  {"phases", nlohmann::ordered_json::object()}};
+    set_gpu_device(r, gpu);
+    for (const Phase* p : all) p->add_to(r, side_of(o.label));
+    try {
+      r.write(o.json_path);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "ut bench serve: %s\n", e.what());
       return 1;
     }
-    std::printf("\nsaved %s (%.0f s)\n", o.json_path.c_str(), j["seconds"].get<double>());
+    std::printf("\nsaved %s (%.0f s)\n", o.json_path.c_str(), seconds);
   }
   return rc;
 }

@@ -3,26 +3,25 @@
 //   - host signal -> blocked queue wait release latency, and queue -> queue event latency
 //   - command-buffer encode+commit overhead and end-to-end throughput
 //   - ring-buffer throughput (one producer, one consumer thread)
-// GPU figures (CUDA builds with a GPU) come from bench/cuda and are added to the same JSON.
+// GPU figures (CUDA builds with a GPU) come from bench/cuda and are added to the same report.
+// Every sample goes into the report (bench/report.h); the console shows p50/p99.
 #include "bench/timeline/timeline_bench.h"
-
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <thread>
 #include <vector>
 
+#include "bench/report.h"
 #include "bench/stats.h"
 #include "timeline/clock.h"
 #include "timeline/device.h"
 #include "timeline/error.h"
-#include "timeline/host.h"
 #include "timeline/ring_buffer.h"
 #ifdef UT_HAVE_CUDA
+#include "bench/cuda/cuda_report.h"
 #include "bench/cuda/timeline_bench.h"
 #endif
 
@@ -32,7 +31,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // Signal -> a host thread blocked in SharedEvent::wait wakes up.
-Dist host_wake_latency(Device& dev, int iters) {
+std::vector<double> host_wake_latency(Device& dev, int iters) {
   auto e = dev.make_event("bench.wake");
   std::atomic<uint64_t> t_signal{0};
   std::vector<double> us;
@@ -52,11 +51,11 @@ Dist host_wake_latency(Device& dev, int iters) {
     e->signal(static_cast<uint64_t>(i));
   }
   waiter.join();
-  return dist(std::move(us));
+  return us;
 }
 
 // Host signal -> a queue blocked on wait() runs its next command.
-Dist queue_release_latency(Device& dev, int iters) {
+std::vector<double> queue_release_latency(Device& dev, int iters) {
   auto q = dev.make_queue({.kind = QueueKind::compute, .label = "bench.q"});
   auto e = dev.make_event("bench.gate");
   std::vector<double> us(static_cast<std::size_t>(iters));
@@ -71,11 +70,11 @@ Dist queue_release_latency(Device& dev, int iters) {
     e->signal(static_cast<uint64_t>(i));
     cb.wait_until_completed();
   }
-  return dist(std::move(us));
+  return us;
 }
 
 // Queue A signals, queue B (blocked on the wait) starts its next command.
-Dist queue_to_queue_latency(Device& dev, int iters) {
+std::vector<double> queue_to_queue_latency(Device& dev, int iters) {
   auto qa = dev.make_queue({.kind = QueueKind::compute, .label = "bench.a"});
   auto qb = dev.make_queue({.kind = QueueKind::render, .label = "bench.b"});
   auto e = dev.make_event("bench.x");
@@ -90,11 +89,11 @@ Dist queue_to_queue_latency(Device& dev, int iters) {
     a.host_task([&, k] { t_sig[k] = now_ns(); }).signal(e, static_cast<uint64_t>(i)).commit();
     b.wait_until_completed();
   }
-  return dist(std::move(us));
+  return us;
 }
 
 struct Submit {
-  Dist encode_commit_us;
+  std::vector<double> encode_commit_us;
   double buffers_per_s = 0;
 };
 
@@ -111,7 +110,7 @@ Submit submit_overhead(Device& dev, int iters) {
   }
   q->wait_idle();
   const double secs = static_cast<double>(now_ns() - t0) / 1e9;
-  return {dist(std::move(us)), static_cast<double>(iters) / secs};
+  return {std::move(us), static_cast<double>(iters) / secs};
 }
 
 double ring_throughput(uint64_t items) {
@@ -133,8 +132,31 @@ double ring_throughput(uint64_t items) {
   return static_cast<double>(items) / (static_cast<double>(now_ns() - t0) / 1e9);
 }
 
-void print_dist(const char* name, const Dist& d) {
+// Prints the distribution and records every sample under `case_name`.
+void measured(Report& r, const char* case_name, const char* name, const std::vector<double>& us) {
+  const Dist d = dist(us);
   std::printf("  %-48s p50 %8.1f us   p99 %8.1f us   (n=%zu)\n", name, d.p50, d.p99, d.n);
+  r.add(case_name, "ours", "latency_us", "us", us);
+}
+
+// The GPU figures of bench/cuda where this build and machine have them; a note says why not otherwise.
+void gpu_figures(Report& r, bool quick) {
+#ifdef UT_HAVE_CUDA
+  for (const auto& b : Device::backends()) {
+    if (b.name != "cuda") continue;
+    if (!b.available) {
+      std::printf("GPU figures skipped: %s\n", b.reason.c_str());
+      r.add_note("CUDA section skipped: " + b.reason);
+      return;
+    }
+    CudaBenchOptions co;
+    co.quick = quick;
+    add_cuda_figures(r, cuda_timeline_bench(co));
+  }
+#else
+  (void)quick;
+  r.add_note("CUDA section skipped: this build has no CUDA backend");
+#endif
 }
 
 }  // namespace
@@ -142,54 +164,33 @@ void print_dist(const char* name, const Dist& d) {
 int run_timeline_bench(const TimelineBenchOptions& o) {
   auto dev = Device::create({.backend = o.backend.empty() ? "cpu" : o.backend});
   const int iters = o.quick ? 200 : 2000;
-  nlohmann::json j;
-  j["suite"] = "timeline";
-  const HostInfo host = host_info();
-  j["machine"] = {{"cpu", host.cpu_name}, {"cores", host.cores}};
-  j["backend"] = dev->caps().backend;
-  j["device"] = dev->caps().name;
-  j["quick"] = o.quick;
+  const uint64_t ring_items = o.quick ? 1'000'000 : 20'000'000;
+  Report r("timeline");
+  r.set_device(dev->caps());
+  r.config() = {{"quick", o.quick},
+                {"host_backend", dev->caps().backend},
+                {"iterations", iters},
+                {"submit_iterations", iters * 10},
+                {"ring_items", ring_items},
+                {"ring_capacity", 4096}};
 
   std::printf("ut bench timeline — backend %s on %s\n", dev->caps().backend.c_str(), dev->caps().name.c_str());
-  const Dist wake = host_wake_latency(*dev, iters);
-  print_dist("host signal -> blocked host thread wakes", wake);
-  const Dist release = queue_release_latency(*dev, iters);
-  print_dist("host signal -> blocked queue runs next command", release);
-  const Dist q2q = queue_to_queue_latency(*dev, iters);
-  print_dist("queue A signal -> queue B runs next command", q2q);
+  measured(r, "host_signal_to_thread_wake", "host signal -> blocked host thread wakes", host_wake_latency(*dev, iters));
+  measured(r, "host_signal_to_queue_release", "host signal -> blocked queue runs next command",
+           queue_release_latency(*dev, iters));
+  measured(r, "queue_to_queue_event", "queue A signal -> queue B runs next command",
+           queue_to_queue_latency(*dev, iters));
   const Submit sub = submit_overhead(*dev, iters * 10);
-  print_dist("encode + commit one command buffer", sub.encode_commit_us);
+  measured(r, "command_buffer_encode_commit", "encode + commit one command buffer", sub.encode_commit_us);
   std::printf("  %-48s %10.0f buffers/s\n", "end-to-end throughput (one host task each)", sub.buffers_per_s);
-  const double ring = ring_throughput(o.quick ? 1'000'000 : 20'000'000);
+  r.add("command_buffers_end_to_end", "ours", "command_buffers_per_s", "1/s", sub.buffers_per_s);
+  const double ring = ring_throughput(ring_items);
   std::printf("  %-48s %10.1f M items/s\n", "ring buffer SPSC throughput (u64)", ring / 1e6);
+  r.add("ring_buffer_one_producer_one_consumer", "ours", "items_per_s", "1/s", ring);
 
-  j["host_signal_to_thread_wake"] = to_json(wake, "us");
-  j["host_signal_to_queue_release"] = to_json(release, "us");
-  j["queue_to_queue_event"] = to_json(q2q, "us");
-  j["command_buffer_encode_commit"] = to_json(sub.encode_commit_us, "us");
-  j["command_buffers_per_s"] = sub.buffers_per_s;
-  j["ring_buffer_items_per_s"] = ring;
-
-#ifdef UT_HAVE_CUDA
-  for (const auto& b : Device::backends()) {
-    if (b.name != "cuda") continue;
-    if (!b.available) {
-      std::printf("GPU figures skipped: %s\n", b.reason.c_str());
-      j["cuda"] = {{"skipped", b.reason}};
-      break;
-    }
-    CudaBenchOptions co;
-    co.quick = o.quick;
-    j["cuda"] = cuda_timeline_bench(co);
-  }
-#else
-  j["cuda"] = {{"skipped", "this build has no CUDA backend"}};
-#endif
-
+  gpu_figures(r, o.quick);
   const std::string path = o.json_path.empty() ? "ut-bench-timeline.json" : o.json_path;
-  std::ofstream f(path);
-  if (!f) throw Error("cannot write '" + path + "'");
-  f << j.dump(2) << '\n';
+  r.write(path);
   std::printf("saved %s\n", path.c_str());
   return 0;
 }

@@ -1,18 +1,17 @@
 // `ut bench vector`: hnswlib on the CPU vs exact top-k (CPU, and the GPU where present), at recall@10 >= 0.95.
 #include "bench/vector/vector_bench.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <random>
 #include <set>
 #include <span>
+#include <string>
 #include <thread>
 
+#include "bench/report.h"
 #include "timeline/clock.h"
 #include "timeline/device.h"
 #include "timeline/error.h"
@@ -56,8 +55,13 @@ int run_vector_bench(const VectorBenchOptions& o) {
   const auto qs = unit_rows(rng, nq, o.dim);
   std::vector<uint64_t> ids(n);
   for (std::size_t i = 0; i < n; ++i) ids[i] = i;
-  nlohmann::json j{{"suite", "vector"}, {"n", n}, {"dim", o.dim}, {"queries", nq}, {"k", o.k},
-                   {"machine", {{"cpu", host.cpu_name}, {"cores", host.cores}}}};
+  Report r("vector");
+  const std::string recall_k = "recall_at_" + std::to_string(o.k);
+  r.config() = {{"n", n},           {"dim", o.dim},   {"k", o.k},
+                {"queries", nq},    {"seed", o.seed}, {"quick", o.quick},
+                {"hnsw_m", 32},     {"hnsw_ef_construction", 200}};
+  r.add_note("one measurement per row: queries/s over the run's queries (device rows: one batch of "
+             "device_batch_queries fresh queries); recall against exact CPU search");
 
   // Ground truth: exact search on the CPU.
   vector::ExactIndex exact(o.dim);
@@ -68,7 +72,8 @@ int run_vector_bench(const VectorBenchOptions& o) {
     for (auto& h : exact.search(std::span<const float>(qs.data() + i * o.dim, o.dim), o.k)) truth[i].insert(h.id);
   const double exact_qps = static_cast<double>(nq) / (static_cast<double>(now_ns() - t0) / 1e9);
   std::printf("  exact CPU (one thread):      %10.1f queries/s, recall 1.000\n", exact_qps);
-  j["cpu_exact"] = {{"qps", exact_qps}, {"recall_at_k", 1.0}};
+  r.add("exact top-k, CPU one thread", "ours", "queries_per_s", "1/s", exact_qps);
+  r.add("exact top-k, CPU one thread", "ours", recall_k, "ratio", 1.0);
 
   // HNSW: build, then the smallest ef that reaches recall 0.95.
   vector::HnswIndex ann(o.dim);
@@ -79,8 +84,9 @@ int run_vector_bench(const VectorBenchOptions& o) {
     const double build_s = static_cast<double>(now_ns() - t0) / 1e9;
     std::printf("  hnswlib build (M=32, efC=200, %u threads): %.1f s (%.0f inserts/s)\n", threads, build_s,
                 static_cast<double>(n) / build_s);
-    j["hnsw_build"] = {{"seconds", build_s}, {"threads", threads}, {"inserts_per_s", static_cast<double>(n) / build_s}};
-    j["hnsw"] = nlohmann::json::array();
+    r.add("hnswlib build", "hnswlib", "build_s", "s", build_s);
+    r.add("hnswlib build", "hnswlib", "inserts_per_s", "1/s", static_cast<double>(n) / build_s);
+    r.config()["hnsw_build_threads"] = threads;
     // Uniform random 384-d vectors are HNSW's hardest case (no clusters): the ef that reaches 0.95 is large.
     for (std::size_t ef : {32, 64, 128, 256, 512, 1024, 2048, 4096}) {
       ann.set_ef_search(ef);
@@ -88,7 +94,7 @@ int run_vector_bench(const VectorBenchOptions& o) {
       t0 = now_ns();
       for (std::size_t i = 0; i < nq; ++i) got[i] = ann.search(std::span<const float>(qs.data() + i * o.dim, o.dim), o.k);
       const double qps = static_cast<double>(nq) / (static_cast<double>(now_ns() - t0) / 1e9);
-      const double r = recall(got, truth);
+      const double rc = recall(got, truth);
       // The same queries from every core at once (searches share the index): what a server would see.
       std::atomic<std::size_t> next{0};
       t0 = now_ns();
@@ -101,9 +107,12 @@ int run_vector_bench(const VectorBenchOptions& o) {
       for (auto& t : pool) t.join();
       const double qps_all = static_cast<double>(nq) / (static_cast<double>(now_ns() - t0) / 1e9);
       std::printf("  hnswlib ef=%-4zu               %10.1f queries/s (%u threads: %.1f), recall %.3f\n", ef, qps,
-                  threads, qps_all, r);
-      j["hnsw"].push_back({{"ef", ef}, {"qps", qps}, {"qps_all_threads", qps_all}, {"recall_at_k", r}});
-      if (r >= 0.95) break;
+                  threads, qps_all, rc);
+      const std::string c = "hnswlib ef=" + std::to_string(ef);
+      r.add(c, "hnswlib", "queries_per_s", "1/s", qps);
+      r.add(c, "hnswlib", "queries_per_s_all_threads", "1/s", qps_all);
+      r.add(c, "hnswlib", recall_k, "ratio", rc);
+      if (rc >= 0.95) break;
     }
   }
 
@@ -123,11 +132,15 @@ int run_vector_bench(const VectorBenchOptions& o) {
   const double dqps = static_cast<double>(ndq) / (static_cast<double>(now_ns() - t0) / 1e9);
   std::printf("  exact on %s (%s): %10.1f queries/s (%zu queries a batch), recall %.3f\n", dev->caps().backend.c_str(),
               dev->caps().name.c_str(), dqps, ndq, dr);
-  j["device_exact"] = {{"backend", dev->caps().backend}, {"device", dev->caps().name}, {"qps", dqps}, {"batch_queries", ndq}, {"recall_at_k", dr}};
-
-  std::ofstream f(o.json_path);
-  if (!f) throw Error("cannot write '" + o.json_path + "'");
-  f << j.dump(2) << '\n';
+  const std::string dc = "exact top-k, " + dev->caps().backend;
+  r.set_device(dev->caps());
+  r.config()["device_batch_queries"] = ndq;
+  r.add(dc, "ours", "queries_per_s", "1/s", dqps);
+  r.add(dc, "ours", recall_k, "ratio", dr);
+  if (n == 1'000'000)
+    r.add_goal({.kpi = "exact top-k queries/s over 1 M x " + std::to_string(o.dim) + " vectors", .goal = ">= 10000 1/s",
+                .case_name = dc, .metric = "queries_per_s", .value = dqps, .met = dqps >= 10000});
+  r.write(o.json_path);
   std::printf("saved %s\n", o.json_path.c_str());
   return 0;
 }

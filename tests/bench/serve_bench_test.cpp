@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -92,62 +93,78 @@ TEST_F(BenchServeTest, ChatsAndEmbeddingLoadAgainstOurServer) {
                                      .json_path = (dir / "serve.json").string()};
   ASSERT_EQ(ut::bench::run_serve_bench(o), 0);
   const auto j = read_json(dir / "serve.json");
+  EXPECT_EQ(j["schema"], "ut-bench/1");
   EXPECT_EQ(j["suite"], "serve");
-  EXPECT_EQ(j["label"], "ut serve (test)");
-  EXPECT_EQ(j["chat_url"], url);
-  EXPECT_EQ(j["embed_url"], url) << "defaults to the chat URL";
+  const auto& cfg = j["config"];
+  EXPECT_EQ(cfg["label"], "ut serve (test)");
+  EXPECT_EQ(cfg["side"], "ours") << "a label starting with \"ut serve\" is our server";
+  EXPECT_EQ(cfg["chat_url"], url);
+  EXPECT_EQ(cfg["embed_url"], url) << "defaults to the chat URL";
   // Both models listed by one server: the listed id that answers embeddings is the embedder, another the chat model.
-  const auto listed = j["models_listed"]["embed_url"].get<std::vector<std::string>>();
-  const std::string chat = j["chat_model"], embed = j["embed_model"];
-  EXPECT_NE(std::find(listed.begin(), listed.end(), chat), listed.end()) << j["models_listed"].dump();
-  EXPECT_NE(std::find(listed.begin(), listed.end(), embed), listed.end()) << j["models_listed"].dump();
+  const auto listed = cfg["models_listed"]["embed_url"].get<std::vector<std::string>>();
+  const std::string chat = cfg["chat_model"], embed = cfg["embed_model"];
+  EXPECT_NE(std::find(listed.begin(), listed.end(), chat), listed.end()) << cfg["models_listed"].dump();
+  EXPECT_NE(std::find(listed.begin(), listed.end(), embed), listed.end()) << cfg["models_listed"].dump();
   ut::bench::OpenAiClient probe(url, {.timeout_s = 60});
   EXPECT_TRUE(probe.embed(embed, {"probe"}).ok);
   EXPECT_FALSE(probe.embed(chat, {"probe"}).ok) << "the chat model is not the embedder";
-  EXPECT_EQ(j["options"]["max_tokens"], 4);
-  EXPECT_TRUE(j["options"]["ignore_eos"].get<bool>());
+  EXPECT_EQ(cfg["options"]["max_tokens"], 4);
+  EXPECT_TRUE(cfg["options"]["ignore_eos"].get<bool>());
   EXPECT_GT(j["machine"]["cores"].get<int>(), 0);
-  EXPECT_TRUE(j["machine"].contains("gpu"));
-  EXPECT_EQ(j["chats_ok"], 8);
-  EXPECT_EQ(j["chats_failed"], 0);
+  EXPECT_TRUE(j["device"].contains("backend"));
+  EXPECT_EQ(cfg["chats_ok"], 8);
+  EXPECT_EQ(cfg["chats_failed"], 0);
 
-  const auto& alone = j["embeddings_alone"];
+  // (case, metric) -> the values of side "ours".
+  std::map<std::pair<std::string, std::string>, std::vector<double>> v;
+  for (const auto& s : j["samples"]) {
+    EXPECT_EQ(s["side"], "ours");
+    v[{s["case"].get<std::string>(), s["metric"].get<std::string>()}] = s["values"].get<std::vector<double>>();
+  }
+  ASSERT_EQ(j["summary"].size(), j["samples"].size());
+  auto vals = [&](const std::string& c, const std::string& m) { return v[{c, m}]; };
+  auto has = [&](const std::string& c, const std::string& m) { return v.count({c, m}) == 1; };
+  const auto& alone = cfg["phases"]["embeddings alone"];
   EXPECT_GT(alone["embeddings_in_window"].get<double>(), 0);
   EXPECT_GT(alone["embeddings_done"].get<int>(), 0);
-  EXPECT_GT(alone["embeddings_per_s"].get<double>(), 0);
   EXPECT_EQ(alone["embed_requests_failed"], 0) << alone["failures"].dump();
+  ASSERT_EQ(vals("embeddings alone", "embeddings_per_s").size(), 1u);
+  EXPECT_GT(vals("embeddings alone", "embeddings_per_s")[0], 0);
+  EXPECT_EQ(vals("embeddings alone", "embed_request_ms").size(), alone["embed_requests_ok"].get<std::size_t>())
+      << "every embedding request's time";
 
-  ASSERT_EQ(j["runs"].size(), 2u);
-  for (std::size_t r = 0; r < 2; ++r) {
-    const auto& run = j["runs"][r];
-    EXPECT_EQ(run["concurrency"], r == 0 ? 1 : 2);
-    for (const char* phase : {"chats_alone", "chats_with_embeddings"}) {
-      SCOPED_TRACE(std::string(phase) + " at concurrency " + run["concurrency"].dump());
-      const auto& p = run[phase];
+  for (const int conc : {1, 2}) {
+    for (const std::string kind : {" alone", " + embeddings"}) {
+      const std::string c = "chats=" + std::to_string(conc) + kind;
+      SCOPED_TRACE(c);
+      const auto& p = cfg["phases"][c];
       ASSERT_TRUE(p.is_object());
       EXPECT_EQ(p["requests_ok"], 2) << p["failures"].dump();
       EXPECT_EQ(p["requests_failed"], 0);
-      ASSERT_EQ(p["requests"].size(), 2u);
-      for (const auto& q : p["requests"]) {
-        EXPECT_TRUE(q["ok"].get<bool>()) << q["error"];
-        EXPECT_GT(q["ttft_ms"].get<double>(), 0);
-        EXPECT_LE(q["ttft_ms"].get<double>(), q["total_ms"].get<double>());
-        EXPECT_GT(q["tokens"].get<int>(), 0);
-        EXPECT_LE(q["tokens"].get<int>(), 4);
+      const auto ttft = vals(c, "ttft_ms");
+      const auto latency = vals(c, "latency_ms");
+      const auto tokens = vals(c, "streamed_tokens");
+      ASSERT_EQ(ttft.size(), 2u) << "one sample per request";
+      ASSERT_EQ(latency.size(), 2u);
+      ASSERT_EQ(tokens.size(), 2u);
+      for (std::size_t i = 0; i < 2; ++i) {
+        EXPECT_GT(ttft[i], 0);
+        EXPECT_LE(ttft[i], latency[i]);
+        EXPECT_GT(tokens[i], 0);
+        EXPECT_LE(tokens[i], 4);
       }
-      for (const char* k : {"p50", "p90", "p99", "max"}) EXPECT_GT(p["ttft_ms"][k].get<double>(), 0) << k;
-      EXPECT_GT(p["latency_ms"]["p99"].get<double>(), 0);
-      EXPECT_TRUE(p["decode_tokens_per_s"].contains("p50"));
-      EXPECT_GT(p["tokens"].get<int>(), 0);
-      EXPECT_GT(p["aggregate_tokens_per_s"].get<double>(), 0);
-      EXPECT_TRUE(p.contains("embeddings_per_s"));
+      EXPECT_TRUE(has(c, "decode_tokens_per_s"));
+      ASSERT_EQ(vals(c, "generated_tokens_per_s").size(), 1u);
+      EXPECT_GT(vals(c, "generated_tokens_per_s")[0], 0);
     }
-    const auto& with = run["chats_with_embeddings"];
-    EXPECT_GT(with["embed_requests_ok"].get<int>(), 0) << "the background load ran";
-    EXPECT_GT(with["embeddings_in_window"].get<double>(), 0) << "and overlapped the chats";
-    EXPECT_GT(with["embeddings_per_s"].get<double>(), 0);
-    EXPECT_EQ(with["embed_requests_failed"], 0) << with["failures"].dump();
-    EXPECT_EQ(run["chats_alone"]["embed_requests_ok"], 0) << "no embedding load in the chats-alone phase";
+    const std::string with = "chats=" + std::to_string(conc) + " + embeddings";
+    const auto& w = cfg["phases"][with];
+    EXPECT_GT(w["embed_requests_ok"].get<int>(), 0) << "the background load ran";
+    EXPECT_GT(w["embeddings_in_window"].get<double>(), 0) << "and overlapped the chats";
+    EXPECT_GT(vals(with, "embeddings_per_s").at(0), 0);
+    EXPECT_EQ(w["embed_requests_failed"], 0) << w["failures"].dump();
+    EXPECT_EQ(cfg["phases"]["chats=" + std::to_string(conc) + " alone"]["embed_requests_ok"], 0)
+        << "no embedding load in the chats-alone phase";
   }
 }
 
@@ -161,14 +178,23 @@ TEST(BenchServe, NothingListeningCountsFailuresAndFails) {
   EXPECT_NE(ut::bench::run_serve_bench(o), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s) << "no hang";
   const auto j = read_json(dir / "down.json");
-  EXPECT_EQ(j["chats_ok"], 0);
-  EXPECT_EQ(j["chats_failed"], 4) << "2 chats alone + 2 under the embedding load";
-  const auto& p = j["runs"][0]["chats_alone"];
+  const auto& cfg = j["config"];
+  EXPECT_EQ(cfg["side"], url) << "not our label: the side is the label, here the chat URL";
+  EXPECT_EQ(cfg["chats_ok"], 0);
+  EXPECT_EQ(cfg["chats_failed"], 4) << "2 chats alone + 2 under the embedding load";
+  const auto& p = cfg["phases"]["chats=1 alone"];
   EXPECT_EQ(p["requests_failed"], 2);
   ASSERT_FALSE(p["failures"].empty());
   EXPECT_NE(p["failures"][0]["message"].get<std::string>().find("cannot connect"), std::string::npos) << p["failures"].dump();
-  EXPECT_GT(j["embeddings_alone"]["embed_requests_failed"].get<int>(), 0);
-  EXPECT_EQ(j["embeddings_alone"]["embeddings_in_window"], 0);
+  EXPECT_GT(cfg["phases"]["embeddings alone"]["embed_requests_failed"].get<int>(), 0);
+  EXPECT_EQ(cfg["phases"]["embeddings alone"]["embeddings_in_window"], 0);
+  for (const auto& s : j["samples"]) {
+    if (s["metric"] != "ttft_ms") continue;
+    EXPECT_TRUE(s["values"].empty()) << "no successful chat, no sample";
+  }
+  bool noted = false;
+  for (const auto& n : j["notes"]) noted = noted || n.get<std::string>().find("cannot connect") != std::string::npos;
+  EXPECT_TRUE(noted) << "failures are written down: " << j["notes"].dump();
   fs::remove_all(dir);
 }
 
