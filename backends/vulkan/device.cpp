@@ -30,6 +30,8 @@ Context::Context(Instance instance, VkPhysicalDevice physical) : vk(instance.vk)
 
 Context::~Context() {
   (void)vk.vkDeviceWaitIdle(device);
+  for (VkCommandPool p : buried_pools_) vk.vkDestroyCommandPool(device, p, nullptr);
+  for (VkSemaphore s : buried_semaphores_) vk.vkDestroySemaphore(device, s, nullptr);
   for (auto& [key, p] : pipelines_) {
     vk.vkDestroyPipeline(device, p.pipeline, nullptr);
     vk.vkDestroyPipelineLayout(device, p.layout, nullptr);
@@ -215,6 +217,12 @@ void Context::set_lost(VkResult r) {
   }
 }
 
+void Context::bury(VkSemaphore s, VkCommandPool p) {
+  std::lock_guard lock(mutex_);
+  buried_semaphores_.push_back(s);
+  buried_pools_.push_back(p);
+}
+
 void Context::add_message(std::string m) {
   std::lock_guard lock(mutex_);
   messages_.push_back(std::move(m));
@@ -287,10 +295,9 @@ VulkanDevice::VulkanDevice(const DeviceDesc& desc, std::shared_ptr<Context> ctx)
   }
   if (c.in.validation) n.push_back("Vulkan validation layer on");
   if (validator()) n.push_back("validation on");
-  completion_ = std::make_unique<Completion>(ctx_);
 }
 
-VulkanDevice::~VulkanDevice() { completion_.reset(); }
+VulkanDevice::~VulkanDevice() = default;
 
 DeviceCaps VulkanDevice::refresh_caps() {
   DeviceCaps c = caps_;

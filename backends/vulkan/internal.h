@@ -159,6 +159,10 @@ class Context {
   std::string lost_reason() const;
   void set_lost(VkResult r);
 
+  // A queue's progress semaphore and command pool, destroyed with the device (after vkDeviceWaitIdle): a driver may
+  // still drop references to a queue's last batch after signalling it (see QueueCore::lag_cmd).
+  void bury(VkSemaphore s, VkCommandPool p);
+
   // Validation-layer messages (warnings and errors), in order.
   void add_message(std::string m);
   std::vector<std::string> messages() const;
@@ -171,6 +175,8 @@ class Context {
   std::map<std::tuple<const void*, std::size_t, uint32_t, uint32_t>, Pipeline> pipelines_;
   std::vector<std::string> messages_;
   std::string lost_reason_;
+  std::vector<VkSemaphore> buried_semaphores_;
+  std::vector<VkCommandPool> buried_pools_;
 };
 
 // ---- events: the SharedEvent's word on the host + a timeline VkSemaphore ----------------------------------------
@@ -210,7 +216,12 @@ HeapRecord* find_heap(const Heap& h);
 // A batch is one vkQueueSubmit: it waits for the queue's previous batch (progress semaphore) and GPU-side event
 // waits, runs recorded commands, signals event semaphores and the next progress value.
 struct Pending {
-  uint64_t progress = 0;                    // done once the progress semaphore reaches this
+  uint64_t progress = 0;                    // the queue's progress value the record follows
+  // Every semaphore value the batch signals (events, then progress). The batch is complete, and those semaphores
+  // may be destroyed, only once all of them are reached: implementations signal them one after another.
+  std::vector<VkSemaphore> sems;
+  std::vector<uint64_t> values;
+  std::vector<std::shared_ptr<void>> keep;  // event records whose semaphores the batch waits on or signals
   VkCommandBuffer cmd = VK_NULL_HANDLE;     // recycled when done
   std::shared_ptr<CommandBufferState> cb;
   std::vector<std::size_t> publish;         // signal commands raised on the host words once done
@@ -218,49 +229,38 @@ struct Pending {
   std::exception_ptr failure;
 };
 
+// The queue's GPU state: its progress semaphore, command pool, and the completion thread, which blocks in
+// vkWaitSemaphores on the oldest unfinished batch and retires batches in order: raises their signals on the events'
+// host words (listeners run there), recycles command buffers, finishes buffers. No polling, no host-signalled
+// wake-ups: an empty fifo parks the thread on a condition variable.
 struct QueueCore {
-  QueueCore(std::shared_ptr<Context> c, QueueSlot& s);
-  ~QueueCore();
+  QueueCore(std::shared_ptr<Context> c, QueueSlot& s, const std::string& label);
+  ~QueueCore();  // stops the completion thread (every buffer has finished by then)
   std::shared_ptr<Context> ctx;
   QueueSlot& slot;
   VkSemaphore progress = VK_NULL_HANDLE;
   VkCommandPool pool = VK_NULL_HANDLE;  // used by the worker only
   std::atomic<uint64_t> submitted{0};   // last progress value submitted
-  std::mutex finish_mutex;              // held while finishing records: buffers finish in commit order
-  std::mutex mutex;                     // fifo, free_cmds
+  std::mutex finish_mutex;              // held while retiring records: buffers finish in commit order
+  std::mutex mutex;                     // fifo, free_cmds, stopping
+  std::condition_variable cv;
   std::deque<Pending> fifo;
   std::vector<VkCommandBuffer> free_cmds;
-  uint64_t completed() const;           // the progress semaphore's value
-};
+  bool stopping = false;
+  // The last retired batch's command buffer and semaphores, released when the next batch is retired: a driver may
+  // still drop its references to a batch after signalling it (Mesa's queue thread does), but not after it ran the
+  // next batch of the same VkQueue. Under finish_mutex.
+  VkCommandBuffer lag_cmd = VK_NULL_HANDLE;
+  std::vector<std::shared_ptr<void>> lag_keep;
+  std::thread thread;
 
-// Publishes signals and finishes buffers of a completed record; `core.finish_mutex` is held.
-void retire(QueueCore& core, Pending& p);
-
-// ---- completion thread: blocks in vkWaitSemaphores on the oldest pending value of every queue ----------------------
-class Completion {
- public:
-  explicit Completion(std::shared_ptr<Context> ctx);
-  ~Completion();  // joins; queues are gone by then
-  Completion(const Completion&) = delete;
-  Completion& operator=(const Completion&) = delete;
-  void add(const std::shared_ptr<QueueCore>& core);
-  void remove(const QueueCore* core);
-  void wake();  // a queue's fifo went from empty to not empty
+  uint64_t completed() const;  // the progress semaphore's value
+  void push(Pending p);        // hands a submitted batch (or a buffer's end) to the completion thread
+  void retire(Pending& p);     // publishes signals, finishes the buffer; finish_mutex is held
 
  private:
   void run();
-  void drain(QueueCore& core);
   void fail_all(const std::string& why);
-  std::shared_ptr<Context> ctx_;
-  VkSemaphore wake_ = VK_NULL_HANDLE;
-  std::mutex wake_mutex_;
-  std::condition_variable kick_cv_;  // wakes the thread once the device is lost (no semaphore works then)
-  bool kicked_ = false;
-  uint64_t wake_value_ = 0;
-  std::mutex mutex_;
-  std::vector<std::shared_ptr<QueueCore>> cores_;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
 };
 
 // ---- device --------------------------------------------------------------------------------------------------------
@@ -276,12 +276,10 @@ class VulkanDevice final : public Device {
   HeapPtr make_heap(HeapDesc desc) override;
 
   const std::shared_ptr<Context>& context() const noexcept { return ctx_; }
-  Completion& completion() { return *completion_; }
 
  private:
   std::shared_ptr<Context> ctx_;
   DeviceCaps caps_;
-  std::unique_ptr<Completion> completion_;
 };
 
 // ---- queue -----------------------------------------------------------------------------------------------------------
@@ -298,7 +296,12 @@ class VulkanQueue final : public Queue {
   // The batch being recorded by the worker.
   struct Batch {
     VkCommandBuffer cmd = VK_NULL_HANDLE;
-    std::vector<std::pair<EventRecord*, uint64_t>> waits;  // GPU-side event waits
+    struct Wait {
+      EventRecord* rec;
+      uint64_t value;
+      std::shared_ptr<void> owner;  // keeps the semaphore
+    };
+    std::vector<Wait> waits;  // GPU-side event waits
     std::vector<std::size_t> signals;                       // signal commands of the buffer, in order
     bool empty() const noexcept { return cmd == VK_NULL_HANDLE && waits.empty() && signals.empty(); }
   };
@@ -316,9 +319,8 @@ class VulkanQueue final : public Queue {
   bool idle() const;                   // every submitted batch is done
   void end_buffer(const std::shared_ptr<CommandBufferState>& cb, std::exception_ptr failure);
 
-  VulkanDevice& vdev_;
   std::shared_ptr<Context> ctx_;
-  std::shared_ptr<QueueCore> core_;
+  std::unique_ptr<QueueCore> core_;
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<CommandBufferState>> pending_;

@@ -39,72 +39,9 @@ HeapRecord& heap_of(const Context& ctx, const Buffer& b, const char* which) {
 
 }  // namespace
 
-// ---- QueueCore -------------------------------------------------------------------------------------------------------
-QueueCore::QueueCore(std::shared_ptr<Context> c, QueueSlot& s) : ctx(std::move(c)), slot(s) {
-  const Fns& vk = ctx->vk;
-  VkSemaphoreTypeCreateInfo type{VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO};
-  type.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
-  VkSemaphoreCreateInfo sci{VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
-  sci.pNext = &type;
-  UT_VK_CHECK(vk.vkCreateSemaphore(ctx->device, &sci, nullptr, &progress));
-  VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-  pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-  pci.queueFamilyIndex = slot.family;
-  if (const VkResult r = vk.vkCreateCommandPool(ctx->device, &pci, nullptr, &pool); r != VK_SUCCESS) {
-    vk.vkDestroySemaphore(ctx->device, progress, nullptr);
-    throw_vk_error(r, "vkCreateCommandPool(ctx->device, &pci, nullptr, &pool)");
-  }
-}
-
-QueueCore::~QueueCore() {
-  const Fns& vk = ctx->vk;
-  const uint64_t last = submitted.load();
-  if (last > 0 && !ctx->lost) {
-    // Every buffer finished before the queue went, so this returns at once; it guards the pool's command buffers.
-    VkSemaphoreWaitInfo wi{VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO};
-    wi.semaphoreCount = 1;
-    wi.pSemaphores = &progress;
-    wi.pValues = &last;
-    (void)vk.vkWaitSemaphores(ctx->device, &wi, UINT64_MAX);
-  }
-  vk.vkDestroyCommandPool(ctx->device, pool, nullptr);
-  vk.vkDestroySemaphore(ctx->device, progress, nullptr);
-}
-
-uint64_t QueueCore::completed() const {
-  uint64_t v = 0;
-  if (const VkResult r = ctx->vk.vkGetSemaphoreCounterValue(ctx->device, progress, &v); r != VK_SUCCESS) {
-    ctx->set_lost(r);
-    return 0;
-  }
-  return v;
-}
-
-void retire(QueueCore& core, Pending& p) {
-  for (std::size_t idx : p.publish) {
-    const auto& s = std::get<SignalCmd>(p.cb->commands[idx]);
-    const uint64_t t = now_ns();
-    if (s.event->signaled_value() < s.value) {
-      try {
-        s.event->signal(s.value);  // listeners run here, on the completion thread
-      } catch (const ValidationError&) {
-        // The host raised the value past this one meanwhile: values only grow, nothing to do.
-      }
-    }
-    p.cb->record_signal(s, t);
-  }
-  if (p.cmd != VK_NULL_HANDLE) {
-    std::lock_guard lock(core.mutex);
-    core.free_cmds.push_back(p.cmd);
-  }
-  if (p.end) p.cb->finish(p.failure);
-}
-
 // ---- VulkanQueue -------------------------------------------------------------------------------------------------------
-VulkanQueue::VulkanQueue(VulkanDevice& device, QueueDesc desc)
-    : Queue(device, std::move(desc)), vdev_(device), ctx_(device.context()) {
-  core_ = std::make_shared<QueueCore>(ctx_, ctx_->slot_for(kind(), priority()));
-  vdev_.completion().add(core_);
+VulkanQueue::VulkanQueue(VulkanDevice& device, QueueDesc desc) : Queue(device, std::move(desc)), ctx_(device.context()) {
+  core_ = std::make_unique<QueueCore>(ctx_, ctx_->slot_for(kind(), priority()), label());
   worker_ = std::thread([this] { run(); });
 }
 
@@ -116,7 +53,7 @@ VulkanQueue::~VulkanQueue() {
   }
   cv_.notify_all();
   worker_.join();
-  vdev_.completion().remove(core_.get());
+  core_.reset();  // joins the completion thread
 }
 
 void VulkanQueue::submit(std::shared_ptr<CommandBufferState> cb) {
@@ -303,7 +240,7 @@ void VulkanQueue::do_wait(CommandBufferState& cb, std::size_t i, Batch& batch) {
     }
     if (rec != nullptr && is_submitted(*rec, w.value)) {
       if (batch.cmd != VK_NULL_HANDLE || !batch.signals.empty()) flush(batch);  // waits apply at a batch's start
-      batch.waits.emplace_back(rec, w.value);
+      batch.waits.push_back({rec, w.value, e.storage().owner});
       return;
     }
     flush(batch);  // what precedes the wait must not be held back while the worker parks
@@ -350,11 +287,12 @@ void VulkanQueue::flush(Batch& batch) {
   p.publish = batch.signals;
   const uint64_t n = core_->submitted.load() + 1;
   p.progress = n;
-  std::vector<VkSemaphore> wait_sems, signal_sems{core_->progress};
-  std::vector<uint64_t> wait_values, signal_values{n};
-  for (auto& [rec, v] : batch.waits) {
-    wait_sems.push_back(rec->semaphore);
-    wait_values.push_back(v);
+  std::vector<VkSemaphore> wait_sems, signal_sems;
+  std::vector<uint64_t> wait_values, signal_values;
+  for (auto& w : batch.waits) {
+    wait_sems.push_back(w.rec->semaphore);
+    wait_values.push_back(w.value);
+    p.keep.push_back(w.owner);
   }
   if (n > 1) {  // after the queue's previous batch
     wait_sems.push_back(core_->progress);
@@ -379,7 +317,12 @@ void VulkanQueue::flush(Batch& batch) {
     signal_sems.push_back(rec->semaphore);
     signal_values.push_back(top);
     raised.emplace_back(rec, s.event.get(), top);
+    p.keep.push_back(s.event->storage().owner);
   }
+  signal_sems.push_back(core_->progress);
+  signal_values.push_back(n);
+  p.sems = signal_sems;
+  p.values = signal_values;
   if (batch.cmd != VK_NULL_HANDLE) {
     full_barrier(vk, batch.cmd, true);
     UT_VK_CHECK(vk.vkEndCommandBuffer(batch.cmd));
@@ -422,13 +365,7 @@ void VulkanQueue::flush(Batch& batch) {
   }
   core_->submitted.store(n);
   for (auto& [rec, e, v] : raised) note_submitted(*rec, *e, v);
-  bool was_empty = false;
-  {
-    std::lock_guard lock(core_->mutex);
-    was_empty = core_->fifo.empty();
-    core_->fifo.push_back(std::move(p));
-  }
-  if (was_empty) vdev_.completion().wake();
+  core_->push(std::move(p));
 }
 
 void VulkanQueue::wait_progress(uint64_t value) {
@@ -454,22 +391,19 @@ void VulkanQueue::end_buffer(const std::shared_ptr<CommandBufferState>& cb, std:
   p.cb = cb;
   p.end = true;
   p.failure = std::move(failure);
-  bool inline_finish = false, was_empty = false;
+  // Under finish_mutex, so that the completion thread is not finishing an earlier buffer of this queue right now.
+  std::unique_lock finishing(core_->finish_mutex);
+  bool inline_finish = false;
   {
-    // Under finish_mutex, so that the completion thread is not finishing an earlier buffer of this queue right now.
-    std::lock_guard finishing(core_->finish_mutex);
-    {
-      std::lock_guard lock(core_->mutex);
-      if (core_->fifo.empty() && !ctx_->lost && core_->completed() >= p.progress) {
-        inline_finish = true;
-      } else {
-        was_empty = core_->fifo.empty();
-        core_->fifo.push_back(std::move(p));
-      }
-    }
-    if (inline_finish) retire(*core_, p);  // nothing of it on the GPU: finish here, as the CPU backend does
+    std::lock_guard lock(core_->mutex);
+    inline_finish = core_->fifo.empty() && !ctx_->lost && core_->completed() >= p.progress;
   }
-  if (was_empty) vdev_.completion().wake();
+  if (inline_finish) {
+    core_->retire(p);  // nothing of it on the GPU: finish here, as the CPU backend does
+    return;
+  }
+  finishing.unlock();
+  core_->push(std::move(p));
 }
 
 }  // namespace ut::vulkan::detail
