@@ -30,6 +30,9 @@ void register_test_kernels() {
 #ifdef UT_HAVE_CUDA
   register_cuda_test_kernels();
 #endif
+#ifdef UT_TEST_VULKAN_KERNELS
+  register_vulkan_test_kernels();
+#endif
 }
 
 }  // namespace ut::test
