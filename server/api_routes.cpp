@@ -37,7 +37,7 @@ std::optional<uint64_t> doc_id(const httplib::Request& req, httplib::Response& r
 
 // POST /api/v1/sql: through the data path (planner, kernels or DuckDB, the data queue, E_data), with a timeout.
 void add_sql_route(httplib::Server& http, engine::Runtime& rt, ApiOptions options) {
-  http.Post("/api/v1/sql", [&rt, options](const httplib::Request& req, httplib::Response& res) {
+  route(http, "POST", "/api/v1/sql", [&rt, options](const httplib::Request& req, httplib::Response& res) {
     auto body = parse_json_object(req, res);
     if (!body) return;
     if (!body->contains("sql") || !(*body)["sql"].is_string()) return send_error(res, 400, "'sql' must be a string");
@@ -96,11 +96,11 @@ void add_sql_route(httplib::Server& http, engine::Runtime& rt, ApiOptions option
 void add_api_routes(httplib::Server& http, engine::Runtime& rt, ApiOptions options) {
   engine::Assistant& ai = rt.assistant();
   add_sql_route(http, rt, options);
-  http.Get("/api/v1/guards", [&rt](const httplib::Request&, httplib::Response& res) {
+  route(http, "GET", "/api/v1/guards", [&rt](const httplib::Request&, httplib::Response& res) {
     res.set_content(rt.guards().dump(), "application/json");
   });
 
-  http.Get("/api/v1/docs", [&ai](const httplib::Request&, httplib::Response& res) {
+  route(http, "GET", "/api/v1/docs", [&ai](const httplib::Request&, httplib::Response& res) {
     json out = json::array();
     for (auto& d : ai.docs()->list())
       out.push_back({{"id", d.id}, {"title", d.title}, {"source", d.source.empty() ? json(nullptr) : json(d.source)},
@@ -108,7 +108,7 @@ void add_api_routes(httplib::Server& http, engine::Runtime& rt, ApiOptions optio
                      {"failed", d.failed}});
     res.set_content(json{{"documents", out}}.dump(), "application/json");
   });
-  http.Post("/api/v1/docs", [&ai](const httplib::Request& req, httplib::Response& res) {
+  route(http, "POST", "/api/v1/docs", [&ai](const httplib::Request& req, httplib::Response& res) {
     auto body = parse_json_object(req, res);
     if (!body) return;
     if (!body->contains("title") || !(*body)["title"].is_string() || !body->contains("body") || !(*body)["body"].is_string())
@@ -122,7 +122,7 @@ void add_api_routes(httplib::Server& http, engine::Runtime& rt, ApiOptions optio
     res.status = 201;
     res.set_content(json{{"id", id}}.dump(), "application/json");
   });
-  http.Get(R"(/api/v1/docs/(\d+))", [&ai](const httplib::Request& req, httplib::Response& res) {
+  route(http, "GET", "/api/v1/docs/{id}", [&ai](const httplib::Request& req, httplib::Response& res) {
     auto id = doc_id(req, res);
     if (!id) return;
     auto body = ai.docs()->body(*id);
@@ -136,7 +136,7 @@ void add_api_routes(httplib::Server& http, engine::Runtime& rt, ApiOptions optio
                         .dump(-1, ' ', false, json::error_handler_t::replace),
                     "application/json");
   });
-  http.Put(R"(/api/v1/docs/(\d+))", [&ai](const httplib::Request& req, httplib::Response& res) {
+  route(http, "PUT", "/api/v1/docs/{id}", [&ai](const httplib::Request& req, httplib::Response& res) {
     auto id = doc_id(req, res);
     if (!id) return;
     auto body = parse_json_object(req, res);
@@ -147,13 +147,13 @@ void add_api_routes(httplib::Server& http, engine::Runtime& rt, ApiOptions optio
     ai.schedule_indexing();
     res.set_content(json{{"id", *id}}.dump(), "application/json");
   });
-  http.Delete(R"(/api/v1/docs/(\d+))", [&ai](const httplib::Request& req, httplib::Response& res) {
+  route(http, "DELETE", "/api/v1/docs/{id}", [&ai](const httplib::Request& req, httplib::Response& res) {
     auto id = doc_id(req, res);
     if (!id) return;
     if (!ai.docs()->remove(*id)) return send_error(res, 404, "no document " + std::to_string(*id), "not_found");
     res.status = 204;
   });
-  http.Post("/api/v1/docs/search", [&ai](const httplib::Request& req, httplib::Response& res) {
+  route(http, "POST", "/api/v1/docs/search", [&ai](const httplib::Request& req, httplib::Response& res) {
     auto body = parse_json_object(req, res);
     if (!body) return;
     if (!body->contains("query") || !(*body)["query"].is_string()) return send_error(res, 400, "'query' must be a string");

@@ -99,14 +99,15 @@ void add_openai_routes(httplib::Server& http, engine::Assistant& ai, OpenAiOptio
   const ServedModel chat_model = served(ai.chat_model_name(), options.chat_model_id);
   const ServedModel embed_model = served(ai.embed_model_name(), options.embed_model_id);
   const int64_t started = unix_now();
-  http.Get("/v1/models", [&ai, chat_model, embed_model, started](const httplib::Request&, httplib::Response& res) {
+  route(http, "GET", "/v1/models", [&ai, chat_model, embed_model, started](const httplib::Request&,
+                                                                           httplib::Response& res) {
     json data = json::array();
     if (ai.can_chat()) data.push_back(chat_model.listing("chat", started));
     if (ai.can_embed()) data.push_back(embed_model.listing("embedding", started));
     res.set_content(json{{"object", "list"}, {"data", data}}.dump(), "application/json");
   });
 
-  http.Post("/v1/embeddings", [&ai, embed_model](const httplib::Request& req, httplib::Response& res) {
+  route(http, "POST", "/v1/embeddings", [&ai, embed_model](const httplib::Request& req, httplib::Response& res) {
     auto body = parse_json_object(req, res);
     if (!body) return;
     if (!ai.can_embed()) return send_error(res, 404, "no embedding model is loaded", "model_not_found");
@@ -137,7 +138,8 @@ void add_openai_routes(httplib::Server& http, engine::Assistant& ai, OpenAiOptio
                     "application/json");
   });
 
-  http.Post("/v1/chat/completions", [&ai, chat_model](const httplib::Request& req, httplib::Response& res) {
+  route(http, "POST", "/v1/chat/completions", [&ai, chat_model](const httplib::Request& req,
+                                                                httplib::Response& res) {
     auto body = parse_json_object(req, res);
     if (!body) return;
     if (!ai.can_chat()) return send_error(res, 404, "no chat model is loaded", "model_not_found");

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 
 #include "timeline/clock.h"
 #include "timeline/error.h"
@@ -15,7 +17,40 @@ bool is_loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
+// The routes registered on each httplib server (route() has only the httplib::Server that other layers get).
+struct RouteLog {
+  std::mutex mutex;
+  std::map<const httplib::Server*, std::vector<Route>> by_server;
+};
+
+RouteLog& route_log() {
+  static RouteLog log;
+  return log;
+}
+
 }  // namespace
+
+void route(httplib::Server& http, const std::string& method, const std::string& path, Handler handler) {
+  // "{id}" -> "(\d+)": httplib matches a regular expression; OpenAPI names the parameter.
+  std::string pattern;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    if (path[i] != '{') {
+      pattern += path[i];
+      continue;
+    }
+    const std::size_t close = path.find('}', i);
+    if (close == std::string::npos) throw UsageError("[server::route] unclosed '{' in " + path);
+    pattern += "(\\d+)";
+    i = close;
+  }
+  if (method == "GET") http.Get(pattern, std::move(handler));
+  else if (method == "POST") http.Post(pattern, std::move(handler));
+  else if (method == "PUT") http.Put(pattern, std::move(handler));
+  else if (method == "DELETE") http.Delete(pattern, std::move(handler));
+  else throw UsageError("[server::route] unsupported method " + method);
+  std::lock_guard lock(route_log().mutex);
+  route_log().by_server[&http].push_back({method, path});
+}
 
 void send_error(httplib::Response& res, int status, const std::string& message, const std::string& type) {
   res.status = status;
@@ -71,17 +106,23 @@ Server::Server(engine::Engine& engine, ServerOptions options)
     if (res.status == 413) send_error(res, 413, "request body too large");
   });
 
-  http_->Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(dashboard_html(), "text/html"); });
-  http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+  httplib::Server& h = *http_;
+  route(h, "GET", "/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(dashboard_html(), "text/html");
+  });
+  route(h, "GET", "/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"({"status":"ok"})", "application/json");
   });
-  http_->Get("/api/v1/metal/realtime-stats", [this](const httplib::Request&, httplib::Response& res) {
+  route(h, "GET", "/openapi.json", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(openapi_json(), "application/json");
+  });
+  route(h, "GET", "/api/v1/metal/realtime-stats", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(engine_.realtime_stats().dump(), "application/json");
   });
-  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  route(h, "GET", "/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(engine_.prometheus_metrics(), "text/plain; version=0.0.4");
   });
-  http_->Get("/api/v1/trace", [this](const httplib::Request& req, httplib::Response& res) {
+  route(h, "GET", "/api/v1/trace", [this](const httplib::Request& req, httplib::Response& res) {
     double seconds = 5;
     if (req.has_param("seconds")) {
       try {
@@ -97,7 +138,17 @@ Server::Server(engine::Engine& engine, ServerOptions options)
   });
 }
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+  std::lock_guard lock(route_log().mutex);
+  route_log().by_server.erase(http_.get());
+}
+
+std::vector<Route> Server::routes() const {
+  std::lock_guard lock(route_log().mutex);
+  auto it = route_log().by_server.find(http_.get());
+  return it == route_log().by_server.end() ? std::vector<Route>{} : it->second;
+}
 
 void Server::add_routes(const std::function<void(httplib::Server&)>& add) { add(*http_); }
 

@@ -2,13 +2,19 @@
 // bearer token.
 //
 //   ut::server::Server srv(engine, {.host = "127.0.0.1", .port = 8080});
-//   srv.add_routes([&](httplib::Server& http) { http.Post("/v1/chat/completions", ...); });  // other layers
+//   srv.add_routes([&](httplib::Server& http) {                       // other layers
+//     ut::server::route(http, "GET", "/api/v1/docs/{id}", [](const httplib::Request& req, httplib::Response& res) {});
+//   });
 //   srv.start();                  // serves on a background thread; port() tells the bound port (0 = any free)
+//   for (auto& r : srv.routes()) std::cout << r.method << ' ' << r.path << '\n';   // what is served
 //   ...; srv.stop();
 //
 // Endpoints of this layer: GET / (live dashboard), GET /api/v1/metal/realtime-stats (the plan's JSON),
-// GET /metrics (Prometheus text), GET /api/v1/trace?seconds=N (Chrome trace JSON), GET /healthz.
+// GET /metrics (Prometheus text), GET /api/v1/trace?seconds=N (Chrome trace JSON), GET /healthz,
+// GET /openapi.json (the OpenAPI 3 document of every route, server/openapi.json; docs/HTTP_API.md explains it).
 // Errors are JSON {"error": {"message", "type"}} with a 4xx/5xx status.
+// Every route is registered through route(), which records it: routes() lists what the server answers, and a
+// test holds that list against the OpenAPI document.
 #pragma once
 
 #include <functional>
@@ -16,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "engine/engine.h"
 
@@ -38,6 +45,19 @@ struct ServerOptions {
   std::size_t threads = 64;
 };
 
+// A registered route: its method ("GET", "POST", "PUT", "DELETE") and its path as OpenAPI writes it, with
+// "{id}" for a numeric path parameter ("/api/v1/docs/{id}").
+struct Route {
+  std::string method, path;
+  bool operator==(const Route&) const = default;
+};
+
+using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+// Registers `handler` on `http` for `method` and `path` ("{name}" segments match decimal numbers, available as
+// req.matches[1], ...) and records the route for Server::routes(). Throws UsageError for another method.
+void route(httplib::Server& http, const std::string& method, const std::string& path, Handler handler);
+
 // Parses a request body that must be a JSON object; otherwise answers 400 and returns nullopt.
 std::optional<nlohmann::json> parse_json_object(const httplib::Request& req, httplib::Response& res);
 
@@ -56,6 +76,8 @@ class Server {
   void stop();           // idempotent
   void wait();           // blocks until stop() (for `ut serve`)
   int port() const noexcept { return port_; }
+  // Every route registered on this server (its own and those add_routes added through route()), in order.
+  std::vector<Route> routes() const;
   const ServerOptions& options() const noexcept { return options_; }
 
  private:
@@ -68,5 +90,8 @@ class Server {
 
 // The dashboard page (server/dashboard.cpp): plain HTML + canvas, reads the endpoints above.
 const char* dashboard_html();
+
+// The OpenAPI 3.1 document of the HTTP API (server/openapi.json, compiled in).
+const char* openapi_json();
 
 }  // namespace ut::server

@@ -504,4 +504,125 @@ TEST_F(AssistantTest, DocumentsShowTheirSource) {
   EXPECT_EQ(one["body"], "Pin a version.");
 }
 
+// A small JSON Schema check (type, enum, required, properties, additionalProperties, items, oneOf, $ref into the
+// document's components): enough for the schemas server/openapi.json uses. Returns the first mismatch, or "".
+std::string schema_mismatch(const json& doc, json schema, const json& v, const std::string& at) {
+  while (schema.contains("$ref")) {
+    const std::string ref = schema["$ref"];  // "#/components/schemas/X"
+    schema = doc.at(json::json_pointer(ref.substr(1)));
+  }
+  if (schema.contains("oneOf")) {
+    for (const auto& alt : schema["oneOf"])
+      if (schema_mismatch(doc, alt, v, at).empty()) return "";
+    return at + ": matches none of oneOf";
+  }
+  if (schema.contains("type")) {
+    const json types = schema["type"].is_array() ? schema["type"] : json::array({schema["type"]});
+    bool ok = false;
+    for (const auto& t : types) {
+      ok = ok || (t == "object" && v.is_object()) || (t == "array" && v.is_array()) || (t == "string" && v.is_string()) ||
+           (t == "integer" && v.is_number_integer()) || (t == "number" && v.is_number()) ||
+           (t == "boolean" && v.is_boolean()) || (t == "null" && v.is_null());
+    }
+    if (!ok) return at + ": " + v.dump().substr(0, 80) + " is not " + types.dump();
+  }
+  if (schema.contains("enum") && std::find(schema["enum"].begin(), schema["enum"].end(), v) == schema["enum"].end())
+    return at + ": " + v.dump() + " is not one of " + schema["enum"].dump();
+  if (v.is_object()) {
+    for (const auto& r : schema.value("required", json::array()))
+      if (!v.contains(r.get<std::string>())) return at + ": missing " + r.get<std::string>();
+    for (const auto& [k, x] : v.items()) {
+      json sub;
+      if (schema.contains("properties") && schema["properties"].contains(k)) sub = schema["properties"][k];
+      else if (schema.contains("additionalProperties") && schema["additionalProperties"].is_object())
+        sub = schema["additionalProperties"];
+      if (!sub.is_null())
+        if (auto m = schema_mismatch(doc, sub, x, at + "." + k); !m.empty()) return m;
+    }
+  }
+  if (v.is_array() && schema.contains("items"))
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (auto m = schema_mismatch(doc, schema["items"], v[i], at + "[" + std::to_string(i) + "]"); !m.empty()) return m;
+  return "";
+}
+
+// The schema of a route's response with `status` and content type application/json.
+json response_schema(const json& doc, const std::string& path, const std::string& method, int status) {
+  json r = doc["paths"][path][method]["responses"][std::to_string(status)];
+  if (r.contains("$ref")) r = doc.at(json::json_pointer(r["$ref"].get<std::string>().substr(1)));
+  return r["content"]["application/json"]["schema"];
+}
+
+TEST_F(AssistantTest, EveryRegisteredRouteIsInTheOpenApiDocumentAndRealResponsesValidate) {
+  start();
+  auto r = cli->Get("/openapi.json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  const json doc = json::parse(r->body);
+  EXPECT_EQ(doc["openapi"].get<std::string>().substr(0, 2), "3.");
+  // Both ways: what the server registers is documented, and the document lists nothing the server lacks.
+  const auto routes = srv->routes();
+  ASSERT_GE(routes.size(), 17u);
+  for (const auto& route : routes) {
+    std::string method = route.method;
+    std::transform(method.begin(), method.end(), method.begin(), ::tolower);
+    ASSERT_TRUE(doc["paths"].contains(route.path)) << route.path << " is served but not in openapi.json";
+    EXPECT_TRUE(doc["paths"][route.path].contains(method)) << route.method << " " << route.path;
+    EXPECT_TRUE(doc["paths"][route.path][method].contains("responses")) << route.method << " " << route.path;
+  }
+  for (const auto& [path, ops] : doc["paths"].items())
+    for (const auto& [method, op] : ops.items()) {
+      if (method == "parameters") continue;
+      std::string upper = method;
+      std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+      EXPECT_NE(std::find(routes.begin(), routes.end(), ut::server::Route{upper, path}), routes.end())
+          << upper << " " << path << " is documented but not served";
+    }
+
+  // Real answers against their schemas, errors included.
+  auto check = [&](const std::string& path, const std::string& method, int status, const std::string& body) {
+    const std::string m = schema_mismatch(doc, response_schema(doc, path, method, status), json::parse(body), "$");
+    EXPECT_EQ(m, "") << method << " " << path << " " << status << ": " << body.substr(0, 300);
+  };
+  const auto get = [&](const std::string& path) {
+    auto g = cli->Get(path);
+    EXPECT_TRUE(g && g->status == 200) << path;
+    return g ? g->body : std::string("{}");
+  };
+  check("/healthz", "get", 200, get("/healthz"));
+  check("/api/v1/metal/realtime-stats", "get", 200, get("/api/v1/metal/realtime-stats"));
+  check("/api/v1/trace", "get", 200, get("/api/v1/trace?seconds=1"));
+  check("/v1/models", "get", 200, get("/v1/models"));
+  check("/api/v1/guards", "get", 200, get("/api/v1/guards"));
+  const std::string source = "/srv/notes/queues-" + std::to_string(std::random_device{}() % 1000) + ".md";
+  const json created = post("/api/v1/docs", {{"title", "Queues"}, {"body", "Queues run command buffers."},
+                                             {"source", source}}, 201);
+  check("/api/v1/docs", "post", 201, created.dump());
+  const std::string id = std::to_string(created["id"].get<uint64_t>());
+  check("/api/v1/docs", "get", 200, get("/api/v1/docs"));
+  check("/api/v1/docs/{id}", "get", 200, get("/api/v1/docs/" + id));
+  auto put = cli->Put("/api/v1/docs/" + id, json{{"body", "Queues run command buffers in order."}}.dump(),
+                      "application/json");
+  ASSERT_TRUE(put);
+  check("/api/v1/docs/{id}", "put", 200, put->body);
+  check("/api/v1/docs/search", "post", 200, post("/api/v1/docs/search", {{"query", "queues"}, {"k", 2}}, 200).dump());
+  check("/api/v1/sql", "post", 200,
+        post("/api/v1/sql", {{"sql", "SELECT 42 AS n, 'x' AS s, 1.5 AS d, true AS b, NULL AS z"}}, 200).dump());
+  check("/api/v1/sql", "post", 400, post("/api/v1/sql", {{"sql", "SELEC nothing"}}, 400).dump());
+  check("/api/v1/sql", "post", 403, post("/api/v1/sql", {{"sql", "CREATE TABLE t(i INT)"}, {"write", true}}, 403).dump());
+  check("/v1/embeddings", "post", 200, post("/v1/embeddings", {{"input", {"apt", "dpkg"}}}, 200).dump());
+  check("/v1/embeddings", "post", 404, post("/v1/embeddings", {{"model", "nope"}, {"input", "apt"}}, 404).dump());
+  const json msgs = {{{"role", "user"}, {"content", "which package provides ls?"}}};
+  check("/v1/chat/completions", "post", 200,
+        post("/v1/chat/completions", {{"messages", msgs}, {"max_tokens", 3}}, 200).dump());
+  check("/v1/chat/completions", "post", 400, post("/v1/chat/completions", {{"messages", "hi"}}, 400).dump());
+  auto del = cli->Delete("/api/v1/docs/" + id);
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 204);
+  auto gone = cli->Get("/api/v1/docs/" + id);
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 404);
+  check("/api/v1/docs/{id}", "get", 404, gone->body);
+}
+
 }  // namespace
