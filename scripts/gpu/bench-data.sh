@@ -5,8 +5,8 @@
 # move + kernels) and warm (columns resident), same run, every result checked against DuckDB's. (The kernels'
 # tests and their memcheck run are in scripts/gpu/check.sh.) Writes OUT_DIR/data.log and data-<rows>.json.
 set -uo pipefail
+OUT_DIR=$(realpath -m "${1:-${OUT:-/tmp/ut-gpu-bench}}")
 cd "$(dirname "$0")/../.."
-OUT_DIR=${1:-${OUT:-/tmp/ut-gpu-bench}}
 mkdir -p "$OUT_DIR"
 source scripts/gpu/env.sh
 {

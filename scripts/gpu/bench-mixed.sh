@@ -10,8 +10,8 @@
 # Writes OUT_DIR/mixed.log, mixed-gpu.json, mixed-gpu-16.json, mixed-gpu-quick.json, demo.log, ml.json,
 # ui-engine-gpu.png.
 set -uo pipefail
+OUT_DIR=$(realpath -m "${1:-${OUT:-/tmp/ut-gpu-bench}}")
 cd "$(dirname "$0")/../.."
-OUT_DIR=${1:-${OUT:-/tmp/ut-gpu-bench}}
 mkdir -p "$OUT_DIR"
 source scripts/gpu/env.sh
 export UT_TRAINED_MODELS_DIR=none UT_MODELS_DIR=/tmp/ut-models UT_ML_DEVICE=cuda

@@ -4,8 +4,8 @@
 #   bash scripts/gpu/bench-ml.sh [OUT_DIR]      # OUT_DIR: else $OUT, else /tmp/ut-gpu-bench
 # Writes OUT_DIR/ml.log and ml.json.
 set -uo pipefail
+OUT_DIR=$(realpath -m "${1:-${OUT:-/tmp/ut-gpu-bench}}")
 cd "$(dirname "$0")/../.."
-OUT_DIR=${1:-${OUT:-/tmp/ut-gpu-bench}}
 mkdir -p "$OUT_DIR"
 source scripts/gpu/env.sh
 {

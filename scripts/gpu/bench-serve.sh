@@ -8,6 +8,7 @@
 # --stage packs llama-server into .device/llama-server.tar.xz. Then `ut demo` (GPU_BENCH_SERVE_DEMO=0 skips it).
 # Writes OUT_DIR/serve.log, serve-ut.json, serve-llama-server.json, demo.log and the servers' logs.
 set -uo pipefail
+[[ ${1:-} == --stage ]] || OUT_DIR=$(realpath -m "${1:-${OUT:-/tmp/ut-gpu-bench}}")  # before the cd
 cd "$(dirname "$0")/../.."
 if [[ ${1:-} == --stage ]]; then
   [[ -x .deps/llama-server/bin/llama-server ]] || { echo "run scripts/build-llama-server.sh first" >&2; exit 1; }
@@ -15,7 +16,6 @@ if [[ ${1:-} == --stage ]]; then
   ls -la "${GPU_STAGE:-.device}/llama-server.tar.xz"
   exit 0
 fi
-OUT_DIR=${1:-${OUT:-/tmp/ut-gpu-bench}}
 mkdir -p "$OUT_DIR" /tmp/llama-server
 source scripts/gpu/env.sh
 tar -C /tmp/llama-server -xJf "$GPU_STAGE/llama-server.tar.xz"

@@ -4,8 +4,8 @@
 #   bash scripts/gpu/bench-timeline.sh [OUT_DIR]      # OUT_DIR: else $OUT, else /tmp/ut-gpu-bench
 # Writes OUT_DIR/timeline.log and cuda-timeline.json. Benchmarks measure; they never pass or fail.
 set -uo pipefail
+OUT_DIR=$(realpath -m "${1:-${OUT:-/tmp/ut-gpu-bench}}")
 cd "$(dirname "$0")/../.."
-OUT_DIR=${1:-${OUT:-/tmp/ut-gpu-bench}}
 mkdir -p "$OUT_DIR"
 source scripts/gpu/env.sh
 {

@@ -6,8 +6,8 @@
 # GPU_BENCH_VECTOR_1M_HNSW=1 adds hnswlib at 1M (its 16-thread build did not finish in 8 min). (The kernels' tests
 # and their memcheck run are in scripts/gpu/check.sh.) Writes OUT_DIR/vector.log and vector-*.json.
 set -uo pipefail
+OUT_DIR=$(realpath -m "${1:-${OUT:-/tmp/ut-gpu-bench}}")
 cd "$(dirname "$0")/../.."
-OUT_DIR=${1:-${OUT:-/tmp/ut-gpu-bench}}
 mkdir -p "$OUT_DIR"
 source scripts/gpu/env.sh
 {

@@ -21,8 +21,8 @@
 # Remote runners with limits (e.g. 10 minutes a command, 8 files back): set GPU_CHECK_BUDGET a little under the
 # command's limit, split the suites over calls with GPU_CHECK_SUITES, and pack OUT_DIR into one archive.
 set -uo pipefail
+OUT_DIR=$(realpath -m "${1:-${OUT:-/tmp/ut-gpu-check}}")  # before the cd: a relative argument is the caller's
 cd "$(dirname "$0")/../.."
-OUT_DIR=${1:-${OUT:-/tmp/ut-gpu-check}}
 mkdir -p "$OUT_DIR/xml"
 source scripts/gpu/env.sh
 export UT_REQUIRE_GPU=1

@@ -16,10 +16,10 @@ BIN=$GPU_WORK/bin
 mkdir -p "$BIN" "$GPU_WORK/lib" "$GPU_WORK/llama"
 # Binaries: one archive per suite (so that a host with a size limit on what it receives can take a subset).
 for f in "$GPU_STAGE"/bin-*.tar.xz; do
-  [[ -f $f ]] && tar -C "$BIN" -xJf "$f"
+  if [[ -f $f ]]; then tar -C "$BIN" -xJf "$f"; fi
 done
 # The project's own shared libraries (DuckDB, llama.cpp) and the Debian-only ones some images lack.
-[[ -f $GPU_STAGE/lib.tar.xz ]] && tar -C "$GPU_WORK/lib" -xJf "$GPU_STAGE/lib.tar.xz"
+if [[ -f $GPU_STAGE/lib.tar.xz ]]; then tar -C "$GPU_WORK/lib" -xJf "$GPU_STAGE/lib.tar.xz"; fi
 export LD_LIBRARY_PATH="$GPU_WORK/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if [[ -f $GPU_STAGE/llama.tar.xz ]]; then
   tar -C "$GPU_WORK/llama" -xJf "$GPU_STAGE/llama.tar.xz"
@@ -27,7 +27,7 @@ if [[ -f $GPU_STAGE/llama.tar.xz ]]; then
   export UT_LLAMA_LIB_DIR=$GPU_WORK/llama/lib UT_LLAMA_CUDA_DIR=$GPU_WORK/llama/lib UT_LLAMA_VOCAB_DIR=$GPU_WORK/llama/models
   # libggml-cuda.so links the CUDA 13 runtime and cuBLAS: the toolkit's, else a Python wheel's.
   for d in /usr/local/cuda/lib64 $(find /usr/local/lib /usr/lib/python3* /opt -name 'libcublas.so.13' -printf '%h\n' 2>/dev/null | head -n1); do
-    [[ -d $d ]] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
+    if [[ -d $d ]]; then export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"; fi
   done
 fi
 if compgen -G ".gl/*.deb" >/dev/null; then
