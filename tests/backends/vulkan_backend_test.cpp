@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -73,6 +74,9 @@ TEST_F(VulkanBackend, CapsDescribeTheDevice) {
   if (c.name.find("llvmpipe") != std::string::npos) {
     EXPECT_FALSE(c.is_gpu) << "lavapipe is a CPU device";
   }
+  std::printf("%s | %s | %u compute units | %zu MiB device memory\n", c.name.c_str(), c.driver.c_str(),
+              c.compute_units, c.memory_total >> 20);
+  for (auto& note : c.notes) std::printf("  %s\n", note.c_str());
   const auto n = ut::vulkan::native_device(*dev);
   const auto says = [&](const char* what) {
     return std::any_of(c.notes.begin(), c.notes.end(), [&](auto& s) { return s.find(what) != std::string::npos; });
