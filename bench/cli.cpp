@@ -1,5 +1,7 @@
 #include "bench/cli.h"
 
+#include "engine/engine.h"
+
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -16,6 +18,7 @@
 #include "bench/timeline/timeline_bench.h"
 #include "bench/ui/ui_bench.h"
 #include "bench/vector/vector_bench.h"
+#include "engine/engine.h"
 
 namespace ut::bench {
 namespace {
@@ -100,6 +103,11 @@ void add_mixed(CLI::App& bench, int& rc) {
   b->add_option("--chat-model", o->chat_model, "GGUF chat model (default: the project's small models)");
   b->add_option("--embed-model", o->embed_model, "GGUF embedding model");
   b->add_option("--json", o->json_path, "Save results here")->capture_default_str();
+  b->add_option("--backend", o->backend, "The engine's device: cpu or cuda (default: the best available)");
+  b->add_option_function<std::string>(
+       "--reserve-sms", [o](const std::string& v) { o->reserve_sms = engine::parse_reserve_sms(v); },
+       "SMs kept for render and latency-critical GPU work (CUDA green contexts): a number, auto or 0")
+      ->default_str("0");
   b->add_flag("--quick", o->quick, "A smoke run (seconds)");
   b->callback([o, &rc] { rc = run_mixed_bench(*o); });
 }

@@ -108,6 +108,8 @@ class Assistant {
   bool can_embed() const noexcept { return embedder_ != nullptr; }
   std::string chat_model_name() const;
   std::string embed_model_name() const;
+  const std::string& chat_model_path() const noexcept { return config_.chat_model; }
+  const std::string& embed_model_path() const noexcept { return config_.embed_model; }
 
   std::shared_ptr<ChatJob> chat(ChatRequest request);
   // Embeddings on Q_ml (blocks the caller until done): rows of dim() floats, L2-normalised.

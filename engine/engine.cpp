@@ -45,6 +45,17 @@ const char* pressure_of(double used_fraction) {
 }
 }  // namespace
 
+int parse_reserve_sms(const std::string& v) {
+  if (v == "auto") return -1;
+  try {
+    std::size_t used = 0;
+    const int k = std::stoi(v, &used);
+    if (used == v.size() && k >= 0 && k <= 1024) return k;
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--reserve-sms: expected a number of SMs, auto or 0, not '" + v + "'");
+}
+
 std::string partition_text(const DeviceCaps& c) {
   if (!c.partition.active) return c.partition.mode;
   return std::to_string(c.partition.reserved_sms) + " SMs reserved, " + std::to_string(c.partition.work_sms) +

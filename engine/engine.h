@@ -82,6 +82,9 @@ struct FrameStats {
   uint64_t frames = 0;
 };
 
+// "k", "auto" or "0" (the --reserve-sms option) -> EngineConfig::reserve_sms (-1 for auto); throws UsageError.
+int parse_reserve_sms(const std::string& text);
+
 // "8 SMs reserved, 124 for work (green contexts)", or what stands in for a partition and why.
 std::string partition_text(const DeviceCaps& caps);
 

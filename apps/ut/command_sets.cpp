@@ -4,6 +4,8 @@
 #include <memory>
 
 #include "apps/ut/commands.h"
+#include "engine/engine.h"
+#include "timeline/error.h"
 
 namespace ut::app {
 
@@ -23,20 +25,11 @@ void add_reserve_sms_option(CLI::App& cmd, int& out) {
   cmd.add_option_function<std::string>(
          "--reserve-sms",
          [&out](const std::string& v) {
-           if (v == "auto") {
-             out = -1;
-             return;
-           }
            try {
-             std::size_t used = 0;
-             const int k = std::stoi(v, &used);
-             if (used == v.size() && k >= 0 && k <= 1024) {
-               out = k;
-               return;
-             }
-           } catch (const std::exception&) {
+             out = engine::parse_reserve_sms(v);
+           } catch (const UsageError& e) {
+             throw CLI::ValidationError("--reserve-sms", e.what());
            }
-           throw CLI::ValidationError("--reserve-sms", "expected a number of SMs, auto or 0, not '" + v + "'");
          },
          "SMs kept for render and latency-critical GPU work (CUDA green contexts); ML and data kernels run on the "
          "rest. auto: 8 on a GPU, 0: no partition (stream priorities only)")

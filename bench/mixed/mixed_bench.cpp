@@ -16,14 +16,11 @@
 #include <vector>
 
 #include "bench/report.h"
-#include "engine/assistant.h"
-#include "engine/default_models.h"
-#include "engine/engine.h"
+#include "engine/runtime.h"
 #include "timeline/clock.h"
 #include "timeline/error.h"
 #include "timeline/host.h"
 #include "workloads/data/datasets.h"
-#include "workloads/data/query_lane.h"
 #include "workloads/ml/generator.h"
 #include "workloads/ml/runtime.h"
 
@@ -63,6 +60,7 @@ const char* kQueries[] = {
 struct RoundResult {
   double wall_ms = 0, overlapped_ms = 0;
   std::vector<double> ttft_ms, sql_ms, decode_tps;  // decode_tps: each chat's own tokens/s after its first token
+  std::string sql_engine;  // which engine the data path chose (the last query's), and why
 };
 
 
@@ -130,6 +128,149 @@ void add_goals(Report& r, const MixedBenchOptions& o, const RoundResult& seq, co
               .caveat = "our chats share a batch; bare decodes one chat alone"});
 }
 
+// One benchmark run: the Runtime (every lane on the best device: CUDA engine, ML on the GPU, the data path's
+// kernels on the GPU where a GPU answers), its documents and table, and the two kinds of round.
+class MixedRun {
+ public:
+  MixedRun(const MixedBenchOptions& o, const fs::path& dir) : o_(o) {
+    engine::RuntimeConfig rc{.engine = {.backend = o.backend, .max_heavy_ops = o.chats + 4,
+                                        .reserve_sms = o.reserve_sms},
+                             .db_path = (dir / "mixed.duckdb").string(), .embed_model = o.embed_model,
+                             .chat_model = o.chat_model, .heartbeat = false, .governor = false};
+    rc.assistant.parallel = std::max(1, o.chats);
+    rc.assistant.rag_deadline = 60s;
+    rt_ = std::make_unique<engine::Runtime>(rc);
+  }
+  engine::Runtime& rt() { return *rt_; }
+
+  // Set-up, not timed: the table, the documents and their embeddings; then the heartbeat starts.
+  void set_up() {
+    auto& ai = rt_->assistant();
+    {
+      auto s = rt_->database().connect();
+      data::generate_lineitem(s, {.rows = o_.rows, .seed = 7});
+    }
+    for (int d = 0; d < o_.edits; ++d)
+      docs_.push_back(ai.docs()->create("doc" + std::to_string(d) + ".md", doc_body(d, 0)));
+    ai.schedule_indexing();
+    if (!ai.wait_indexed(300s)) throw Error("set-up: documents were not embedded in 300 s");
+    rt_->engine().start();
+  }
+
+  engine::ChatRequest chat_request(int i) const {
+    return {.messages = {{"user", "Question " + std::to_string(i) + ": which queue renders frames?"}},
+            .gen = {.sampling = {.temperature = 0.f}, .max_tokens = o_.tokens, .ignore_eog = true}};
+  }
+  data::QueryTicket submit_sql(int i) { return rt_->data().submit({.sql = kQueries[i % 6]}); }
+
+  RoundResult concurrent() {
+    auto& ai = rt_->assistant();
+    RoundResult r;
+    ++variant_;
+    const uint64_t t0 = now_ns();
+    std::vector<data::QueryTicket> tickets;
+    std::vector<uint64_t> sql_t0;
+    for (int i = 0; i < o_.queries; ++i) {
+      sql_t0.push_back(now_ns());
+      tickets.push_back(submit_sql(i));
+    }
+    std::jthread editor([&] {  // joins on the way out, also when a wait below throws
+      for (int d = 0; d < o_.edits; ++d) {
+        ai.docs()->update(docs_[static_cast<std::size_t>(d)], doc_body(d, variant_));
+        ai.schedule_indexing();
+      }
+    });
+    std::vector<std::shared_ptr<engine::ChatJob>> jobs;
+    for (int i = 0; i < o_.chats; ++i) {
+      jobs.push_back(ai.chat(chat_request(i)));
+      if (!jobs.back()) throw Error("admission refused a chat");
+    }
+    for (std::size_t i = 0; i < tickets.size(); ++i) {
+      tickets[i].get();
+      r.sql_ms.push_back(static_cast<double>(tickets[i].command_buffer.times().end_ns - sql_t0[i]) / 1e6);
+      r.sql_engine = tickets[i].slot->engine;
+    }
+    for (auto& job : jobs) {
+      job->wait();
+      r.ttft_ms.push_back(job->result->ttft_ms);
+      r.decode_tps.push_back(job->result->decode_tokens_per_s());
+    }
+    editor.join();
+    ai.wait_indexed(300s);
+    return finish(r, t0);
+  }
+
+  RoundResult sequential() {
+    auto& ai = rt_->assistant();
+    RoundResult r;
+    ++variant_;
+    const uint64_t t0 = now_ns();
+    for (int i = 0; i < o_.queries; ++i) {
+      const uint64_t a = now_ns();
+      const data::QueryTicket t = submit_sql(i);
+      t.get();
+      r.sql_engine = t.slot->engine;
+      r.sql_ms.push_back(static_cast<double>(now_ns() - a) / 1e6);
+    }
+    for (int d = 0; d < o_.edits; ++d) {
+      ai.docs()->update(docs_[static_cast<std::size_t>(d)], doc_body(d, variant_));
+      ai.schedule_indexing();
+      ai.wait_indexed(300s);
+    }
+    for (int i = 0; i < o_.chats; ++i) {
+      auto job = ai.chat(chat_request(i));
+      job->wait();
+      r.ttft_ms.push_back(job->result->ttft_ms);
+      r.decode_tps.push_back(job->result->decode_tokens_per_s());
+    }
+    return finish(r, t0);
+  }
+
+  // Bare llama.cpp: the first chat's prompt straight through a Generator on the same model file, nothing else
+  // running (the engine's queues are idle here); three runs, the first a warm-up.
+  std::vector<double> bare_runs(const std::string& chat_model) {
+    std::vector<double> runs;
+    ml::Generator bare(ml::Model::load(chat_model, ml::ModelKind::decoder), {.n_ctx = 2048});
+    const auto req = chat_request(0);
+    for (int i = 0; i < 3; ++i) {
+      bare.reset();
+      runs.push_back(bare.chat(req.messages, req.gen).decode_tokens_per_s());
+    }
+    return runs;
+  }
+
+ private:
+  RoundResult finish(RoundResult r, uint64_t t0) {
+    const uint64_t t1 = now_ns();
+    r.wall_ms = static_cast<double>(t1 - t0) / 1e6;
+    r.overlapped_ms = rt_->engine().overlapped_ms(t0, t1);
+    return r;
+  }
+
+  const MixedBenchOptions& o_;
+  std::unique_ptr<engine::Runtime> rt_;
+  std::vector<uint64_t> docs_;
+  int variant_ = 0;
+};
+
+void print_table(const RoundResult& seq, const RoundResult& con, double bare_tps, const engine::FrameStats& f,
+                 bool random) {
+  const double speedup = seq.wall_ms / con.wall_ms;
+  std::printf("  %-28s %10s %10s\n", "", "sequential", "concurrent");
+  std::printf("  %-28s %10.0f %10.0f\n", "wall ms (best of rounds)", seq.wall_ms, con.wall_ms);
+  std::printf("  %-28s %10.2f %10.2f\n", "overlap efficiency", seq.overlapped_ms / seq.wall_ms,
+              con.overlapped_ms / con.wall_ms);
+  std::printf("  %-28s %10.1f %10.1f\n", "chat time to first token p50", median_of(seq.ttft_ms), median_of(con.ttft_ms));
+  std::printf("  %-28s %10.1f %10.1f\n", "SQL latency p50 ms", median_of(seq.sql_ms), median_of(con.sql_ms));
+  std::printf("  %-28s %10.1f %10.1f   (bare llama.cpp alone: %.1f; concurrent/bare %.2f)\n",
+              "chat decode tokens/s p50", median_of(seq.decode_tps), median_of(con.decode_tps), bare_tps,
+              bare_tps > 0 ? median_of(con.decode_tps) / bare_tps : 0.0);
+  std::printf("  SQL ran on: %s\n", con.sql_engine.c_str());
+  std::printf("  speed-up %.2f×; UI heartbeat over both: %llu frames, p99 %.2f ms, max %.2f ms, %.1f%% late%s\n", speedup,
+              static_cast<unsigned long long>(f.frames), f.p99_ms, f.max_ms, f.over_16ms_pct,
+              random ? "\n  (default models: random weights; the answer text is meaningless, the work is real)" : "");
+}
+
 }  // namespace
 
 int run_mixed_bench(MixedBenchOptions o) {
@@ -142,153 +283,43 @@ int run_mixed_bench(MixedBenchOptions o) {
   }
   const fs::path dir = fs::temp_directory_path() / ("ut-bench-mixed-" + std::to_string(getpid()));
   fs::create_directories(dir);
-  engine::Engine eng({.backend = "cpu", .max_heavy_ops = o.chats + 4});
-  engine::AssistantConfig ac{.embed_model = o.embed_model, .chat_model = o.chat_model,
-                             .db_path = (dir / "mixed.duckdb").string(), .parallel = std::max(1, o.chats),
-                             .rag_deadline = 60s};
-  const bool random = engine::fill_default_models(ac.embed_model, ac.chat_model);
-  engine::Assistant ai(eng, ac);
-  std::printf("ut bench mixed — %d chats × %d tokens, %d SQL aggregations over %llu rows, %d document edits; host %s\n",
+  MixedRun run(o, dir);
+  engine::Runtime& rt = run.rt();
+  const DeviceCaps& caps = rt.engine().device().caps();
+  std::printf("ut bench mixed — %d chats × %d tokens, %d SQL aggregations over %llu rows, %d document edits; host %s; "
+              "engine on %s (%s), SM partition: %s\n",
               o.chats, o.tokens, o.queries, static_cast<unsigned long long>(o.rows), o.edits,
-              host_info().cpu_name.c_str());
-  // Set-up, not timed: the table, the documents and their embeddings.
-  {
-    auto s = ai.database().connect();
-    data::generate_lineitem(s, {.rows = o.rows, .seed = 7});
-  }
-  std::vector<uint64_t> docs;
-  for (int d = 0; d < o.edits; ++d) docs.push_back(ai.docs()->create("doc" + std::to_string(d) + ".md", doc_body(d, 0)));
-  ai.schedule_indexing();
-  if (!ai.wait_indexed(300s)) throw Error("set-up: documents were not embedded in 300 s");
-  data::QueryLane lane(eng.host_device(), ai.database(), eng.host_queue(), eng.e_data());
-  eng.start();
-
-  int variant = 0;
-  auto chat_request = [&](int i) {
-    return engine::ChatRequest{
-        .messages = {{"user", "Question " + std::to_string(i) + ": which queue renders frames?"}},
-        .gen = {.sampling = {.temperature = 0.f}, .max_tokens = o.tokens, .ignore_eog = true}};
-  };
-  auto sql = [&](int i) { return std::string(kQueries[i % 6]); };
-
-  auto concurrent = [&] {
-    RoundResult r;
-    ++variant;
-    const uint64_t t0 = now_ns();
-    std::vector<data::QueryTicket> tickets;
-    std::vector<uint64_t> sql_t0;
-    for (int i = 0; i < o.queries; ++i) {
-      sql_t0.push_back(now_ns());
-      tickets.push_back(lane.submit(sql(i)));
-    }
-    std::jthread editor([&] {  // joins on the way out, also when a wait below throws
-      for (int d = 0; d < o.edits; ++d) {
-        ai.docs()->update(docs[static_cast<std::size_t>(d)], doc_body(d, variant));
-        ai.schedule_indexing();
-      }
-    });
-    std::vector<std::shared_ptr<engine::ChatJob>> jobs;
-    std::vector<uint64_t> chat_t0;
-    for (int i = 0; i < o.chats; ++i) {
-      chat_t0.push_back(now_ns());
-      jobs.push_back(ai.chat(chat_request(i)));
-      if (!jobs.back()) throw Error("admission refused a chat");
-    }
-    for (std::size_t i = 0; i < tickets.size(); ++i) {
-      tickets[i].get();
-      r.sql_ms.push_back(static_cast<double>(tickets[i].command_buffer.times().end_ns - sql_t0[i]) / 1e6);
-    }
-    for (std::size_t i = 0; i < jobs.size(); ++i) {
-      jobs[i]->wait();
-      r.ttft_ms.push_back(jobs[i]->result->ttft_ms);
-      r.decode_tps.push_back(jobs[i]->result->decode_tokens_per_s());
-    }
-    editor.join();
-    ai.wait_indexed(300s);
-    const uint64_t t1 = now_ns();
-    r.wall_ms = static_cast<double>(t1 - t0) / 1e6;
-    r.overlapped_ms = eng.overlapped_ms(t0, t1);
-    return r;
-  };
-  auto sequential = [&] {
-    RoundResult r;
-    ++variant;
-    const uint64_t t0 = now_ns();
-    for (int i = 0; i < o.queries; ++i) {
-      const uint64_t a = now_ns();
-      lane.submit(sql(i)).get();
-      r.sql_ms.push_back(static_cast<double>(now_ns() - a) / 1e6);
-    }
-    for (int d = 0; d < o.edits; ++d) {
-      ai.docs()->update(docs[static_cast<std::size_t>(d)], doc_body(d, variant));
-      ai.schedule_indexing();
-      ai.wait_indexed(300s);
-    }
-    for (int i = 0; i < o.chats; ++i) {
-      auto job = ai.chat(chat_request(i));
-      job->wait();
-      r.ttft_ms.push_back(job->result->ttft_ms);
-      r.decode_tps.push_back(job->result->decode_tokens_per_s());
-    }
-    const uint64_t t1 = now_ns();
-    r.wall_ms = static_cast<double>(t1 - t0) / 1e6;
-    r.overlapped_ms = eng.overlapped_ms(t0, t1);
-    return r;
-  };
-
-  // Bare llama.cpp: the first chat's prompt straight through a Generator on the same model file, nothing else
-  // running (the engine's queues are idle here); best of two, after a warm-up.
-  double bare_tps = 0;
-  std::vector<double> bare_runs;
-  {
-    ml::Generator bare(ml::Model::load(ac.chat_model, ml::ModelKind::decoder), {.n_ctx = ac.n_ctx});
-    const auto req = chat_request(0);
-    for (int i = 0; i < 3; ++i) {
-      bare.reset();
-      bare_runs.push_back(bare.chat(req.messages, req.gen).decode_tokens_per_s());
-      bare_tps = std::max(i ? bare_tps : 0.0, bare_runs.back());
-    }
-  }
+              host_info().cpu_name.c_str(), caps.backend.c_str(), caps.name.c_str(), engine::partition_text(caps).c_str());
+  run.set_up();
+  const std::string chat_model = rt.assistant().chat_model_path();
+  const std::vector<double> bare_runs = run.bare_runs(chat_model);
+  const double bare_tps = *std::max_element(bare_runs.begin(), bare_runs.end());
 
   const int rounds = o.quick ? 1 : 2;
   RoundResult best_seq, best_con;
   best_seq.wall_ms = best_con.wall_ms = 1e300;
   std::vector<RoundResult> seq_rounds, con_rounds;
   for (int i = 0; i < rounds; ++i) {
-    auto s = seq_rounds.emplace_back(sequential());
+    auto s = seq_rounds.emplace_back(run.sequential());
     if (s.wall_ms < best_seq.wall_ms) best_seq = s;
-    auto c = con_rounds.emplace_back(concurrent());
+    auto c = con_rounds.emplace_back(run.concurrent());
     if (c.wall_ms < best_con.wall_ms) best_con = c;
   }
-  std::this_thread::sleep_for(200ms);
-  const auto fs_ = eng.frame_stats();
-  eng.stop();
-  auto med = [](std::vector<double> v) {
-    if (v.empty()) return 0.0;
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  const double speedup = best_seq.wall_ms / best_con.wall_ms;
-  const double eff = best_con.overlapped_ms / best_con.wall_ms;
-  std::printf("  %-28s %10s %10s\n", "", "sequential", "concurrent");
-  std::printf("  %-28s %10.0f %10.0f\n", "wall ms (best of rounds)", best_seq.wall_ms, best_con.wall_ms);
-  std::printf("  %-28s %10.2f %10.2f\n", "overlap efficiency", best_seq.overlapped_ms / best_seq.wall_ms, eff);
-  std::printf("  %-28s %10.1f %10.1f\n", "chat time to first token p50", med(best_seq.ttft_ms), med(best_con.ttft_ms));
-  std::printf("  %-28s %10.1f %10.1f\n", "SQL latency p50 ms", med(best_seq.sql_ms), med(best_con.sql_ms));
-  std::printf("  %-28s %10.1f %10.1f   (bare llama.cpp alone: %.1f; concurrent/bare %.2f)\n",
-              "chat decode tokens/s p50", med(best_seq.decode_tps), med(best_con.decode_tps), bare_tps,
-              bare_tps > 0 ? med(best_con.decode_tps) / bare_tps : 0.0);
-  std::printf("  speed-up %.2f×; UI heartbeat over both: %llu frames, p99 %.2f ms, max %.2f ms, %.1f%% late%s\n", speedup,
-              static_cast<unsigned long long>(fs_.frames), fs_.p99_ms, fs_.max_ms, fs_.over_16ms_pct,
-              random ? "\n  (default models: random weights; the answer text is meaningless, the work is real)" : "");
+  std::this_thread::sleep_for(200ms);  // a few more heartbeat ticks after the last round
+  const auto fs_ = rt.engine().frame_stats();
+  rt.engine().stop();
+  print_table(best_seq, best_con, bare_tps, fs_, rt.random_weights());
   Report r("mixed");
   r.config() = {{"work", {{"chats", o.chats}, {"tokens", o.tokens}, {"queries", o.queries}, {"rows", o.rows},
                           {"edits", o.edits}}},
                 {"quick", o.quick},
                 {"rounds", rounds},
-                {"parallel", ac.parallel},
-                {"models", {{"chat", ai.chat_model_name()}, {"embed", ai.embed_model_name()}}},
-                {"random_weight_models", random},
+                {"parallel", std::max(1, o.chats)},
+                {"engine", {{"backend", caps.backend}, {"device", caps.name},
+                            {"sm_partition", engine::partition_text(caps)}}},
+                {"sql_engine", best_con.sql_engine},
+                {"models", {{"chat", rt.assistant().chat_model_name()}, {"embed", rt.assistant().embed_model_name()}}},
+                {"random_weight_models", rt.random_weights()},
                 {"bare", "the first chat's prompt through ml::Generator on the same model, nothing else running, "
                          "3 runs (the first warms up; the console shows the best)"}};
   add_samples(r, o, seq_rounds, con_rounds, bare_runs, fs_);
