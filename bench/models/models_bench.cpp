@@ -91,6 +91,79 @@ std::string clip(const std::string& s, std::size_t words) {
   return out;
 }
 
+// Validation perplexity of the decoder, F16 and its Q8_0, over the first validation chats; returns the number
+// of chats and, per format, the tokens scored and the file size.
+std::pair<std::size_t, nlohmann::ordered_json> measure_perplexity(const ModelsBenchOptions& o,
+                                                                  const std::string& dec_path, Report& report) {
+  nlohmann::ordered_json lm;
+  std::ifstream vf(o.examples + "/lm_val.jsonl");
+  if (!vf) throw Error("cannot open " + o.examples + "/lm_val.jsonl (run `bash scripts/train-models.sh prepare`)");
+  std::vector<std::string> chats;
+  for (std::string line; std::getline(vf, line) && chats.size() < (o.quick ? 50u : 400u);)
+    chats.push_back(nlohmann::json::parse(line)["text"]);
+  const std::string q8_path = (std::filesystem::temp_directory_path() / "ut-bench-models-q8_0.gguf").string();
+  ml::quantize_q8_0(dec_path, q8_path);
+  std::printf("\n  validation perplexity (%zu chats, whole sequences)\n", chats.size());
+  for (const auto& [label, path] : {std::pair{"F16", dec_path}, std::pair{"Q8_0", q8_path}}) {
+    auto m = ml::Model::load(path, ml::ModelKind::decoder);
+    ml::Scorer scorer(m);
+    double nll = 0.0;
+    int64_t n = 0;
+    const auto t = std::chrono::steady_clock::now();
+    for (const auto& c : chats) {
+      auto ids = m->tokenize(c, true, true);
+      ids.push_back(llama_vocab_eos(m->vocab()));
+      if (static_cast<int>(ids.size()) > scorer.n_ctx()) ids.resize(static_cast<std::size_t>(scorer.n_ctx()));
+      const auto s = scorer.score(ids);
+      nll += s.nll_sum;
+      n += s.predicted;
+    }
+    const double ppl = std::exp(nll / static_cast<double>(n));
+    const double tokens_per_s = static_cast<double>(n) / seconds_since(t);
+    std::printf("  %-5s %8.3f  (%lld tokens, %.1f MB, %.0f tokens/s scored)\n", label, ppl, static_cast<long long>(n),
+                static_cast<double>(std::filesystem::file_size(path)) / 1e6, tokens_per_s);
+    lm[label] = {{"tokens", n}, {"file_bytes", std::filesystem::file_size(path)}};
+    report.add(std::string("decoder perplexity, ") + label, "ours", "perplexity", "ppl", ppl);
+    report.add(std::string("decoder perplexity, ") + label, "ours", "scored_tokens_per_s", "tokens/s", tokens_per_s);
+  }
+  std::filesystem::remove(q8_path);
+  return {chats.size(), lm};
+}
+
+// Greedy answers for a few held-out packages: without context, and with our top-3 retrieved as context; printed
+// and kept as notes.
+void greedy_samples(const std::string& dec_path, const std::vector<Package>& docs, std::size_t test_begin,
+                    const std::vector<std::string>& queries, const std::vector<std::vector<uint32_t>>& ours_top,
+                    const std::vector<std::vector<uint32_t>>& bm25_top, Report& report) {
+  const std::size_t n_queries = queries.size();
+  auto dec = ml::Model::load(dec_path, ml::ModelKind::decoder);
+  ml::Generator gen(dec, {.n_ctx = 1024});
+  std::printf("\n  greedy samples (held-out packages)\n");
+  for (std::size_t k = 0; k < 3 && k < n_queries; ++k) {
+    const std::size_t i = k * (n_queries / 3);
+    const std::string question = "Which package provides " + queries[i] + "?";
+    std::string ctx = "Use the following context if it helps. Cite sources as [title#chunk].\n";
+    for (std::size_t h = 0; h < std::min<std::size_t>(3, ours_top[i].size()); ++h) {
+      const auto& d = docs[ours_top[i][h]];
+      ctx += "[" + d.name + "#0] " + clip(d.short_desc + ". " + d.long_desc, 60) + "\n";
+    }
+    const ml::GenerateOptions g{.sampling = {.temperature = 0.0f}, .max_tokens = 64};
+    gen.reset();
+    const auto plain = gen.chat({{"user", question}}, g).text;
+    gen.reset();
+    const auto rag = gen.chat({{"system", ctx}, {"user", question}}, g).text;
+    std::printf("  Q: %s   (truth: %s; ours top-1 %s, BM25 top-1 %s)\n    no context: %s\n    with context: %s\n",
+                question.c_str(), docs[test_begin + i].name.c_str(), docs[ours_top[i][0]].name.c_str(),
+                bm25_top[i].empty() ? "-" : docs[bm25_top[i][0]].name.c_str(), clip(plain, 30).c_str(),
+                clip(rag, 30).c_str());
+    std::string top3;
+    for (std::size_t h = 0; h < std::min<std::size_t>(3, ours_top[i].size()); ++h)
+      top3 += (h ? ", " : "") + docs[ours_top[i][h]].name;
+    report.add_note("greedy sample: Q: " + question + " (truth: " + docs[test_begin + i].name + "; ours top-3: " +
+                    top3 + ") | without context: " + plain + " | with context: " + rag);
+  }
+}
+
 }  // namespace
 
 int run_models_bench(const ModelsBenchOptions& o) {
@@ -178,73 +251,14 @@ int run_models_bench(const ModelsBenchOptions& o) {
   report.add(rc, "BM25", "index_s", "s", bm25_index_s);
   report.add(rc, "BM25", "search_s", "s", bm25_s);
 
-  // Language model: perplexity on the validation chats, F16 and Q8_0.
-  nlohmann::ordered_json lm;
-  std::ifstream vf(o.examples + "/lm_val.jsonl");
-  if (!vf) throw Error("cannot open " + o.examples + "/lm_val.jsonl (run `bash scripts/train-models.sh prepare`)");
-  std::vector<std::string> chats;
-  for (std::string line; std::getline(vf, line) && chats.size() < (o.quick ? 50u : 400u);)
-    chats.push_back(nlohmann::json::parse(line)["text"]);
-  const std::string q8_path = (std::filesystem::temp_directory_path() / "ut-bench-models-q8_0.gguf").string();
-  ml::quantize_q8_0(dec_path, q8_path);
-  std::printf("\n  validation perplexity (%zu chats, whole sequences)\n", chats.size());
-  for (const auto& [label, path] : {std::pair{"F16", dec_path}, std::pair{"Q8_0", q8_path}}) {
-    auto m = ml::Model::load(path, ml::ModelKind::decoder);
-    ml::Scorer scorer(m);
-    double nll = 0.0;
-    int64_t n = 0;
-    t = std::chrono::steady_clock::now();
-    for (const auto& c : chats) {
-      auto ids = m->tokenize(c, true, true);
-      ids.push_back(llama_vocab_eos(m->vocab()));
-      if (static_cast<int>(ids.size()) > scorer.n_ctx()) ids.resize(static_cast<std::size_t>(scorer.n_ctx()));
-      const auto s = scorer.score(ids);
-      nll += s.nll_sum;
-      n += s.predicted;
-    }
-    const double ppl = std::exp(nll / static_cast<double>(n));
-    std::printf("  %-5s %8.3f  (%lld tokens, %.1f MB, %.0f tokens/s scored)\n", label, ppl, static_cast<long long>(n),
-                static_cast<double>(std::filesystem::file_size(path)) / 1e6, static_cast<double>(n) / seconds_since(t));
-    lm[label] = {{"tokens", n}, {"file_bytes", std::filesystem::file_size(path)}};
-    report.add(std::string("decoder perplexity, ") + label, "ours", "perplexity", "ppl", ppl);
-    report.add(std::string("decoder perplexity, ") + label, "ours", "scored_tokens_per_s", "tokens/s",
-               static_cast<double>(n) / seconds_since(t));
-  }
-  std::filesystem::remove(q8_path);
-
-  // Greedy answers for a few held-out packages: without context, and with our top-3 retrieved as context.
-  auto dec = ml::Model::load(dec_path, ml::ModelKind::decoder);
-  ml::Generator gen(dec, {.n_ctx = 1024});
-  std::printf("\n  greedy samples (held-out packages)\n");
-  for (std::size_t k = 0; k < 3 && k < n_queries; ++k) {
-    const std::size_t i = k * (n_queries / 3);
-    const std::string question = "Which package provides " + queries[i] + "?";
-    std::string ctx = "Use the following context if it helps. Cite sources as [title#chunk].\n";
-    for (std::size_t h = 0; h < std::min<std::size_t>(3, ours_top[i].size()); ++h) {
-      const auto& d = docs[ours_top[i][h]];
-      ctx += "[" + d.name + "#0] " + clip(d.short_desc + ". " + d.long_desc, 60) + "\n";
-    }
-    const ml::GenerateOptions g{.sampling = {.temperature = 0.0f}, .max_tokens = 64};
-    gen.reset();
-    const auto plain = gen.chat({{"user", question}}, g).text;
-    gen.reset();
-    const auto rag = gen.chat({{"system", ctx}, {"user", question}}, g).text;
-    std::printf("  Q: %s   (truth: %s; ours top-1 %s, BM25 top-1 %s)\n    no context: %s\n    with context: %s\n",
-                question.c_str(), docs[test_begin + i].name.c_str(), docs[ours_top[i][0]].name.c_str(),
-                bm25_top[i].empty() ? "-" : docs[bm25_top[i][0]].name.c_str(), clip(plain, 30).c_str(),
-                clip(rag, 30).c_str());
-    std::string top3;
-    for (std::size_t h = 0; h < std::min<std::size_t>(3, ours_top[i].size()); ++h)
-      top3 += (h ? ", " : "") + docs[ours_top[i][h]].name;
-    report.add_note("greedy sample: Q: " + question + " (truth: " + docs[test_begin + i].name + "; ours top-3: " +
-                    top3 + ") | without context: " + plain + " | with context: " + rag);
-  }
+  const auto [n_chats, lm] = measure_perplexity(o, dec_path, report);
+  greedy_samples(dec_path, docs, test_begin, queries, ours_top, bm25_top, report);
 
   report.add("whole run", "ours", "run_s", "s", seconds_since(t_all));
   report.set_device("cpu", host_info().cpu_name, "llama.cpp v0.5.0 CPU", static_cast<unsigned>(ml::Runtime::threads()));
   report.config() = {{"corpus", o.corpus},      {"examples", o.examples}, {"embedder", emb_path},
                      {"decoder", dec_path},     {"packages", docs.size()}, {"queries", n_queries},
-                     {"chats", chats.size()},   {"threads", ml::Runtime::threads()},
+                     {"chats", n_chats},   {"threads", ml::Runtime::threads()},
                      {"llama_backend", "llama.cpp v0.5.0 CPU"}, {"quick", o.quick}, {"perplexity", lm}};
   const double r10 = oj["recall@10"].get<double>();
   report.add_goal({.kpi = "trained embedder recall@10 on held-out packages, ahead of BM25", .goal = ">= 0.8",

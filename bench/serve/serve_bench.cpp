@@ -408,6 +408,47 @@ void set_gpu_device(Report& r, const std::string& gpu) {
   r.add_note("device: the client's host's card as nvidia-smi reports it (" + gpu + ")");
 }
 
+
+// What the run's file records beyond its phases.
+struct RunFacts {
+  std::string started, gpu;
+  double seconds = 0;
+  int ok = 0, failed = 0;
+};
+
+// The run as ut-bench/1: options and models in the configuration, every phase's samples; false when the file cannot
+// be written (the message is printed).
+bool write_report(const ServeBenchOptions& o, const Models& m, const std::vector<const Phase*>& phases,
+                  const RunFacts& f) {
+  Report r("serve");
+  r.config() = {{"label", o.label},
+                {"side", side_of(o.label)},
+                {"chat_url", o.chat_url},
+                {"embed_url", o.embed_url},
+                {"chat_model", m.chat},
+                {"embed_model", m.embed},
+                {"models_listed", {{"chat_url", m.chat_listed}, {"embed_url", m.embed_listed}}},
+                {"options", {{"chats", o.chats}, {"concurrency", o.concurrency}, {"prompt_words", o.prompt_words},
+                             {"max_tokens", o.max_tokens}, {"ignore_eos", o.ignore_eos}, {"temperature", 0},
+                             {"embed_clients", o.embed_clients}, {"embed_batch", o.embed_batch},
+                             {"embed_seconds", o.embed_seconds}, {"warmup_s", o.warmup_s}, {"seed", o.seed},
+                             {"timeout_s", o.timeout_s}, {"token", !o.token.empty()}}},
+                {"started_utc", f.started},
+                {"seconds", f.seconds},
+                {"chats_ok", f.ok},
+                {"chats_failed", f.failed},
+                {"phases", nlohmann::ordered_json::object()}};
+  set_gpu_device(r, f.gpu);
+  for (const Phase* p : phases) p->add_to(r, side_of(o.label));
+  try {
+    r.write(o.json_path);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "ut bench serve: %s\n", e.what());
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::vector<int> parse_concurrency(const std::string& s) {
@@ -514,32 +555,8 @@ int run_serve_bench(const ServeBenchOptions& in) {
     rc = 1;
   }
   if (!o.json_path.empty()) {
-    Report r("serve");
-    r.config() = {{"label", o.label},
-                  {"side", side_of(o.label)},
-                  {"chat_url", o.chat_url},
-                  {"embed_url", o.embed_url},
-                  {"chat_model", m.chat},
-                  {"embed_model", m.embed},
-                  {"models_listed", {{"chat_url", m.chat_listed}, {"embed_url", m.embed_listed}}},
-                  {"options", {{"chats", o.chats}, {"concurrency", o.concurrency}, {"prompt_words", o.prompt_words},
-                               {"max_tokens", o.max_tokens}, {"ignore_eos", o.ignore_eos}, {"temperature", 0},
-                               {"embed_clients", o.embed_clients}, {"embed_batch", o.embed_batch},
-                               {"embed_seconds", o.embed_seconds}, {"warmup_s", o.warmup_s}, {"seed", o.seed},
-                               {"timeout_s", o.timeout_s}, {"token", !o.token.empty()}}},
-                  {"started_utc", started},
-                  {"seconds", seconds},
-                  {"chats_ok", ok},
-                  {"chats_failed", failed},
-                  {"phases", nlohmann::ordered_json::object()}};
-    set_gpu_device(r, gpu);
-    for (const Phase* p : all) p->add_to(r, side_of(o.label));
-    try {
-      r.write(o.json_path);
-    } catch (const Error& e) {
-      std::fprintf(stderr, "ut bench serve: %s\n", e.what());
-      return 1;
-    }
+    const RunFacts facts{.started = started, .gpu = gpu, .seconds = seconds, .ok = ok, .failed = failed};
+    if (!write_report(o, m, all, facts)) return 1;
     std::printf("\nsaved %s (%.0f s)\n", o.json_path.c_str(), seconds);
   }
   return rc;
