@@ -5,8 +5,8 @@
 //   ut sql --load-debian-packages                 (re)loads the table debian_packages from apt's lists
 //   ut sql --generate-lineitem 1000000 --seed 7   (re)creates the synthetic table lineitem
 // (`ut bench data` lives in bench/data.)
-// SQL -> text rows -> embeddings -> vector index (`--embed`) is not here yet: it needs the ML lane's embedder
-// and the vector index, which are built in parallel (workloads/ml, workloads/vector).
+// Every query goes through the engine's data path (planner, kernels or DuckDB, E_data), as POST /api/v1/sql does;
+// `--embed` stores the result as a document through the engine's one result -> document -> embed operation.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -15,18 +15,11 @@
 #include <thread>
 
 #include "apps/ut/commands.h"
-#include "backends/cpu/device.h"
 #include "timeline/clock.h"
 #include "timeline/device.h"
-#include "timeline/kernel.h"
 #include "workloads/data/database.h"
 #include "workloads/data/datasets.h"
-#include "workloads/data/host_lane.h"
-#include "engine/assistant.h"
-#include "engine/default_models.h"
-#include "engine/engine.h"
-#include "workloads/data/planner.h"
-#include "workloads/data/preagg.h"
+#include "engine/runtime.h"
 
 namespace ut::app {
 namespace {
@@ -59,99 +52,60 @@ std::string formatted(const data::Result& r, const SqlOptions& o) {
 
 double ms_since(uint64_t t0) { return static_cast<double>(now_ns() - t0) / 1e6; }
 
-std::string pick_backend(const std::string& wanted) {
-  if (!wanted.empty()) return wanted;
-  // Kernels run where a data.agg_rows implementation exists; the CPU one always does.
-  data::register_agg_kernels();
-  for (const auto& b : Device::backends())
-    if (b.available && b.name != "cpu" && kernels().find(data::kAggRowsKernel, b.name)) return b.name;
-  return "cpu";
-}
-
-// Query results as readable text rows ("column: value; ..."), the form the embedder and chat see.
-std::string result_text(const std::string& sql, const data::Result& r, std::size_t max_rows) {
-  std::string t = "SQL result for: " + sql + "\n\n";
-  for (std::size_t i = 0; i < r.rows() && i < max_rows; ++i) {
-    for (std::size_t c = 0; c < r.column_count(); ++c)
-      t += (c ? "; " : "") + r.column(c).name + ": " + r.column(c).text(i);
-    t += ".\n";
-  }
-  if (r.rows() > max_rows) t += "(" + std::to_string(r.rows() - max_rows) + " more rows not embedded)\n";
-  return t;
-}
-
-// Stores the text as a document in the same database file and embeds it, so chat can cite the result.
-int embed_result(const std::string& db_path, const std::string& sql, const std::string& text, FILE* info) {
-  engine::Engine eng({.backend = "cpu"});
-  engine::AssistantConfig ac{.db_path = db_path};
-  std::string unused_chat = "-";
-  engine::fill_default_models(ac.embed_model, unused_chat);
-  engine::Assistant ai(eng, ac);
-  const std::string title = "sql: " + sql;
-  const auto existing = ai.docs()->find_by_title(title);
-  const uint64_t id = existing ? *existing : ai.docs()->create(title, text);
-  if (existing) ai.docs()->update(id, text);
-  ai.schedule_indexing();
-  if (!ai.wait_indexed(std::chrono::minutes(5))) throw Error("embedding the result did not finish in 5 minutes");
-  std::size_t chunks = ai.docs()->chunks(id).size();
-  std::fprintf(info, "embedded as document %llu \"%s\" (%zu chunks) — chat and /api/v1/docs/search can now cite it\n",
-              static_cast<unsigned long long>(id), title.c_str(), chunks);
-  return 0;
-}
-
 int run_sql(const SqlOptions& o) {
-  const std::string db_path = o.db_path.empty() ? data::Database::default_path() : o.db_path;
-  std::string to_embed;
+  // Plain SQL needs no models; --embed loads the embedder only. The engine's queues stay on the CPU here: the
+  // data path still puts the kernels on the best device that has them (or --backend).
+  engine::Runtime rt({.engine = {.backend = "cpu"},
+                      .db_path = o.db_path.empty() ? data::Database::default_path() : o.db_path,
+                      .embed_model = o.embed ? "" : "none", .chat_model = "none",
+                      .data = {.kernel_backend = o.backend}, .heartbeat = false, .governor = false});
   FILE* info = o.format == "table" ? stdout : stderr;  // stdout holds only the data in csv, json and markdown
-  {
-    data::Database db({.path = db_path});
-    data::Session session = db.connect();
-    bool did = false;
-    if (o.load_debian) {
-      const uint64_t t0 = now_ns();
-      const auto load = data::load_debian_packages(session);
-      std::fprintf(info, "loaded %zu packages from %s into debian_packages (%.0f ms) in %s\n", load.packages,
-                  load.from_dpkg_status ? "dpkg's status file (no apt lists; installed packages only)"
-                                        : (std::to_string(load.files) + " apt lists").c_str(),
-                  ms_since(t0), o.db_path.empty() ? data::Database::default_path().c_str() : o.db_path.c_str());
-      did = true;
-    }
-    if (o.lineitem_rows > 0) {
-      const uint64_t t0 = now_ns();
-      data::generate_lineitem(session, {.rows = o.lineitem_rows, .seed = o.seed});
-      std::fprintf(info, "generated lineitem: %llu rows, seed %llu (%.0f ms)\n",
-                   static_cast<unsigned long long>(o.lineitem_rows),
-                  static_cast<unsigned long long>(o.seed), ms_since(t0));
-      did = true;
-    }
-    if (o.sql.empty()) {
-      if (!did) std::fprintf(stderr, "ut sql: give a query, --load-debian-packages or --generate-lineitem N\n");
-      return did ? 0 : 2;
-    }
-    const data::QueryOptions qo{.access = o.write ? data::Access::read_write : data::Access::read_only,
-                                .timeout = std::chrono::milliseconds(o.timeout_ms)};
-    auto dev = Device::create({.backend = pick_backend(o.backend)});
-    data::PlannerOptions po{.backend = dev->backend_name(),
-                            .force_kernel = o.kernel == "on",
-                            .force_duckdb = o.kernel == "off" || o.write};
-    if (o.explain) {
-      std::printf("%s", data::plan_query(session, o.sql, po).explain().c_str());
-      return 0;
-    }
-    data::PreAggregator agg(dev);
-    auto host = dev->caps().is_gpu ? Device::create({.backend = "cpu"}) : dev;  // SQL runs on a CPU host queue
-    data::QueryLane lane(host, db);
+  bool did = false;
+  if (o.load_debian) {
     const uint64_t t0 = now_ns();
-    data::QueryTicket t = o.write ? lane.submit(o.sql, qo) : lane.submit_planned(o.sql, agg, po, qo);
-    const data::Result r = t.get();
-    const std::string text = formatted(r, o);
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fprintf(info, "(%.1f ms on %s, E_data = %llu%s%s)\n", ms_since(t0), lane.queue()->label().c_str(),
-                static_cast<unsigned long long>(lane.event()->signaled_value()), t.slot->engine.empty() ? "" : "; ",
-                t.slot->engine.c_str());
-    if (o.embed) to_embed = result_text(o.sql, r, 2000);
-  }  // the database closes here: the embedding step opens the same file through the engine
-  return o.embed ? embed_result(db_path, o.sql, to_embed, info) : 0;
+    auto session = rt.database().connect();
+    const auto load = data::load_debian_packages(session);
+    std::fprintf(info, "loaded %zu packages from %s into debian_packages (%.0f ms) in %s\n", load.packages,
+                load.from_dpkg_status ? "dpkg's status file (no apt lists; installed packages only)"
+                                      : (std::to_string(load.files) + " apt lists").c_str(),
+                ms_since(t0), rt.database().options().path.c_str());
+    did = true;
+  }
+  if (o.lineitem_rows > 0) {
+    const uint64_t t0 = now_ns();
+    auto session = rt.database().connect();
+    data::generate_lineitem(session, {.rows = o.lineitem_rows, .seed = o.seed});
+    std::fprintf(info, "generated lineitem: %llu rows, seed %llu (%.0f ms)\n",
+                 static_cast<unsigned long long>(o.lineitem_rows),
+                static_cast<unsigned long long>(o.seed), ms_since(t0));
+    did = true;
+  }
+  if (o.sql.empty()) {
+    if (!did) std::fprintf(stderr, "ut sql: give a query, --load-debian-packages or --generate-lineitem N\n");
+    return did ? 0 : 2;
+  }
+  const engine::KernelMode kernel = engine::parse_kernel_mode(o.kernel);
+  if (o.explain) {
+    std::printf("%s", rt.data().explain(o.sql, kernel).c_str());
+    return 0;
+  }
+  const uint64_t t0 = now_ns();
+  const data::QueryTicket t = rt.data().submit(
+      {.sql = o.sql, .write = o.write, .timeout = std::chrono::milliseconds(o.timeout_ms), .kernel = kernel});
+  const data::Result r = t.get();
+  const std::string text = formatted(r, o);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fprintf(info, "(%.1f ms on %s, E_data = %llu%s%s)\n", ms_since(t0),
+               rt.data().queue()->label().c_str(), static_cast<unsigned long long>(t.value),
+               t.slot->engine.empty() ? "" : "; ", t.slot->engine.c_str());
+  if (!o.embed) return 0;
+  const auto stored = rt.store_result("sql: " + o.sql, o.sql, r);
+  if (!rt.assistant().wait_document(stored.doc_id, std::chrono::minutes(5)))
+    throw Error("embedding the result did not finish in 5 minutes");
+  std::fprintf(info, "embedded as document %llu \"%s\" (%zu chunks) — chat and /api/v1/docs/search can now cite it\n",
+              static_cast<unsigned long long>(stored.doc_id), stored.title.c_str(),
+              rt.assistant().docs()->chunks(stored.doc_id).size());
+  return 0;
 }
 
 }  // namespace
