@@ -2,6 +2,8 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "engine/assistant.h"
@@ -93,6 +95,160 @@ std::string new_id() {
          std::to_string(n++);
 }
 
+// POST /v1/embeddings.
+void embeddings(engine::Assistant& ai, const ServedModel& embed_model, const httplib::Request& req,
+                httplib::Response& res) {
+  auto body = parse_json_object(req, res);
+  if (!body) return;
+  if (!ai.can_embed()) return send_error(res, 404, "no embedding model is loaded", "model_not_found");
+  const std::string requested = field<std::string>(*body, "model", "default");
+  if (!embed_model.answers_to(requested))
+    return send_error(res, 404, "unknown model '" + requested + "' (this server embeds with '" + embed_model.id +
+                                    "')", "model_not_found");
+  std::vector<std::string> texts;
+  const auto& in = (*body)["input"];
+  if (in.is_string()) {
+    texts.push_back(in.get<std::string>());
+  } else if (in.is_array() && !in.empty() && std::all_of(in.begin(), in.end(), [](auto& x) { return x.is_string(); })) {
+    for (auto& x : in) texts.push_back(x.get<std::string>());
+  } else {
+    return send_error(res, 400, "'input' must be a string or a non-empty array of strings");
+  }
+  if (texts.size() > 256) return send_error(res, 400, "at most 256 inputs per request");
+  auto r = ai.embed(texts);
+  json data = json::array();
+  for (std::size_t i = 0; i < r.count; ++i) {
+    auto row = r.row(i);
+    data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", std::vector<float>(row.begin(), row.end())}});
+  }
+  res.set_content(json{{"object", "list"}, {"data", data}, {"model", embed_model.id},
+                       {"usage", {{"prompt_tokens", r.total_tokens}, {"total_tokens", r.total_tokens}}},
+                       {"truncated", r.truncated_count}}.dump(),
+                  "application/json");
+}
+
+// The chat request's messages and generation options; nullopt after answering 400 for a malformed body.
+std::optional<engine::ChatRequest> parse_chat(const json& body, httplib::Response& res) {
+  engine::ChatRequest cr;
+  const auto& msgs = body["messages"];
+  if (!msgs.is_array() || msgs.empty()) return send_error(res, 400, "'messages' must be a non-empty array"), std::nullopt;
+  for (auto& m : msgs) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+        !m["content"].is_string())
+      return send_error(res, 400, "each message needs string 'role' and 'content'"), std::nullopt;
+    const std::string role = m["role"];
+    if (role != "system" && role != "user" && role != "assistant")
+      return send_error(res, 400, "unknown role '" + role + "'"), std::nullopt;
+    cr.messages.push_back({role, m["content"].get<std::string>()});
+  }
+  cr.gen.max_tokens = field<int>(body, "max_tokens", field<int>(body, "max_completion_tokens", 128));
+  if (cr.gen.max_tokens < 1 || cr.gen.max_tokens > 4096)
+    return send_error(res, 400, "max_tokens must be in 1..4096"), std::nullopt;
+  cr.gen.sampling.temperature = field<float>(body, "temperature", 0.7f);
+  cr.gen.sampling.top_p = field<float>(body, "top_p", 0.95f);
+  cr.gen.sampling.seed = field<uint32_t>(body, "seed", 42);
+  // llama-server's extension, which load tests send so that every answer is max_tokens long on both servers.
+  cr.gen.ignore_eog = field<bool>(body, "ignore_eos", false);
+  if (body.contains("stop")) {
+    const auto& st = body["stop"];
+    if (st.is_string()) {
+      cr.gen.stop.push_back(st.get<std::string>());
+    } else if (st.is_array()) {
+      for (auto& x : st) {
+        if (!x.is_string()) return send_error(res, 400, "'stop' entries must be strings"), std::nullopt;
+        cr.gen.stop.push_back(x);
+      }
+    } else if (!st.is_null()) {
+      return send_error(res, 400, "'stop' must be a string or an array of strings"), std::nullopt;
+    }
+  }
+  return cr;
+}
+
+// stream: false — the whole answer in one chat.completion object.
+void send_completion(httplib::Response& res, const engine::ChatJob& job, const std::string& id, int64_t created,
+                     const std::string& model) {
+  try {
+    job.wait();
+  } catch (const std::exception& e) {
+    return send_error(res, 500, std::string("generation failed: ") + e.what(), "server_error");
+  }
+  const auto& r = *job.result;
+  res.set_content(json{{"id", id}, {"object", "chat.completion"}, {"created", created}, {"model", model},
+                       {"choices", json::array({{{"index", 0}, {"message", {{"role", "assistant"}, {"content", r.text}}},
+                                                 {"finish_reason", finish_reason(r.reason)}}})},
+                       {"usage", {{"prompt_tokens", r.prompt_tokens}, {"completion_tokens", r.tokens.size()},
+                                  {"total_tokens", r.prompt_tokens + static_cast<int>(r.tokens.size())}}},
+                       {"sources", sources_json(job)}}.dump(-1, ' ', false, json::error_handler_t::replace),
+                  "application/json");
+}
+
+// stream: true — server-sent chat.completion.chunk events as tokens arrive; a client that goes away cancels.
+void stream_completion(httplib::Response& res, std::shared_ptr<engine::ChatJob> job, const std::string& id,
+                       int64_t created, const std::string& model) {
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [job, id, created, model](size_t, httplib::DataSink& sink) {
+        auto chunk = [&](const json& delta, const json& finish) {
+          json c{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model},
+                 {"choices", json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}})}};
+          const std::string line = "data: " + dump(c) + "\n\n";
+          return sink.write(line.data(), line.size());
+        };
+        if (!chunk({{"role", "assistant"}}, nullptr)) {
+          job->cancel = true;
+          return false;
+        }
+        std::string pending;  // bytes of a character split across tokens
+        const bool ended = job->stream([&](const ml::StreamToken* t) {
+          if (!sink.is_writable()) return false;  // the client went away: stop generating at once
+          if (!t) return true;
+          pending += t->text;
+          const std::string text = t->last ? std::exchange(pending, {}) : take_complete_utf8(pending);
+          return text.empty() || chunk({{"content", text}}, nullptr);
+        });
+        if (!ended) return false;
+        try {
+          job->wait();
+          chunk(json::object(), finish_reason(job->result->reason));
+        } catch (const std::exception& e) {
+          const std::string err =
+              "data: " + json{{"error", {{"message", e.what()}, {"type", "server_error"}}}}.dump() + "\n\n";
+          sink.write(err.data(), err.size());
+        }
+        const std::string done = "data: [DONE]\n\n";
+        sink.write(done.data(), done.size());
+        sink.done();
+        return true;
+      },
+      [job](bool success) {
+        if (!success) job->cancel = true;
+      });
+}
+
+// POST /v1/chat/completions.
+void chat_completions(engine::Assistant& ai, const ServedModel& chat_model, const httplib::Request& req,
+                      httplib::Response& res) {
+  auto body = parse_json_object(req, res);
+  if (!body) return;
+  if (!ai.can_chat()) return send_error(res, 404, "no chat model is loaded", "model_not_found");
+  const std::string requested = field<std::string>(*body, "model", "default");
+  if (!chat_model.answers_to(requested))
+    return send_error(res, 404, "unknown model '" + requested + "' (this server chats with '" + chat_model.id + "')",
+                      "model_not_found");
+  auto cr = parse_chat(*body, res);
+  if (!cr) return;
+  const bool stream = field<bool>(*body, "stream", false);
+  auto job = ai.chat(std::move(*cr));
+  if (!job) {
+    res.set_header("Retry-After", "1");
+    return send_error(res, 429, "the engine is busy (admission limit reached); retry shortly", "busy");
+  }
+  if (stream) return stream_completion(res, job, new_id(), unix_now(), chat_model.id);
+  send_completion(res, *job, new_id(), unix_now(), chat_model.id);
+}
+
 }  // namespace
 
 void add_openai_routes(httplib::Server& http, engine::Assistant& ai, OpenAiOptions options) {
@@ -106,135 +262,11 @@ void add_openai_routes(httplib::Server& http, engine::Assistant& ai, OpenAiOptio
     if (ai.can_embed()) data.push_back(embed_model.listing("embedding", started));
     res.set_content(json{{"object", "list"}, {"data", data}}.dump(), "application/json");
   });
-
   route(http, "POST", "/v1/embeddings", [&ai, embed_model](const httplib::Request& req, httplib::Response& res) {
-    auto body = parse_json_object(req, res);
-    if (!body) return;
-    if (!ai.can_embed()) return send_error(res, 404, "no embedding model is loaded", "model_not_found");
-    const std::string requested = field<std::string>(*body, "model", "default");
-    if (!embed_model.answers_to(requested))
-      return send_error(res, 404, "unknown model '" + requested + "' (this server embeds with '" + embed_model.id +
-                                      "')", "model_not_found");
-    const std::string& model = embed_model.id;
-    std::vector<std::string> texts;
-    const auto& in = (*body)["input"];
-    if (in.is_string()) {
-      texts.push_back(in.get<std::string>());
-    } else if (in.is_array() && !in.empty() && std::all_of(in.begin(), in.end(), [](auto& x) { return x.is_string(); })) {
-      for (auto& x : in) texts.push_back(x.get<std::string>());
-    } else {
-      return send_error(res, 400, "'input' must be a string or a non-empty array of strings");
-    }
-    if (texts.size() > 256) return send_error(res, 400, "at most 256 inputs per request");
-    auto r = ai.embed(texts);
-    json data = json::array();
-    for (std::size_t i = 0; i < r.count; ++i) {
-      auto row = r.row(i);
-      data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", std::vector<float>(row.begin(), row.end())}});
-    }
-    res.set_content(json{{"object", "list"}, {"data", data}, {"model", model},
-                         {"usage", {{"prompt_tokens", r.total_tokens}, {"total_tokens", r.total_tokens}}},
-                         {"truncated", r.truncated_count}}.dump(),
-                    "application/json");
+    embeddings(ai, embed_model, req, res);
   });
-
-  route(http, "POST", "/v1/chat/completions", [&ai, chat_model](const httplib::Request& req,
-                                                                httplib::Response& res) {
-    auto body = parse_json_object(req, res);
-    if (!body) return;
-    if (!ai.can_chat()) return send_error(res, 404, "no chat model is loaded", "model_not_found");
-    const std::string requested = field<std::string>(*body, "model", "default");
-    if (!chat_model.answers_to(requested))
-      return send_error(res, 404, "unknown model '" + requested + "' (this server chats with '" + chat_model.id + "')",
-                        "model_not_found");
-    const std::string model = chat_model.id;
-    engine::ChatRequest cr;
-    const auto& msgs = (*body)["messages"];
-    if (!msgs.is_array() || msgs.empty()) return send_error(res, 400, "'messages' must be a non-empty array");
-    for (auto& m : msgs) {
-      if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
-          !m["content"].is_string())
-        return send_error(res, 400, "each message needs string 'role' and 'content'");
-      const std::string role = m["role"];
-      if (role != "system" && role != "user" && role != "assistant")
-        return send_error(res, 400, "unknown role '" + role + "'");
-      cr.messages.push_back({role, m["content"].get<std::string>()});
-    }
-    cr.gen.max_tokens = field<int>(*body, "max_tokens", field<int>(*body, "max_completion_tokens", 128));
-    if (cr.gen.max_tokens < 1 || cr.gen.max_tokens > 4096) return send_error(res, 400, "max_tokens must be in 1..4096");
-    cr.gen.sampling.temperature = field<float>(*body, "temperature", 0.7f);
-    cr.gen.sampling.top_p = field<float>(*body, "top_p", 0.95f);
-    cr.gen.sampling.seed = field<uint32_t>(*body, "seed", 42);
-    // llama-server's extension, which load tests send so that every answer is max_tokens long on both servers.
-    cr.gen.ignore_eog = field<bool>(*body, "ignore_eos", false);
-    if (body->contains("stop")) {
-      const auto& st = (*body)["stop"];
-      if (st.is_string()) cr.gen.stop.push_back(st.get<std::string>());
-      else if (st.is_array()) for (auto& x : st) { if (!x.is_string()) return send_error(res, 400, "'stop' entries must be strings"); cr.gen.stop.push_back(x); }
-      else if (!st.is_null()) return send_error(res, 400, "'stop' must be a string or an array of strings");
-    }
-    const bool stream = field<bool>(*body, "stream", false);
-    auto job = ai.chat(std::move(cr));
-    if (!job) {
-      res.set_header("Retry-After", "1");
-      return send_error(res, 429, "the engine is busy (admission limit reached); retry shortly", "busy");
-    }
-    const std::string id = new_id();
-    const auto created = unix_now();
-    if (!stream) {
-      try {
-        job->wait();
-      } catch (const std::exception& e) {
-        return send_error(res, 500, std::string("generation failed: ") + e.what(), "server_error");
-      }
-      const auto& r = *job->result;
-      res.set_content(json{{"id", id}, {"object", "chat.completion"}, {"created", created}, {"model", model},
-                           {"choices", json::array({{{"index", 0}, {"message", {{"role", "assistant"}, {"content", r.text}}},
-                                                     {"finish_reason", finish_reason(r.reason)}}})},
-                           {"usage", {{"prompt_tokens", r.prompt_tokens}, {"completion_tokens", r.tokens.size()},
-                                      {"total_tokens", r.prompt_tokens + static_cast<int>(r.tokens.size())}}},
-                           {"sources", sources_json(*job)}}.dump(-1, ' ', false, json::error_handler_t::replace),
-                      "application/json");
-      return;
-    }
-    res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [job, id, created, model](size_t, httplib::DataSink& sink) {
-          auto chunk = [&](const json& delta, const json& finish) {
-            json c{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model},
-                   {"choices", json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}})}};
-            const std::string line = "data: " + dump(c) + "\n\n";
-            return sink.write(line.data(), line.size());
-          };
-          if (!chunk({{"role", "assistant"}}, nullptr)) {
-            job->cancel = true;
-            return false;
-          }
-          std::string pending;  // bytes of a character split across tokens
-          const bool ended = job->stream([&](const ml::StreamToken* t) {
-            if (!sink.is_writable()) return false;  // the client went away: stop generating at once
-            if (!t) return true;
-            pending += t->text;
-            const std::string text = t->last ? std::exchange(pending, {}) : take_complete_utf8(pending);
-            return text.empty() || chunk({{"content", text}}, nullptr);
-          });
-          if (!ended) return false;
-          try {
-            job->wait();
-            chunk(json::object(), finish_reason(job->result->reason));
-          } catch (const std::exception& e) {
-            const std::string err = "data: " + json{{"error", {{"message", e.what()}, {"type", "server_error"}}}}.dump() + "\n\n";
-            sink.write(err.data(), err.size());
-          }
-          const std::string done = "data: [DONE]\n\n";
-          sink.write(done.data(), done.size());
-          sink.done();
-          return true;
-        },
-        [job](bool success) {
-          if (!success) job->cancel = true;
-        });
+  route(http, "POST", "/v1/chat/completions", [&ai, chat_model](const httplib::Request& req, httplib::Response& res) {
+    chat_completions(ai, chat_model, req, res);
   });
 }
 

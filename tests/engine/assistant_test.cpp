@@ -12,7 +12,7 @@
 
 #include "engine/default_models.h"
 #include "engine/runtime.h"
-#include "workloads/data/datasets.h"
+#include "tests/engine/runtime_fixture.h"
 #include "workloads/ml/model.h"
 #include "workloads/ml/synth.h"
 #include "server/routes.h"
@@ -20,69 +20,10 @@
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using ut::test::AssistantTest;
 
 namespace {
 
-class AssistantTest : public ::testing::Test {
- protected:
-  void start(int max_heavy_ops = 3, std::chrono::milliseconds rag_deadline = 5000ms) {
-    dir = std::filesystem::path(::testing::TempDir()) / ("ut_assistant_" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(dir);
-    const auto models = ut::engine::default_models(models_dir());
-    ut::engine::RuntimeConfig rc{.engine = {.backend = "cpu", .max_heavy_ops = max_heavy_ops},
-                                 .db_path = (dir / "t.duckdb").string(), .embed_model = models.embedder,
-                                 .chat_model = models.decoder, .default_models = false, .governor = false};
-    rc.assistant.rag_deadline = rag_deadline;
-    rt = std::make_unique<ut::engine::Runtime>(rc);
-    eng = &rt->engine();
-    ai = &rt->assistant();
-    srv = std::make_unique<ut::server::Server>(*eng, ut::server::ServerOptions{.port = 0});
-    srv->add_routes([&](httplib::Server& h) {
-      ut::server::add_openai_routes(h, *ai);
-      ut::server::add_api_routes(h, *rt);
-    });
-    srv->start();
-    cli = std::make_unique<httplib::Client>("127.0.0.1", srv->port());
-    cli->set_read_timeout(60, 0);
-  }
-  static std::string models_dir() {
-    const char* d = std::getenv("UT_MODELS_DIR");
-    return d && *d ? d : (std::filesystem::temp_directory_path() / "ut-test-models").string();
-  }
-  void TearDown() override {
-    if (srv) srv->stop();
-    cli.reset();
-    srv.reset();
-    ai = nullptr;
-    eng = nullptr;
-    rt.reset();
-    std::filesystem::remove_all(dir);
-  }
-  json post(const std::string& path, const json& body, int expect) {
-    auto r = cli->Post(path, body.dump(), "application/json");
-    EXPECT_TRUE(r) << path;
-    if (!r) return {};
-    EXPECT_EQ(r->status, expect) << path << ": " << r->body;
-    return r->body.empty() ? json{} : json::parse(r->body);
-  }
-  // A streamed chat asking for a long answer; `receiver` sees each chunk and hangs up by returning false.
-  static httplib::Request long_stream(httplib::ContentReceiverWithProgress receiver) {
-    httplib::Request req;
-    req.method = "POST";
-    req.path = "/v1/chat/completions";
-    req.set_header("Content-Type", "application/json");
-    req.body = json{{"messages", {{{"role", "user"}, {"content", "tell me everything"}}}}, {"stream", true},
-                    {"max_tokens", 1500}, {"temperature", 1.0}}.dump();
-    req.content_receiver = std::move(receiver);
-    return req;
-  }
-  std::filesystem::path dir;
-  std::unique_ptr<ut::engine::Runtime> rt;
-  ut::engine::Engine* eng = nullptr;
-  ut::engine::Assistant* ai = nullptr;
-  std::unique_ptr<ut::server::Server> srv;
-  std::unique_ptr<httplib::Client> cli;
-};
 
 TEST_F(AssistantTest, StreamingChatOverServerSentEventsWithRagSources) {
   start();
@@ -160,81 +101,6 @@ TEST_F(AssistantTest, BadRequestsAreClear4xx) {
   r = cli->Post("/v1/embeddings", big, "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
-}
-
-TEST_F(AssistantTest, SqlIsReadOnlyOverHttpAndErrorsCarryDuckDbsMessage) {
-  start();
-  auto j = post("/api/v1/sql", {{"sql", "SELECT 40 + 2 AS answer, 'x' AS s"}}, 200);
-  EXPECT_EQ(j["rows"][0][0], 42);
-  EXPECT_EQ(j["columns"][0]["name"], "answer");
-  post("/api/v1/sql", {{"sql", "CREATE TABLE t(i INT)"}}, 400);
-  post("/api/v1/sql", {{"sql", "CREATE TABLE t(i INT)"}, {"write", true}}, 403);
-  auto e = post("/api/v1/sql", {{"sql", "SELEC 1"}}, 400);
-  EXPECT_NE(e["error"]["message"].get<std::string>().find("syntax"), std::string::npos) << e.dump();
-}
-
-TEST_F(AssistantTest, SqlGoesThroughTheDataPath) {
-  start();
-  auto a = post("/api/v1/sql", {{"sql", "SELECT range AS i FROM range(50)"}, {"max_rows", 7}}, 200);
-  EXPECT_EQ(a["rows"].size(), 7u);
-  EXPECT_EQ(a["row_count"], 50);
-  EXPECT_TRUE(a["truncated"].get<bool>());
-  EXPECT_EQ(a["queue"], "Q_data");
-  EXPECT_EQ(a["engine"].get<std::string>().rfind("duckdb", 0), 0u) << a.dump();
-  auto b = post("/api/v1/sql", {{"sql", "SELECT 1 AS one"}}, 200);
-  EXPECT_FALSE(b["truncated"].get<bool>());
-  EXPECT_EQ(b["e_data"].get<uint64_t>(), a["e_data"].get<uint64_t>() + 1) << "each query signals the next E_data value";
-  EXPECT_GE(eng->e_data()->signaled_value(), b["e_data"].get<uint64_t>());
-  const auto stats = eng->realtime_stats();
-  ASSERT_TRUE(stats["queues"].contains("data"));
-  EXPECT_GE(stats["queues"]["data"]["completed"].get<uint64_t>(), 2u);
-  for (const auto& bad : {json{{"sql", "SELECT 1"}, {"max_rows", -1}}, json{{"sql", "SELECT 1"}, {"timeout_ms", 0}},
-                          json{{"sql", "SELECT 1"}, {"kernel", "sometimes"}}, json{{"sql", "SELECT 1"}, {"write", "yes"}}})
-    post("/api/v1/sql", bad, 400);
-}
-
-TEST_F(AssistantTest, SqlTimeoutCancelsALongQuery) {
-  start();
-  // Minutes of work on any machine; the timeout interrupts it.
-  auto e = post("/api/v1/sql", {{"sql", "SELECT count(*) FROM range(100000000000) t(a) WHERE a % 7 = 3"}, {"timeout_ms", 300}},
-                408);
-  EXPECT_EQ(e["error"]["type"], "timeout") << e.dump();
-  // The lane is free again: the next query answers.
-  auto ok = post("/api/v1/sql", {{"sql", "SELECT 2 AS two"}}, 200);
-  EXPECT_EQ(ok["rows"][0][0], 2);
-}
-
-TEST_F(AssistantTest, SqlGroupByKernelsAgreeWithDuckDb) {
-  start();
-  {
-    auto session = rt->database().connect();
-    ut::data::generate_lineitem(session, {.rows = 1'000'000, .seed = 11});
-  }
-  // One key, no ORDER BY: what the kernel path takes.
-  const std::string sql = "SELECT l_shipmode, count(*) AS n, sum(l_quantity) AS q, min(l_extendedprice) AS lo "
-                          "FROM lineitem GROUP BY l_shipmode";
-  auto duck = post("/api/v1/sql", {{"sql", sql}, {"kernel", "off"}}, 200);
-  auto kern = post("/api/v1/sql", {{"sql", sql}, {"kernel", "on"}}, 200);
-  auto plan = post("/api/v1/sql", {{"sql", sql}}, 200);
-  EXPECT_EQ(duck["engine"].get<std::string>().rfind("duckdb", 0), 0u) << duck.dump();
-  EXPECT_EQ(kern["engine"].get<std::string>().rfind("kernel", 0), 0u) << kern.dump();
-  // Rows in any order; sums as text (DuckDB answers HUGEINT, which JSON carries as a string).
-  auto canonical = [](const json& rows) {
-    std::vector<std::string> out;
-    for (const auto& r : rows) {
-      std::string line;
-      for (const auto& c : r) line += (c.is_string() ? c.get<std::string>() : c.dump()) + "|";
-      out.push_back(line);
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-  };
-  ASSERT_EQ(duck["rows"].size(), 7u);
-  EXPECT_EQ(canonical(kern["rows"]), canonical(duck["rows"]));
-  EXPECT_EQ(canonical(plan["rows"]), canonical(duck["rows"]));
-  // On a GPU engine an eligible GROUP BY over >= 1M rows runs on the kernels; on the CPU DuckDB is faster.
-  const bool gpu = eng->device().caps().is_gpu;
-  EXPECT_EQ(plan["engine"].get<std::string>().rfind(gpu ? "kernel" : "duckdb", 0), 0u) << plan.dump();
 }
 
 TEST_F(AssistantTest, EveryQueueIsInStatsAndMetricsWithItsKindAndDevice) {

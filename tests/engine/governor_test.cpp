@@ -125,12 +125,15 @@ TEST(Governor, CpuReadingMatchesRusageAndNamesTheBottleneck) {
     });
   for (auto& t : burn) t.join();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
-  const double expected = (ut::test::process_cpu_seconds() - c0) / (wall * std::thread::hardware_concurrency());
+  const double used = ut::test::process_cpu_seconds() - c0;
+  ASSERT_GE(used, 0.3 * std::thread::hardware_concurrency() - 0.05) << "every burner used its 300 ms";
+  const double expected = used / (wall * std::thread::hardware_concurrency());
   gov.sample();
   const auto s = gov.snapshot();
   const double got = s["cpu_util"].get<double>();
+  // The busy threads show up in the reading as much as they ran, however loaded the machine was (other processes
+  // take cores from them and stretch the wall time: both readings see that alike).
   EXPECT_NEAR(got, std::min(1.0, expected), 0.15) << s.dump();
-  EXPECT_GT(got, 0.2) << "busy threads must show up in the reading: " << s.dump();
   EXPECT_EQ(s["bottleneck"]["kind"], got > 0.85 ? "cpu-bound" : "not saturated") << s.dump();
 }
 
