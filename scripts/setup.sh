@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build git ca-certificates
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev
-  libvulkan-dev mesa-vulkan-drivers vulkan-tools glslang-tools
+  libvulkan-dev mesa-vulkan-drivers vulkan-tools glslang-tools vulkan-validationlayers
   libimgui-dev libglfw3-dev
   libstb-dev xvfb xauth
   chromium

@@ -30,7 +30,8 @@ int free_port() {
 }
 
 TEST(Dashboard, DrawsLiveChartsInHeadlessChromium) {
-  if (!std::filesystem::exists("/usr/bin/chromium")) UT_SKIP_NO_UI("chromium is not installed (scripts/setup.sh installs it)");
+  if (!std::filesystem::exists("/usr/bin/chromium"))
+    UT_SKIP_NO_UI("chromium is not installed (scripts/setup.sh installs it)");
   const auto dir = std::filesystem::path(::testing::TempDir()) / ("ut_dashboard_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const int port = free_port();

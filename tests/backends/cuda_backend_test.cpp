@@ -149,7 +149,8 @@ TEST_F(CudaBackend, CopyEngineOverlapsComputeCorrectly) {
   auto recs = dev->trace().snapshot();
   for (auto& x : recs)
     for (auto& y : recs)
-      if (x.queue_label == "up" && y.queue_label == "comp" && x.start_ns < y.end_ns && y.start_ns < x.end_ns) ++overlaps;
+      if (x.queue_label == "up" && y.queue_label == "comp" && x.start_ns < y.end_ns && y.start_ns < x.end_ns)
+        ++overlaps;
   std::printf("  copy/compute overlaps in the trace: %d\n", overlaps);
   EXPECT_GT(overlaps, 0) << "no upload overlapped a kernel: the transfer and compute queues ran one after the other";
 }
