@@ -2,8 +2,8 @@
 # The GPU check: every test suite on CUDA, then compute-sanitizer, over what scripts/gpu/stage.sh staged.
 #   bash scripts/gpu/stage.sh                # where nvcc is
 #   bash scripts/gpu/check.sh [OUT_DIR]      # on a Linux host with an NVIDIA driver, from the repository root
-# OUT_DIR: the argument, else $OUT, else /tmp/ut-gpu-check. Every step runs with UT_REQUIRE_GPU=1 (the render step
-# also with UT_REQUIRE_UI=1): a test that would skip for want of a GPU, a driver or a Vulkan device fails instead,
+# OUT_DIR: the argument, else $OUT, else /tmp/ut-gpu-check. Every step runs with UT_REQUIRE_GPU=1 (the render and
+# Vulkan steps also with UT_REQUIRE_UI=1): a test that would skip for want of a GPU, a driver or a Vulkan device fails instead,
 # so a host whose driver probe is broken cannot pass. A step that runs no test fails too (a filter that matches
 # nothing is a mistake, not a pass).
 # Writes to OUT_DIR:
@@ -15,7 +15,8 @@
 #   check.log, env.log             every step's whole output; the host, its driver and what was staged
 # Exit status: 0 when every step passed, else 1.
 # Settings:
-#   GPU_CHECK_SUITES="timeline backends data vector ml engine render sanitizer"  the suites to run (default: all);
+#   GPU_CHECK_SUITES="timeline backends data vector ml engine render vulkan sanitizer"  the suites to run (default:
+#                    all);
 #                    a chosen suite whose binaries were not staged fails; the summary names the ones not chosen.
 #   GPU_CHECK_BUDGET=N  seconds for all steps (default: none); a step that would not fit is NOT RUN (a failure).
 # Remote runners with limits (e.g. 10 minutes a command, 8 files back): set GPU_CHECK_BUDGET a little under the
@@ -26,7 +27,7 @@ cd "$(dirname "$0")/../.."
 mkdir -p "$OUT_DIR/xml"
 source scripts/gpu/env.sh
 export UT_REQUIRE_GPU=1
-SUITES=" ${GPU_CHECK_SUITES:-timeline backends data vector ml engine render sanitizer} "
+SUITES=" ${GPU_CHECK_SUITES:-timeline backends data vector ml engine render vulkan sanitizer} "
 BUDGET=${GPU_CHECK_BUDGET:-0}
 LOG=$OUT_DIR/check.log
 WORK=$(mktemp -d)
@@ -211,6 +212,19 @@ if chosen render; then
     else note "  render.nvidia: $vk"; fi
   fi
 fi
+if chosen vulkan; then
+  # The timeline suites and the Vulkan backend's own tests on the Vulkan backend, NVIDIA's driver only. The
+  # validation-layer case needs VK_LAYER_KHRONOS_validation, which this host need not have: ctest runs it on CI.
+  icd=$(nvidia_vulkan_icd || true)
+  if ! have ut_timeline_tests || ! have ut_vulkan_backend_tests; then missing vulkan "ut_timeline_tests, ut_vulkan_backend_tests"
+  elif [[ -z $icd ]]; then fail_note "$(printf '%-46s %s' vulkan "FAILED (no NVIDIA Vulkan ICD found)")"
+  else
+    step timeline.vulkan.nvidia 300 env VK_DRIVER_FILES="$icd" UT_REQUIRE_UI=1 UT_BACKEND=vulkan \
+      "$BIN/ut_timeline_tests" --gtest_filter='-RingBuffer*:TraceUnit*:Validation*'
+    step backends.vulkan.nvidia 300 env VK_DRIVER_FILES="$icd" UT_REQUIRE_UI=1 "$BIN/ut_vulkan_backend_tests" \
+      --gtest_filter='-VulkanApiLayer.*'
+  fi
+fi
 if chosen sanitizer; then
   if [[ -z $SAN ]]; then fail_note "$(printf '%-46s %s' sanitizer "FAILED (compute-sanitizer not found)")"
   elif ! have ut_backend_tests || ! have ut_timeline_tests; then missing sanitizer "ut_backend_tests, ut_timeline_tests"
@@ -237,7 +251,7 @@ if chosen sanitizer; then
     fi
   fi
 fi
-for s in timeline backends data vector ml engine render sanitizer; do
+for s in timeline backends data vector ml engine render vulkan sanitizer; do
   chosen "$s" || note "  not chosen here: $s (GPU_CHECK_SUITES)"
 done
 

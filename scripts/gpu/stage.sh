@@ -5,7 +5,7 @@
 #   bash scripts/gpu/stage.sh
 #   bash scripts/gpu/check.sh         # on any Linux host with an NVIDIA driver that has this checkout and .device/
 # Staged into .device/, one archive per suite so that a host can receive a subset:
-#   bin-<suite>.tar.xz   stripped binaries: timeline, backends, data, vector, ml, engine, render, ut, bench
+#   bin-<suite>.tar.xz   stripped binaries: timeline, backends, data, vector, ml, engine, render, vulkan, ut, bench
 #   lib.tar.xz           the shared libraries they load from the project's folders (DuckDB, llama.cpp) and the
 #                        Debian-only ones other images lack (GLFW, stb, cpp-httplib and X11/brotli below them)
 #   llama.tar.xz         llama.cpp for the ML lane: every CPU variant of the prebuilt libraries (ggml picks one at
@@ -34,10 +34,11 @@ declare -A SUITE=(
   [ml]="tests/ml/ut_ml_tests"
   [engine]="tests/engine/ut_engine_tests"
   [render]="tests/render/ut_render_tests"
+  [vulkan]="tests/backends/ut_vulkan_backend_tests"
   [ut]="apps/ut/ut"
   [bench]="bench/cuda/ut_cuda_bench bench/ml/ut_ml_bench"
 )
-REQUIRED="timeline backends data vector ml engine render"
+REQUIRED="timeline backends data vector ml engine render vulkan"
 
 cmake -S . -B "$B" -G Ninja -DUT_CUDA=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 targets=()
