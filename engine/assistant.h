@@ -17,7 +17,8 @@
 // Files by path: assistant.cpp (set-up, embeddings, deadlines), chat_path.cpp, docs_path.cpp.
 // Q_ml.gen is registered with the engine as "ml_gen" (realtime-stats, /metrics, the dashboard).
 //
-// Contract: thread-safe. chat() returns nullptr when the engine's admission limit is reached (answer "busy").
+// Contract: thread-safe. chat() returns nullptr when the engine's admission limit is reached (answer "busy") and
+// throws ml::ContextLengthError when the messages alone do not fit a chat's context.
 // Up to `parallel` chats decode together; more wait for a free slot in arrival order (bounded by admission).
 // The step chain runs only while chats run or wait. Host tasks of these paths run on the engine's CPU queues
 // (llama.cpp and DuckDB block).

@@ -20,6 +20,9 @@ std::string context_prompt(const std::vector<vector::SearchHit>& hits) {
 std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
   if (!generator_) throw UsageError("[Assistant::chat] no chat model is loaded (configure chat_model)");
   if (request.messages.empty()) throw UsageError("[Assistant::chat] no messages");
+  // A prompt that cannot fit is the caller's mistake: say so now, not after admission and retrieval.
+  if (const auto n = generator_->tokenize_chat(request.messages).size(); static_cast<int>(n) >= generator_->n_ctx())
+    throw ml::ContextLengthError("[Assistant::chat]", static_cast<int>(n), generator_->n_ctx());
   auto admission = engine_.try_admit();
   if (!admission) return nullptr;
   auto job = std::make_shared<ChatJob>();

@@ -240,7 +240,15 @@ void chat_completions(engine::Assistant& ai, const ServedModel& chat_model, cons
   auto cr = parse_chat(*body, res);
   if (!cr) return;
   const bool stream = field<bool>(*body, "stream", false);
-  auto job = ai.chat(std::move(*cr));
+  std::shared_ptr<engine::ChatJob> job;
+  try {
+    job = ai.chat(std::move(*cr));
+  } catch (const ml::ContextLengthError& e) {
+    return send_error(res, 400,
+                      "the messages are " + std::to_string(e.prompt_tokens) + " tokens; this model's context holds " +
+                          std::to_string(e.n_ctx) + " per chat (prompt and answer together)",
+                      "invalid_request_error", "context_length_exceeded", "messages");
+  }
   if (!job) {
     res.set_header("Retry-After", "1");
     return send_error(res, 429, "the engine is busy (admission limit reached); retry shortly", "busy");

@@ -52,9 +52,15 @@ void route(httplib::Server& http, const std::string& method, const std::string& 
   route_log().by_server[&http].push_back({method, path});
 }
 
-void send_error(httplib::Response& res, int status, const std::string& message, const std::string& type) {
+void send_error(httplib::Response& res, int status, const std::string& message, const std::string& type,
+                const std::string& code, const std::string& param) {
   res.status = status;
-  res.set_content(nlohmann::json{{"error", {{"message", message}, {"type", type}}}}.dump(), "application/json");
+  const nlohmann::json error{{"message", message},
+                             {"type", type},
+                             {"code", code.empty() ? nlohmann::json(nullptr) : nlohmann::json(code)},
+                             {"param", param.empty() ? nlohmann::json(nullptr) : nlohmann::json(param)}};
+  res.set_content(nlohmann::json{{"error", error}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  "application/json");
 }
 
 std::optional<nlohmann::json> parse_json_object(const httplib::Request& req, httplib::Response& res) {

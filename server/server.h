@@ -62,7 +62,11 @@ void route(httplib::Server& http, const std::string& method, const std::string& 
 std::optional<nlohmann::json> parse_json_object(const httplib::Request& req, httplib::Response& res);
 
 // Writes {"error": {...}} with `status`.
-void send_error(httplib::Response& res, int status, const std::string& message, const std::string& type = "invalid_request_error");
+// An OpenAI-shaped error object: {"error": {"message", "type", "code", "param"}} (code and param null when empty).
+// Messages may quote client input: invalid UTF-8 in them is written as U+FFFD, never a failure.
+void send_error(httplib::Response& res, int status, const std::string& message,
+                const std::string& type = "invalid_request_error", const std::string& code = {},
+                const std::string& param = {});
 
 class Server {
  public:

@@ -136,8 +136,7 @@ void BatchedGenerator::set_step_tokens(int tokens) noexcept {
 void BatchedGenerator::submit(std::vector<int32_t> prompt, GenerateOptions o, Done done) {
   if (prompt.empty()) throw UsageError("[BatchedGenerator::submit] empty prompt");
   if (static_cast<int>(prompt.size()) >= n_ctx_)
-    throw UsageError("[BatchedGenerator::submit] prompt of " + std::to_string(prompt.size()) +
-                     " tokens does not fit the context of " + std::to_string(n_ctx_) + " tokens");
+    throw ContextLengthError("[BatchedGenerator::submit]", static_cast<int>(prompt.size()), n_ctx_);
   if (!done) throw UsageError("[BatchedGenerator::submit] no completion function");
   std::lock_guard lock(mutex_);
   waiting_.push_back({std::move(prompt), std::move(o), std::move(done)});

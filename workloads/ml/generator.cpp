@@ -155,8 +155,7 @@ void Generator::begin(std::vector<int32_t> prompt, GenerateOptions o) {
   if (run_ && !run_->done()) throw UsageError("[Generator::begin] a generation is still running; finish it first");
   if (prompt.empty()) throw UsageError("[Generator::begin] empty prompt");
   if (static_cast<int>(prompt.size()) >= n_ctx_)
-    throw UsageError("[Generator::begin] prompt of " + std::to_string(prompt.size()) +
-                     " tokens does not fit the context of " + std::to_string(n_ctx_) + " tokens");
+    throw ContextLengthError("[Generator::begin]", static_cast<int>(prompt.size()), n_ctx_);
   ensure_context();
   cancel_.store(false, std::memory_order_relaxed);
   run_ = std::make_unique<GenRun>(*model_, std::move(prompt), std::move(o));

@@ -39,6 +39,16 @@ class ModelError : public ut::Error {
   using ut::Error::Error;
 };
 
+// A prompt longer than the context it must fit: the client's mistake (HTTP 400 context_length_exceeded).
+class ContextLengthError : public ut::UsageError {
+ public:
+  ContextLengthError(const std::string& where, int prompt, int context)
+      : ut::UsageError(where + " prompt of " + std::to_string(prompt) + " tokens does not fit the context of " +
+                       std::to_string(context) + " tokens"),
+        prompt_tokens(prompt), n_ctx(context) {}
+  int prompt_tokens, n_ctx;
+};
+
 enum class ModelKind { embedder, decoder, vocab_only };
 const char* to_string(ModelKind k) noexcept;
 
