@@ -121,9 +121,27 @@ uint64_t Engine::next_value(const EventPtr& e) {
 std::optional<Admission> Engine::try_admit() {
   int cur = heavy_.load();
   while (cur < heavy_limit_.load()) {
-    if (heavy_.compare_exchange_weak(cur, cur + 1)) return Admission(&heavy_);
+    if (heavy_.compare_exchange_weak(cur, cur + 1)) return Admission(this);
   }
   return std::nullopt;
+}
+
+void Admission::release() noexcept {
+  if (engine_) engine_->release_admission();
+  engine_ = nullptr;
+}
+
+void Engine::release_admission() noexcept {
+  {
+    std::lock_guard lock(admission_mutex_);  // a waiter between its check and its wait sees this change
+    heavy_.fetch_sub(1);
+  }
+  admission_cv_.notify_all();
+}
+
+bool Engine::wait_admissions_below(int n, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(admission_mutex_);
+  return admission_cv_.wait_for(lock, timeout, [&] { return heavy_.load() < n; });
 }
 
 void Engine::start() {

@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -53,27 +54,25 @@ struct EngineConfig {
   int reserve_sms = 0;
 };
 
-// A held admission slot; releases on destruction.
+// A held admission slot; releases on destruction (and wakes wait_admissions_below()).
+class Engine;
 class Admission {
  public:
   Admission() = default;
-  explicit Admission(std::atomic<int>* counter) : counter_(counter) {}
-  Admission(Admission&& o) noexcept : counter_(std::exchange(o.counter_, nullptr)) {}
+  explicit Admission(Engine* engine) : engine_(engine) {}
+  Admission(Admission&& o) noexcept : engine_(std::exchange(o.engine_, nullptr)) {}
   Admission& operator=(Admission&& o) noexcept {
     if (this != &o) {
       release();
-      counter_ = std::exchange(o.counter_, nullptr);
+      engine_ = std::exchange(o.engine_, nullptr);
     }
     return *this;
   }
   ~Admission() { release(); }
 
  private:
-  void release() noexcept {
-    if (counter_) counter_->fetch_sub(1);
-    counter_ = nullptr;
-  }
-  std::atomic<int>* counter_ = nullptr;
+  void release() noexcept;
+  Engine* engine_ = nullptr;
 };
 
 struct FrameStats {
@@ -131,6 +130,8 @@ class Engine {
   void set_heavy_limit(int limit) noexcept { heavy_limit_.store(std::clamp(limit, 1, config_.max_heavy_ops)); }
   int heavy_limit() const noexcept { return heavy_limit_.load(); }
   int heavy_ops() const noexcept { return heavy_.load(); }
+  // Blocks until fewer than n heavy operations hold admission slots, or the timeout passes; true when they do.
+  bool wait_admissions_below(int n, std::chrono::milliseconds timeout);
   const EngineConfig& config() const noexcept { return config_; }
 
   FrameStats frame_stats() const;
@@ -156,7 +157,11 @@ class Engine {
   std::vector<std::pair<std::string, QueuePtr>> queues_;
   std::mutex values_mutex_;
   std::vector<std::pair<SharedEvent*, uint64_t>> issued_;  // last value handed out per event
+  friend class Admission;
+  void release_admission() noexcept;
   std::atomic<int> heavy_{0};
+  std::mutex admission_mutex_;
+  std::condition_variable admission_cv_;
   std::atomic<int> heavy_limit_{1};
 
   std::atomic<bool> running_{false};

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <future>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -171,20 +173,25 @@ TEST_F(AssistantTest, FloodIsAnsweredBusy) {
   start(/*max_heavy_ops=*/1);
   // A streamed answer holds the only admission slot until the flood is over, then hangs up (it does not have to
   // run to its end: on two shared cores a 1,000-token answer can take minutes).
-  std::atomic<bool> streaming{false}, flood_over{false};
+  std::atomic<bool> flood_over{false};
+  std::promise<void> streaming;
+  std::once_flag first_chunk;
   std::thread holder([&] {
     httplib::Client c("127.0.0.1", srv->port());
     c.set_read_timeout(120, 0);
     auto req = long_stream([&](const char*, size_t, uint64_t, uint64_t) {
-      streaming = true;
+      std::call_once(first_chunk, [&] { streaming.set_value(); });
       return !flood_over.load();
     });
     httplib::Response res;
     httplib::Error err;
     c.send(req, res, err);
   });
-  for (int i = 0; i < 6000 && !streaming; ++i) std::this_thread::sleep_for(10ms);
-  ASSERT_TRUE(streaming) << "the holding answer never started streaming";
+  if (streaming.get_future().wait_for(60s) != std::future_status::ready) {
+    flood_over = true;
+    holder.join();
+    FAIL() << "the holding answer never started streaming";
+  }
   // ...so a flood of requests is answered 429 at once instead of queueing without bound.
   int busy = 0;
   for (int i = 0; i < 10; ++i) {
@@ -209,15 +216,11 @@ TEST_F(AssistantTest, ClientDisconnectMidStreamCancelsTheGeneration) {
   httplib::Error err;
   c1.send(req, res, err);
   // The server notices the closed connection and cancels; the slot frees and the outcome is counted.
-  bool admitted = false;
-  for (int i = 0; i < 200 && !admitted; ++i) {
-    auto r = cli->Post("/v1/chat/completions",
-                       json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"max_tokens", 1}}.dump(), "application/json");
-    ASSERT_TRUE(r);
-    admitted = r->status == 200;
-    if (!admitted) std::this_thread::sleep_for(20ms);
-  }
-  EXPECT_TRUE(admitted) << "a cancelled stream must release its admission slot";
+  ASSERT_TRUE(eng->wait_admissions_below(1, 60s)) << "a cancelled stream must release its admission slot";
+  auto r = cli->Post("/v1/chat/completions",
+                     json{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"max_tokens", 1}}.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(ai->stats().cancelled, 1u) << "the abandoned generation must stop early, not run to max_tokens";
 }
 

@@ -37,7 +37,7 @@ class ServerTest : public ::testing::Test {
 };
 
 TEST_F(ServerTest, StatsMetricsTraceAndDashboard) {
-  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(eng->e_frame()->wait(8, 10s)) << "the heartbeat never ticked";  // the checks below want > 5 frames
   auto r = cli->Get("/api/v1/metal/realtime-stats");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
