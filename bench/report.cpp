@@ -20,14 +20,6 @@ using ojson = nlohmann::ordered_json;
 
 ojson number_or_null(const std::optional<double>& x) { return x ? ojson(*x) : ojson(nullptr); }
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char b[32];
-  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return b;
-}
 
 std::string os_name() {
   std::ifstream f("/etc/os-release");
@@ -226,6 +218,16 @@ void Report::write(const std::string& path) const {
   f << text;
   f.close();
   if (!f) throw Error("cannot write '" + path + "'");
+}
+
+// ISO-8601 UTC, seconds: the schema's "date".
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char b[32];
+  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return b;
 }
 
 }  // namespace ut::bench

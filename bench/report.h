@@ -118,4 +118,7 @@ class Report {
   std::size_t skipped_ = 0;  // non-finite values left out
 };
 
+// The current time as ISO-8601 UTC ("2026-12-07T04:50:00Z"), as the schema's "date" field has it.
+std::string utc_now();
+
 }  // namespace ut::bench

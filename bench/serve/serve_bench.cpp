@@ -374,14 +374,6 @@ Phase embed_phase(const ServeBenchOptions& o, const Models& m) {
   return ph;
 }
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char b[32];
-  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return b;
-}
 
 
 // "ours" for our server (a label starting with "ut serve"), else the label: the peer's name in the report.
