@@ -165,6 +165,12 @@ std::optional<engine::ChatRequest> parse_chat(const json& body, httplib::Respons
   return cr;
 }
 
+json usage_json(const ml::GenerateResult& r) {
+  const int completion = static_cast<int>(r.tokens.size());
+  return {{"prompt_tokens", r.prompt_tokens}, {"completion_tokens", completion},
+          {"total_tokens", r.prompt_tokens + completion}};
+}
+
 // stream: false — the whole answer in one chat.completion object.
 void send_completion(httplib::Response& res, const engine::ChatJob& job, const std::string& id, int64_t created,
                      const std::string& model) {
@@ -177,24 +183,31 @@ void send_completion(httplib::Response& res, const engine::ChatJob& job, const s
   res.set_content(json{{"id", id}, {"object", "chat.completion"}, {"created", created}, {"model", model},
                        {"choices", json::array({{{"index", 0}, {"message", {{"role", "assistant"}, {"content", r.text}}},
                                                  {"finish_reason", finish_reason(r.reason)}}})},
-                       {"usage", {{"prompt_tokens", r.prompt_tokens}, {"completion_tokens", r.tokens.size()},
-                                  {"total_tokens", r.prompt_tokens + static_cast<int>(r.tokens.size())}}},
+                       {"usage", usage_json(r)},
                        {"sources", sources_json(job)}}.dump(-1, ' ', false, json::error_handler_t::replace),
                   "application/json");
 }
 
 // stream: true — server-sent chat.completion.chunk events as tokens arrive; a client that goes away cancels.
+// With stream_options.include_usage every chunk carries "usage": null and a last chunk with no choices carries
+// the usage, as OpenAI sends it.
 void stream_completion(httplib::Response& res, std::shared_ptr<engine::ChatJob> job, const std::string& id,
-                       int64_t created, const std::string& model) {
+                       int64_t created, const std::string& model, bool include_usage) {
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [job, id, created, model](size_t, httplib::DataSink& sink) {
-        auto chunk = [&](const json& delta, const json& finish) {
-          json c{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model},
-                 {"choices", json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}})}};
+      [job, id, created, model, include_usage](size_t, httplib::DataSink& sink) {
+        auto send = [&](json c) {
+          c["id"] = id;
+          c["object"] = "chat.completion.chunk";
+          c["created"] = created;
+          c["model"] = model;
+          if (include_usage && !c.contains("usage")) c["usage"] = nullptr;
           const std::string line = "data: " + dump(c) + "\n\n";
           return sink.write(line.data(), line.size());
+        };
+        auto chunk = [&](const json& delta, const json& finish) {
+          return send({{"choices", json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}})}});
         };
         if (!chunk({{"role", "assistant"}}, nullptr)) {
           job->cancel = true;
@@ -212,6 +225,7 @@ void stream_completion(httplib::Response& res, std::shared_ptr<engine::ChatJob> 
         try {
           job->wait();
           chunk(json::object(), finish_reason(job->result->reason));
+          if (include_usage) send({{"choices", json::array()}, {"usage", usage_json(*job->result)}});
         } catch (const std::exception& e) {
           const std::string err =
               "data: " + json{{"error", {{"message", e.what()}, {"type", "server_error"}}}}.dump() + "\n\n";
@@ -240,6 +254,11 @@ void chat_completions(engine::Assistant& ai, const ServedModel& chat_model, cons
   auto cr = parse_chat(*body, res);
   if (!cr) return;
   const bool stream = field<bool>(*body, "stream", false);
+  bool include_usage = false;
+  if (body->contains("stream_options") && !(*body)["stream_options"].is_null()) {
+    if (!(*body)["stream_options"].is_object()) return send_error(res, 400, "'stream_options' must be an object");
+    include_usage = field<bool>((*body)["stream_options"], "include_usage", false);
+  }
   std::shared_ptr<engine::ChatJob> job;
   try {
     job = ai.chat(std::move(*cr));
@@ -253,7 +272,7 @@ void chat_completions(engine::Assistant& ai, const ServedModel& chat_model, cons
     res.set_header("Retry-After", "1");
     return send_error(res, 429, "the engine is busy (admission limit reached); retry shortly", "busy");
   }
-  if (stream) return stream_completion(res, job, new_id(), unix_now(), chat_model.id);
+  if (stream) return stream_completion(res, job, new_id(), unix_now(), chat_model.id, include_usage);
   send_completion(res, *job, new_id(), unix_now(), chat_model.id);
 }
 
