@@ -147,6 +147,24 @@ std::optional<engine::ChatRequest> parse_chat(const json& body, httplib::Respons
   cr.gen.sampling.temperature = field<float>(body, "temperature", 0.7f);
   cr.gen.sampling.top_p = field<float>(body, "top_p", 0.95f);
   cr.gen.sampling.seed = field<uint32_t>(body, "seed", 42);
+  // OpenAI's penalties cover the whole answer; llama-server's repeat_penalty / vLLM's repetition_penalty and
+  // llama-server's repeat_last_n (-1: the whole answer) too.
+  auto& s = cr.gen.sampling;
+  s.presence_penalty = field<float>(body, "presence_penalty", 0.0f);
+  s.frequency_penalty = field<float>(body, "frequency_penalty", 0.0f);
+  s.repeat_penalty = field<float>(body, "repetition_penalty", field<float>(body, "repeat_penalty", 1.0f));
+  const int last_n = field<int>(body, "repeat_last_n", -1);
+  s.penalty_last_n = last_n < 0 ? cr.gen.max_tokens : last_n;
+  for (auto [name, v] : {std::pair{"presence_penalty", s.presence_penalty}, {"frequency_penalty", s.frequency_penalty}})
+    if (!(v >= -2.0f && v <= 2.0f))
+      return send_error(res, 400, std::string(name) + " must be in -2..2", "invalid_request_error", "", name),
+             std::nullopt;
+  if (!(s.repeat_penalty > 0.0f && s.repeat_penalty <= 10.0f))
+    return send_error(res, 400, "repetition_penalty must be in (0, 10]", "invalid_request_error", "",
+                      "repetition_penalty"), std::nullopt;
+  if (last_n < -1 || last_n > 4096)
+    return send_error(res, 400, "repeat_last_n must be in -1..4096", "invalid_request_error", "", "repeat_last_n"),
+           std::nullopt;
   // llama-server's extension, which load tests send so that every answer is max_tokens long on both servers.
   cr.gen.ignore_eog = field<bool>(body, "ignore_eos", false);
   if (body.contains("stop")) {

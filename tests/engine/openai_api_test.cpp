@@ -1,5 +1,5 @@
 // The OpenAI request fields apps send beyond the basics, end to end over HTTP with the tiny synthetic models:
-// stream_options.include_usage and unknown fields.
+// stream_options.include_usage, unknown fields, penalties, response_format and logprobs.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -84,6 +84,34 @@ TEST_F(AssistantTest, UnknownRequestFieldsAreIgnored) {
   const auto a = post("/v1/chat/completions", base, 200);
   const auto b = post("/v1/chat/completions", extra, 200);
   EXPECT_EQ(a["choices"][0]["message"]["content"], b["choices"][0]["message"]["content"]);
+}
+
+TEST_F(AssistantTest, PenaltiesAreAcceptedInRangeAndOutOfRangeIs400) {
+  start();
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_real_distribution<float> in(-2.0f, 2.0f);
+  const json ok{{"messages", user("again and again")}, {"max_tokens", 6}, {"temperature", 0},
+                {"presence_penalty", in(rng)}, {"frequency_penalty", in(rng)}, {"repetition_penalty", 1.3},
+                {"ignore_eos", true}};
+  EXPECT_EQ(post("/v1/chat/completions", ok, 200)["usage"]["completion_tokens"], 6);
+  json streamed = ok;
+  streamed["stream"] = true;
+  auto r = cli->Post("/v1/chat/completions", streamed.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  for (const char* name : {"presence_penalty", "frequency_penalty"})
+    for (double bad : {-2.5, 2.01, 100.0}) {
+      json b = ok;
+      b[name] = bad;
+      const auto e = post("/v1/chat/completions", b, 400);
+      EXPECT_EQ(e["error"]["param"], name) << e.dump();
+    }
+  json b = ok;
+  b["repetition_penalty"] = 0;
+  post("/v1/chat/completions", b, 400);
+  b = ok;
+  b["frequency_penalty"] = "high";
+  post("/v1/chat/completions", b, 400);
 }
 
 }  // namespace

@@ -18,6 +18,9 @@ llama_sampler* make_sampler(const SamplingOptions& s, const Model& model, bool i
     llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(model.n_vocab(), static_cast<int32_t>(bias.size()),
                                                                  bias.data()));
   }
+  if (s.penalized())
+    llama_sampler_chain_add(chain, llama_sampler_init_penalties(model.n_vocab(), s.penalty_last_n, s.repeat_penalty,
+                                                                s.frequency_penalty, s.presence_penalty));
   if (s.temperature <= 0.0f) {
     llama_sampler_chain_add(chain, llama_sampler_init_greedy());
     return chain;
@@ -59,7 +62,7 @@ GenRun::~GenRun() { llama_sampler_free(sampler_); }
 
 int32_t GenRun::sample(const float* logits) {
   const int n_vocab = model_.n_vocab();
-  if (opts_.sampling.temperature <= 0.0f) {
+  if (opts_.sampling.temperature <= 0.0f && !opts_.sampling.penalized()) {
     int32_t best = -1;
     const auto& eog = model_.end_of_generation_tokens();
     for (int32_t t = 0; t < n_vocab; ++t) {

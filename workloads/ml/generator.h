@@ -16,8 +16,8 @@
 // - Chat template: the one stored in the model file (tokenizer.chat_template) through llama.cpp's
 //   llama_chat_apply_template; when the file has none, or llama.cpp does not recognise it, "chatml" is used and
 //   template_name() says "chatml (fallback)".
-// - Sampling: llama.cpp's sampler chain top-k -> top-p -> min-p -> temperature -> seeded dist; temperature <= 0
-//   is greedy. Same model, prompt, options and seed -> the same tokens.
+// - Sampling: llama.cpp's sampler chain penalties -> top-k -> top-p -> min-p -> temperature -> seeded dist;
+//   temperature <= 0 is greedy (after the penalties). Same model, prompt, options and seed -> the same tokens.
 // - Streaming: one StreamToken per generated token, in order (index 0, 1, ...), then one with last == true.
 //   Text that might be the start of a stop string is held back until it is known not to be; the stop string
 //   itself is never streamed nor kept in the result. A full ring never blocks generation: the event is
@@ -59,6 +59,15 @@ struct SamplingOptions {
   float top_p = 0.95f;       // >= 1: off
   float min_p = 0.0f;        // <= 0: off
   uint32_t seed = 42;
+  // llama.cpp's penalties sampler over the last penalty_last_n generated tokens: OpenAI's presence and
+  // frequency penalties (0: off) and llama-server's repeat_penalty (1: off).
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  float repeat_penalty = 1.0f;
+  int penalty_last_n = 64;
+  bool penalized() const noexcept {
+    return penalty_last_n != 0 && (presence_penalty != 0.0f || frequency_penalty != 0.0f || repeat_penalty != 1.0f);
+  }
 };
 
 struct GenerateOptions {
