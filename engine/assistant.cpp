@@ -26,6 +26,16 @@ Assistant::Assistant(Engine& engine, AssistantConfig config, data::Database& db)
 
 Assistant::Assistant(Engine& engine, AssistantConfig config, data::Database* shared_db)
     : engine_(engine), config_(std::move(config)) {
+  budget_ = config_.cpu_budget ? config_.cpu_budget : std::make_shared<CoreBudget>();
+  // Background embedding that yielded to a chat or a query resumes when the user lanes give the cores back.
+  // Through Q_host: the release may come from a chat's completion inside a lock that schedule_indexing takes.
+  budget_release_id_ = budget_->on_release([this](CpuLane) {
+    if (budget_->threads(CpuLane::embed) > 0 && indexing_yielded_.exchange(false))
+      engine_.host_queue()
+          ->make_command_buffer("resume embedding")
+          .host_task([this] { schedule_indexing(); }, "schedule")
+          .commit();
+  });
   if (!shared_db) own_db_ = std::make_unique<data::Database>(data::DatabaseOptions{.path = config_.db_path});
   db_ = shared_db ? shared_db : own_db_.get();
   gen_queue_ = engine_.host_device()->make_queue({.kind = QueueKind::compute, .label = "Q_ml.gen"});
@@ -67,6 +77,7 @@ Assistant::Assistant(Engine& engine, AssistantConfig config, data::Database* sha
 }
 
 Assistant::~Assistant() {
+  budget_->remove_release(budget_release_id_);
   {
     std::lock_guard lock(deadline_mutex_);
     stopping_ = true;
@@ -75,6 +86,7 @@ Assistant::~Assistant() {
   deadline_thread_.join();
   engine_.ml_queue()->wait_idle();
   engine_.host_queue()->wait_idle();
+  engine_.ml_queue()->wait_idle();  // a batch the host queue resumed (see on_release)
   for (;;) {  // the step chain commits its next buffer from the last one's completion
     gen_queue_->wait_idle();
     std::lock_guard lock(drive_mutex_);
@@ -122,11 +134,17 @@ ml::EmbedResult Assistant::embed(const std::vector<std::string>& texts) {
   {
     std::lock_guard submit(submit_mutex_);
     cb = engine_.ml_queue()->make_command_buffer("embed request");
+    cb.host_task([this] { use_chat_threads_for_embedding(); }, "cpu budget");
     ml::MlLane::encode_embed(cb, *embedder_, job).signal(engine_.e_embed(), engine_.next_value(engine_.e_embed()));
     cb.commit();
   }
   cb.wait_until_completed();
   return std::move(job->result);
+}
+
+void Assistant::use_chat_threads_for_embedding() {
+  const int n = budget_->threads(CpuLane::chat);
+  if (n != embedder_->threads()) embedder_->set_threads(n);
 }
 
 }  // namespace ut::engine

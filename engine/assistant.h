@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/core_budget.h"
 #include "engine/engine.h"
 #include "engine/step_tuner.h"
 #include "timeline/ring_buffer.h"
@@ -68,6 +69,10 @@ struct AssistantConfig {
   std::chrono::milliseconds rag_deadline{1500};  // soft deadline for embeddings + context
   std::size_t rag_k = 3;
   vector::ChunkerOptions chunker{.max_tokens = 128, .overlap_tokens = 16};
+  // The CPU cores shared with the other lanes (the Runtime's); null: a budget of the assistant's own over the
+  // machine's cores. Decode steps and query embeddings use the chat lane's threads, document batches the
+  // background lane's (a batch yields while a chat or a query holds every core).
+  CoreBudgetPtr cpu_budget;
 };
 
 struct ChatRequest {
@@ -85,6 +90,7 @@ struct ChatJob {
   std::atomic<bool> rag_ready{false}, rag_missed_deadline{false};
   double rag_ms = 0;                       // request -> context ready
   std::optional<Admission> admission;
+  CoreBudget::Hold cpu_hold;               // the chat lane is active until the answer is complete
   // Blocks until done; rethrows the generation's failure.
   void wait() const { done->wait(1); }
   // Hands each streamed token to on_token, and nullptr every `tick` while none arrives (so a caller can notice
@@ -131,6 +137,7 @@ class Assistant {
   // Tokens per decode step now (the prefill knob), and both tuners' changes with their reasons.
   int prefill_chunk() const;
   std::vector<std::string> tuning_log() const;
+  CoreBudget& cpu_budget() noexcept { return *budget_; }
   // Schedules embedding of pending chunks on Q_ml (coalesced: at most one batch queued at a time).
   void schedule_indexing();
   // Blocks until no chunk is pending (or the timeout passes); true when idle.
@@ -142,10 +149,12 @@ class Assistant {
   Assistant(Engine& engine, AssistantConfig config, data::Database* shared_db);
   void deadline_loop();
   void index_batch();
+  int index_threads();  // the background lane's threads for this batch; 0: it yields
   void submit_generation(const std::shared_ptr<ChatJob>& job, std::vector<ml::ChatMessage> messages,
                          ml::GenerateOptions o);
   void kick_generation();          // starts the step chain unless it runs
   void commit_generation_step();   // one command buffer: one BatchedGenerator::step()
+  void use_chat_threads_for_embedding();  // on Q_ml, before a chat's query embedding
 
   Engine& engine_;
   AssistantConfig config_;
@@ -163,6 +172,9 @@ class Assistant {
 
   std::atomic<uint64_t> chats_{0}, cancelled_{0}, failed_{0}, rag_misses_{0};
   std::atomic<bool> indexing_queued_{false};
+  std::atomic<bool> indexing_yielded_{false};  // a batch gave its step to the user lanes; resumes on release
+  CoreBudgetPtr budget_;
+  int budget_release_id_ = 0;
   std::atomic<std::size_t> index_batch_{32};
   std::mutex index_mutex_;
   std::condition_variable index_cv_;

@@ -27,6 +27,7 @@ std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
   if (!admission) return nullptr;
   auto job = std::make_shared<ChatJob>();
   job->admission = std::move(admission);
+  job->cpu_hold = budget_->hold(CpuLane::chat);  // background embedding yields its cores from its next step
   const int max_tokens = std::max(1, request.gen.max_tokens);
   job->ring = std::make_shared<RingBuffer<ml::StreamToken>>(static_cast<std::size_t>(max_tokens) + 8);
   job->done = engine_.host_device()->make_event("chat.done");
@@ -46,6 +47,7 @@ std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
     auto query = std::make_shared<ml::EmbedJob>(ml::EmbedJob{.texts = {question}});
     const uint64_t v_embed = engine_.next_value(engine_.e_embed());
     auto embed = engine_.ml_queue()->make_command_buffer("embed query");
+    embed.host_task([this] { use_chat_threads_for_embedding(); }, "cpu budget");
     ml::MlLane::encode_embed(embed, *embedder_, query).signal(engine_.e_embed(), v_embed).commit();
 
     const uint64_t v_rag = engine_.next_value(engine_.e_rag());
@@ -83,6 +85,7 @@ std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
     else if (job->result->reason == ml::StopReason::cancelled) ++cancelled_;
     if (job->rag_missed_deadline) ++rag_misses_;
     job->admission.reset();
+    job->cpu_hold.reset();
   });
   gate->notify(1, [this, job, o, messages = std::move(request.messages)](uint64_t) mutable {
     submit_generation(job, std::move(messages), std::move(o));
@@ -124,6 +127,9 @@ void Assistant::commit_generation_step() {
   auto cb = gen_queue_->make_command_buffer("generate.step");
   cb.host_task(
         [this] {
+          const int threads = budget_->threads(CpuLane::chat);
+          if (threads != generator_->threads()) generator_->set_threads(threads);
+          budget_->record(CpuLane::chat, threads);
           generator_->step();
           const ml::BatchStep s = generator_->last_step();
           if (s.sequences == 0) return;

@@ -77,7 +77,29 @@ data::QueryTicket DataPath::submit(const SqlRequest& r) {
   if (r.sql.empty()) throw UsageError("[DataPath::submit] empty SQL");
   const data::QueryOptions qo{.access = r.write ? data::Access::read_write : data::Access::read_only,
                               .timeout = r.timeout};
-  return r.write ? lane_->submit(r.sql, qo) : lane_->submit_planned(r.sql, aggregator(), planner_options(r), qo);
+  auto run = [&] {
+    return r.write ? lane_->submit(r.sql, qo) : lane_->submit_planned(r.sql, aggregator(), planner_options(r), qo);
+  };
+  const CoreBudgetPtr& budget = config_.cpu_budget;
+  if (!budget) return run();
+  // Background embedding yields from its next batch while the query waits or runs.
+  auto hold = std::make_shared<CoreBudget::Hold>(budget->hold(CpuLane::sql));
+  lane_->queue()->make_command_buffer("cpu budget").host_task([this] { set_duckdb_threads(); }, "SET threads").commit();
+  data::QueryTicket t = run();
+  t.event->notify(t.value, [hold](uint64_t) { hold->reset(); });
+  return t;
+}
+
+void DataPath::set_duckdb_threads() {
+  const int n = config_.cpu_budget->threads(CpuLane::sql);
+  config_.cpu_budget->record(CpuLane::sql, n);
+  if (n == duckdb_threads_) return;
+  try {
+    if (!budget_session_) budget_session_.emplace(db_.connect());
+    budget_session_->query("SET threads = " + std::to_string(n));
+    duckdb_threads_ = n;
+  } catch (const std::exception&) {  // the query still runs, with the threads DuckDB had
+  }
 }
 
 std::string DataPath::explain(const std::string& sql, KernelMode kernel) {

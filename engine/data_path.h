@@ -24,8 +24,10 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
+#include "engine/core_budget.h"
 #include "engine/engine.h"
 #include "workloads/data/database.h"
 #include "workloads/data/planner.h"
@@ -39,6 +41,9 @@ KernelMode parse_kernel_mode(const std::string& s);  // "auto" | "on" | "off"; t
 
 struct DataPathConfig {
   std::string kernel_backend;  // empty: the engine's device when it has data kernels, else "cpu"
+  // The CPU cores shared with the other lanes (the Runtime's): a query holds the SQL lane from submit until it
+  // finishes, and DuckDB runs it with the lane's threads (SET threads just before it). Null: DuckDB's default.
+  CoreBudgetPtr cpu_budget;
 };
 
 struct SqlRequest {
@@ -68,6 +73,7 @@ class DataPath {
  private:
   data::PlannerOptions planner_options(const SqlRequest& r);
   data::PreAggregator& aggregator();
+  void set_duckdb_threads();  // on the data queue, before a query: SET threads to the SQL lane's share
 
   Engine& engine_;
   data::Database& db_;
@@ -76,6 +82,8 @@ class DataPath {
   DevicePtr kernel_device_;
   QueuePtr kernel_queue_;
   std::unique_ptr<data::PreAggregator> agg_;
+  std::optional<data::Session> budget_session_;  // runs SET threads; used on the data queue only
+  int duckdb_threads_ = 0;
   std::unique_ptr<data::QueryLane> lane_;
 };
 

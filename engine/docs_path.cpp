@@ -21,8 +21,26 @@ void Assistant::schedule_indexing() {
       .commit();
 }
 
+// 0 while a chat or a query holds every core: the batch yields (yielded first, then checked again, so a release
+// in between either lets this batch run or finds the flag and re-queues it).
+int Assistant::index_threads() {
+  if (const int n = budget_->threads(CpuLane::embed); n > 0) return n;
+  indexing_yielded_ = true;
+  const int n = budget_->threads(CpuLane::embed);
+  if (n > 0) indexing_yielded_ = false;
+  return n;
+}
+
 void Assistant::index_batch() {
   indexing_queued_ = false;
+  const int threads = index_threads();
+  budget_->record(CpuLane::embed, threads);
+  if (threads == 0) {
+    { std::lock_guard lock(index_mutex_); }
+    index_cv_.notify_all();
+    return;
+  }
+  if (threads != embedder_->threads()) embedder_->set_threads(threads);
   const std::size_t batch = index_batch_size();
   auto chunks = docs_->pending(batch);
   if (!chunks.empty()) {

@@ -320,7 +320,19 @@ nlohmann::json Engine::realtime_stats() const {
   j["device"] = {{"backend", caps.backend}, {"name", caps.name},
                  {"partition", {{"active", caps.partition.active}, {"reserved_sms", caps.partition.reserved_sms},
                                 {"work_sms", caps.partition.work_sms}, {"mode", caps.partition.mode}}}};
+  std::vector<std::pair<std::string, std::function<nlohmann::json()>>> sections;
+  {
+    std::lock_guard lock(queues_mutex_);
+    sections = stats_sections_;
+  }
+  for (const auto& [name, fn] : sections) j[name] = fn();
   return j;
+}
+
+void Engine::set_stats_section(const std::string& name, std::function<nlohmann::json()> fn) {
+  std::lock_guard lock(queues_mutex_);
+  std::erase_if(stats_sections_, [&](const auto& p) { return p.first == name; });
+  if (fn) stats_sections_.emplace_back(name, std::move(fn));
 }
 
 std::string Engine::prometheus_metrics() const {

@@ -32,6 +32,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -140,6 +141,8 @@ class Engine {
   // Milliseconds within [t0_ns, t1_ns] during which two or more queues (of both devices) ran command buffers.
   double overlapped_ms(uint64_t t0_ns, uint64_t t1_ns) const;
   nlohmann::json realtime_stats() const;
+  // An extra object of realtime-stats (the Runtime's "cpu_budget"), produced on every call; an empty fn removes it.
+  void set_stats_section(const std::string& name, std::function<nlohmann::json()> fn);
   // Chrome trace JSON of both devices' records ending at or after since_ns.
   std::string chrome_trace(uint64_t since_ns = 0) const;
   std::string prometheus_metrics() const;
@@ -155,6 +158,7 @@ class Engine {
   HeapPtr heap_;
   mutable std::mutex queues_mutex_;
   std::vector<std::pair<std::string, QueuePtr>> queues_;
+  std::vector<std::pair<std::string, std::function<nlohmann::json()>>> stats_sections_;  // under queues_mutex_
   std::mutex values_mutex_;
   std::vector<std::pair<SharedEvent*, uint64_t>> issued_;  // last value handed out per event
   friend class Admission;

@@ -14,14 +14,19 @@ double ms_between(uint64_t t0, uint64_t t1) { return static_cast<double>(t1 - t0
 Runtime::Runtime(RuntimeConfig config) : config_(std::move(config)) {
   std::string embed = config_.embed_model, chat = config_.chat_model;
   if (config_.default_models) random_weights_ = fill_default_models(embed, chat);
+  budget_ = std::make_shared<CoreBudget>(config_.cpu);
   engine_ = std::make_unique<Engine>(config_.engine);
+  engine_->set_stats_section("cpu_budget", [b = budget_] { return b->snapshot(); });
   db_ = std::make_unique<data::Database>(data::DatabaseOptions{.path = config_.db_path});
   AssistantConfig ac = config_.assistant;
+  ac.cpu_budget = budget_;
   ac.embed_model = embed == "none" ? std::string() : embed;
   ac.chat_model = chat == "none" ? std::string() : chat;
   ac.db_path = config_.db_path;
   assistant_ = std::make_unique<Assistant>(*engine_, std::move(ac), *db_);
-  data_ = std::make_unique<DataPath>(*engine_, *db_, config_.data);
+  DataPathConfig dc = config_.data;
+  dc.cpu_budget = budget_;
+  data_ = std::make_unique<DataPath>(*engine_, *db_, std::move(dc));
   if (config_.governor) {
     governor_ = std::make_unique<Governor>(*engine_);
     governor_->on_batch([this](std::size_t b) { assistant_->set_index_batch(b); });
@@ -59,6 +64,8 @@ nlohmann::json Runtime::guards() const {
   nlohmann::json j = governor_ ? governor_->snapshot() : nlohmann::json{{"governor", "off"}};
   j["step_tokens"] = assistant_->prefill_chunk();
   j["tuning_log"] = assistant_->tuning_log();
+  for (const auto& line : budget_->log()) j["tuning_log"].push_back("cpu budget " + line);
+  j["cpu_budget"] = budget_->snapshot();
   return j;
 }
 

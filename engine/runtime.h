@@ -15,6 +15,8 @@
 // - Construction loads the models (the project's defaults fill the names left empty when default_models is
 //   set; "none" switches a model off), opens the database, starts the heartbeat (unless heartbeat = false: the
 //   UI's FrameLoop is then the clock) and the Governor. Destruction stops them and waits for work in flight.
+// - One CoreBudget over the machine's cores: chat steps, SQL queries and background embedding batches take their
+//   thread counts from it (realtime-stats "cpu_budget", guards()).
 // - Thread-safe: every path may be called from any thread.
 #pragma once
 
@@ -25,6 +27,7 @@
 #include <string>
 
 #include "engine/assistant.h"
+#include "engine/core_budget.h"
 #include "engine/data_path.h"
 #include "engine/engine.h"
 #include "engine/governor.h"
@@ -41,6 +44,7 @@ struct RuntimeConfig {
   DataPathConfig data;
   bool heartbeat = true;          // the engine's 60 Hz tick; off when the UI's FrameLoop is the clock
   bool governor = true;
+  CoreBudgetConfig cpu;           // the cores the chat, SQL and background embedding lanes share
 };
 
 // One SQL result stored as a document and scheduled for embedding (chat can then cite it).
@@ -61,6 +65,7 @@ class Runtime {
   Assistant& assistant() noexcept { return *assistant_; }
   DataPath& data() noexcept { return *data_; }
   data::Database& database() noexcept { return *db_; }
+  CoreBudget& cpu_budget() noexcept { return *budget_; }
   // True when a default model with random weights is in use (its answers are meaningless text).
   bool random_weights() const noexcept { return random_weights_; }
 
@@ -76,6 +81,7 @@ class Runtime {
  private:
   RuntimeConfig config_;
   bool random_weights_ = false;
+  CoreBudgetPtr budget_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<data::Database> db_;
   std::unique_ptr<Assistant> assistant_;

@@ -309,6 +309,11 @@ int run_mixed_bench(MixedBenchOptions o) {
   const auto fs_ = rt.engine().frame_stats();
   rt.engine().stop();
   print_table(best_seq, best_con, bare_tps, fs_, rt.random_weights());
+  const nlohmann::json budget = rt.cpu_budget().snapshot();
+  std::printf("  CPU budget over %d cores, steps by threads:", budget["cores"].get<int>());
+  for (const auto& [lane, l] : budget["lanes"].items())
+    std::printf(" %s %s", lane.c_str(), l["steps_by_threads"].dump().c_str());
+  std::printf("; %zu split changes\n", budget["log"].size() - 1);
   Report r("mixed");
   r.config() = {{"work", {{"chats", o.chats}, {"tokens", o.tokens}, {"queries", o.queries}, {"rows", o.rows},
                           {"edits", o.edits}}},
@@ -320,6 +325,7 @@ int run_mixed_bench(MixedBenchOptions o) {
                 {"sql_engine", best_con.sql_engine},
                 {"models", {{"chat", rt.assistant().chat_model_name()}, {"embed", rt.assistant().embed_model_name()}}},
                 {"random_weight_models", rt.random_weights()},
+                {"cpu_budget", budget},  // the split's changes and the threads each lane's steps used, all rounds
                 {"bare", "the first chat's prompt through ml::Generator on the same model, nothing else running, "
                          "3 runs (the first warms up; the console shows the best)"}};
   add_samples(r, o, seq_rounds, con_rounds, bare_runs, fs_);

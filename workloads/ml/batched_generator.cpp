@@ -109,7 +109,7 @@ BatchedGenerator::BatchedGenerator(ModelPtr model, BatchedGeneratorOptions opts)
   cp.n_batch = static_cast<uint32_t>(max_step_tokens_);
   cp.n_ubatch = std::min<uint32_t>(cp.n_batch, 512);
   cp.n_outputs_max = cp.n_seq_max;  // logits only for each sequence's last token: keeps the output buffers small
-  cp.n_threads = cp.n_threads_batch = opts.threads > 0 ? opts.threads : model_->compute_threads();
+  cp.n_threads = cp.n_threads_batch = threads_ = opts.threads > 0 ? opts.threads : model_->compute_threads();
   cp.no_perf = true;
   Runtime::clear_log();
   ctx_ = llama_init_from_model(model_->native(), cp);
@@ -127,6 +127,11 @@ BatchedGenerator::~BatchedGenerator() { llama_free(ctx_); }
 
 std::vector<int32_t> BatchedGenerator::tokenize_chat(const std::vector<ChatMessage>& messages) {
   return model_->tokenize(apply_chat_template(*model_, messages), /*add_special=*/true, /*parse_special=*/true);
+}
+
+void BatchedGenerator::set_threads(int n) {
+  threads_ = std::max(1, n);
+  llama_set_n_threads(ctx_, threads_, threads_);
 }
 
 void BatchedGenerator::set_step_tokens(int tokens) noexcept {

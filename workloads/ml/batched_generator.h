@@ -83,6 +83,9 @@ class BatchedGenerator {
   BatchStep last_step() const noexcept { return last_; }  // on the thread that calls step()
 
   void set_step_tokens(int tokens) noexcept;  // clamped to [slots + 1, max_step_tokens]; any thread
+  // CPU threads for the next steps (llama_set_n_threads; a budget sets it before each step). On the stepping thread.
+  void set_threads(int n);
+  int threads() const noexcept { return threads_; }
   int step_tokens() const noexcept { return step_tokens_.load(std::memory_order_relaxed); }
   int slots() const noexcept { return static_cast<int>(slots_.size()); }
   int n_ctx() const noexcept { return n_ctx_; }
@@ -131,6 +134,7 @@ class BatchedGenerator {
   std::unique_ptr<SamplePool> sample_pool_;
   int n_ctx_ = 0;
   int max_step_tokens_ = 0;
+  int threads_ = 0;
   std::atomic<int> step_tokens_;
   std::vector<Slot> slots_;
   std::atomic<int> running_{0};

@@ -36,7 +36,7 @@ Embedder::Embedder(ModelPtr model, HeapPtr heap, EmbedderOptions opts)
   cp.n_ctx = static_cast<uint32_t>(opts_.batch_tokens);
   cp.n_batch = cp.n_ubatch = static_cast<uint32_t>(opts_.batch_tokens);
   cp.n_seq_max = static_cast<uint32_t>(opts_.max_seqs);
-  cp.n_threads = cp.n_threads_batch = threads;
+  cp.n_threads = cp.n_threads_batch = threads_ = threads;
   cp.embeddings = true;
   cp.pooling_type = LLAMA_POOLING_TYPE_UNSPECIFIED;  // the model's own
   cp.no_perf = true;
@@ -55,6 +55,12 @@ Embedder::Embedder(ModelPtr model, HeapPtr heap, EmbedderOptions opts)
 }
 
 Embedder::~Embedder() { llama_free(ctx_); }
+
+void Embedder::set_threads(int n) {
+  std::lock_guard lock(mutex_);
+  threads_ = std::max(1, n);
+  llama_set_n_threads(ctx_, threads_, threads_);
+}
 
 const char* Embedder::pooling() const noexcept {
   switch (pooling_) {

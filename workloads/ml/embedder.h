@@ -64,6 +64,10 @@ class Embedder {
   // Writes into `out` starting at row `first_row` (out must hold (first_row + texts.size()) * dim floats).
   EmbedResult embed_into(const std::vector<std::string>& texts, const Buffer& out, std::size_t first_row = 0);
 
+  // CPU threads for the next calls (llama_set_n_threads; a budget sets it per step); threads() is the count now.
+  void set_threads(int n);
+  int threads() const noexcept { return threads_; }
+
   int dim() const noexcept { return dim_; }
   int max_tokens() const noexcept { return max_tokens_; }
   const char* pooling() const noexcept;
@@ -74,7 +78,7 @@ class Embedder {
   HeapPtr heap_;
   EmbedderOptions opts_;
   llama_context* ctx_ = nullptr;
-  int dim_ = 0, max_tokens_ = 0, pooling_ = 0;
+  int dim_ = 0, max_tokens_ = 0, pooling_ = 0, threads_ = 0;
   std::mutex mutex_;
 };
 

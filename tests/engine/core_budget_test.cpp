@@ -1,0 +1,155 @@
+// CoreBudget's split of the cores between the chat, SQL and background embedding lanes, and the assistant
+// applying it: background embedding gives its cores to an arriving chat at its next step and takes them back.
+#include "engine/core_budget.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <vector>
+
+#include "engine/assistant.h"
+#include "engine/default_models.h"
+
+namespace {
+
+using ut::engine::CoreBudget;
+using ut::engine::CpuLane;
+
+// The oracle, written from the policy's words rather than from the code: user lanes first, background embedding
+// only a spare core, never more threads in all than cores (where there is a core per active lane).
+TEST(CoreBudget, NeverOversubscribesAndPutsUsersFirst) {
+  std::mt19937 rng(std::random_device{}());
+  for (int trial = 0; trial < 200; ++trial) {
+    const int cores = 1 + static_cast<int>(rng() % 64);
+    CoreBudget b({.cores = cores});
+    EXPECT_EQ(b.threads(CpuLane::embed), cores);  // nothing else runs: background gets every core
+    const bool chat = rng() % 2, sql = rng() % 2;
+    CoreBudget::Hold hc, hs;
+    if (chat) hc = b.hold(CpuLane::chat);
+    if (sql) hs = b.hold(CpuLane::sql);
+    const int users = chat + sql;
+    const int c = b.threads(CpuLane::chat), s = b.threads(CpuLane::sql), e = b.threads(CpuLane::embed);
+    if (users == 0) {
+      EXPECT_EQ(e, cores);
+      continue;
+    }
+    EXPECT_LE(e, 1) << cores << " cores";
+    EXPECT_EQ(e, cores - users >= 2 ? 1 : 0) << cores << " cores";
+    const int used = (chat ? c : 0) + (sql ? s : 0) + e;
+    EXPECT_LE(used, std::max(cores, users)) << cores << " cores, chat " << c << " sql " << s << " embed " << e;
+    if (chat) {
+      EXPECT_GE(c, 1);
+    }
+    if (sql) {
+      EXPECT_GE(s, 1);
+    }
+    if (chat && sql) {
+      EXPECT_GE(c, s);  // the chat the user waits for comes first
+    }
+    if (users == 1 && cores >= 3) {
+      EXPECT_EQ(used, cores);  // no core left idle
+    }
+    hc.reset();
+    hs.reset();
+    EXPECT_EQ(b.threads(CpuLane::embed), cores);  // released: background takes its cores back
+  }
+}
+
+TEST(CoreBudget, ReleaseCallbacksLogAndStats) {
+  CoreBudget b({.cores = 2});
+  std::vector<CpuLane> released;
+  const int id = b.on_release([&](CpuLane l) { released.push_back(l); });
+  {
+    auto h1 = b.hold(CpuLane::chat);
+    auto h2 = b.hold(CpuLane::chat);  // a second chat: released only when both are done
+    EXPECT_EQ(b.threads(CpuLane::embed), 0);
+    h1.reset();
+    EXPECT_TRUE(released.empty());
+    b.record(CpuLane::chat, b.threads(CpuLane::chat));
+  }
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0], CpuLane::chat);
+  b.remove_release(id);
+  { auto h = b.hold(CpuLane::sql); }
+  EXPECT_EQ(released.size(), 1u);
+  const auto log = b.log();
+  ASSERT_GE(log.size(), 5u);  // the cores, chat started, chat done, sql started, sql done
+  EXPECT_NE(log[1].find("embed 2 -> 0"), std::string::npos) << log[1];
+  EXPECT_NE(log[1].find("chat started"), std::string::npos) << log[1];
+  const auto j = b.snapshot();
+  EXPECT_EQ(j["cores"], 2);
+  EXPECT_EQ(j["lanes"]["chat"]["last_step_threads"], 2);
+  EXPECT_EQ(j["lanes"]["chat"]["steps_by_threads"]["2"], 1);
+  EXPECT_EQ(j["lanes"]["embed"]["threads"], 2);
+}
+
+// Documents embed one chunk per step with every core; a chat arrives during one step; the very next step uses
+// what the budget leaves background work (0 on 2 cores: it yields; 1 where a core is spare) and the chat's
+// steps get the rest; once the chat is done background embedding has every core again (on 2 cores the yielded
+// documents resume and finish with them).
+TEST(CoreBudget, BackgroundEmbeddingGivesItsCoresToAnArrivingChatWithinOneStep) {
+  const char* d = std::getenv("UT_MODELS_DIR");
+  const auto models =
+      ut::engine::default_models(d && *d ? d : (std::filesystem::temp_directory_path() / "ut-test-models").string());
+  std::mt19937 rng(std::random_device{}());
+  for (const int cores : {2, 3}) {  // 3: a spare core, so embedding keeps one thread
+    SCOPED_TRACE(std::to_string(cores) + " cores");
+    const auto dir = std::filesystem::path(::testing::TempDir()) / ("ut_budget_" + std::to_string(rng()));
+    std::filesystem::create_directories(dir);
+    {
+      auto budget = std::make_shared<CoreBudget>(ut::engine::CoreBudgetConfig{.cores = cores});
+      ut::engine::Engine eng({.backend = "cpu"});
+      ut::engine::Assistant ai(eng, {.embed_model = models.embedder, .chat_model = models.decoder,
+                                     .db_path = (dir / "t.duckdb").string(), .parallel = 1,
+                                     .tune_index_batch = false, .cpu_budget = budget});
+      ai.set_index_batch(1);
+      std::mutex m;
+      std::vector<int> embed_steps, chat_steps;
+      int arrived_at = -1;  // embed steps before the chat arrived
+      std::shared_ptr<ut::engine::ChatJob> job;
+      budget->set_step_hook([&](CpuLane lane, int threads) {
+        std::lock_guard lock(m);
+        if (lane == CpuLane::chat) chat_steps.push_back(threads);
+        if (lane != CpuLane::embed) return;
+        embed_steps.push_back(threads);
+        if (!job && threads == cores && embed_steps.size() >= 2) {  // mid-way through the documents
+          arrived_at = static_cast<int>(embed_steps.size());
+          // Long enough that it cannot end before the next embedding step; cancelled once that step is seen.
+          job = ai.chat({.messages = {{"user", "which queue renders frames?"}},
+                         .gen = {.max_tokens = 400, .ignore_eog = true}, .retrieve = false});
+        } else if (job && static_cast<int>(embed_steps.size()) == arrived_at + 1) {
+          job->cancel = true;
+        }
+      });
+      for (int doc = 0; doc < 3; ++doc) {
+        std::string body;
+        for (int w = 0; w < 120; ++w) body += "w" + std::to_string(rng() % 5000) + (w % 40 == 39 ? ".\n\n" : " ");
+        ai.docs()->create("doc " + std::to_string(doc), body);
+      }
+      ai.schedule_indexing();
+      ASSERT_TRUE(ai.wait_indexed(std::chrono::seconds(120)));
+      std::shared_ptr<ut::engine::ChatJob> chat;
+      {
+        std::lock_guard lock(m);
+        chat = job;
+      }
+      ASSERT_TRUE(chat) << "no embedding step ran with every core";
+      chat->wait();
+      budget->set_step_hook(nullptr);
+      std::lock_guard lock(m);
+      ASSERT_GT(static_cast<int>(embed_steps.size()), arrived_at + 1);
+      EXPECT_EQ(embed_steps[static_cast<std::size_t>(arrived_at)], cores >= 3 ? 1 : 0);  // the next step
+      if (cores < 3) {  // it yielded, so the rest of the documents embedded after the chat, on every core
+        EXPECT_EQ(embed_steps.back(), cores);
+      }
+      EXPECT_EQ(budget->threads(CpuLane::embed), cores);  // taken back after the chat
+      ASSERT_FALSE(chat_steps.empty());
+      for (int t : chat_steps) EXPECT_EQ(t, cores >= 3 ? cores - 1 : cores);
+    }
+    std::filesystem::remove_all(dir);
+  }
+}
+
+}  // namespace
