@@ -10,6 +10,7 @@
 #include "server/routes.h"
 #include "server/server.h"
 #include "timeline/error.h"
+#include "workloads/ml/json_grammar.h"
 #include "workloads/ml/model.h"
 
 namespace ut::server {
@@ -127,6 +128,33 @@ void embeddings(engine::Assistant& ai, const ServedModel& embed_model, const htt
                   "application/json");
 }
 
+// response_format: "text", "json_object" (any JSON object) or "json_schema" (json_schema.schema), the JSON
+// ones as a grammar the sampler enforces. False after answering 400.
+bool parse_response_format(const json& body, ml::GenerateOptions& gen, httplib::Response& res) {
+  if (!body.contains("response_format") || body["response_format"].is_null()) return true;
+  const auto& rf = body["response_format"];
+  const std::string type = rf.is_object() ? field<std::string>(rf, "type", "") : "";
+  auto bad = [&](const std::string& message) {
+    send_error(res, 400, message, "invalid_request_error", "", "response_format");
+    return false;
+  };
+  if (type == "text") return true;
+  if (type == "json_object") {
+    gen.grammar = ml::json_object_grammar();
+    return true;
+  }
+  if (type != "json_schema") return bad("response_format.type must be 'text', 'json_object' or 'json_schema'");
+  const json& js = rf.contains("json_schema") ? rf["json_schema"] : json();
+  if (!js.is_object() || !js.contains("schema") || !(js["schema"].is_object() || js["schema"].is_boolean()))
+    return bad("response_format.json_schema.schema must be a JSON Schema object");
+  try {
+    gen.grammar = ml::json_schema_grammar(js["schema"]);
+  } catch (const UsageError& e) {
+    return bad(std::string("response_format.json_schema: ") + e.what());
+  }
+  return true;
+}
+
 // The chat request's messages and generation options; nullopt after answering 400 for a malformed body.
 std::optional<engine::ChatRequest> parse_chat(const json& body, httplib::Response& res) {
   engine::ChatRequest cr;
@@ -165,6 +193,7 @@ std::optional<engine::ChatRequest> parse_chat(const json& body, httplib::Respons
   if (last_n < -1 || last_n > 4096)
     return send_error(res, 400, "repeat_last_n must be in -1..4096", "invalid_request_error", "", "repeat_last_n"),
            std::nullopt;
+  if (!parse_response_format(body, cr.gen, res)) return std::nullopt;
   // llama-server's extension, which load tests send so that every answer is max_tokens long on both servers.
   cr.gen.ignore_eog = field<bool>(body, "ignore_eos", false);
   if (body.contains("stop")) {

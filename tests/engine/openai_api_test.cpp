@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <random>
 #include <sstream>
 #include <string>
@@ -112,6 +113,127 @@ TEST_F(AssistantTest, PenaltiesAreAcceptedInRangeAndOutOfRangeIs400) {
   b = ok;
   b["frequency_penalty"] = "high";
   post("/v1/chat/completions", b, 400);
+}
+
+// An independent check of a value against the JSON Schema subset the tests use (type, properties, required,
+// additionalProperties false, items, minItems/maxItems, minLength/maxLength, enum). "" when it validates.
+std::string violation(const json& v, const json& s, const std::string& at = "$") {
+  if (s.contains("enum")) {
+    for (const auto& e : s["enum"])
+      if (e == v) return "";
+    return at + ": " + v.dump() + " is not in the enum";
+  }
+  if (s.contains("type") && s["type"].is_array()) {
+    for (const auto& t : s["type"]) {
+      json one = s;
+      one["type"] = t;
+      if (violation(v, one, at).empty()) return "";
+    }
+    return at + ": no type of " + s["type"].dump() + " fits " + v.dump();
+  }
+  const std::string type = s.value("type", "");
+  if (type == "string") {
+    if (!v.is_string()) return at + ": not a string";
+    const auto& str = v.get_ref<const std::string&>();
+    const auto chars = std::count_if(str.begin(), str.end(), [](char c) { return (c & 0xC0) != 0x80; });
+    if (chars < s.value("minLength", 0) || chars > s.value("maxLength", 1 << 30)) return at + ": length " + std::to_string(chars);
+  } else if (type == "integer") {
+    if (!v.is_number_integer()) return at + ": not an integer";
+  } else if (type == "number") {
+    if (!v.is_number()) return at + ": not a number";
+  } else if (type == "boolean") {
+    if (!v.is_boolean()) return at + ": not a boolean";
+  } else if (type == "null") {
+    if (!v.is_null()) return at + ": not null";
+  } else if (type == "array") {
+    if (!v.is_array()) return at + ": not an array";
+    if (static_cast<int>(v.size()) < s.value("minItems", 0) || static_cast<int>(v.size()) > s.value("maxItems", 1 << 30))
+      return at + ": " + std::to_string(v.size()) + " items";
+    for (std::size_t i = 0; i < v.size(); ++i)
+      if (auto w = violation(v[i], s["items"], at + "[" + std::to_string(i) + "]"); !w.empty()) return w;
+  } else if (type == "object") {
+    if (!v.is_object()) return at + ": not an object";
+    for (const auto& r : s.value("required", json::array()))
+      if (!v.contains(r.get<std::string>())) return at + ": misses required " + r.dump();
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (!s["properties"].contains(it.key())) return at + ": extra property " + it.key();
+      if (auto w = violation(it.value(), s["properties"][it.key()], at + "." + it.key()); !w.empty()) return w;
+    }
+  }
+  return "";
+}
+
+TEST_F(AssistantTest, JsonSchemaAnswersParseAndValidate) {
+  start();
+  const json schema = json::parse(R"({"type": "object", "additionalProperties": false,
+    "properties": {"name": {"type": "string", "maxLength": 12}, "age": {"type": "integer"},
+                   "ok": {"type": "boolean"}, "score": {"type": "number"},
+                   "tags": {"type": "array", "items": {"type": "string", "enum": ["apt", "dpkg", "deb"]}, "maxItems": 3},
+                   "color": {"enum": ["red", "green", null]}, "note": {"type": ["string", "null"], "maxLength": 5},
+                   "inner": {"type": "object", "properties": {"x": {"type": "integer"}, "y": {"type": "boolean"}}}},
+    "required": ["name", "age", "ok", "tags"]})");
+  // Every string, number and list here is bounded, so the grammar always completes well within max_tokens:
+  // the answer must end with "stop" and be whole.
+  std::mt19937 rng(std::random_device{}());
+  for (int i = 0; i < 3; ++i) {
+    const json body{{"messages", user("describe a package as JSON")}, {"max_tokens", 1500},
+                    {"temperature", i == 0 ? 0.0 : 1.0}, {"seed", rng()},
+                    {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "pkg"}, {"schema", schema}}}}}};
+    const auto j = post("/v1/chat/completions", body, 200);
+    const std::string text = j["choices"][0]["message"]["content"];
+    EXPECT_EQ(j["choices"][0]["finish_reason"], "stop") << text;
+    json v;
+    ASSERT_NO_THROW(v = json::parse(text)) << text;
+    EXPECT_EQ(violation(v, schema), "") << text;
+  }
+}
+
+TEST_F(AssistantTest, JsonObjectAnswersAreObjectsOrHonestPrefixes) {
+  start();
+  std::mt19937 rng(std::random_device{}());
+  int whole = 0;
+  for (int i = 0; i < 2; ++i) {
+    const json body{{"messages", user("answer in JSON")}, {"max_tokens", 120}, {"temperature", 1.0}, {"seed", rng()},
+                    {"response_format", {{"type", "json_object"}}}};
+    const auto j = post("/v1/chat/completions", body, 200);
+    const std::string text = j["choices"][0]["message"]["content"];
+    // Any object is allowed, so a random model may nest or run on past max_tokens: then the text must be a
+    // prefix of a JSON object (the parser fails only at the end of the input).
+    if (j["choices"][0]["finish_reason"] == "stop") {
+      json v;
+      ASSERT_NO_THROW(v = json::parse(text)) << text;
+      EXPECT_TRUE(v.is_object()) << text;
+      ++whole;
+    } else {
+      EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+      ASSERT_FALSE(text.empty());
+      EXPECT_EQ(text[0], '{') << text;
+      try {
+        const json v = json::parse(text);
+        ADD_FAILURE() << "a whole object ended with finish_reason length: " << v.dump();
+      } catch (const json::parse_error& e) {
+        EXPECT_EQ(e.byte, text.size() + 1) << e.what() << "\n" << text;
+      }
+    }
+  }
+  RecordProperty("whole_objects", whole);
+}
+
+TEST_F(AssistantTest, UnsupportedSchemaFeaturesAre400NamingThem) {
+  start();
+  auto ask = [&](const json& rf) {
+    return post("/v1/chat/completions", {{"messages", user("x")}, {"response_format", rf}}, 400);
+  };
+  auto e = ask({{"type", "json_schema"}, {"json_schema", {{"schema", {{"type", "string"}, {"pattern", "^a+$"}}}}}});
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("'pattern'"), std::string::npos) << e.dump();
+  EXPECT_EQ(e["error"]["param"], "response_format");
+  e = ask({{"type", "json_schema"}, {"json_schema", {{"schema", {{"$ref", "#/defs/a"}}}}}});
+  EXPECT_NE(e["error"]["message"].get<std::string>().find("'$ref'"), std::string::npos) << e.dump();
+  ask({{"type", "json_schema"}});
+  ask({{"type", "xml"}});
+  ask("json");
+  post("/v1/chat/completions", {{"messages", user("x")}, {"max_tokens", 2}, {"response_format", {{"type", "text"}}}},
+       200);
 }
 
 }  // namespace

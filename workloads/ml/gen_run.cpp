@@ -8,7 +8,8 @@
 namespace ut::ml {
 namespace {
 
-llama_sampler* make_sampler(const SamplingOptions& s, const Model& model, bool ignore_eog) {
+llama_sampler* make_sampler(const SamplingOptions& s, const Model& model, bool ignore_eog,
+                            const std::string& grammar) {
   llama_sampler_chain_params p = llama_sampler_chain_default_params();
   p.no_perf = true;
   llama_sampler* chain = llama_sampler_chain_init(p);
@@ -17,6 +18,14 @@ llama_sampler* make_sampler(const SamplingOptions& s, const Model& model, bool i
     for (int32_t t : model.end_of_generation_tokens()) bias.push_back({t, -INFINITY});
     llama_sampler_chain_add(chain, llama_sampler_init_logit_bias(model.n_vocab(), static_cast<int32_t>(bias.size()),
                                                                  bias.data()));
+  }
+  if (!grammar.empty()) {
+    llama_sampler* g = llama_sampler_init_grammar(model.vocab(), grammar.c_str(), "root");
+    if (!g) {
+      llama_sampler_free(chain);
+      throw UsageError("[GenRun] the grammar does not parse");
+    }
+    llama_sampler_chain_add(chain, g);
   }
   if (s.penalized())
     llama_sampler_chain_add(chain, llama_sampler_init_penalties(model.n_vocab(), s.penalty_last_n, s.repeat_penalty,
@@ -54,7 +63,7 @@ double ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_c
 GenRun::GenRun(const Model& model, std::vector<int32_t> prompt, GenerateOptions o)
     : model_(model), prompt_(std::move(prompt)), opts_(std::move(o)), t0_(std::chrono::steady_clock::now()) {
   std::erase_if(opts_.stop, [](const std::string& s) { return s.empty(); });
-  sampler_ = make_sampler(opts_.sampling, model_, opts_.ignore_eog);
+  sampler_ = make_sampler(opts_.sampling, model_, opts_.ignore_eog, opts_.grammar);
   result_.prompt_tokens = static_cast<int>(prompt_.size());
 }
 
@@ -62,7 +71,7 @@ GenRun::~GenRun() { llama_sampler_free(sampler_); }
 
 int32_t GenRun::sample(const float* logits) {
   const int n_vocab = model_.n_vocab();
-  if (opts_.sampling.temperature <= 0.0f && !opts_.sampling.penalized()) {
+  if (opts_.sampling.temperature <= 0.0f && !opts_.sampling.penalized() && opts_.grammar.empty()) {
     int32_t best = -1;
     const auto& eog = model_.end_of_generation_tokens();
     for (int32_t t = 0; t < n_vocab; ++t) {

@@ -44,7 +44,7 @@ class GenRun {
   // Samples from one row of logits (n_vocab floats) and accepts the token into the sampler. Touches only this
   // run, so different runs may sample on different threads. Greedy runs take the arg-max directly (masking
   // end-of-generation tokens under ignore_eog): the chain's answer without building the candidate array.
-  // Runs with stateful samplers (penalties) always go through the chain.
+  // Runs with stateful samplers (penalties, a grammar) always go through the chain.
   int32_t sample(const float* logits);
   // One sampled token: the first one fixes the time to first token. Appends its text, ends the run on an
   // end-of-generation token, a stop string or max_tokens, streams what is safe. False when the run ended.

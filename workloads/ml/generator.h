@@ -77,6 +77,9 @@ struct GenerateOptions {
   RingBuffer<StreamToken>* ring = nullptr;
   const std::atomic<bool>* cancel = nullptr;
   bool ignore_eog = false;  // benchmarks: end-of-generation tokens are masked out, so max_tokens always run
+  // A GBNF grammar (root rule "root", see json_grammar.h) the answer must follow, through llama.cpp's grammar
+  // sampler: end-of-generation becomes possible only where the grammar is complete. Empty: free text.
+  std::string grammar;
 };
 
 enum class StopReason { max_tokens, end_of_generation, stop_string, cancelled, context_full };
