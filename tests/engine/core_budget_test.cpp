@@ -85,6 +85,21 @@ TEST(CoreBudget, ReleaseCallbacksLogAndStats) {
   EXPECT_EQ(j["lanes"]["embed"]["threads"], 2);
 }
 
+// The Runtime publishes the budget as realtime-stats' "cpu_budget" through the engine's stats sections.
+TEST(CoreBudget, RealtimeStatsCarryTheBudget) {
+  auto budget = std::make_shared<CoreBudget>(ut::engine::CoreBudgetConfig{.cores = 3});
+  ut::engine::Engine eng({.backend = "cpu"});
+  eng.set_stats_section("cpu_budget", [budget] { return budget->snapshot(); });
+  auto hold = budget->hold(CpuLane::sql);
+  const auto j = eng.realtime_stats();
+  ASSERT_TRUE(j.contains("cpu_budget"));
+  EXPECT_EQ(j["cpu_budget"]["cores"], 3);
+  EXPECT_EQ(j["cpu_budget"]["lanes"]["sql"]["active"], true);
+  EXPECT_EQ(j["cpu_budget"]["lanes"]["embed"]["threads"], 1);
+  eng.set_stats_section("cpu_budget", nullptr);
+  EXPECT_FALSE(eng.realtime_stats().contains("cpu_budget"));
+}
+
 // Documents embed one chunk per step with every core; a chat arrives during one step; the very next step uses
 // what the budget leaves background work (0 on 2 cores: it yields; 1 where a core is spare) and the chat's
 // steps get the rest; once the chat is done background embedding has every core again (on 2 cores the yielded
