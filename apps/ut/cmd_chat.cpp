@@ -1,11 +1,15 @@
 // `ut chat [MESSAGE]`: chat in the terminal, the answer streamed token by token, with retrieval from the
 // documents in the database (ut ingest puts them there). Without MESSAGE it reads one question per line.
+// With --json nothing streams: each answer is one JSON object on a line of stdout (text, tokens, timings,
+// sources), for scripts.
 #include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+
+#include <nlohmann/json.hpp>
 
 #include "apps/ut/commands.h"
 #include "engine/runtime.h"
@@ -22,7 +26,24 @@ struct ChatOptions {
   float temperature = 0.7f;
   uint32_t seed = 42;
   bool no_rag = false;
+  bool json = false;
 };
+
+// One answer as a JSON object (invalid UTF-8 from the model written as U+FFFD).
+std::string answer_json(const engine::ChatJob& job) {
+  const auto& r = *job.result;
+  nlohmann::json sources = nlohmann::json::array();
+  if (job.rag_ready)
+    for (auto& h : job.sources)
+      sources.push_back({{"document", h.title}, {"doc_id", h.doc_id}, {"chunk", h.ord}, {"score", h.score}});
+  nlohmann::json j{{"text", r.text},
+                   {"finish_reason", ml::to_string(r.reason)},
+                   {"tokens", {{"prompt", r.prompt_tokens}, {"completion", r.tokens.size()}}},
+                   {"timings", {{"rag_ms", job.rag_ms}, {"first_token_ms", r.ttft_ms}, {"decode_ms", r.decode_ms},
+                                {"tokens_per_s", r.decode_tokens_per_s()}}},
+                   {"sources", sources}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 int chat(const ChatOptions& o) {
   // llama.cpp places the models itself (GPU when present); the engine's own queues stay on the CPU here.
@@ -38,6 +59,13 @@ int chat(const ChatOptions& o) {
                         .gen = {.sampling = {.temperature = o.temperature, .seed = o.seed}, .max_tokens = o.max_tokens},
                         .retrieve = !o.no_rag});
     if (!job) throw Error("the engine is busy");
+    if (o.json) {
+      job->wait();
+      std::printf("%s\n", answer_json(*job).c_str());
+      std::fflush(stdout);
+      history.push_back({"assistant", job->result->text});
+      return;
+    }
     job->stream([](const ml::StreamToken* t) {
       if (t) {
         std::fputs(t->text.c_str(), stdout);
@@ -62,10 +90,10 @@ int chat(const ChatOptions& o) {
     return 0;
   }
   std::string line;
-  std::fprintf(stderr, "> ");
+  if (!o.json) std::fprintf(stderr, "> ");
   while (std::getline(std::cin, line)) {
     if (!line.empty()) ask(line);
-    std::fprintf(stderr, "> ");
+    if (!o.json) std::fprintf(stderr, "> ");
   }
   return 0;
 }
@@ -84,6 +112,7 @@ void add_chat_commands(CLI::App& app, CLI::App&, int& rc) {
   c->add_option("--temperature", o->temperature, "Sampling temperature (0: greedy)")->capture_default_str();
   c->add_option("--seed", o->seed, "Sampling seed")->capture_default_str();
   c->add_flag("--no-rag", o->no_rag, "Answer without retrieval");
+  c->add_flag("--json", o->json, "Each answer as one JSON object on stdout (text, tokens, timings, sources)");
   c->callback([o, &rc] { rc = chat(*o); });
 }
 
