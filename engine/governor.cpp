@@ -43,7 +43,9 @@ std::string level_of(double fraction) { return fraction < 0.60 ? "low" : fractio
 
 Governor::Governor(Engine& engine, GovernorConfig config)
     : engine_(engine), config_(config), base_heavy_(engine.config().max_heavy_ops), batch_(config.base_batch) {
-  if (config_.rss_limit_mb <= 0) config_.rss_limit_mb = static_cast<double>(host_info().memory_total) / (1 << 20) / 2;
+  const HostInfo host = host_info();
+  cores_ = host.cores;
+  if (config_.rss_limit_mb <= 0) config_.rss_limit_mb = static_cast<double>(host.memory_total) / (1 << 20) / 2;
   last_cpu_ticks_ = cpu_ticks();
   last_wall_ns_ = now_ns();
 }
@@ -104,7 +106,7 @@ void Governor::sample() {
   const uint64_t ticks = cpu_ticks(), wall = now_ns();
   const double cpu_s = static_cast<double>(ticks - last_cpu_ticks_) / static_cast<double>(sysconf(_SC_CLK_TCK));
   const double wall_s = static_cast<double>(wall - last_wall_ns_) / 1e9;
-  const double cpu_util = wall_s > 0 ? std::min(1.0, cpu_s / (wall_s * host_info().cores)) : 0;
+  const double cpu_util = wall_s > 0 ? std::min(1.0, cpu_s / (wall_s * cores_)) : 0;
   const auto stats = engine_.realtime_stats();
   const auto& gpu = stats["performance"]["gpu_util_pct"];
   std::string level, why;
@@ -128,7 +130,7 @@ void Governor::sample() {
     } else if (cpu_util > 0.85) {
       kind = "cpu-bound";
       reason = "the process used " + std::to_string(static_cast<int>(cpu_util * 100)) + "% of " +
-               std::to_string(host_info().cores) + " cores";
+               std::to_string(cores_) + " cores";
     } else {
       kind = "not saturated";
       reason = "CPU " + std::to_string(static_cast<int>(cpu_util * 100)) + "%" +

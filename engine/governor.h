@@ -59,6 +59,7 @@ class Governor {
 
   Engine& engine_;
   GovernorConfig config_;
+  unsigned cores_ = 1;  // read once: host_info() reads /proc, and the sampling loop runs every interval
   int base_heavy_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
