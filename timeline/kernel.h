@@ -52,6 +52,7 @@ struct DispatchContext {
   Grid grid;
   uint64_t begin = 0, end = 0;   // linear work-item range to run (CPU); whole grid for GPU backends
   void* native_queue = nullptr;  // cudaStream_t for CUDA; nullptr on the CPU backend
+  void* native_commands = nullptr;  // Vulkan: the VkCommandBuffer being recorded (Queue::native_handles())
   bool host = true;              // buffer<T>() gives host pointers (CPU backend) or device addresses
 
   // Typed device-address view of buffer i (host pointer on the CPU backend, device pointer on CUDA).

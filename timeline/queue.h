@@ -55,6 +55,21 @@ struct QueueStats {
 
 class Device;
 
+// A queue's API handles, for code that records the API's commands itself inside a dispatch (the renderer records
+// its frame into the render queue's batch: DispatchContext::native_commands). Untyped, so that callers include no
+// backend header. Vulkan: api "vulkan", VkInstance, VkPhysicalDevice, VkDevice, the VkQueue (shared with the
+// queue's worker: never submit to it directly), its family, and the loader's vkGetInstanceProcAddr. Empty (api "")
+// on backends without such handles.
+struct NativeQueueHandles {
+  std::string api;
+  void* instance = nullptr;
+  void* physical_device = nullptr;
+  void* device = nullptr;
+  void* queue = nullptr;
+  uint32_t family = 0;
+  void* get_instance_proc_addr = nullptr;
+};
+
 class Queue : public std::enable_shared_from_this<Queue> {
  public:
   Queue(Device& device, QueueDesc desc);
@@ -79,6 +94,7 @@ class Queue : public std::enable_shared_from_this<Queue> {
   // Called by CommandBuffer::commit after bookkeeping.
   virtual void submit(std::shared_ptr<detail::CommandBufferState> cb) = 0;
   virtual int native_priority() const noexcept { return 0; }
+  virtual NativeQueueHandles native_handles() const { return {}; }
   // Called by CommandBufferState::finish(): on_completed when the status is final (before waiters wake),
   // on_drained after the completion handlers ran (wait_idle returns once every buffer is drained).
   void on_completed(const detail::CommandBufferState& cb) noexcept;

@@ -290,6 +290,7 @@ class VulkanQueue final : public Queue {
 
   void submit(std::shared_ptr<CommandBufferState> cb) override;
   int native_priority() const noexcept override { return static_cast<int>(core_->slot.priority * 100.0f + 0.5f); }
+  NativeQueueHandles native_handles() const override;
   QueueCore& core() noexcept { return *core_; }
 
  private:

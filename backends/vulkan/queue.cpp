@@ -45,6 +45,18 @@ VulkanQueue::VulkanQueue(VulkanDevice& device, QueueDesc desc) : Queue(device, s
   worker_ = std::thread([this] { run(); });
 }
 
+NativeQueueHandles VulkanQueue::native_handles() const {
+  NativeQueueHandles h;
+  h.api = "vulkan";
+  h.instance = ctx_->in.instance;
+  h.physical_device = ctx_->phys;
+  h.device = ctx_->device;
+  h.queue = core_->slot.queue;
+  h.family = core_->slot.family;
+  h.get_instance_proc_addr = reinterpret_cast<void*>(ctx_->in.gipa);
+  return h;
+}
+
 VulkanQueue::~VulkanQueue() {
   wait_idle();
   {
@@ -179,6 +191,7 @@ void VulkanQueue::do_dispatch(const DispatchCmd& d, Batch& batch) {
   ctx.begin = 0;
   ctx.end = d.grid.count();
   ctx.native_queue = &rec;
+  ctx.native_commands = cmd;
   ctx.host = false;
   (*fn)(ctx);
   full_barrier(ctx_->vk, cmd, false);

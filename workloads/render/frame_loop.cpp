@@ -11,6 +11,13 @@ namespace ut::render {
 FrameLoop::FrameLoop(FrameLoopDesc desc) : desc_(std::move(desc)), stats_(desc_.hz) {
   if (!desc_.device) throw UsageError("[FrameLoop::FrameLoop] a device is required");
   if (!(desc_.hz > 0 && desc_.hz <= 1000)) throw UsageError("[FrameLoop::FrameLoop] hz must be in (0, 1000]");
+  if (desc_.renderer && desc_.renderer->on_timeline()) {
+    // The renderer records into its queue's batches: the frame's command buffer must be of that queue.
+    if (desc_.queue && desc_.queue != desc_.renderer->queue())
+      throw UsageError("[FrameLoop::FrameLoop] the renderer draws on queue '" + desc_.renderer->queue()->label() +
+                       "', not on '" + desc_.queue->label() + "'");
+    desc_.queue = desc_.renderer->queue();
+  }
   if (!desc_.queue) desc_.queue = desc_.device->make_queue({.kind = QueueKind::render, .label = "Q_render"});
   if (desc_.queue->kind() != QueueKind::render)
     throw UsageError("[FrameLoop::FrameLoop] the queue must be of kind render (got " +
@@ -129,13 +136,21 @@ void FrameLoop::one_frame(uint64_t n) {
   UiFrameInfo info;
   UiModel& model = *desc_.model;
   auto cb = desc_.queue->make_command_buffer("frame " + std::to_string(n));
-  cb.host_task(
+  RenderOptions opt;
+  opt.capture = !shot.empty();
+  const auto draw = [&] { info = draw_ui(model, ui_state_, in); };
+  Renderer* r = desc_.renderer;
+  if (r && r->on_timeline()) {
+    // The frame on the GPU timeline: ImGui builds on the queue's worker (a host task), the frame's Vulkan commands
+    // are recorded into the queue's batch, and the batch signals E_frame (a timeline semaphore) on the GPU.
+    cb.host_task([&] { sample.start_ns = now_ns(); r->build(draw); }, "draw");
+    r->encode(cb, opt);
+  } else {
+    cb.host_task(
         [&] {
           sample.start_ns = now_ns();
-          if (desc_.renderer) {
-            RenderOptions opt;
-            opt.capture = !shot.empty();
-            const FrameTimes t = desc_.renderer->render([&] { info = draw_ui(model, ui_state_, in); }, opt);
+          if (r) {
+            const FrameTimes t = r->render(draw, opt);
             sample.cpu_ms = t.cpu_ms;
             sample.gpu_ms = t.gpu_ms;
           } else {
@@ -145,10 +160,15 @@ void FrameLoop::one_frame(uint64_t n) {
             sample.cpu_ms = static_cast<double>(now_ns() - sample.start_ns) / 1e6;
           }
         },
-        "draw")
-      .signal(desc_.e_frame, frame_base_ + n)
-      .commit();
+        "draw");
+  }
+  cb.signal(desc_.e_frame, frame_base_ + n).commit();
   cb.wait_until_completed();  // our own frame only; rethrows a failed draw
+  if (r && r->on_timeline()) {
+    const FrameTimes t = r->finish(opt);
+    sample.cpu_ms = t.cpu_ms;
+    sample.gpu_ms = t.gpu_ms;
+  }
 
   sample.index = n;
   const double period_ms = 1000.0 / desc_.hz;

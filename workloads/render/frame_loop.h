@@ -12,7 +12,9 @@
 //
 // Contract (the plan's rules, tested in tests/render)
 // - Each tick commits one command buffer to the render queue: host task "draw" (ImGui + Vulkan, waiting only
-//   for its own GPU fence), then signal(E_frame, n). It never encodes a wait on any event, and draw_ui reads
+//   for its own GPU fence), then signal(E_frame, n). With a renderer on a timeline queue (Renderer::on_timeline(),
+//   a Vulkan render queue) the buffer is: host task "draw" (ImGui), the frame's Vulkan commands recorded into the
+//   queue's batch, signal(E_frame, n) by the GPU (a timeline semaphore); the loop runs on the renderer's queue. It never encodes a wait on any event, and draw_ui reads
 //   ML/data events with signaled_value() only: a held ML queue cannot stall a frame.
 // - Paced by a timer: the ticker sleeps until the next tick (std::this_thread::sleep_until), no busy loop. If
 //   a frame overruns, the missed ticks are skipped (counted in late frames), not replayed in a burst.

@@ -11,6 +11,7 @@
 
 #include "timeline/clock.h"
 #include "timeline/error.h"
+#include "timeline/queue.h"
 #include "workloads/render/vk_context.h"
 #include "workloads/render/window.h"
 
@@ -30,9 +31,32 @@ constexpr VkFormat kFormat = VK_FORMAT_R8G8B8A8_UNORM;
 constexpr const char* kCreate = "Renderer::create";
 constexpr const char* kRender = "Renderer::render";
 
+// The kernel that lets the renderer record its own Vulkan commands into a timeline queue's batch: a dispatch of it
+// calls *fn with the VkCommandBuffer being recorded. The caller keeps *fn alive until the buffer completed.
+constexpr const char* kRecordKernel = "ut.render.record";
+struct RecordArgs {
+  const std::function<void(VkCommandBuffer)>* fn;
+};
+void register_record_kernel() {
+  static const bool once = kernels().add(kRecordKernel, "vulkan", [](const DispatchContext& c) {
+    if (c.native_commands == nullptr) throw UsageError("[Renderer] ut.render.record ran outside a Vulkan queue's batch");
+    (*c.constants<RecordArgs>().fn)(static_cast<VkCommandBuffer>(c.native_commands));
+  });
+  (void)once;
+}
+
+// Runs `record` in a command buffer of `queue` and waits for it (rethrows its failure).
+void submit_on(Queue& queue, const std::function<void(VkCommandBuffer)>& record, const std::string& label) {
+  auto cb = queue.make_command_buffer(label);
+  cb.dispatch(kRecordKernel, Grid{1}, DispatchArgs::make({}, RecordArgs{&record}));
+  cb.commit();
+  cb.wait_until_completed();
+}
+
 }  // namespace
 
 struct Renderer::Impl {
+  QueuePtr queue;  // the timeline's render queue (frames are its command buffers), or null: our own VkQueue
   std::unique_ptr<VulkanContext> ctx;
   DeviceHandle<VkImage> image;
   DeviceHandle<VkDeviceMemory> image_mem;
@@ -53,8 +77,19 @@ struct Renderer::Impl {
   bool imgui_vulkan = false;
   bool imgui_glfw = false;
 
-  ~Impl() {
-    if (ctx && ctx->device()) vkDeviceWaitIdle(ctx->device());
+  // Timeline mode: what the frame's dispatch records (set by encode()), and the time spent recording it.
+  RenderOptions pending;
+  std::function<void(VkCommandBuffer)> frame_recorder;
+  std::atomic<uint64_t> record_ns{0};
+  uint64_t build_ns = 0;
+
+  ~Impl() { idle(); release(); }
+  // Every submitted frame done. On the timeline the queue's worker owns the VkQueue: vkDeviceWaitIdle would race it.
+  void idle() {
+    if (queue) queue->wait_idle();
+    else if (ctx && ctx->device()) vkDeviceWaitIdle(ctx->device());
+  }
+  void release() {
     if (imgui) {
       ImGui::SetCurrentContext(imgui);
       if (imgui_vulkan) ImGui_ImplVulkan_Shutdown();
@@ -74,6 +109,8 @@ struct Renderer::Impl {
   void init_imgui(const RendererDesc& desc, Window* window);
   // The steps of Renderer::render() after ImGui built the frame.
   void record(const RenderOptions& opt, uint32_t width, uint32_t height, Window* window, uint32_t swap_index);
+  void record_commands(VkCommandBuffer cb, const RenderOptions& opt, uint32_t width, uint32_t height, Window* window,
+                       uint32_t swap_index);
   void submit_and_wait(Window* window, uint32_t swap_index);
   double gpu_ms() const;
   void copy_capture(Image& out, uint32_t width, uint32_t height) const;
@@ -292,6 +329,13 @@ void Renderer::Impl::record(const RenderOptions& opt, uint32_t width, uint32_t h
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
   bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
   UT_VK_CHECK(kRender, vkBeginCommandBuffer(cb, &bi));
+  record_commands(cb, opt, width, height, window, swap_index);
+  UT_VK_CHECK(kRender, vkEndCommandBuffer(cb));
+}
+
+// The frame's commands (into our own command buffer, or into the timeline queue's batch).
+void Renderer::Impl::record_commands(VkCommandBuffer cb, const RenderOptions& opt, uint32_t width, uint32_t height,
+                                     Window* window, uint32_t swap_index) {
   if (queries) {
     vkCmdResetQueryPool(cb, queries.get(), 0, 2);
     vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries.get(), 0);
@@ -323,7 +367,6 @@ void Renderer::Impl::record(const RenderOptions& opt, uint32_t width, uint32_t h
   }
   if (window) window->record_blit(cb, image.get(), width, height, swap_index);
   if (queries) vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries.get(), 1);
-  UT_VK_CHECK(kRender, vkEndCommandBuffer(cb));
 }
 
 // Submits the frame (after the swapchain image is acquired, in window mode), presents it, and waits for it.
@@ -387,7 +430,7 @@ Renderer::Renderer(const RendererDesc& d) : desc_(d), impl_(std::make_unique<Imp
 
 Renderer::~Renderer() {
   // Order: GPU idle -> swapchain/surface (need the instance) -> our Vulkan objects, ImGui, instance -> window.
-  if (impl_ && impl_->ctx && impl_->ctx->device()) vkDeviceWaitIdle(impl_->ctx->device());
+  if (impl_) impl_->idle();
   if (window_) window_->release_vulkan();
   impl_.reset();
   window_.reset();
@@ -400,14 +443,32 @@ std::unique_ptr<Renderer> Renderer::create(const RendererDesc& desc) {
   std::unique_ptr<Renderer> r(new Renderer(desc));
   auto& m = *r->impl_;
 
-  VulkanContextDesc cd;
-  cd.app_name = desc.title;
-  if (desc.window) {
-    r->window_ = Window::create(desc.title, desc.width, desc.height);  // throws BackendError without a display
-    cd.instance_extensions = Window::required_instance_extensions();
-    cd.want_swapchain = true;
+  if (desc.queue) {
+    // On the timeline: the render queue's device, every submission a command buffer of that queue.
+    if (desc.window) throw UsageError("[Renderer::create] a window needs its own device (swapchain); render headless on a queue");
+    if (desc.queue->kind() != QueueKind::render)
+      throw UsageError("[Renderer::create] queue '" + desc.queue->label() + "' is not a render queue");
+    register_record_kernel();
+    m.queue = desc.queue;
+    Queue* q = desc.queue.get();
+    m.ctx = VulkanContext::adopt(q->native_handles(), [q](const std::function<void(VkCommandBuffer)>& record) {
+      submit_on(*q, record, "renderer set-up");
+    });
+    m.frame_recorder = [&m, w = desc.width, h = desc.height](VkCommandBuffer cb) {
+      const uint64_t t0 = now_ns();
+      m.record_commands(cb, m.pending, w, h, nullptr, 0);
+      m.record_ns.store(now_ns() - t0);
+    };
+  } else {
+    VulkanContextDesc cd;
+    cd.app_name = desc.title;
+    if (desc.window) {
+      r->window_ = Window::create(desc.title, desc.width, desc.height);  // throws BackendError without a display
+      cd.instance_extensions = Window::required_instance_extensions();
+      cd.want_swapchain = true;
+    }
+    m.ctx = VulkanContext::create(cd);
   }
-  m.ctx = VulkanContext::create(cd);
   m.create_target(desc.width, desc.height);
   m.create_pass(desc.width, desc.height);
   m.create_readback(desc.width, desc.height);
@@ -420,6 +481,14 @@ std::unique_ptr<Renderer> Renderer::create(const RendererDesc& desc) {
 
 FrameTimes Renderer::render(const std::function<void()>& draw, const RenderOptions& opt) {
   auto& m = *impl_;
+  if (m.queue) {
+    build(draw);
+    auto cb = m.queue->make_command_buffer("frame");
+    encode(cb, opt);
+    cb.commit();
+    cb.wait_until_completed();
+    return finish(opt);
+  }
   const uint64_t t0 = now_ns();
   ImGui::SetCurrentContext(m.imgui);
   ImGuiIO& io = ImGui::GetIO();
@@ -450,6 +519,52 @@ FrameTimes Renderer::render(const std::function<void()>& draw, const RenderOptio
   t.cpu_ms = static_cast<double>(now_ns() - t0) / 1e6;
   return t;
 }
+
+void Renderer::build(const std::function<void()>& draw) {
+  auto& m = *impl_;
+  if (!m.queue) throw UsageError("[Renderer::build] only on a timeline queue (RendererDesc::queue); use render()");
+  const uint64_t t0 = now_ns();
+  ImGui::SetCurrentContext(m.imgui);
+  ImGuiIO& io = ImGui::GetIO();
+  io.DeltaTime = last_frame_ns_ ? static_cast<float>(static_cast<double>(t0 - last_frame_ns_) / 1e9) : 1.0f / 60.0f;
+  if (io.DeltaTime <= 0) io.DeltaTime = 1e-4f;
+  last_frame_ns_ = t0;
+  ImGui_ImplVulkan_NewFrame();
+  io.DisplaySize = ImVec2(static_cast<float>(desc_.width), static_cast<float>(desc_.height));
+  ImGui::NewFrame();
+  try {
+    draw();
+  } catch (...) {
+    ImGui::EndFrame();
+    throw;
+  }
+  ImGui::Render();
+  m.build_ns = now_ns() - t0;
+}
+
+void Renderer::encode(CommandBuffer& cb, const RenderOptions& opt) {
+  auto& m = *impl_;
+  if (!m.queue) throw UsageError("[Renderer::encode] only on a timeline queue (RendererDesc::queue); use render()");
+  m.pending = opt;
+  m.record_ns.store(0);
+  cb.dispatch(kRecordKernel, Grid{1}, DispatchArgs::make({}, RecordArgs{&m.frame_recorder}));
+}
+
+FrameTimes Renderer::finish(const RenderOptions& opt) {
+  auto& m = *impl_;
+  if (!m.queue) throw UsageError("[Renderer::finish] only on a timeline queue (RendererDesc::queue); use render()");
+  if (int e = g_imgui_vk_error.exchange(VK_SUCCESS); e != VK_SUCCESS)
+    throw_vk_error(kRender, "ImGui_ImplVulkan_RenderDrawData", static_cast<VkResult>(e));
+  FrameTimes t;
+  if (m.queries) t.gpu_ms = m.gpu_ms();
+  if (opt.capture) m.copy_capture(captured_, desc_.width, desc_.height);
+  ++frames_;
+  t.cpu_ms = static_cast<double>(m.build_ns + m.record_ns.load()) / 1e6;
+  return t;
+}
+
+bool Renderer::on_timeline() const noexcept { return impl_->queue != nullptr; }
+const QueuePtr& Renderer::queue() const noexcept { return impl_->queue; }
 
 void Renderer::save_png(const std::string& path) const {
   if (captured_.rgba.empty()) throw UsageError("[Renderer::save_png] no frame captured yet (render with capture = true)");

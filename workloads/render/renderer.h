@@ -5,10 +5,26 @@
 //   std::printf("cpu %.2f ms, gpu %.2f ms on %s\n", t.cpu_ms, t.gpu_ms, r->device_name().c_str());
 //   r->save_png("frame.png");                                            // the last captured frame
 //
+//   // On the timeline: the frame is a command buffer of a Vulkan render queue, E_frame a timeline semaphore.
+//   auto vk = ut::Device::create({.backend = "vulkan"});
+//   auto q = vk->make_queue({.kind = ut::QueueKind::render, .label = "Q_render"});
+//   auto e_frame = vk->make_event("E_frame");
+//   auto r2 = ut::render::Renderer::create({.queue = q});
+//   r2->build([&] { ImGui::Text("hi"); });                               // ImGui on this thread (CPU)
+//   auto cb = q->make_command_buffer("frame");
+//   r2->encode(cb, {});                                                  // the frame's Vulkan commands, in order
+//   cb.signal(e_frame, 1).commit();                                      // the GPU signals E_frame = 1
+//   e_frame->wait(1);  auto t2 = r2->finish({});                          // timestamps, capture
+//
 // Contract
 // - render() runs NewFrame -> draw() -> Render, records one Vulkan command buffer (clear, ImGui, timestamps,
 //   optional copy to a host-visible buffer), submits it and waits for its fence: one frame in flight, so the
 //   GPU time measured is this frame's. It only waits on its own GPU work, never on a timeline event.
+// - With RendererDesc::queue (a render queue of the Vulkan backend, headless only) the renderer adopts that
+//   queue's VkDevice and never submits itself: set-up (the font upload) and frames are dispatches on the queue that
+//   record into its batch, so they order with the queue's other commands and signal timeline semaphores (E_frame)
+//   on the GPU. render() still works (its own command buffer, waited); build/encode/finish split it for a caller
+//   that puts the frame into its own command buffer (the FrameLoop).
 // - Not thread-safe: one thread at a time (the render queue's worker); the ImGui context is this renderer's,
 //   made current at each render().
 // - Window mode (RendererDesc::window = true) needs a display (DISPLAY or WAYLAND_DISPLAY) and GLFW; without
@@ -22,6 +38,8 @@
 #include <string>
 #include <vector>
 
+#include "timeline/queue.h"
+
 namespace ut::render {
 
 class VulkanContext;
@@ -33,6 +51,7 @@ struct RendererDesc {
   bool window = false;          // show a GLFW window (needs a display); otherwise offscreen only
   std::string title = "Unified Timeline";
   float font_scale = 1.0f;
+  QueuePtr queue;               // a Vulkan render queue: frames are its command buffers (see the contract)
 };
 
 struct RenderOptions {
@@ -62,6 +81,14 @@ class Renderer {
   Renderer& operator=(const Renderer&) = delete;
 
   FrameTimes render(const std::function<void()>& draw, const RenderOptions& opt = {});
+  // On a timeline queue only (UsageError otherwise). build(): ImGui's frame on the calling thread. encode(): the
+  // dispatch that records the built frame into `cb` (a buffer of the renderer's queue); the caller keeps the
+  // renderer alive and calls nothing else on it until `cb` completed, then finish() (timestamps, capture).
+  void build(const std::function<void()>& draw);
+  void encode(CommandBuffer& cb, const RenderOptions& opt = {});
+  FrameTimes finish(const RenderOptions& opt = {});
+  bool on_timeline() const noexcept;
+  const QueuePtr& queue() const noexcept;  // the timeline queue, or null
   // Makes this renderer's ImGui context current (to set styles before the first frame).
   void make_current();
 

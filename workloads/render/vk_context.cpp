@@ -128,21 +128,7 @@ std::unique_ptr<VulkanContext> VulkanContext::create(const VulkanContextDesc& de
   }
   if (best < 0) throw BackendError(std::string("[") + kWhere + "] no Vulkan device with a graphics queue" + no_device_hint());
   ctx->physical_ = devs[static_cast<std::size_t>(best)];
-  ctx->family_ = best_family;
-  VkPhysicalDeviceProperties props;
-  vkGetPhysicalDeviceProperties(ctx->physical_, &props);
-  ctx->name_ = props.deviceName;
-  ctx->type_ = type_name(props.deviceType);
-  ctx->driver_ = "api " + std::to_string(VK_API_VERSION_MAJOR(props.apiVersion)) + "." +
-                 std::to_string(VK_API_VERSION_MINOR(props.apiVersion)) + "." +
-                 std::to_string(VK_API_VERSION_PATCH(props.apiVersion)) + ", driver 0x" + [&] {
-                   char buf[16];
-                   std::snprintf(buf, sizeof buf, "%x", props.driverVersion);
-                   return std::string(buf);
-                 }();
-  ctx->timestamp_period_ns_ = props.limits.timestampPeriod;
-  if (!props.limits.timestampComputeAndGraphics) ctx->timestamp_bits_ = 0;
-  vkGetPhysicalDeviceMemoryProperties(ctx->physical_, &ctx->mem_props_);
+  ctx->read_properties(best_family);
 
   const float prio = 1.0f;
   VkDeviceQueueCreateInfo qci{VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
@@ -167,7 +153,43 @@ std::unique_ptr<VulkanContext> VulkanContext::create(const VulkanContextDesc& de
   return ctx;
 }
 
+void VulkanContext::read_properties(uint32_t family) {
+  family_ = family;
+  uint32_t nf = 0;
+  vkGetPhysicalDeviceQueueFamilyProperties(physical_, &nf, nullptr);
+  std::vector<VkQueueFamilyProperties> fams(nf);
+  vkGetPhysicalDeviceQueueFamilyProperties(physical_, &nf, fams.data());
+  timestamp_bits_ = family < nf ? fams[family].timestampValidBits : 0;
+  VkPhysicalDeviceProperties props;
+  vkGetPhysicalDeviceProperties(physical_, &props);
+  name_ = props.deviceName;
+  type_ = type_name(props.deviceType);
+  char ver[16];
+  std::snprintf(ver, sizeof ver, "%x", props.driverVersion);
+  driver_ = "api " + std::to_string(VK_API_VERSION_MAJOR(props.apiVersion)) + "." +
+            std::to_string(VK_API_VERSION_MINOR(props.apiVersion)) + "." +
+            std::to_string(VK_API_VERSION_PATCH(props.apiVersion)) + ", driver 0x" + ver;
+  timestamp_period_ns_ = props.limits.timestampPeriod;
+  if (!props.limits.timestampComputeAndGraphics) timestamp_bits_ = 0;
+  vkGetPhysicalDeviceMemoryProperties(physical_, &mem_props_);
+}
+
+std::unique_ptr<VulkanContext> VulkanContext::adopt(const NativeQueueHandles& h, Submitter submit) {
+  if (h.api != "vulkan" || !h.device || !h.queue)
+    throw UsageError("[VulkanContext::adopt] not a Vulkan queue (its backend gives no Vulkan handles)");
+  if (!submit) throw UsageError("[VulkanContext::adopt] a submit function is required");
+  std::unique_ptr<VulkanContext> ctx(new VulkanContext());
+  ctx->instance_ = static_cast<VkInstance>(h.instance);
+  ctx->physical_ = static_cast<VkPhysicalDevice>(h.physical_device);
+  ctx->device_ = static_cast<VkDevice>(h.device);
+  ctx->queue_ = static_cast<VkQueue>(h.queue);
+  ctx->submit_ = std::move(submit);
+  ctx->read_properties(h.family);
+  return ctx;
+}
+
 VulkanContext::~VulkanContext() {
+  if (submit_) return;  // adopted: the timeline's device, not ours
   if (device_) vkDeviceWaitIdle(device_);
   once_pool_.reset();
   if (device_) vkDestroyDevice(device_, nullptr);

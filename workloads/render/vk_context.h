@@ -20,10 +20,13 @@
 #include <vulkan/vulkan.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "timeline/queue.h"
 
 namespace ut::render {
 
@@ -88,7 +91,14 @@ struct VulkanContextDesc {
 class VulkanContext {
  public:
   static std::unique_ptr<VulkanContext> create(const VulkanContextDesc& desc = {});
+  // Records `record` into a command buffer that the timeline submits, and returns once it ran on the GPU.
+  using Submitter = std::function<void(const std::function<void(VkCommandBuffer)>& record)>;
+  // A context over the device of a timeline queue (handles.api == "vulkan"; throws UsageError otherwise): it
+  // creates and destroys nothing of the device's, and submit_once() goes through `submit`, because the queue's
+  // worker owns the VkQueue (vkQueueSubmit needs it externally synchronized).
+  static std::unique_ptr<VulkanContext> adopt(const NativeQueueHandles& handles, Submitter submit);
   ~VulkanContext();
+  bool adopted() const noexcept { return static_cast<bool>(submit_); }
   VulkanContext(const VulkanContext&) = delete;
   VulkanContext& operator=(const VulkanContext&) = delete;
 
@@ -110,6 +120,10 @@ class VulkanContext {
   // Records commands into a one-time command buffer, submits them and waits for the queue (set-up only).
   template <class F>
   void submit_once(F&& record) {
+    if (submit_) {
+      submit_(std::function<void(VkCommandBuffer)>(std::forward<F>(record)));
+      return;
+    }
     VkCommandBuffer cb = begin_once();
     record(cb);
     end_once(cb);
@@ -117,6 +131,7 @@ class VulkanContext {
 
  private:
   VulkanContext() = default;
+  void read_properties(uint32_t family);
   VkCommandBuffer begin_once();
   void end_once(VkCommandBuffer cb);
 
@@ -130,6 +145,7 @@ class VulkanContext {
   double timestamp_period_ns_ = 1.0;
   VkPhysicalDeviceMemoryProperties mem_props_{};
   DeviceHandle<VkCommandPool> once_pool_;
+  Submitter submit_;  // set: adopted (the device belongs to the timeline)
 };
 
 }  // namespace ut::render
