@@ -195,7 +195,13 @@ if chosen ml; then
 fi
 if chosen engine; then
   if have ut_engine_tests; then
-    step engine.cuda 600 env UT_BACKEND=cuda UT_ML_DEVICE=cuda "$BIN/ut_engine_tests"
+    # The ML lane on the GPU where ggml's CUDA backend was staged; otherwise on the CPU, said in the summary.
+    if [[ -f ${UT_LLAMA_CUDA_DIR:-/nonexistent}/libggml-cuda.so ]]; then
+      step engine.cuda 600 env UT_BACKEND=cuda UT_ML_DEVICE=cuda "$BIN/ut_engine_tests"
+    else
+      note "  engine: no ggml CUDA backend staged: the engine's ML lane runs on the CPU in this step"
+      step engine.cuda.ml-on-cpu 600 env UT_BACKEND=cuda UT_ML_DEVICE=cpu "$BIN/ut_engine_tests"
+    fi
   else missing engine ut_engine_tests; fi
 fi
 if chosen render; then
