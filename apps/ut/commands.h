@@ -1,6 +1,6 @@
 // Sub-commands of the `ut` program. Each module registers its commands with an add_*_commands function
 // that attaches CLI11 callbacks; a callback stores the process exit code in `rc`. Every `ut bench X` comes from
-// bench/cli.h (main.cpp calls it).
+// bench/cli.h (build_app in apps/ut/app.cpp calls it).
 //   void add_timeline_commands(CLI::App& app, CLI::App& bench, int& rc);   // doctor, demo
 // A new module adds its function to extra_command_sets() in apps/ut/command_sets.cpp.
 #pragma once
@@ -27,6 +27,10 @@ void add_ingest_commands(CLI::App& app, CLI::App& bench, int& rc);  // ingest
 void add_chat_commands(CLI::App& app, CLI::App& bench, int& rc);    // chat
 // Other layers' command sets, in --help order.
 std::vector<AddCommands> extra_command_sets();
+
+// The whole `ut` command line (apps/ut/app.cpp): description, --config/ut.toml handling, `ut config`, `ut bench`
+// and every command set. `app` must outlive the parse; callbacks store their exit code in `rc`.
+void build_app(CLI::App& app, int& rc);
 
 struct DoctorOptions {
   bool json = false;

@@ -71,6 +71,28 @@ TEST(Chunker, OverlongSentenceSplitsAtWords) {
   EXPECT_EQ(chunks[2].tokens, 5u);
 }
 
+// Found by the chunker fuzz target: an overlong word right after the overlap made a chunk of the overlap alone,
+// a piece of the previous chunk repeated (and embedded twice). Every chunk must hold text no earlier one holds.
+TEST(Chunker, NoChunkRepeatsOnlyTheOverlap) {
+  // Word pieces: each word costs ceil(bytes / 4) tokens, so the 40-byte word (10) fits no chunk beside others.
+  auto pieces = [](std::string_view s) {
+    std::size_t n = 0, word = 0;
+    for (char c : s) {
+      if (c == ' ') n += (word + 3) / 4, word = 0;
+      else ++word;
+    }
+    return n + (word + 3) / 4;
+  };
+  const std::string doc = "short words then " + std::string(40, 'x') + " and more. End.";
+  const auto chunks = chunk_text(doc, pieces, {.max_tokens = 8, .overlap_tokens = 2});
+  ASSERT_GE(chunks.size(), 3u);
+  for (std::size_t i = 1; i < chunks.size(); ++i) {
+    EXPECT_GT(chunks[i].begin, chunks[i - 1].begin) << i;
+    EXPECT_GT(chunks[i].end, chunks[i - 1].end) << "chunk " << i << " '" << chunks[i].text << "' ends where chunk "
+                                               << i - 1 << " '" << chunks[i - 1].text << "' ends";
+  }
+}
+
 TEST(Chunker, EditChangesOnlyTheAffectedChunkHashes) {
   std::mt19937_64 rng(std::random_device{}());
   const std::string doc = random_doc(rng, 12);

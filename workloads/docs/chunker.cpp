@@ -104,7 +104,7 @@ std::vector<Chunk> chunk_text(std::string_view text, const TokenCounter& count, 
     c.hash = content_hash(c.text);
     chunks.push_back(std::move(c));
   };
-  std::size_t start = 0;
+  std::size_t start = 0, fresh = 0;  // fresh: the first unit that no chunk emitted so far holds
   while (start < units.size()) {
     std::size_t used = 0, last = start;
     std::size_t i = start;
@@ -121,8 +121,15 @@ std::vector<Chunk> chunk_text(std::string_view text, const TokenCounter& count, 
       last = i;
       if (units[i].para_end && used * 2 >= opt.max_tokens) break;
     }
+    if (last < fresh) {
+      // Only the overlap fitted (the next unit is too big to join it): such a chunk would repeat a piece of the
+      // previous one and add nothing, so this chunk starts without overlap.
+      start = fresh;
+      continue;
+    }
     emit(start, last);
     if (last + 1 >= units.size()) break;
+    fresh = last + 1;
     // Overlap: step back over trailing sentences of this chunk while they fit the overlap budget.
     std::size_t next = last + 1, back = 0;
     while (next > start + 1 && back + units[next - 1].tokens <= opt.overlap_tokens && !units[next - 1].para_end) {

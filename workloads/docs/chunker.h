@@ -8,7 +8,8 @@
 // Contract: chunks cover the text in order; each has at most max_tokens tokens by `count`, except a single
 // word longer than the budget, which becomes a chunk of its own (flagged `oversized`). A chunk ends at a
 // paragraph end when it is at least half full, else at a sentence end, else at a word. The next chunk starts
-// with up to overlap_tokens of the previous chunk's trailing sentences. Deterministic.
+// with up to overlap_tokens of the previous chunk's trailing sentences, unless the text after them would not fit
+// beside them: every chunk holds text that no earlier chunk holds (begins and ends strictly increase). Deterministic.
 #pragma once
 
 #include <cstddef>
