@@ -14,6 +14,8 @@ PACKAGES=(
   chromium
   libhnswlib-dev libcpp-httplib-dev
   libspdlog-dev libfmt-dev
+  # clang with its runtimes (libclang_rt.fuzzer, ASan, UBSan): scripts/fuzz.sh builds the fuzz targets with them
+  clang libclang-rt-dev
 )
 # Only installed when `node` or `npm` is missing from PATH (a NodeSource nodejs already
 # bundles npm and conflicts with Debian's npm package).
