@@ -4,13 +4,14 @@
 //
 //   GenRun run(model, prompt, opts);            // empty stop strings dropped, sampler built
 //   ... decode the prompt ...
-//   int32_t tok = llama_sampler_sample(run.sampler(), ctx, idx);
+//   int32_t tok = run.sample(llama_get_logits_ith(ctx, idx));   // the chain, the grammar, the logprobs
 //   if (!run.on_sampled(tok)) { /* ended: run.result().reason says why */ }
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "workloads/ml/generator.h"
@@ -44,7 +45,10 @@ class GenRun {
   // Samples from one row of logits (n_vocab floats) and accepts the token into the sampler. Touches only this
   // run, so different runs may sample on different threads. Greedy runs take the arg-max directly (masking
   // end-of-generation tokens under ignore_eog): the chain's answer without building the candidate array.
-  // Runs with stateful samplers (penalties, a grammar) always go through the chain.
+  // Runs with penalties go through the chain. A grammar checks only the drawn token; when it rejects it, the
+  // grammar filters every candidate and the token is drawn again from what is left (llama.cpp's server does
+  // the same: the answer follows the grammar either way, and most tokens cost one check, not a vocabulary).
+  // With logprobs, the token's log-probability under the raw logits goes with it to on_sampled().
   int32_t sample(const float* logits);
   // One sampled token: the first one fixes the time to first token. Appends its text, ends the run on an
   // end-of-generation token, a stop string or max_tokens, streams what is safe. False when the run ended.
@@ -58,11 +62,19 @@ class GenRun {
 
  private:
   void emit(std::string text, int32_t id, bool last);
+  int32_t draw(const float* logits, bool grammar_first);  // one token from the chain (after the grammar)
+  bool grammar_accepts(int32_t tok, float logit);
+  void compute_logprobs(const float* logits, int32_t tok);
 
   const Model& model_;
   std::vector<int32_t> prompt_;
   GenerateOptions opts_;
-  llama_sampler* sampler_ = nullptr;
+  llama_sampler* sampler_ = nullptr;  // the chain, without the grammar
+  llama_sampler* grammar_ = nullptr;  // null: free text
+  bool greedy_ = false;               // stateless arg-max: no chain needed
+  std::vector<TokenLogprob> pending_lp_;     // the last sampled token's, until on_sampled takes it
+  std::vector<TokenLogprob> unstreamed_lp_;  // the last accepted token's, until a stream event carries it
+  std::vector<int32_t> top_ids_;
   std::vector<llama_token_data> cur_;  // candidates, reused between tokens
   GenerateResult result_;
   bool prefilled_ = false, done_ = false;

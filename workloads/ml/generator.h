@@ -46,11 +46,26 @@ namespace ut::ml {
 
 class GenRun;
 
+// A token's log-probability under the model: the log-softmax of the raw logits, before penalties, temperature,
+// top-k/top-p and any grammar (what vLLM returns by default), with the most likely alternatives.
+struct TopLogprob {
+  int32_t id = -1;
+  std::string piece;  // the token's bytes (may be part of a UTF-8 character)
+  float logprob = 0.0f;
+};
+struct TokenLogprob {
+  int32_t id = -1;
+  std::string piece;
+  float logprob = 0.0f;
+  std::vector<TopLogprob> top;  // GenerateOptions::top_logprobs of them, most likely first
+};
+
 struct StreamToken {
   uint32_t index = 0;  // 0, 1, 2, ... per generation
   int32_t id = -1;     // token id (-1 on the final event)
   std::string text;    // text released with this token (may be empty while a stop string is pending)
   bool last = false;   // final event: the generation ended (see GenerateResult::reason)
+  std::vector<TokenLogprob> logprobs;  // with GenerateOptions::logprobs: this token's (one entry)
 };
 
 struct SamplingOptions {
@@ -79,7 +94,12 @@ struct GenerateOptions {
   bool ignore_eog = false;  // benchmarks: end-of-generation tokens are masked out, so max_tokens always run
   // A GBNF grammar (root rule "root", see json_grammar.h) the answer must follow, through llama.cpp's grammar
   // sampler: end-of-generation becomes possible only where the grammar is complete. Empty: free text.
+  // Each token is drawn without the grammar first and kept when the grammar accepts it; only a rejected token
+  // makes the grammar filter the whole vocabulary before drawing again (what llama.cpp's server does).
   std::string grammar;
+  // Each generated token's log-probability (TokenLogprob) and the top_logprobs (0..20) most likely tokens.
+  bool logprobs = false;
+  int top_logprobs = 0;
 };
 
 enum class StopReason { max_tokens, end_of_generation, stop_string, cancelled, context_full };
@@ -88,6 +108,7 @@ const char* to_string(StopReason r) noexcept;
 struct GenerateResult {
   std::string text;
   std::vector<int32_t> tokens;  // generated tokens (those up to a stop string included)
+  std::vector<TokenLogprob> logprobs;  // with GenerateOptions::logprobs: one per entry of tokens
   StopReason reason = StopReason::max_tokens;
   int prompt_tokens = 0;
   int reused_tokens = 0;        // prompt tokens whose KV came from the previous call
