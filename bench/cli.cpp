@@ -12,6 +12,7 @@
 
 #include "bench/data/data_bench.h"
 #include "bench/mixed/mixed_bench.h"
+#include "bench/ml/grammar_bench.h"
 #include "bench/ml/ml_bench.h"
 #include "bench/models/models_bench.h"
 #include "bench/serve/serve_bench.h"
@@ -48,6 +49,26 @@ void add_ml(CLI::App& bench, int& rc) {
   b->callback([cfg, json, &rc] { rc = run_and_report_ml_bench(*cfg, json->empty() ? "ut-bench-ml.json" : *json); });
 }
 
+void add_grammar(CLI::App& bench, int& rc) {
+  auto cfg = std::make_shared<GrammarBenchConfig>();
+  auto json = std::make_shared<std::string>("ut-bench-grammar.json");
+  auto* b = bench.add_subcommand("grammar", "Decode tokens/s of a chat answered as free text and as a json_object "
+                                            "(llama.cpp's grammar sampler), greedy and sampled");
+  b->add_option("--model", cfg->model, "Decoder GGUF")->capture_default_str();
+  b->add_option("--reps", cfg->reps, "Answers per mode (median reported)")->capture_default_str();
+  b->add_option("--max-tokens", cfg->max_tokens, "Tokens per answer at most")->capture_default_str();
+  b->add_option("--threads", cfg->threads, "CPU threads (0: the model's default)")->capture_default_str();
+  b->add_option("--json", *json, "Save results here")->capture_default_str();
+  b->callback([cfg, json, &rc] {
+    try {
+      rc = run_grammar_bench(*cfg, *json);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ut bench grammar: %s\n", e.what());
+      rc = 1;
+    }
+  });
+}
+
 void add_data(CLI::App& bench, int& rc) {
   auto bo = std::make_shared<DataBenchOptions>();
   auto* b = bench.add_subcommand("data", "GROUP BY on a synthetic lineitem table: our pre-aggregation (scan + move + "
@@ -72,6 +93,11 @@ void add_ui(CLI::App& bench, int& rc) {
   b->add_option("--width", bo->width, "Frame width")->capture_default_str()->check(CLI::Range(64, 8192));
   b->add_option("--height", bo->height, "Frame height")->capture_default_str()->check(CLI::Range(64, 8192));
   b->add_option("--backend", bo->backend, "Timeline backend: cpu or cuda (default: best available)");
+  b->add_option("--render-on", bo->render_on,
+                "Where frames run: timeline (command buffers of the Vulkan backend's render queue, E_frame a\n"
+                "timeline semaphore), own (the renderer's own Vulkan device), auto (timeline where it can)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "timeline", "own"}));
   b->callback([bo, &rc] { rc = run_ui_bench(*bo); });
 }
 
@@ -204,6 +230,7 @@ void add_bench_commands(CLI::App& bench, int& rc) {
   // The order of `ut bench --help`.
   add_timeline(bench, rc);
   add_ml(bench, rc);
+  add_grammar(bench, rc);
   add_data(bench, rc);
   add_ui(bench, rc);
   add_vector(bench, rc);
