@@ -16,6 +16,7 @@
 #include "timeline/device.h"
 #include "timeline/error.h"
 #include "workloads/render/frame_loop.h"
+#include "workloads/render/render_lane.h"
 #include "workloads/render/renderer.h"
 
 namespace ut::app {
@@ -33,6 +34,7 @@ struct UiOptions {
   uint32_t width = 1280, height = 800;
   std::string backend;
   int reserve_sms = 0;
+  std::string render_on = "auto";  // auto | timeline | own
 };
 
 int ui(const UiOptions& o) {
@@ -46,23 +48,26 @@ int ui(const UiOptions& o) {
                                                                             .reserve_sms = o.reserve_sms,
                                                                             .db_path = o.db});
   auto dev = feed ? feed->device() : Device::create({.backend = o.backend});
-  std::unique_ptr<Renderer> renderer;
+  RenderLane lane;
   std::string no_ui;
-  const bool want_window = !o.headless && Renderer::display_available();
+  const bool want_window = !o.headless && o.render_on != "timeline" && Renderer::display_available();
   try {
     try {
-      renderer = Renderer::create({.width = o.width, .height = o.height, .window = want_window});
+      lane = RenderLane::create({.renderer = {.width = o.width, .height = o.height, .window = want_window},
+                                 .where = o.render_on});
     } catch (const BackendError& e) {
       if (!want_window) throw;
       std::fprintf(stderr, "ut ui: no window (%s); rendering headless\n", e.what());
-      renderer = Renderer::create({.width = o.width, .height = o.height});
+      lane = RenderLane::create({.renderer = {.width = o.width, .height = o.height}, .where = o.render_on});
     }
   } catch (const BackendError& e) {
     no_ui = e.what();
   }
+  Renderer* renderer = lane.renderer.get();
   if (renderer)
-    std::printf("ut ui: %s on %s (%s), %ux%u, backend %s\n", renderer->windowed() ? "window" : "headless",
-                renderer->device_name().c_str(), renderer->device_type().c_str(), o.width, o.height,
+    std::printf("ut ui: %s on %s (%s), %ux%u, frames on %s, engine backend %s\n",
+                renderer->windowed() ? "window" : "headless", renderer->device_name().c_str(),
+                renderer->device_type().c_str(), o.width, o.height, lane.placement.c_str(),
                 dev->backend_name().c_str());
   else
     std::fprintf(stderr, "ut ui: UI unavailable: %s\nut ui: the engine's heartbeat runs on without the UI\n",
@@ -71,7 +76,7 @@ int ui(const UiOptions& o) {
   if (!feed) model.device = dev;
   std::unique_ptr<bench::DemoLanes> lanes;
   if (lanes_kind == "demo") lanes = std::make_unique<bench::DemoLanes>(dev, model, /*paced=*/true);
-  FrameLoop loop({.device = dev, .renderer = renderer.get(), .model = &model});
+  FrameLoop loop({.device = dev, .queue = lane.queue, .e_frame = lane.e_frame, .renderer = renderer, .model = &model});
   model.watch_event(loop.frame_event());
   if (lanes) lanes->start();
   if (feed) feed->start();
@@ -123,6 +128,12 @@ void add_render_commands(CLI::App& app, CLI::App&, int& rc) {
   u->add_option("--width", uo->width, "Frame width")->capture_default_str()->check(CLI::Range(64, 8192));
   u->add_option("--height", uo->height, "Frame height")->capture_default_str()->check(CLI::Range(64, 8192));
   u->add_option("--backend", uo->backend, "Timeline backend: cpu or cuda (default: best available)");
+  u->add_option("--render-on", uo->render_on,
+                "Where frames run: timeline (each frame a command buffer of the Vulkan backend's render queue,\n"
+                "E_frame a timeline semaphore the GPU signals; headless only), own (the renderer's own Vulkan\n"
+                "device; a window always is), auto (timeline when headless and the Vulkan backend is there)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "timeline", "own"}));
   add_reserve_sms_option(*u, uo->reserve_sms);
   u->callback([uo, &rc] { rc = ui(*uo); });
 }

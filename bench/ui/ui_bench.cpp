@@ -15,6 +15,7 @@
 #include "timeline/error.h"
 #include "timeline/host.h"
 #include "workloads/render/frame_loop.h"
+#include "workloads/render/render_lane.h"
 #include "workloads/render/renderer.h"
 
 namespace ut::bench {
@@ -68,21 +69,23 @@ void add_goals(Report& r, const FrameStatsSummary& load) {
 int run_ui_bench(const UiBenchOptions& o) {
   const uint64_t frames = o.quick ? 120 : static_cast<uint64_t>(o.frames);
   auto dev = Device::create({.backend = o.backend});
-  std::unique_ptr<Renderer> renderer;
+  RenderLane lane;
   try {
-    renderer = Renderer::create({.width = o.width, .height = o.height});
+    lane = RenderLane::create({.renderer = {.width = o.width, .height = o.height}, .where = o.render_on});
   } catch (const BackendError& e) {
     std::fprintf(stderr, "ut bench ui: %s\n", e.what());
     return 2;
   }
+  Renderer* renderer = lane.renderer.get();
   const HostInfo host = host_info();
   const std::string machine = host.cpu_name + " (" + std::to_string(host.cores) + " cores)";
-  std::printf("ut bench ui: %llu frames per phase at 60 Hz, %ux%u, Vulkan device %s (%s) on %s; timeline backend %s\n",
+  std::printf("ut bench ui: %llu frames per phase at 60 Hz, %ux%u, Vulkan device %s (%s) on %s; frames on %s;"
+              " timeline backend %s\n",
               static_cast<unsigned long long>(frames), o.width, o.height, renderer->device_name().c_str(),
-              renderer->device_type().c_str(), machine.c_str(), dev->backend_name().c_str());
+              renderer->device_type().c_str(), machine.c_str(), lane.placement.c_str(), dev->backend_name().c_str());
   UiModel model;
   model.device = dev;
-  FrameLoop loop({.device = dev, .renderer = renderer.get(), .model = &model});
+  FrameLoop loop({.device = dev, .queue = lane.queue, .e_frame = lane.e_frame, .renderer = renderer, .model = &model});
   model.watch_event(loop.frame_event());
   loop.run(30);  // warm-up: pipeline creation, first font upload use, caches (not counted)
   loop.reset_stats();
@@ -96,6 +99,7 @@ int run_ui_bench(const UiBenchOptions& o) {
                 {"quick", o.quick},
                 {"timeline_backend", dev->backend_name()},
                 {"vulkan_device_type", renderer->device_type()},
+                {"frames_on", lane.on_timeline() ? "timeline" : "own"},
                 {"gpu_timestamps", renderer->gpu_timestamps()},
                 {"phases", nlohmann::ordered_json::object()}};
 

@@ -20,6 +20,7 @@ struct UiBenchOptions {
   std::string json_path = "ut-bench-ui.json";
   uint32_t width = 1280, height = 800;
   std::string backend;
+  std::string render_on = "auto";  // auto | timeline | own (render::RenderLane)
 };
 
 int run_ui_bench(const UiBenchOptions& o);

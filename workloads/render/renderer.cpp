@@ -80,8 +80,7 @@ struct Renderer::Impl {
   // Timeline mode: what the frame's dispatch records (set by encode()), and the time spent recording it.
   RenderOptions pending;
   std::function<void(VkCommandBuffer)> frame_recorder;
-  std::atomic<uint64_t> record_ns{0};
-  uint64_t build_ns = 0;
+  uint64_t build_start_ns = 0;
 
   ~Impl() { idle(); release(); }
   // Every submitted frame done. On the timeline the queue's worker owns the VkQueue: vkDeviceWaitIdle would race it.
@@ -455,9 +454,7 @@ std::unique_ptr<Renderer> Renderer::create(const RendererDesc& desc) {
       submit_on(*q, record, "renderer set-up");
     });
     m.frame_recorder = [&m, w = desc.width, h = desc.height](VkCommandBuffer cb) {
-      const uint64_t t0 = now_ns();
       m.record_commands(cb, m.pending, w, h, nullptr, 0);
-      m.record_ns.store(now_ns() - t0);
     };
   } else {
     VulkanContextDesc cd;
@@ -539,14 +536,13 @@ void Renderer::build(const std::function<void()>& draw) {
     throw;
   }
   ImGui::Render();
-  m.build_ns = now_ns() - t0;
+  m.build_start_ns = t0;
 }
 
 void Renderer::encode(CommandBuffer& cb, const RenderOptions& opt) {
   auto& m = *impl_;
   if (!m.queue) throw UsageError("[Renderer::encode] only on a timeline queue (RendererDesc::queue); use render()");
   m.pending = opt;
-  m.record_ns.store(0);
   cb.dispatch(kRecordKernel, Grid{1}, DispatchArgs::make({}, RecordArgs{&m.frame_recorder}));
 }
 
@@ -559,7 +555,7 @@ FrameTimes Renderer::finish(const RenderOptions& opt) {
   if (m.queries) t.gpu_ms = m.gpu_ms();
   if (opt.capture) m.copy_capture(captured_, desc_.width, desc_.height);
   ++frames_;
-  t.cpu_ms = static_cast<double>(m.build_ns + m.record_ns.load()) / 1e6;
+  t.cpu_ms = static_cast<double>(now_ns() - m.build_start_ns) / 1e6;  // build() to here, GPU wait included
   return t;
 }
 

@@ -60,7 +60,8 @@ struct RenderOptions {
 };
 
 struct FrameTimes {
-  double cpu_ms = 0;            // ImGui build + record + submit + fence wait, on the calling thread
+  double cpu_ms = 0;            // ImGui build + record + submit + fence wait, on the calling thread (on a
+                                // timeline queue: build() to finish(), the wait for the command buffer included)
   double gpu_ms = -1;           // timestamp queries around the GPU work; < 0 where the device has none
 };
 
