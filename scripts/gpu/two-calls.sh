@@ -5,6 +5,8 @@
 #   bash scripts/build-ggml-cuda.sh && bash scripts/gpu/stage.sh && bash scripts/gpu/two-calls.sh split
 #   # call 1, carrying .device-1 .gl:   bash scripts/gpu/two-calls.sh one "$OUT"
 #   # call 2, carrying .device-2 .gl:   bash scripts/gpu/two-calls.sh two "$OUT"
+#   #   (without a locally built ggml CUDA backend: `bash scripts/gpu/ggml-cuda.sh pack` and carry .device-src too;
+#   #   the call builds it first, ~4.5 min on 16 cores, from its time budget)
 # Each call writes one archive, $OUT/check-<n>.tar.xz, holding the check's record, XML reports and logs.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,8 +39,15 @@ case "${1:-}" in
     ;;
   two)
     out=${2:-${OUT:-/tmp/ut-gpu-out}}; mkdir -p "$out/check-2"
+    budget=${GPU_CHECK_BUDGET:-540}
+    # No ggml CUDA backend staged: build it here from .device-src (scripts/gpu/ggml-cuda.sh pack), ~4.5 min on 16 cores.
+    if ! tar -tJf .device-2/llama.tar.xz | grep -q 'libggml-cuda.so$' && [[ -f .device-src/llama-src.tar.xz ]]; then
+      t0=$SECONDS
+      JOBS=$(nproc) bash scripts/gpu/ggml-cuda.sh build > "$out/check-2/ggml-cuda.log" 2>&1 || echo "ggml-cuda build failed" >&2
+      budget=$((budget - (SECONDS - t0)))
+    fi
     GPU_STAGE=$PWD/.device-2 GPU_CHECK_SUITES="${GPU_CHECK_SUITES:-ml sanitizer}" \
-      GPU_CHECK_BUDGET=${GPU_CHECK_BUDGET:-540} bash scripts/gpu/check.sh "$out/check-2"
+      GPU_CHECK_BUDGET=$budget bash scripts/gpu/check.sh "$out/check-2"
     rc=$?
     pack "$out/check-2" check-2
     exit $rc
