@@ -18,7 +18,8 @@
 // Q_ml.gen is registered with the engine as "ml_gen" (realtime-stats, /metrics, the dashboard).
 //
 // Contract: thread-safe. chat() returns nullptr when the engine's admission limit is reached (answer "busy") and
-// throws ml::ContextLengthError when the messages alone do not fit a chat's context.
+// throws ml::ContextLengthError when the messages alone do not fit a chat's context; max_tokens beyond what is
+// left is cut to fit, or refused (MaxTokensError) when the request says so.
 // Up to `parallel` chats decode together; more wait for a free slot in arrival order (bounded by admission).
 // The step chain runs only while chats run or wait. Host tasks of these paths run on the engine's CPU queues
 // (llama.cpp and DuckDB block).
@@ -38,6 +39,7 @@
 #include "engine/core_budget.h"
 #include "engine/engine.h"
 #include "engine/step_tuner.h"
+#include "timeline/error.h"
 #include "timeline/ring_buffer.h"
 #include "workloads/data/database.h"
 #include "workloads/ml/embedder.h"
@@ -79,6 +81,19 @@ struct ChatRequest {
   std::vector<ml::ChatMessage> messages;
   ml::GenerateOptions gen;  // ring and cancel are set by the assistant
   bool retrieve = true;
+  // gen.max_tokens beyond what the context leaves after the messages: false cuts it to fit, true refuses the
+  // chat (MaxTokensError; the HTTP API refuses a max_tokens the client gave, as OpenAI does, and cuts its default).
+  bool refuse_over_context = false;
+};
+
+// The messages fit a chat's context but max_tokens more do not (ChatRequest::refuse_over_context).
+class MaxTokensError : public UsageError {
+ public:
+  MaxTokensError(int prompt, int max, int context)
+      : UsageError("[Assistant::chat] " + std::to_string(prompt) + " prompt tokens and max_tokens " +
+                   std::to_string(max) + " exceed the context of " + std::to_string(context) + " tokens"),
+        prompt_tokens(prompt), max_tokens(max), n_ctx(context) {}
+  int prompt_tokens, max_tokens, n_ctx;
 };
 
 struct ChatJob {

@@ -21,8 +21,14 @@ std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
   if (!generator_) throw UsageError("[Assistant::chat] no chat model is loaded (configure chat_model)");
   if (request.messages.empty()) throw UsageError("[Assistant::chat] no messages");
   // A prompt that cannot fit is the caller's mistake: say so now, not after admission and retrieval.
-  if (const auto n = generator_->tokenize_chat(request.messages).size(); static_cast<int>(n) >= generator_->n_ctx())
-    throw ml::ContextLengthError("[Assistant::chat]", static_cast<int>(n), generator_->n_ctx());
+  const int n_ctx = generator_->n_ctx();
+  const int prompt = static_cast<int>(generator_->tokenize_chat(request.messages).size());
+  if (prompt >= n_ctx) throw ml::ContextLengthError("[Assistant::chat]", prompt, n_ctx);
+  // Generation stops when the sequence fills its context anyway: ask for no more than is left, or refuse.
+  if (request.gen.max_tokens > n_ctx - prompt) {
+    if (request.refuse_over_context) throw MaxTokensError(prompt, request.gen.max_tokens, n_ctx);
+    request.gen.max_tokens = n_ctx - prompt;
+  }
   auto admission = engine_.try_admit();
   if (!admission) return nullptr;
   auto job = std::make_shared<ChatJob>();

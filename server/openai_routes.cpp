@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/assistant.h"
+#include "server/metrics.h"
 #include "server/routes.h"
 #include "server/server.h"
 #include "timeline/error.h"
@@ -170,6 +171,9 @@ std::optional<engine::ChatRequest> parse_chat(const json& body, httplib::Respons
     cr.messages.push_back({role, m["content"].get<std::string>()});
   }
   cr.gen.max_tokens = field<int>(body, "max_tokens", field<int>(body, "max_completion_tokens", 128));
+  // One the client asked for is refused when the context cannot hold it (OpenAI's 400); the default is cut to fit.
+  cr.refuse_over_context = (body.contains("max_tokens") && !body["max_tokens"].is_null()) ||
+                           (body.contains("max_completion_tokens") && !body["max_completion_tokens"].is_null());
   if (cr.gen.max_tokens < 1 || cr.gen.max_tokens > 4096)
     return send_error(res, 400, "max_tokens must be in 1..4096"), std::nullopt;
   cr.gen.sampling.temperature = field<float>(body, "temperature", 0.7f);
@@ -219,14 +223,19 @@ json usage_json(const ml::GenerateResult& r) {
 }
 
 // stream: false — the whole answer in one chat.completion object.
-void send_completion(httplib::Response& res, const engine::ChatJob& job, const std::string& id, int64_t created,
-                     const std::string& model) {
+void send_completion(httplib::Response& res, engine::ChatJob& job, const std::string& id, int64_t created,
+                     const std::string& model, Metrics::Chat& timing) {
   try {
+    job.stream([&](const ml::StreamToken* t) {  // times the tokens as they are made (the metrics)
+      if (t && t->id >= 0) timing.token();  // the final event (id -1) is no token
+      return true;
+    });
     job.wait();
   } catch (const std::exception& e) {
     return send_error(res, 500, std::string("generation failed: ") + e.what(), "server_error");
   }
   const auto& r = *job.result;
+  timing.finish(r.prompt_tokens, static_cast<int>(r.tokens.size()), r.ttft_ms, finish_reason(r.reason));
   res.set_content(json{{"id", id}, {"object", "chat.completion"}, {"created", created}, {"model", model},
                        {"choices", json::array({{{"index", 0}, {"message", {{"role", "assistant"}, {"content", r.text}}},
                                                  {"finish_reason", finish_reason(r.reason)}}})},
@@ -239,11 +248,12 @@ void send_completion(httplib::Response& res, const engine::ChatJob& job, const s
 // With stream_options.include_usage every chunk carries "usage": null and a last chunk with no choices carries
 // the usage, as OpenAI sends it.
 void stream_completion(httplib::Response& res, std::shared_ptr<engine::ChatJob> job, const std::string& id,
-                       int64_t created, const std::string& model, bool include_usage) {
+                       int64_t created, const std::string& model, bool include_usage,
+                       std::shared_ptr<Metrics::Chat> timing, const std::string& request_id) {
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [job, id, created, model, include_usage](size_t, httplib::DataSink& sink) {
+      [job, id, created, model, include_usage, timing, request_id](size_t, httplib::DataSink& sink) {
         auto send = [&](json c) {
           c["id"] = id;
           c["object"] = "chat.completion.chunk";
@@ -264,6 +274,7 @@ void stream_completion(httplib::Response& res, std::shared_ptr<engine::ChatJob> 
         const bool ended = job->stream([&](const ml::StreamToken* t) {
           if (!sink.is_writable()) return false;  // the client went away: stop generating at once
           if (!t) return true;
+          if (t->id >= 0) timing->token();  // the final event (id -1) is no token
           pending += t->text;
           const std::string text = t->last ? std::exchange(pending, {}) : take_complete_utf8(pending);
           return text.empty() || chunk({{"content", text}}, nullptr);
@@ -271,11 +282,16 @@ void stream_completion(httplib::Response& res, std::shared_ptr<engine::ChatJob> 
         if (!ended) return false;
         try {
           job->wait();
+          const auto& r = *job->result;
+          timing->finish(r.prompt_tokens, static_cast<int>(r.tokens.size()), r.ttft_ms, finish_reason(r.reason));
           chunk(json::object(), finish_reason(job->result->reason));
           if (include_usage) send({{"choices", json::array()}, {"usage", usage_json(*job->result)}});
-        } catch (const std::exception& e) {
+        } catch (const std::exception& e) {  // after the 200: the error goes in the stream, and in the log
+          log_server_error(500, "POST", "/v1/chat/completions", request_id, std::string("generation failed: ") + e.what());
           const std::string err =
-              "data: " + json{{"error", {{"message", e.what()}, {"type", "server_error"}}}}.dump() + "\n\n";
+              "data: " + dump(json{{"error", {{"message", std::string("generation failed: ") + e.what()},
+                                              {"type", "server_error"}, {"code", nullptr}, {"param", nullptr},
+                                              {"request_id", request_id}}}}) + "\n\n";
           sink.write(err.data(), err.size());
         }
         const std::string done = "data: [DONE]\n\n";
@@ -289,8 +305,9 @@ void stream_completion(httplib::Response& res, std::shared_ptr<engine::ChatJob> 
 }
 
 // POST /v1/chat/completions.
-void chat_completions(engine::Assistant& ai, const ServedModel& chat_model, const httplib::Request& req,
-                      httplib::Response& res) {
+void chat_completions(engine::Assistant& ai, const ServedModel& chat_model, Metrics* metrics,
+                      const httplib::Request& req, httplib::Response& res) {
+  auto timing = std::make_shared<Metrics::Chat>(metrics);  // arrival: counted waiting until its first token
   auto body = parse_json_object(req, res);
   if (!body) return;
   if (!ai.can_chat()) return send_error(res, 404, "no chat model is loaded", "model_not_found");
@@ -314,13 +331,22 @@ void chat_completions(engine::Assistant& ai, const ServedModel& chat_model, cons
                       "the messages are " + std::to_string(e.prompt_tokens) + " tokens; this model's context holds " +
                           std::to_string(e.n_ctx) + " per chat (prompt and answer together)",
                       "invalid_request_error", "context_length_exceeded", "messages");
+  } catch (const engine::MaxTokensError& e) {
+    return send_error(res, 400,
+                      "the messages are " + std::to_string(e.prompt_tokens) + " tokens and max_tokens asks for " +
+                          std::to_string(e.max_tokens) + " more; this model's context holds " +
+                          std::to_string(e.n_ctx) + " per chat, so max_tokens can be at most " +
+                          std::to_string(e.n_ctx - e.prompt_tokens),
+                      "invalid_request_error", "context_length_exceeded", "max_tokens");
   }
   if (!job) {
     res.set_header("Retry-After", "1");
     return send_error(res, 429, "the engine is busy (admission limit reached); retry shortly", "busy");
   }
-  if (stream) return stream_completion(res, job, new_id(), unix_now(), chat_model.id, include_usage);
-  send_completion(res, *job, new_id(), unix_now(), chat_model.id);
+  if (stream)
+    return stream_completion(res, job, new_id(), unix_now(), chat_model.id, include_usage, timing,
+                             req.get_header_value("X-Request-Id"));
+  send_completion(res, *job, new_id(), unix_now(), chat_model.id, *timing);
 }
 
 }  // namespace
@@ -339,8 +365,10 @@ void add_openai_routes(httplib::Server& http, engine::Assistant& ai, OpenAiOptio
   route(http, "POST", "/v1/embeddings", [&ai, embed_model](const httplib::Request& req, httplib::Response& res) {
     embeddings(ai, embed_model, req, res);
   });
-  route(http, "POST", "/v1/chat/completions", [&ai, chat_model](const httplib::Request& req, httplib::Response& res) {
-    chat_completions(ai, chat_model, req, res);
+  Metrics* metrics = metrics_of(http);
+  route(http, "POST", "/v1/chat/completions", [&ai, chat_model, metrics](const httplib::Request& req,
+                                                                         httplib::Response& res) {
+    chat_completions(ai, chat_model, metrics, req, res);
   });
 }
 

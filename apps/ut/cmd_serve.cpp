@@ -1,6 +1,9 @@
 // `ut serve`: the engine, its assistant (chat, embeddings, documents, SQL) and the HTTP server until Ctrl-C.
 #include <CLI/CLI.hpp>
 
+#include <sys/resource.h>
+
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <httplib.h>
@@ -32,7 +35,33 @@ struct ServeOptions {
   int parallel = 4;
   int step_tokens = 0;
   int reserve_sms = 0;
+  // Connection handling (server/connections.h).
+  int http_workers = 0;  // 0: max(64, max_heavy_ops + 16)
+  int max_connections = 1024;
+  double header_timeout_s = 10, body_timeout_s = 30, idle_timeout_s = 5, write_timeout_s = 30;
 };
+
+std::chrono::milliseconds ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0 + 0.5));
+}
+
+// Each open connection is a file descriptor: raise the soft limit to the hard one, and keep the connection cap
+// below what the process may open (the models, DuckDB and the engine need some too).
+std::size_t connection_cap(std::size_t wanted) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return wanted;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  constexpr rlim_t kReserve = 256;
+  if (lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= wanted + kReserve) return wanted;
+  const std::size_t cap = lim.rlim_cur > 2 * kReserve ? lim.rlim_cur - kReserve : lim.rlim_cur / 2;
+  std::fprintf(stderr, "ut serve: --max-connections %zu is more than the open-file limit (%llu) allows: using %zu\n",
+               wanted, static_cast<unsigned long long>(lim.rlim_cur), cap);
+  return cap;
+}
 
 // A --chat-model/--embed-model value: "NAME=PATH" names the model in the API, "PATH" lets the file name it.
 struct ModelArg {
@@ -88,7 +117,11 @@ int serve(const ServeOptions& o) {
   engine::Assistant& ai = rt.assistant();
   // Every admitted chat may hold a streamed connection; embedding and API clients come on top.
   server::Server srv(eng, {.host = o.host, .port = o.port, .token = o.token,
-                           .threads = static_cast<std::size_t>(std::max(64, o.max_heavy_ops + 16))});
+                           .threads = static_cast<std::size_t>(o.http_workers > 0 ? o.http_workers
+                                                                                  : std::max(64, o.max_heavy_ops + 16)),
+                           .max_connections = connection_cap(static_cast<std::size_t>(o.max_connections)),
+                           .header_timeout = ms(o.header_timeout_s), .body_timeout = ms(o.body_timeout_s),
+                           .idle_timeout = ms(o.idle_timeout_s), .write_timeout = ms(o.write_timeout_s)});
   srv.add_routes([&](httplib::Server& h) {
     server::add_openai_routes(h, ai, names);
     server::add_api_routes(h, rt, {.allow_sql_writes = o.allow_sql_writes});
@@ -137,6 +170,27 @@ void add_serve_commands(CLI::App& app, CLI::App&, int& rc) {
                 "Tokens per decode step (running chats' next tokens, then prefill); 0: tuned by latency")
       ->capture_default_str()->check(CLI::Range(0, 2048));
   add_reserve_sms_option(*s, o->reserve_sms);
+  s->add_option("--http-workers", o->http_workers,
+                "Requests answered at once (a streamed chat holds one for its whole answer; slow or idle\n"
+                "connections hold none); 0: max(64, --max-heavy-ops + 16)")
+      ->capture_default_str()->check(CLI::Range(0, 4096));
+  s->add_option("--max-connections", o->max_connections,
+                "Client connections open at once; one more is answered 503 with Retry-After at once\n"
+                "(the open-file limit is raised to its hard limit, and caps this)")
+      ->capture_default_str()->check(CLI::Range(1, 1000000));
+  s->add_option("--header-timeout", o->header_timeout_s,
+                "Seconds from a request's first byte (a new connection: from its accept) to the end of its\n"
+                "headers; then 408 and the connection closes")
+      ->capture_default_str()->check(CLI::Range(0.05, 3600.0));
+  s->add_option("--body-timeout", o->body_timeout_s,
+                "Seconds from the end of a request's headers to the end of its body; then 408 and close")
+      ->capture_default_str()->check(CLI::Range(0.05, 3600.0));
+  s->add_option("--idle-timeout", o->idle_timeout_s, "Seconds a keep-alive connection may wait between requests")
+      ->capture_default_str()->check(CLI::Range(0.05, 3600.0));
+  s->add_option("--write-timeout", o->write_timeout_s,
+                "Seconds a response write may make no progress (a client that stopped reading) before the\n"
+                "connection is dropped")
+      ->capture_default_str()->check(CLI::Range(0.05, 3600.0));
   s->callback([o, &rc] { rc = serve(*o); });
 }
 

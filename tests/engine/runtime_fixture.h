@@ -37,7 +37,7 @@ class AssistantTest : public ::testing::Test {
     rt = std::make_unique<ut::engine::Runtime>(rc);
     eng = &rt->engine();
     ai = &rt->assistant();
-    srv = std::make_unique<ut::server::Server>(*eng, ut::server::ServerOptions{.port = 0});
+    srv = std::make_unique<ut::server::Server>(*eng, server_options);
     srv->add_routes([&](httplib::Server& h) {
       ut::server::add_openai_routes(h, *ai);
       ut::server::add_api_routes(h, *rt);
@@ -77,6 +77,7 @@ class AssistantTest : public ::testing::Test {
     req.content_receiver = std::move(receiver);
     return req;
   }
+  ut::server::ServerOptions server_options{.port = 0};  // set before start()
   std::filesystem::path dir;
   std::unique_ptr<ut::engine::Runtime> rt;
   ut::engine::Engine* eng = nullptr;
