@@ -1,7 +1,10 @@
 // `ut bench mixed`: the plan's tick, for real — chats with retrieval, SQL aggregations and document edits with
 // re-embedding, all at once on the engine's queues while the UI heartbeat runs — against exactly the same work
-// done one step after another (the sequential baseline), in the same run. Reports the speed-up, the overlap
-// efficiency (time with two or more queues busy / wall time), frame timing and latencies.
+// done one step after another (the sequential baseline), in the same run, round after round. Both sides batch
+// alike: the sequential round runs all queries, then all edits (one embedding pass), then all chats together, so
+// the speed-up is the overlap of the lanes, not batching. Each round also times one chat with nothing else running
+// (TTFT alone). Reports medians over the rounds of the speed-up, the overlap efficiency (time with two or more
+// queues busy / wall time), frame timing and latencies.
 #include "bench/mixed/mixed_bench.h"
 
 #include <algorithm>
@@ -59,6 +62,7 @@ const char* kQueries[] = {
 
 struct RoundResult {
   double wall_ms = 0, overlapped_ms = 0;
+  double ttft_alone_ms = 0;  // one chat, nothing else running (measured just before the round)
   std::vector<double> ttft_ms, sql_ms, decode_tps;  // decode_tps: each chat's own tokens/s after its first token
   std::string sql_engine;  // which engine the data path chose (the last query's), and why
 };
@@ -92,39 +96,66 @@ void add_samples(Report& r, const MixedBenchOptions& o, const std::vector<RoundR
       r.add(c, side, "decode_tokens_per_s", "tokens/s", x.decode_tps);
     }
   }
+  for (std::size_t i = 0; i < seq.size() && i < con.size(); ++i) {
+    r.add(c, "ours", "speedup_vs_sequential", "x", seq[i].wall_ms / con[i].wall_ms);
+    r.add(c, "ours", "ttft_alone_ms", "ms", con[i].ttft_alone_ms);
+  }
   r.add(c, "bare llama.cpp", "decode_tokens_per_s", "tokens/s", bare);
   // The engine keeps the heartbeat's summary, not its ticks: one value each, over all rounds.
   r.add(c, "ours", "heartbeat_ticks", "frames", static_cast<double>(f.frames));
   r.add(c, "ours", "heartbeat_tick_p99_ms", "ms", f.p99_ms);
   r.add(c, "ours", "heartbeat_tick_max_ms", "ms", f.max_ms);
   r.add(c, "ours", "heartbeat_late_pct", "%", f.over_16ms_pct);
-  r.add_note("samples hold every round of each side; the console shows the round with the lowest wall time of "
-             "each side and (upper) medians over its chats and queries");
+  r.add_note("samples hold every round of each side; the console shows (upper) medians over the rounds, and "
+             "speedup_vs_sequential pairs each concurrent round with the sequential round before it");
   r.add_note("the heartbeat covers the sequential and the concurrent rounds; the engine keeps only its summary");
-  r.add_note("the sequential round runs the chats one after another, so it also gives up batching them");
+  r.add_note("both sides batch alike: the sequential round decodes its chats together and embeds its edits in one "
+             "pass, after the queries");
 }
 
-// The plan's goals for the mixed workload, at the console's figures (the best round of each side); not on --quick
-// runs.
-void add_goals(Report& r, const MixedBenchOptions& o, const RoundResult& seq, const RoundResult& con, double bare,
-               const engine::FrameStats& f) {
-  if (o.quick) return;
+// The goals for the mixed workload at the console's figures (medians over the rounds); not on --quick runs. The
+// plan's 3x and 0.9 are GPU-machine goals; on a CPU the engine must at least never lose to running the lanes one
+// after another (>= 1.2x in every round, TTFT under the mix <= 1.5x alone).
+void add_goals(Report& r, const MixedBenchOptions& o, const std::vector<RoundResult>& seq,
+               const std::vector<RoundResult>& con, double bare, const engine::FrameStats& f) {
+  if (o.quick || seq.empty() || con.empty()) return;
   const std::string c = case_name(o);
   const std::string size = o.chats == 3 && o.tokens == 32 ? "default size" : std::to_string(o.chats) + " chats";
-  r.add_goal({.kpi = "mixed workload speed-up, concurrent vs sequential, " + size,
-              .goal = ">= 3x faster than sequential", .case_name = c, .metric = "wall_ms", .value = con.wall_ms,
-              .met = seq.wall_ms / con.wall_ms >= 3, .peer = "sequential", .peer_value = seq.wall_ms,
-              .statistic = "best",
-              .caveat = "the sequential baseline also decodes the chats one after another (no batching)"});
-  const double eff = con.overlapped_ms / con.wall_ms;
+  const std::string rounds = std::to_string(con.size()) + " rounds";
+  std::vector<double> speedups, eff, ttft, ttft_alone, decode, seq_wall, con_wall;
+  for (std::size_t i = 0; i < seq.size() && i < con.size(); ++i) {
+    speedups.push_back(seq[i].wall_ms / con[i].wall_ms);
+    seq_wall.push_back(seq[i].wall_ms);
+    con_wall.push_back(con[i].wall_ms);
+  }
+  for (const auto& x : con) {
+    eff.push_back(x.overlapped_ms / x.wall_ms);
+    ttft.push_back(median_of(x.ttft_ms));
+    ttft_alone.push_back(x.ttft_alone_ms);
+    decode.push_back(median_of(x.decode_tps));
+  }
+  const double speedup = median_of(speedups);
+  const double worst = *std::min_element(speedups.begin(), speedups.end());
+  r.add_goal({.kpi = "mixed workload speed-up, concurrent vs sequential (same batching), " + size,
+              .goal = ">= 3x (GPU machine)", .case_name = c, .metric = "wall_ms", .value = median_of(con_wall),
+              .met = speedup >= 3, .peer = "sequential", .peer_value = median_of(seq_wall),
+              .statistic = "median of " + rounds});
+  r.add_goal({.kpi = "mixed workload speed-up in the worst round, " + size, .goal = ">= 1.2x in every round (CPU)",
+              .case_name = c, .metric = "speedup_vs_sequential", .value = worst, .met = worst >= 1.2,
+              .statistic = "min of " + rounds});
   r.add_goal({.kpi = "mixed workload overlap efficiency, " + size, .goal = ">= 0.9", .case_name = c,
-              .metric = "overlap_efficiency", .value = eff, .met = eff >= 0.9, .statistic = "best"});
+              .metric = "overlap_efficiency", .value = median_of(eff), .met = median_of(eff) >= 0.9,
+              .statistic = "median of " + rounds});
+  const double ratio = median_of(ttft) / std::max(1e-9, median_of(ttft_alone));
+  r.add_goal({.kpi = "chat time to first token under the mix vs alone, " + size, .goal = "<= 1.5x alone (CPU)",
+              .case_name = c, .metric = "ttft_ms", .value = median_of(ttft), .met = ratio <= 1.5,
+              .peer = "alone", .peer_value = median_of(ttft_alone), .statistic = "median of " + rounds});
   r.add_goal({.kpi = "mixed workload heartbeat ticks late, " + size, .goal = "<= 0 %", .case_name = c,
               .metric = "heartbeat_late_pct", .value = f.over_16ms_pct, .met = f.over_16ms_pct <= 0});
-  const double decode = median_of(con.decode_tps);
   r.add_goal({.kpi = "one chat's decode while everything else runs vs bare, " + size,
-              .goal = ">= 0.95x bare llama.cpp", .case_name = c, .metric = "decode_tokens_per_s", .value = decode,
-              .met = decode >= 0.95 * bare, .peer = "bare llama.cpp", .peer_value = bare,
+              .goal = ">= 0.95x bare llama.cpp", .case_name = c, .metric = "decode_tokens_per_s",
+              .value = median_of(decode), .met = median_of(decode) >= 0.95 * bare, .peer = "bare llama.cpp",
+              .peer_value = bare, .statistic = "median of " + rounds,
               .caveat = "our chats share a batch; bare decodes one chat alone"});
 }
 
@@ -212,18 +243,28 @@ class MixedRun {
       r.sql_engine = t.slot->engine;
       r.sql_ms.push_back(static_cast<double>(now_ns() - a) / 1e6);
     }
-    for (int d = 0; d < o_.edits; ++d) {
-      ai.docs()->update(docs_[static_cast<std::size_t>(d)], doc_body(d, variant_));
-      ai.schedule_indexing();
-      ai.wait_indexed(300s);
-    }
+    for (int d = 0; d < o_.edits; ++d) ai.docs()->update(docs_[static_cast<std::size_t>(d)], doc_body(d, variant_));
+    ai.schedule_indexing();  // one embedding pass over every changed chunk, as the concurrent round gets
+    if (!ai.wait_indexed(300s)) throw Error("sequential round: edits were not embedded in 300 s");
+    std::vector<std::shared_ptr<engine::ChatJob>> jobs;  // the chats together (batched), as in the concurrent round
     for (int i = 0; i < o_.chats; ++i) {
-      auto job = ai.chat(chat_request(i));
+      jobs.push_back(ai.chat(chat_request(i)));
+      if (!jobs.back()) throw Error("admission refused a chat");
+    }
+    for (auto& job : jobs) {
       job->wait();
       r.ttft_ms.push_back(job->result->ttft_ms);
       r.decode_tps.push_back(job->result->decode_tokens_per_s());
     }
     return finish(r, t0);
+  }
+
+  // One chat through the engine with nothing else running: its time to first token.
+  double ttft_alone() {
+    auto job = rt_->assistant().chat(chat_request(0));
+    if (!job) throw Error("admission refused a chat");
+    job->wait();
+    return job->result->ttft_ms;
   }
 
   // Bare llama.cpp: the first chat's prompt straight through a Generator on the same model file, nothing else
@@ -253,21 +294,42 @@ class MixedRun {
   int variant_ = 0;
 };
 
-void print_table(const RoundResult& seq, const RoundResult& con, double bare_tps, const engine::FrameStats& f,
-                 bool random) {
-  const double speedup = seq.wall_ms / con.wall_ms;
-  std::printf("  %-28s %10s %10s\n", "", "sequential", "concurrent");
-  std::printf("  %-28s %10.0f %10.0f\n", "wall ms (best of rounds)", seq.wall_ms, con.wall_ms);
-  std::printf("  %-28s %10.2f %10.2f\n", "overlap efficiency", seq.overlapped_ms / seq.wall_ms,
-              con.overlapped_ms / con.wall_ms);
-  std::printf("  %-28s %10.1f %10.1f\n", "chat time to first token p50", median_of(seq.ttft_ms), median_of(con.ttft_ms));
-  std::printf("  %-28s %10.1f %10.1f\n", "SQL latency p50 ms", median_of(seq.sql_ms), median_of(con.sql_ms));
+// Medians over the rounds of each side's figures (each round's own median over its chats and queries).
+struct SideMedians {
+  double wall = 0, eff = 0, ttft = 0, sql = 0, decode = 0, ttft_alone = 0;
+};
+SideMedians medians(const std::vector<RoundResult>& rounds) {
+  std::vector<double> wall, eff, ttft, sql, decode, alone;
+  for (const auto& x : rounds) {
+    wall.push_back(x.wall_ms);
+    eff.push_back(x.overlapped_ms / x.wall_ms);
+    ttft.push_back(median_of(x.ttft_ms));
+    sql.push_back(median_of(x.sql_ms));
+    decode.push_back(median_of(x.decode_tps));
+    alone.push_back(x.ttft_alone_ms);
+  }
+  return {median_of(wall), median_of(eff), median_of(ttft), median_of(sql), median_of(decode), median_of(alone)};
+}
+
+void print_table(const std::vector<RoundResult>& seq_rounds, const std::vector<RoundResult>& con_rounds,
+                 double bare_tps, const engine::FrameStats& f, bool random) {
+  const SideMedians seq = medians(seq_rounds), con = medians(con_rounds);
+  std::vector<double> speedups;
+  for (std::size_t i = 0; i < seq_rounds.size() && i < con_rounds.size(); ++i)
+    speedups.push_back(seq_rounds[i].wall_ms / con_rounds[i].wall_ms);
+  std::printf("  medians of %zu rounds            %10s %10s\n", con_rounds.size(), "sequential", "concurrent");
+  std::printf("  %-28s %10.0f %10.0f\n", "wall ms", seq.wall, con.wall);
+  std::printf("  %-28s %10.2f %10.2f\n", "overlap efficiency", seq.eff, con.eff);
+  std::printf("  %-28s %10.1f %10.1f   (one chat alone: %.1f)\n", "chat time to first token ms", seq.ttft, con.ttft,
+              con.ttft_alone);
+  std::printf("  %-28s %10.1f %10.1f\n", "SQL latency ms", seq.sql, con.sql);
   std::printf("  %-28s %10.1f %10.1f   (bare llama.cpp alone: %.1f; concurrent/bare %.2f)\n",
-              "chat decode tokens/s p50", median_of(seq.decode_tps), median_of(con.decode_tps), bare_tps,
-              bare_tps > 0 ? median_of(con.decode_tps) / bare_tps : 0.0);
-  std::printf("  SQL ran on: %s\n", con.sql_engine.c_str());
-  std::printf("  speed-up %.2f×; UI heartbeat over both: %llu frames, p99 %.2f ms, max %.2f ms, %.1f%% late%s\n", speedup,
-              static_cast<unsigned long long>(f.frames), f.p99_ms, f.max_ms, f.over_16ms_pct,
+              "chat decode tokens/s", seq.decode, con.decode, bare_tps, bare_tps > 0 ? con.decode / bare_tps : 0.0);
+  std::printf("  SQL ran on: %s\n", con_rounds.back().sql_engine.c_str());
+  std::printf("  speed-up per round:");
+  for (double x : speedups) std::printf(" %.2f×", x);
+  std::printf(" (median %.2f×); UI heartbeat over all rounds: %llu frames, p99 %.2f ms, max %.2f ms, %.1f%% late%s\n",
+              median_of(speedups), static_cast<unsigned long long>(f.frames), f.p99_ms, f.max_ms, f.over_16ms_pct,
               random ? "\n  (default models: random weights; the answer text is meaningless, the work is real)" : "");
 }
 
@@ -295,20 +357,21 @@ int run_mixed_bench(MixedBenchOptions o) {
   const std::vector<double> bare_runs = run.bare_runs(chat_model);
   const double bare_tps = *std::max_element(bare_runs.begin(), bare_runs.end());
 
-  const int rounds = o.quick ? 1 : 2;
-  RoundResult best_seq, best_con;
-  best_seq.wall_ms = best_con.wall_ms = 1e300;
+  const int rounds = o.quick ? 1 : std::max(1, o.rounds);
   std::vector<RoundResult> seq_rounds, con_rounds;
   for (int i = 0; i < rounds; ++i) {
-    auto s = seq_rounds.emplace_back(run.sequential());
-    if (s.wall_ms < best_seq.wall_ms) best_seq = s;
-    auto c = con_rounds.emplace_back(run.concurrent());
-    if (c.wall_ms < best_con.wall_ms) best_con = c;
+    const double alone = run.ttft_alone();
+    seq_rounds.push_back(run.sequential());
+    con_rounds.push_back(run.concurrent());
+    con_rounds.back().ttft_alone_ms = seq_rounds.back().ttft_alone_ms = alone;
+    std::printf("  round %d/%d: sequential %.0f ms, concurrent %.0f ms (%.2f×)\n", i + 1, rounds,
+                seq_rounds.back().wall_ms, con_rounds.back().wall_ms,
+                seq_rounds.back().wall_ms / con_rounds.back().wall_ms);
   }
   std::this_thread::sleep_for(200ms);  // a few more heartbeat ticks after the last round
   const auto fs_ = rt.engine().frame_stats();
   rt.engine().stop();
-  print_table(best_seq, best_con, bare_tps, fs_, rt.random_weights());
+  print_table(seq_rounds, con_rounds, bare_tps, fs_, rt.random_weights());
   const nlohmann::json budget = rt.cpu_budget().snapshot();
   std::printf("  CPU budget over %d cores, steps by threads:", budget["cores"].get<int>());
   for (const auto& [lane, l] : budget["lanes"].items())
@@ -322,14 +385,14 @@ int run_mixed_bench(MixedBenchOptions o) {
                 {"parallel", std::max(1, o.chats)},
                 {"engine", {{"backend", caps.backend}, {"device", caps.name},
                             {"sm_partition", engine::partition_text(caps)}}},
-                {"sql_engine", best_con.sql_engine},
+                {"sql_engine", con_rounds.back().sql_engine},
                 {"models", {{"chat", rt.assistant().chat_model_name()}, {"embed", rt.assistant().embed_model_name()}}},
                 {"random_weight_models", rt.random_weights()},
                 {"cpu_budget", budget},  // the split's changes and the threads each lane's steps used, all rounds
                 {"bare", "the first chat's prompt through ml::Generator on the same model, nothing else running, "
                          "3 runs (the first warms up; the console shows the best)"}};
   add_samples(r, o, seq_rounds, con_rounds, bare_runs, fs_);
-  add_goals(r, o, best_seq, best_con, bare_tps, fs_);
+  add_goals(r, o, seq_rounds, con_rounds, bare_tps, fs_);
   if (const std::string gpu = ml::Runtime::gpu_name(); !gpu.empty()) r.set_device("cuda", gpu, "llama.cpp v0.5.0 CUDA");
   r.write(o.json_path);
   std::printf("saved %s\n", o.json_path.c_str());

@@ -16,6 +16,7 @@ namespace ut::bench {
 struct MixedBenchOptions {
   bool quick = false;
   int chats = 3, tokens = 32, queries = 6, edits = 8;
+  int rounds = 5;                       // sequential + concurrent rounds (medians over them); --quick: 1
   uint64_t rows = 2'000'000;
   std::string json_path = "ut-bench-mixed.json";
   std::string embed_model, chat_model;  // empty: the project's default models
