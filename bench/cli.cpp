@@ -16,6 +16,7 @@
 #include "bench/ml/ml_bench.h"
 #include "bench/models/models_bench.h"
 #include "bench/serve/serve_bench.h"
+#include "bench/serve/slow_clients_bench.h"
 #include "bench/timeline/timeline_bench.h"
 #include "bench/ui/ui_bench.h"
 #include "bench/vector/vector_bench.h"
@@ -227,6 +228,34 @@ void add_serve(CLI::App& bench, int& rc) {
   });
 }
 
+void add_slow_clients(CLI::App& bench, int& rc) {
+  auto o = std::make_shared<SlowClientsOptions>();
+  auto* b = bench.add_subcommand(
+      "slow-clients", "A streamed chat's time to first token on an idle server, then with K slow connections open\n"
+                      "(half send nothing, half stall mid-body): slow clients must not delay a normal request.\n"
+                      "Run the server with deadlines longer than the run (ut serve --header-timeout 600\n"
+                      "--body-timeout 600) and --max-connections above K");
+  b->add_option("--chat-url", o->chat_url, "Base URL of the server")->capture_default_str();
+  b->add_option("--chat-model", o->chat_model, "\"model\" sent with chats (default: none, the server's own)");
+  b->add_option("--token", o->token, "Bearer token sent as Authorization (default: none)");
+  b->add_option("--slow", o->slow, "Slow connections (fewer when the open-file limit, raised to its hard limit, "
+                                   "does not allow them)")
+      ->capture_default_str()->check(CLI::Range(1, 1000000));
+  b->add_option("--reps", o->reps, "Chats per phase after one warm-up (medians over them)")
+      ->capture_default_str()->check(CLI::Range(5, 1000));
+  b->add_option("--max-tokens", o->max_tokens, "max_tokens of each chat")->capture_default_str()->check(CLI::Range(1, 4096));
+  b->add_option("--timeout-s", o->timeout_s, "Limit per chat")->capture_default_str()->check(CLI::Range(0.1, 86400.0));
+  b->add_option("--json", o->json_path, "Save results here")->capture_default_str();
+  b->callback([o, &rc] {
+    try {
+      rc = run_slow_clients_bench(*o);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ut bench slow-clients: %s\n", e.what());
+      rc = 1;
+    }
+  });
+}
+
 }  // namespace
 
 void add_bench_commands(CLI::App& bench, int& rc) {
@@ -240,6 +269,7 @@ void add_bench_commands(CLI::App& bench, int& rc) {
   add_mixed(bench, rc);
   add_models(bench, rc);
   add_serve(bench, rc);
+  add_slow_clients(bench, rc);
 }
 
 }  // namespace ut::bench

@@ -1,0 +1,126 @@
+#include "bench/serve/slow_clients_bench.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+#include <vector>
+
+#include "bench/report.h"
+#include "bench/serve/openai_client.h"
+
+namespace ut::bench {
+namespace {
+
+// host and port of "http://host[:port][/...]".
+std::pair<std::string, std::string> host_port(const std::string& url) {
+  std::string rest = url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
+  rest = rest.substr(0, rest.find('/'));
+  const auto colon = rest.rfind(':');
+  if (colon == std::string::npos) return {rest, "80"};
+  return {rest.substr(0, colon), rest.substr(colon + 1)};
+}
+
+int connect_to(const std::string& host, const std::string& port) {
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_socktype = SOCK_STREAM;
+  if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || !res) return -1;
+  int fd = ::socket(res->ai_family, SOCK_STREAM, 0);
+  if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+    ::close(fd);
+    fd = -1;
+  }
+  ::freeaddrinfo(res);
+  return fd;
+}
+
+// How many slow connections this process may open: the soft open-file limit raised to the hard one, less room
+// for the chat client and the runtime.
+int fd_budget(int wanted) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return wanted;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  if (lim.rlim_cur == RLIM_INFINITY) return wanted;
+  return std::min<int>(wanted, static_cast<int>(lim.rlim_cur) - 64);
+}
+
+std::vector<double> ttfts(OpenAiClient& c, const SlowClientsOptions& o, const char* phase, int& failed) {
+  std::vector<double> out;
+  for (int i = 0; i <= o.reps; ++i) {  // the first is a warm-up (connection, prompt cache)
+    auto r = c.chat({.model = o.chat_model, .prompt = "Say something about queues, number " + std::to_string(i),
+                     .max_tokens = o.max_tokens});
+    if (!r.ok) {
+      ++failed;
+      std::fprintf(stderr, "ut bench slow-clients: %s chat failed: %s\n", phase, r.error.c_str());
+      continue;
+    }
+    if (i > 0) out.push_back(r.ttft_ms);
+  }
+  return out;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+}  // namespace
+
+int run_slow_clients_bench(const SlowClientsOptions& o) {
+  const auto [host, port] = host_port(o.chat_url);
+  const int slow = fd_budget(o.slow);
+  OpenAiClient client(o.chat_url, {.token = o.token, .timeout_s = o.timeout_s});
+  int failed = 0;
+  const auto idle = ttfts(client, o, "idle", failed);
+
+  std::vector<int> fds;
+  const std::string partial = "POST /v1/chat/completions HTTP/1.1\r\nHost: " + host +
+                              "\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{\"messages\":";
+  for (int i = 0; i < slow; ++i) {
+    const int fd = connect_to(host, port);
+    if (fd < 0) break;
+    if (i % 2) (void)::send(fd, partial.data(), partial.size(), MSG_NOSIGNAL);
+    fds.push_back(fd);
+  }
+  const auto loaded = ttfts(client, o, "slow", failed);
+  int still_open = 0;
+  for (int fd : fds) {
+    pollfd p{fd, POLLIN | POLLRDHUP, 0};
+    still_open += ::poll(&p, 1, 0) == 0;  // neither answered nor closed by the server
+    ::close(fd);
+  }
+
+  const std::string loaded_case = "slow=" + std::to_string(fds.size());
+  Report r("slow-clients");
+  r.config() = {{"chat_url", o.chat_url}, {"slow_requested", o.slow}, {"slow_opened", fds.size()},
+                {"slow_still_open_at_end", still_open}, {"reps", o.reps}, {"max_tokens", o.max_tokens},
+                {"failed_chats", failed}};
+  r.add("idle", "ours", "ttft_ms", "ms", idle);
+  r.add(loaded_case, "ours", "ttft_ms", "ms", loaded);
+  const double mi = median(idle), ml = median(loaded);
+  r.add_goal({.kpi = "time to first token with slow connections open", .goal = "<= 2x idle",
+              .case_name = loaded_case, .metric = "ttft_ms", .value = ml, .met = mi > 0 && ml <= 2 * mi,
+              .detail = "idle median " + std::to_string(mi) + " ms"});
+  r.add_note("half the slow connections send nothing; half send a POST's headers and 12 bytes of a 4096-byte body");
+  if (still_open < static_cast<int>(fds.size()))
+    r.add_note(std::to_string(fds.size() - still_open) + " slow connections were closed by the server before the end");
+  r.write(o.json_path);
+  std::printf("ut bench slow-clients: %s\n  idle: TTFT median %.1f ms (n=%zu)\n  %zu slow connections open "
+              "(%d still open at the end): TTFT median %.1f ms (n=%zu), %.2fx idle\n  saved %s\n",
+              o.chat_url.c_str(), mi, idle.size(), fds.size(), still_open, ml, loaded.size(), mi > 0 ? ml / mi : 0.0,
+              o.json_path.c_str());
+  return idle.empty() || loaded.empty() ? 1 : 0;
+}
+
+}  // namespace ut::bench
