@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/assistant.h"
+#include "server/openai_chat.h"
 #include "server/metrics.h"
 #include "server/routes.h"
 #include "server/server.h"
@@ -156,19 +157,16 @@ bool parse_response_format(const json& body, ml::GenerateOptions& gen, httplib::
   return true;
 }
 
-// The chat request's messages and generation options; nullopt after answering 400 for a malformed body.
-std::optional<engine::ChatRequest> parse_chat(const json& body, httplib::Response& res) {
+// The chat request's messages (with the tools' system section), tools and generation options; nullopt after
+// answering 400 for a malformed body.
+std::optional<engine::ChatRequest> parse_chat(const json& body, httplib::Response& res, ChatTools& tools) {
   engine::ChatRequest cr;
-  const auto& msgs = body["messages"];
-  if (!msgs.is_array() || msgs.empty()) return send_error(res, 400, "'messages' must be a non-empty array"), std::nullopt;
-  for (auto& m : msgs) {
-    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
-        !m["content"].is_string())
-      return send_error(res, 400, "each message needs string 'role' and 'content'"), std::nullopt;
-    const std::string role = m["role"];
-    if (role != "system" && role != "user" && role != "assistant")
-      return send_error(res, 400, "unknown role '" + role + "'"), std::nullopt;
-    cr.messages.push_back({role, m["content"].get<std::string>()});
+  try {
+    tools = parse_tools(body);
+    cr.messages = parse_messages(body.value("messages", json()), tools);
+    parse_logprobs(body, cr.gen);
+  } catch (const BadRequest& e) {
+    return send_error(res, 400, e.what(), "invalid_request_error", "", e.param), std::nullopt;
   }
   cr.gen.max_tokens = field<int>(body, "max_tokens", field<int>(body, "max_completion_tokens", 128));
   // One the client asked for is refused when the context cannot hold it (OpenAI's 400); the default is cut to fit.
@@ -198,6 +196,13 @@ std::optional<engine::ChatRequest> parse_chat(const json& body, httplib::Respons
     return send_error(res, 400, "repeat_last_n must be in -1..4096", "invalid_request_error", "", "repeat_last_n"),
            std::nullopt;
   if (!parse_response_format(body, cr.gen, res)) return std::nullopt;
+  if (!tools.grammar.empty()) {  // tool_choice required or a named function: the calls' grammar
+    if (!cr.gen.grammar.empty())
+      return send_error(res, 400, "response_format json_object/json_schema cannot be combined with tool_choice "
+                                  "'required' or a named function", "invalid_request_error", "", "response_format"),
+             std::nullopt;
+    cr.gen.grammar = tools.grammar;
+  }
   // llama-server's extension, which load tests send so that every answer is max_tokens long on both servers.
   cr.gen.ignore_eog = field<bool>(body, "ignore_eos", false);
   if (body.contains("stop")) {
@@ -222,9 +227,20 @@ json usage_json(const ml::GenerateResult& r) {
           {"total_tokens", r.prompt_tokens + completion}};
 }
 
+// The answer's message: content, or tool_calls (finish_reason "tool_calls") when the tools are on and it calls.
+json answer_message(const ml::GenerateResult& r, const ChatTools& tools, std::string& finish) {
+  finish = finish_reason(r.reason);
+  ParsedAnswer a = parse_answer(r.text, tools);
+  if (!a.content) {
+    finish = "tool_calls";
+    return {{"role", "assistant"}, {"content", nullptr}, {"tool_calls", a.tool_calls}};
+  }
+  return {{"role", "assistant"}, {"content", *a.content}};
+}
+
 // stream: false — the whole answer in one chat.completion object.
 void send_completion(httplib::Response& res, engine::ChatJob& job, const std::string& id, int64_t created,
-                     const std::string& model, Metrics::Chat& timing) {
+                     const std::string& model, Metrics::Chat& timing, const ChatTools& tools, bool logprobs) {
   try {
     job.stream([&](const ml::StreamToken* t) {  // times the tokens as they are made (the metrics)
       if (t && t->id >= 0) timing.token();  // the final event (id -1) is no token
@@ -236,12 +252,31 @@ void send_completion(httplib::Response& res, engine::ChatJob& job, const std::st
   }
   const auto& r = *job.result;
   timing.finish(r.prompt_tokens, static_cast<int>(r.tokens.size()), r.ttft_ms, finish_reason(r.reason));
+  std::string finish;
+  const json message = answer_message(r, tools, finish);
   res.set_content(json{{"id", id}, {"object", "chat.completion"}, {"created", created}, {"model", model},
-                       {"choices", json::array({{{"index", 0}, {"message", {{"role", "assistant"}, {"content", r.text}}},
-                                                 {"finish_reason", finish_reason(r.reason)}}})},
+                       {"choices", json::array({{{"index", 0}, {"message", message},
+                                                 {"logprobs", logprobs ? logprobs_json(r.logprobs) : json()},
+                                                 {"finish_reason", finish}}})},
                        {"usage", usage_json(r)},
                        {"sources", sources_json(job)}}.dump(-1, ' ', false, json::error_handler_t::replace),
                   "application/json");
+}
+
+// With tools on, the streamed answer is held until it is complete, then sent as one content delta or as one
+// tool_calls delta per call (index, id, type, function name and the whole arguments), as OpenAI's chunks carry them.
+template <class Chunk>
+void stream_tool_answer(const ml::GenerateResult& r, const ChatTools& tools, Chunk& chunk, std::string& finish) {
+  const json message = answer_message(r, tools, finish);
+  if (!message.contains("tool_calls")) {
+    if (!message["content"].get<std::string>().empty()) chunk({{"content", message["content"]}}, nullptr);
+    return;
+  }
+  for (std::size_t i = 0; i < message["tool_calls"].size(); ++i) {
+    json call = message["tool_calls"][i];
+    call["index"] = i;
+    chunk({{"tool_calls", json::array({call})}}, nullptr);
+  }
 }
 
 // stream: true — server-sent chat.completion.chunk events as tokens arrive; a client that goes away cancels.
@@ -249,11 +284,12 @@ void send_completion(httplib::Response& res, engine::ChatJob& job, const std::st
 // the usage, as OpenAI sends it.
 void stream_completion(httplib::Response& res, std::shared_ptr<engine::ChatJob> job, const std::string& id,
                        int64_t created, const std::string& model, bool include_usage,
-                       std::shared_ptr<Metrics::Chat> timing, const std::string& request_id) {
+                       std::shared_ptr<Metrics::Chat> timing, const std::string& request_id, ChatTools tools,
+                       bool logprobs) {
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [job, id, created, model, include_usage, timing, request_id](size_t, httplib::DataSink& sink) {
+      [job, id, created, model, include_usage, timing, request_id, tools, logprobs](size_t, httplib::DataSink& sink) {
         auto send = [&](json c) {
           c["id"] = id;
           c["object"] = "chat.completion.chunk";
@@ -263,8 +299,11 @@ void stream_completion(httplib::Response& res, std::shared_ptr<engine::ChatJob> 
           const std::string line = "data: " + dump(c) + "\n\n";
           return sink.write(line.data(), line.size());
         };
+        std::vector<ml::TokenLogprob> lps;  // of tokens whose text is not sent yet
         auto chunk = [&](const json& delta, const json& finish) {
-          return send({{"choices", json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}})}});
+          json choice{{"index", 0}, {"delta", delta}, {"finish_reason", finish}};
+          if (logprobs) choice["logprobs"] = lps.empty() ? json() : logprobs_json(std::exchange(lps, {}));
+          return send({{"choices", json::array({choice})}});
         };
         if (!chunk({{"role", "assistant"}}, nullptr)) {
           job->cancel = true;
@@ -275,6 +314,12 @@ void stream_completion(httplib::Response& res, std::shared_ptr<engine::ChatJob> 
           if (!sink.is_writable()) return false;  // the client went away: stop generating at once
           if (!t) return true;
           if (t->id >= 0) timing->token();  // the final event (id -1) is no token
+          lps.insert(lps.end(), t->logprobs.begin(), t->logprobs.end());
+          if (tools.active()) {  // the answer may be tool calls: sent whole at the end
+            // An SSE comment now and then (clients skip it) keeps the connection from looking idle meanwhile.
+            static constexpr char kHold[] = ": holding the answer until it is complete\n\n";
+            return t->index % 8 != 0 || sink.write(kHold, sizeof kHold - 1);
+          }
           pending += t->text;
           const std::string text = t->last ? std::exchange(pending, {}) : take_complete_utf8(pending);
           return text.empty() || chunk({{"content", text}}, nullptr);
@@ -284,7 +329,9 @@ void stream_completion(httplib::Response& res, std::shared_ptr<engine::ChatJob> 
           job->wait();
           const auto& r = *job->result;
           timing->finish(r.prompt_tokens, static_cast<int>(r.tokens.size()), r.ttft_ms, finish_reason(r.reason));
-          chunk(json::object(), finish_reason(job->result->reason));
+          std::string finish = finish_reason(r.reason);
+          if (tools.active()) stream_tool_answer(r, tools, chunk, finish);
+          chunk(json::object(), finish);
           if (include_usage) send({{"choices", json::array()}, {"usage", usage_json(*job->result)}});
         } catch (const std::exception& e) {  // after the 200: the error goes in the stream, and in the log
           log_server_error(500, "POST", "/v1/chat/completions", request_id, std::string("generation failed: ") + e.what());
@@ -315,8 +362,10 @@ void chat_completions(engine::Assistant& ai, const ServedModel& chat_model, Metr
   if (!chat_model.answers_to(requested))
     return send_error(res, 404, "unknown model '" + requested + "' (this server chats with '" + chat_model.id + "')",
                       "model_not_found");
-  auto cr = parse_chat(*body, res);
+  ChatTools tools;
+  auto cr = parse_chat(*body, res, tools);
   if (!cr) return;
+  const bool logprobs = cr->gen.logprobs;
   const bool stream = field<bool>(*body, "stream", false);
   bool include_usage = false;
   if (body->contains("stream_options") && !(*body)["stream_options"].is_null()) {
@@ -345,8 +394,8 @@ void chat_completions(engine::Assistant& ai, const ServedModel& chat_model, Metr
   }
   if (stream)
     return stream_completion(res, job, new_id(), unix_now(), chat_model.id, include_usage, timing,
-                             req.get_header_value("X-Request-Id"));
-  send_completion(res, *job, new_id(), unix_now(), chat_model.id, *timing);
+                             req.get_header_value("X-Request-Id"), std::move(tools), logprobs);
+  send_completion(res, *job, new_id(), unix_now(), chat_model.id, *timing, tools, logprobs);
 }
 
 }  // namespace

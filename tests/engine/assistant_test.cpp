@@ -506,6 +506,16 @@ TEST_F(AssistantTest, EveryRegisteredRouteIsInTheOpenApiDocumentAndRealResponses
   check("/v1/chat/completions", "post", 200,
         post("/v1/chat/completions", {{"messages", msgs}, {"max_tokens", 3}}, 200).dump());
   check("/v1/chat/completions", "post", 400, post("/v1/chat/completions", {{"messages", "hi"}}, 400).dump());
+  check("/v1/chat/completions", "post", 200,
+        post("/v1/chat/completions", {{"messages", msgs}, {"max_tokens", 3}, {"logprobs", true}, {"top_logprobs", 2}},
+             200).dump());
+  // A tool without arguments, forced: the answer is a tool call (the grammar leaves the model no other choice).
+  const json tool_call = post("/v1/chat/completions",
+                              {{"messages", msgs}, {"max_tokens", 60}, {"temperature", 0},
+                               {"tools", {{{"type", "function"}, {"function", {{"name", "now"}}}}}},
+                               {"tool_choice", "required"}}, 200);
+  EXPECT_EQ(tool_call["choices"][0]["finish_reason"], "tool_calls") << tool_call.dump();
+  check("/v1/chat/completions", "post", 200, tool_call.dump());
   auto del = cli->Delete("/api/v1/docs/" + id);
   ASSERT_TRUE(del);
   EXPECT_EQ(del->status, 204);

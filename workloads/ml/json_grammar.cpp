@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "timeline/error.h"
@@ -48,7 +49,12 @@ class Converter {
  public:
   std::string convert(const json& schema) {
     const std::string root = visit(schema, "#");
-    std::string g = "root ::= " + root + "\n" + kBase;
+    return "root ::= " + root + "\n" + kBase + rules();
+  }
+  // The expression for one schema; its rules join rules(), named apart from earlier ones.
+  std::string expression(const json& schema) { return visit(schema, "#"); }
+  std::string rules() const {
+    std::string g;
     for (const auto& r : rules_) g += r + "\n";
     return g;
   }
@@ -176,5 +182,24 @@ class Converter {
 std::string json_object_grammar() { return std::string("root ::= object\n") + kBase; }
 
 std::string json_schema_grammar(const nlohmann::json& schema) { return Converter().convert(schema); }
+
+std::string json_tool_calls_grammar(const std::vector<std::pair<std::string, nlohmann::json>>& tools, bool one_call) {
+  if (tools.empty()) throw UsageError("no tools to call");
+  Converter c;
+  std::string calls;
+  for (const auto& [name, parameters] : tools) {
+    std::string args;
+    try {
+      args = c.expression(parameters);
+    } catch (const UsageError& e) {
+      throw UsageError("tool '" + name + "': " + e.what());
+    }
+    calls += (calls.empty() ? "" : " | ") + std::string("(\"{\" ws ") + literal("\"name\"") + " ws \":\" ws " +
+             literal(json(name).dump()) + " ws \",\" ws " + literal("\"arguments\"") + " ws \":\" ws " + args +
+             " ws \"}\")";
+  }
+  return "root ::= \"{\" ws " + literal("\"tool_calls\"") + " ws \":\" ws \"[\" ws call " +
+         (one_call ? "" : "(ws \",\" ws call)* ") + "ws \"]\" ws \"}\"\ncall ::= " + calls + "\n" + kBase + c.rules();
+}
 
 }  // namespace ut::ml

@@ -15,9 +15,15 @@
 // UsageError naming the keyword and where it is. Integers have at most 16 digits, fractions 16, exponents 2 (every
 // number fits an int64 or a double), and whitespace is at most one space between tokens, so that a generation
 // always reaches the end.
+//
+// Tool calls (the chat API's tools with tool_choice required or a named function): json_tool_calls_grammar
+// allows only {"tool_calls": [{"name": <one of the tools>, "arguments": <a value its parameters schema allows>},
+// ...]} (one call when one_call), the name before the arguments; an unsupported keyword names the tool.
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -25,5 +31,6 @@ namespace ut::ml {
 
 std::string json_object_grammar();
 std::string json_schema_grammar(const nlohmann::json& schema);
+std::string json_tool_calls_grammar(const std::vector<std::pair<std::string, nlohmann::json>>& tools, bool one_call);
 
 }  // namespace ut::ml
