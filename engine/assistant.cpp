@@ -111,7 +111,10 @@ void Assistant::deadline_loop() {
       continue;
     }
     auto first = std::min_element(deadlines_.begin(), deadlines_.end(), [](auto& a, auto& b) { return a.at < b.at; });
-    if (deadline_cv_.wait_until(lock, first->at) == std::cv_status::no_timeout) continue;  // re-evaluate
+    // A copy: wait_until reads its time point again after waking, and chat() may have grown (moved) the vector
+    // meanwhile (heap-use-after-free found by the HTTP fuzz target under ASan).
+    const auto at = first->at;
+    if (deadline_cv_.wait_until(lock, at) == std::cv_status::no_timeout) continue;  // re-evaluate
     const auto now = std::chrono::steady_clock::now();
     for (auto it = deadlines_.begin(); it != deadlines_.end();) {
       if (it->at <= now) {

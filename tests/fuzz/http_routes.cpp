@@ -90,7 +90,13 @@ struct World {
 };
 
 World& world() {
-  static World* w = new World;  // never destroyed: libFuzzer may exit from any thread
+  static World* w = [] {
+    auto* made = new World;
+    // Stopped before the libraries' own statics go (registered after they were made, so it runs first): engine
+    // threads still running while llama.cpp and DuckDB tear down crash the process at exit.
+    std::atexit([] { delete w; });
+    return made;
+  }();
   return *w;
 }
 

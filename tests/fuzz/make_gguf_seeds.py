@@ -2,7 +2,8 @@
 """Writes the GGUF fuzz target's seed corpus (tests/fuzz/corpus/gguf/): a few kilobytes each, so that libFuzzer's
 mutations reach every part of the file (header, metadata, tensor table, data). Plain struct packing, GGUF v3.
   python3 tests/fuzz/make_gguf_seeds.py tests/fuzz/corpus/gguf
-Seeds: a 1-layer llama decoder (F32 and F16 matrices), the same with no chat template, and a vocabulary alone."""
+Seeds: a 1-layer llama decoder (F32 matrices with a chat template, F16 without), and a vocabulary alone.
+regression-spm-no-byte-tokens.gguf (committed beside them) is the first crash: an SPM vocabulary without byte tokens."""
 import random
 import struct
 import sys
@@ -38,9 +39,10 @@ def kv(key, typ, val) -> bytes:
 
 
 def vocab():
-    tokens = ["<unk>", "<s>", "</s>", "<0x0A>", "\u2581the", "\u2581quick", "\u2581brown", "\u2581fox",
-              "\u2581a", "e", "s", ":", "1", "2", ".", "\u2581"]
-    types = [2, 3, 3, 6] + [1] * (len(tokens) - 4)
+    # SentencePiece as llama.cpp needs it: the byte tokens <0x00>..<0xFF> (type 6) spell what has no token.
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + \
+             ["\u2581the", "\u2581quick", "\u2581brown", "\u2581fox", "\u2581a", "e", "s", ":", "1", "2", ".", "\u2581"]
+    types = [2, 3, 3] + [6] * 256 + [1] * (len(tokens) - 259)
     return [kv("tokenizer.ggml.model", T_STRING, "llama"),
             kv("tokenizer.ggml.tokens", T_ARRAY, (T_STRING, tokens)),
             kv("tokenizer.ggml.scores", T_ARRAY, (T_F32, [-float(i) for i in range(len(tokens))])),

@@ -107,6 +107,19 @@ TEST(Model, LlamaRejectionIsReportedWithItsReason) {
   expect_model_error(p, ModelKind::decoder, "llama.cpp could not load it");
 }
 
+TEST(Model, SentencePieceVocabularyWithoutAByteTokenIsRefused) {
+  // Found by the GGUF fuzz target: llama.cpp loads an SPM vocabulary that lacks a byte token, then aborts the
+  // process on the first character it has to spell with it. Model refuses such a file, naming the token.
+  const std::string p = temp_dir() + "/missing-byte-token.gguf";
+  write_synthetic_model(SynthSpec::tiny_decoder(), p);
+  std::string bytes = read_file(p);
+  const auto at = bytes.find("<0x41>");  // 'A'
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 2] = 'y';                   // "<0y41>": same length, no longer a byte token
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
+  expect_model_error(p, ModelKind::decoder, "lacks the byte token <0x41>");
+}
+
 TEST(Synth, DeterministicBytes) {
   const std::string a = temp_dir() + "/det-a.gguf", b = temp_dir() + "/det-b.gguf";
   SynthSpec s = SynthSpec::tiny_embedder();

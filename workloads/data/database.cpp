@@ -347,7 +347,11 @@ std::vector<Column> Session::describe(const std::string& sql) {
       duckdb_logical_type lt = duckdb_prepared_statement_column_logical_type(p, c);
       detail::ColumnSource src;
       try {
-        cols.push_back(detail::make_column(duckdb_prepared_statement_column_name(p, c), lt, src, sql));
+        // DuckDB returns a copy of the name that the caller frees (found by the planner fuzz target under LSan).
+        char* raw = const_cast<char*>(duckdb_prepared_statement_column_name(p, c));
+        const std::string name = raw ? raw : "";
+        duckdb_free(raw);
+        cols.push_back(detail::make_column(name.c_str(), lt, src, sql));
       } catch (...) {
         duckdb_destroy_logical_type(&lt);
         throw;

@@ -8,6 +8,7 @@
 #include <array>
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -33,6 +34,34 @@ std::string with_log(std::string msg) {
 struct GgufCloser {
   void operator()(gguf_context* g) const noexcept { gguf_free(g); }
 };
+
+// llama.cpp's SentencePiece tokenizer ("llama") spells every character that has no token of its own as byte
+// tokens <0x00>..<0xFF>, looked up with std::unordered_map::at: a vocabulary without them loads, then the first
+// such character throws through llama.cpp's C API and aborts the process (found by the GGUF fuzz target). An
+// empty string when the vocabulary is usable, else the problem.
+std::string spm_vocabulary_problem(const gguf_context* g) {
+  const int64_t model = gguf_find_key(g, "tokenizer.ggml.model");
+  if (model < 0 || gguf_get_kv_type(g, model) != GGUF_TYPE_STRING || std::string(gguf_get_val_str(g, model)) != "llama")
+    return {};
+  const int64_t tokens = gguf_find_key(g, "tokenizer.ggml.tokens");
+  if (tokens < 0 || gguf_get_kv_type(g, tokens) != GGUF_TYPE_ARRAY || gguf_get_arr_type(g, tokens) != GGUF_TYPE_STRING)
+    return "its SentencePiece vocabulary has no tokenizer.ggml.tokens string array";
+  std::array<bool, 256> have{};
+  const std::size_t n = gguf_get_arr_n(g, tokens);
+  for (std::size_t i = 0; i < n; ++i) {
+    const char* t = gguf_get_arr_str(g, tokens, i);
+    // Exactly "<0xNN>" with upper-case hex digits, as llama.cpp looks them up.
+    auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1; };
+    if (t && std::strlen(t) == 6 && std::strncmp(t, "<0x", 3) == 0 && t[5] == '>' && hex(t[3]) >= 0 && hex(t[4]) >= 0)
+      have[static_cast<std::size_t>(hex(t[3]) * 16 + hex(t[4]))] = true;
+  }
+  const auto missing = std::find(have.begin(), have.end(), false);
+  if (missing == have.end()) return {};
+  char name[8];
+  std::snprintf(name, sizeof name, "<0x%02X>", static_cast<unsigned>(missing - have.begin()));
+  return std::string("its SentencePiece vocabulary lacks the byte token ") + name +
+         " (llama.cpp needs all 256, <0x00>..<0xFF>, to tokenize text outside the vocabulary)";
+}
 
 std::string kv_string(const gguf_context* g, const std::string& key) {
   const int64_t id = gguf_find_key(g, key.c_str());
@@ -94,6 +123,7 @@ GgufInfo Model::inspect(const std::string& path) {
   info.id = std::move(id);
   info.description = std::move(description);
   if (info.architecture.empty()) fail(where, path, "GGUF metadata has no general.architecture");
+  if (const std::string problem = spm_vocabulary_problem(g.get()); !problem.empty()) fail(where, path, problem);
 
   info.tensors = gguf_get_n_tensors(g.get());
   uint64_t end = 0;
