@@ -15,8 +15,8 @@
 #   check.log, env.log             every step's whole output; the host, its driver and what was staged
 # Exit status: 0 when every step passed, else 1.
 # Settings:
-#   GPU_CHECK_SUITES="timeline backends data vector ml engine render vulkan sanitizer"  the suites to run (default:
-#                    all);
+#   GPU_CHECK_SUITES="timeline backends data vector ml engine render vulkan sanitizer"  the suites to run, in this
+#                    order (default: all, in this order);
 #                    a chosen suite whose binaries were not staged fails; the summary names the ones not chosen.
 #   GPU_CHECK_BUDGET=N  seconds for all steps (default: none); a step that would not fit is NOT RUN (a failure).
 # Remote runners with limits (e.g. 10 minutes a command, 8 files back): set GPU_CHECK_BUDGET a little under the
@@ -164,36 +164,36 @@ TIMELINE="-RingBuffer*:TraceUnit*:Validation*:$FAULT"
 ORACLE='DataOracle.*:DataPlanner.QueryLane*'
 VECTOR='Dims/DeviceExactIndexDims.*:DeviceExactIndex.*'
 
-if chosen timeline; then
+suite_timeline() {
   if have ut_timeline_tests; then
     step timeline.cuda 300 env UT_BACKEND=cuda "$BIN/ut_timeline_tests" --gtest_filter="$TIMELINE"
     step timeline.cuda.fault 120 env UT_BACKEND=cuda "$BIN/ut_timeline_tests" --gtest_filter="$FAULT"
     step timeline.cuda.kernel-events 300 env UT_BACKEND=cuda UT_CUDA_KERNEL_EVENTS=1 "$BIN/ut_timeline_tests" \
       --gtest_filter="$TIMELINE"
   else missing timeline ut_timeline_tests; fi
-fi
-if chosen backends; then
+}
+suite_backends() {
   if have ut_backend_tests; then step backends.cuda 300 "$BIN/ut_backend_tests"; else missing backends ut_backend_tests; fi
-fi
-if chosen data; then
+}
+suite_data() {
   if have ut_data_tests && have ut_data_cuda_check; then
     step data.cuda_oracle 300 env UT_BACKEND=cuda "$BIN/ut_data_tests" --gtest_filter="$ORACLE"
     step data.cuda_kernels 300 --no-xml "$BIN/ut_data_cuda_check"
   else missing data "ut_data_tests, ut_data_cuda_check"; fi
-fi
-if chosen vector; then
+}
+suite_vector() {
   if have ut_vector_tests; then
     step vector.device.cuda 300 env UT_BACKEND=cuda "$BIN/ut_vector_tests" --gtest_filter="$VECTOR"
   else missing vector ut_vector_tests; fi
-fi
-if chosen ml; then
+}
+suite_ml() {
   # Every ML test with the models on the GPU, the CPU-vs-CUDA parity tests among them.
   if have ut_ml_tests && [[ -n ${UT_LLAMA_CUDA_DIR:-} ]]; then
     step ml.cuda 600 env UT_BACKEND=cuda UT_ML_DEVICE=cuda "$BIN/ut_ml_tests"
     grep -E '^\[ gpu-parity \]' "$STEP_OUT" | sed 's/^/  /' >> "$DETAILS"
   else missing ml "ut_ml_tests, llama.tar.xz"; fi
-fi
-if chosen engine; then
+}
+suite_engine() {
   if have ut_engine_tests; then
     # The ML lane on the GPU where ggml's CUDA backend was staged; otherwise on the CPU, said in the summary.
     if [[ -f ${UT_LLAMA_CUDA_DIR:-/nonexistent}/libggml-cuda.so ]]; then
@@ -203,8 +203,8 @@ if chosen engine; then
       step engine.cuda.ml-on-cpu 600 env UT_BACKEND=cuda UT_ML_DEVICE=cpu "$BIN/ut_engine_tests"
     fi
   else missing engine ut_engine_tests; fi
-fi
-if chosen render; then
+}
+suite_render() {
   # The render tests on the NVIDIA Vulkan driver only (VK_DRIVER_FILES: no fallback to another driver). The window
   # test needs a display and the bad-environment test its own driver list: both run in ctest on the CPU machine.
   icd=$(nvidia_vulkan_icd || true)
@@ -217,8 +217,8 @@ if chosen render; then
     if [[ $vk != *NVIDIA* ]]; then fail_note "  render.nvidia: the renderer's device is not NVIDIA's: ${vk:-none printed}"
     else note "  render.nvidia: $vk"; fi
   fi
-fi
-if chosen vulkan; then
+}
+suite_vulkan() {
   # The timeline suites and the Vulkan backend's own tests on the Vulkan backend, NVIDIA's driver only. The
   # validation-layer case needs VK_LAYER_KHRONOS_validation, which this host need not have: ctest runs it on CI.
   icd=$(nvidia_vulkan_icd || true)
@@ -230,8 +230,8 @@ if chosen vulkan; then
     step backends.vulkan.nvidia 300 env VK_DRIVER_FILES="$icd" UT_REQUIRE_UI=1 "$BIN/ut_vulkan_backend_tests" \
       --gtest_filter='-VulkanApiLayer.*'
   fi
-fi
-if chosen sanitizer; then
+}
+suite_sanitizer() {
   if [[ -z $SAN ]]; then fail_note "$(printf '%-46s %s' sanitizer "FAILED (compute-sanitizer not found)")"
   elif ! have ut_backend_tests || ! have ut_timeline_tests; then missing sanitizer "ut_backend_tests, ut_timeline_tests"
   else
@@ -256,7 +256,11 @@ if chosen sanitizer; then
         --error-exitcode 97 "$BIN/ut_ml_tests" --gtest_filter='GpuParity.Tiny*:BatchedGenerator*'
     fi
   fi
-fi
+}
+# The chosen suites, in the order GPU_CHECK_SUITES names them (put first what must run within a time budget).
+for s in $SUITES; do
+  if declare -F "suite_$s" >/dev/null; then "suite_$s"; else fail_note "$(printf '%-46s %s' "$s" "FAILED (no such suite)")"; fi
+done
 for s in timeline backends data vector ml engine render vulkan sanitizer; do
   chosen "$s" || note "  not chosen here: $s (GPU_CHECK_SUITES)"
 done

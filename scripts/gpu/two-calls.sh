@@ -31,7 +31,7 @@ case "${1:-}" in
     ;;
   one)
     out=${2:-${OUT:-/tmp/ut-gpu-out}}; mkdir -p "$out/check-1"
-    GPU_STAGE=$PWD/.device-1 GPU_CHECK_SUITES="${GPU_CHECK_SUITES:-timeline backends data vector engine render vulkan}" \
+    GPU_STAGE=$PWD/.device-1 GPU_CHECK_SUITES="${GPU_CHECK_SUITES:-engine data timeline backends vector vulkan render}" \
       GPU_CHECK_BUDGET=${GPU_CHECK_BUDGET:-500} bash scripts/gpu/check.sh "$out/check-1"
     rc=$?
     pack "$out/check-1" check-1
