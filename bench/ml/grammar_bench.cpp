@@ -2,13 +2,10 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "bench/report.h"
 #include "workloads/ml/generator.h"
 #include "workloads/ml/json_grammar.h"
 
@@ -31,7 +28,9 @@ int run_grammar_bench(const GrammarBenchConfig& cfg, const std::string& json_pat
   const std::vector<ChatMessage> chat = {
       {"system", "Answer with a JSON object with the keys package, section, description and depends."},
       {"user", "Describe the Debian package apt."}};
-  nlohmann::json modes = nlohmann::json::array();
+  Report report("grammar");
+  report.config() = {{"model", cfg.model}, {"reps", cfg.reps}, {"max_tokens", cfg.max_tokens},
+                     {"threads", gen.model()->compute_threads()}};
   std::printf("%s, %d answers per mode (medians)\n%-12s %-8s %10s %10s\n", cfg.model.c_str(), cfg.reps, "format",
               "sampling", "tokens/s", "tokens");
   for (const bool json_object : {false, true})
@@ -52,13 +51,12 @@ int run_grammar_bench(const GrammarBenchConfig& cfg, const std::string& json_pat
       const char* fmt = json_object ? "json_object" : "text";
       const char* smp = temperature > 0 ? "t=0.7" : "greedy";
       std::printf("%-12s %-8s %10.1f %10.0f\n", fmt, smp, median(tps), median(tokens));
-      modes.push_back({{"response_format", fmt}, {"temperature", temperature}, {"tokens_per_s", tps},
-                       {"tokens", tokens}, {"median_tokens_per_s", median(tps)}});
+      const std::string case_name = std::string(fmt) + " " + smp;
+      for (double v : tps) report.add(case_name, "ours", "decode_tokens_per_s", "1/s", v);
+      for (double v : tokens) report.add(case_name, "ours", "tokens", "tokens", v);
     }
-  nlohmann::json out{{"suite", "grammar"}, {"model", cfg.model}, {"threads", gen.model()->compute_threads()},
-                     {"hardware_threads", std::thread::hardware_concurrency()}, {"max_tokens", cfg.max_tokens},
-                     {"modes", modes}};
-  std::ofstream(json_path) << out.dump(2) << "\n";
+  report.add_note("decode tokens/s excludes the first token; an answer of one token counts as 0");
+  report.write(json_path);
   std::printf("saved %s\n", json_path.c_str());
   return 0;
 }
