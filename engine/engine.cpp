@@ -313,6 +313,8 @@ nlohmann::json Engine::realtime_stats() const {
                       {"frame_time_avg_ms", fs.avg_ms},
                       {"frame_time_p99_ms", fs.p99_ms},
                       {"frames_over_16ms_pct", fs.over_16ms_pct},
+                      {"frame_time_max_ms", fs.max_ms},
+                      {"frames_over_33ms_pct", fs.over_33ms_pct},
                       {"gpu_util_pct", gpu.is_number() ? gpu : nlohmann::json(0.0)},
                       {"gpu_util_source", gpu.is_number() ? "nvml" : "none"},
                       {"overlapped_ops", overlapped_ops()},
