@@ -83,7 +83,7 @@ def embed_worker(cl, stop, rng):
 
 
 def sql_worker(cl, stop, rng):
-    queries = ["SELECT count(*) FROM documents", "SELECT 42 AS answer",
+    queries = ["SELECT count(*) FROM ut_documents", "SELECT 42 AS answer",
                "SELECT i % 7 AS k, count(*) AS n FROM range(200000) t(i) GROUP BY k ORDER BY k",
                "SELECT sum(i) FROM range(1000000) t(i)"]
     while not stop.is_set():
@@ -116,8 +116,8 @@ HOSTILE = [
     ("POST", "/v1/chat/completions", json.dumps({"messages": [{"role": "user", "content": "x " * 300000}]}).encode()),
     ("POST", "/v1/chat/completions", b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": -5}'),
     ("POST", "/v1/embeddings", b'{"input": 7}'),
-    ("POST", "/api/v1/sql", b'{"sql": "DROP TABLE documents"}'),
-    ("POST", "/api/v1/sql", b'{"sql": "COPY documents TO \'/tmp/x.csv\'"}'),
+    ("POST", "/api/v1/sql", b'{"sql": "DROP TABLE ut_documents"}'),
+    ("POST", "/api/v1/sql", b'{"sql": "COPY ut_documents TO \'/tmp/x.csv\'"}'),
     ("POST", "/api/v1/sql", b'{"sql": "SELECT * FROM read_csv(\'/etc/passwd\')"}'),
     ("POST", "/api/v1/sql", b'{"sql": "SELEC broken"}'),
     ("GET", "/api/v1/docs/999999999", None),
