@@ -120,6 +120,18 @@ TEST(Model, SentencePieceVocabularyWithoutAByteTokenIsRefused) {
   expect_model_error(p, ModelKind::decoder, "lacks the byte token <0x41>");
 }
 
+TEST(Model, VocabularyWithATokenTwiceIsRefused) {
+  // Found by the GGUF fuzz target: llama.cpp aborts the process (GGML_ASSERT) on a vocabulary holding a token twice.
+  const std::string p = temp_dir() + "/duplicate-token.gguf";
+  write_synthetic_model(SynthSpec::tiny_decoder(), p);
+  std::string bytes = read_file(p);
+  const auto at = bytes.find("<0x42>");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 4] = '1';  // "<0x41>" now twice
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
+  expect_model_error(p, ModelKind::decoder, "holds the token '<0x41>' twice");
+}
+
 TEST(Synth, DeterministicBytes) {
   const std::string a = temp_dir() + "/det-a.gguf", b = temp_dir() + "/det-b.gguf";
   SynthSpec s = SynthSpec::tiny_embedder();

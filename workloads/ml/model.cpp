@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <unordered_set>
 #include <vector>
 
 #include "workloads/ml/runtime.h"
@@ -35,19 +36,30 @@ struct GgufCloser {
   void operator()(gguf_context* g) const noexcept { gguf_free(g); }
 };
 
-// llama.cpp's SentencePiece tokenizer ("llama") spells every character that has no token of its own as byte
-// tokens <0x00>..<0xFF>, looked up with std::unordered_map::at: a vocabulary without them loads, then the first
-// such character throws through llama.cpp's C API and aborts the process (found by the GGUF fuzz target). An
-// empty string when the vocabulary is usable, else the problem.
-std::string spm_vocabulary_problem(const gguf_context* g) {
+// Vocabularies that llama.cpp loads and then aborts the process on, found by the GGUF fuzz target; an empty string
+// when the vocabulary is usable, else the problem:
+// - the same token text twice: GGML_ASSERT(id_to_token.size() == token_to_id.size()) while loading;
+// - a SentencePiece ("llama") vocabulary without all byte tokens <0x00>..<0xFF>: llama.cpp spells every character
+//   that has no token of its own with them, looked up with unordered_map::at, so the first such character throws
+//   std::out_of_range through its C API and the process aborts.
+std::string vocabulary_problem(const gguf_context* g) {
+  const int64_t tokens = gguf_find_key(g, "tokenizer.ggml.tokens");
+  if (tokens < 0 || gguf_get_kv_type(g, tokens) != GGUF_TYPE_ARRAY || gguf_get_arr_type(g, tokens) != GGUF_TYPE_STRING)
+    return {};  // no vocabulary, or not one llama.cpp reads as such: it says so itself
+  const std::size_t n = gguf_get_arr_n(g, tokens);
+  std::unordered_set<std::string> seen;
+  seen.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const char* t = gguf_get_arr_str(g, tokens, i);
+    // As llama.cpp names them: an empty token becomes "[EMPTY_<id>]".
+    std::string text = t && *t ? std::string(t) : "[EMPTY_" + std::to_string(i) + "]";
+    if (!seen.insert(text).second)
+      return "its vocabulary holds the token '" + text + "' twice (the second at id " + std::to_string(i) + ")";
+  }
   const int64_t model = gguf_find_key(g, "tokenizer.ggml.model");
   if (model < 0 || gguf_get_kv_type(g, model) != GGUF_TYPE_STRING || std::string(gguf_get_val_str(g, model)) != "llama")
     return {};
-  const int64_t tokens = gguf_find_key(g, "tokenizer.ggml.tokens");
-  if (tokens < 0 || gguf_get_kv_type(g, tokens) != GGUF_TYPE_ARRAY || gguf_get_arr_type(g, tokens) != GGUF_TYPE_STRING)
-    return "its SentencePiece vocabulary has no tokenizer.ggml.tokens string array";
   std::array<bool, 256> have{};
-  const std::size_t n = gguf_get_arr_n(g, tokens);
   for (std::size_t i = 0; i < n; ++i) {
     const char* t = gguf_get_arr_str(g, tokens, i);
     // Exactly "<0xNN>" with upper-case hex digits, as llama.cpp looks them up.
@@ -123,7 +135,7 @@ GgufInfo Model::inspect(const std::string& path) {
   info.id = std::move(id);
   info.description = std::move(description);
   if (info.architecture.empty()) fail(where, path, "GGUF metadata has no general.architecture");
-  if (const std::string problem = spm_vocabulary_problem(g.get()); !problem.empty()) fail(where, path, problem);
+  if (const std::string problem = vocabulary_problem(g.get()); !problem.empty()) fail(where, path, problem);
 
   info.tensors = gguf_get_n_tensors(g.get());
   uint64_t end = 0;
