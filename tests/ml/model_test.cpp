@@ -132,6 +132,21 @@ TEST(Model, VocabularyWithATokenTwiceIsRefused) {
   expect_model_error(p, ModelKind::decoder, "holds the token '<0x41>' twice");
 }
 
+TEST(Model, LayerCountOutOfLlamaCppsRangeIsRefused) {
+  // Found by the GGUF fuzz target: llama.cpp aborts the process (GGML_ASSERT) on block_count 0 or over 512.
+  const std::string p = temp_dir() + "/zero-layers.gguf";
+  write_synthetic_model(SynthSpec::tiny_decoder(), p);
+  std::string bytes = read_file(p);
+  const std::string key = "llama.block_count";
+  const auto at = bytes.find(key);
+  ASSERT_NE(at, std::string::npos);
+  const std::size_t value = at + key.size() + 4;  // the key, its uint32 type, then the uint32 value
+  ASSERT_EQ(bytes[value], 2);                     // tiny_decoder has 2 layers
+  bytes[value] = 0;
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
+  expect_model_error(p, ModelKind::decoder, "llama.block_count is 0");
+}
+
 TEST(Synth, DeterministicBytes) {
   const std::string a = temp_dir() + "/det-a.gguf", b = temp_dir() + "/det-b.gguf";
   SynthSpec s = SynthSpec::tiny_embedder();

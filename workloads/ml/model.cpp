@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <unordered_set>
 #include <vector>
@@ -42,6 +44,40 @@ struct GgufCloser {
 // - a SentencePiece ("llama") vocabulary without all byte tokens <0x00>..<0xFF>: llama.cpp spells every character
 //   that has no token of its own with them, looked up with unordered_map::at, so the first such character throws
 //   std::out_of_range through its C API and the process aborts.
+// An integer metadata value of any integer type; nullopt when absent or not an integer (llama.cpp reports those).
+std::optional<int64_t> int_kv(const gguf_context* g, const std::string& key) {
+  const int64_t id = gguf_find_key(g, key.c_str());
+  if (id < 0) return std::nullopt;
+  switch (gguf_get_kv_type(g, id)) {
+    case GGUF_TYPE_UINT8: return gguf_get_val_u8(g, id);
+    case GGUF_TYPE_INT8: return gguf_get_val_i8(g, id);
+    case GGUF_TYPE_UINT16: return gguf_get_val_u16(g, id);
+    case GGUF_TYPE_INT16: return gguf_get_val_i16(g, id);
+    case GGUF_TYPE_UINT32: return gguf_get_val_u32(g, id);
+    case GGUF_TYPE_INT32: return gguf_get_val_i32(g, id);
+    case GGUF_TYPE_UINT64: return static_cast<int64_t>(std::min<uint64_t>(gguf_get_val_u64(g, id), INT64_MAX));
+    case GGUF_TYPE_INT64: return gguf_get_val_i64(g, id);
+    default: return std::nullopt;
+  }
+}
+
+// Hyperparameters that llama.cpp checks with GGML_ASSERT while loading (llama_model_base::load_hparams), which
+// aborts the process on a bad file (found by the GGUF fuzz target): checked here first, as a clear error.
+std::string hparams_problem(const gguf_context* g, const std::string& arch) {
+  constexpr int64_t max_layers = 512, max_experts = 1024;  // LLAMA_MAX_LAYERS, LLAMA_MAX_EXPERTS (llama-hparams.h)
+  const auto layers = int_kv(g, arch + ".block_count");
+  if (layers && (*layers <= 0 || *layers > max_layers))
+    return arch + ".block_count is " + std::to_string(*layers) + " (llama.cpp takes 1.." + std::to_string(max_layers) + ")";
+  if (const auto nextn = int_kv(g, arch + ".nextn_predict_layers"); nextn && layers && (*nextn < 0 || *nextn > *layers))
+    return arch + ".nextn_predict_layers is " + std::to_string(*nextn) + ", more than the " + std::to_string(*layers) + " layers";
+  const int64_t experts = int_kv(g, arch + ".expert_count").value_or(0);
+  if (experts < 0 || experts > max_experts)
+    return arch + ".expert_count is " + std::to_string(experts) + " (llama.cpp takes 0.." + std::to_string(max_experts) + ")";
+  if (const auto used = int_kv(g, arch + ".expert_used_count"); used && (*used < 0 || *used > experts || (experts > 0 && *used == 0)))
+    return arch + ".expert_used_count is " + std::to_string(*used) + " for " + std::to_string(experts) + " experts";
+  return {};
+}
+
 std::string vocabulary_problem(const gguf_context* g) {
   const int64_t tokens = gguf_find_key(g, "tokenizer.ggml.tokens");
   if (tokens < 0 || gguf_get_kv_type(g, tokens) != GGUF_TYPE_ARRAY || gguf_get_arr_type(g, tokens) != GGUF_TYPE_STRING)
@@ -136,6 +172,7 @@ GgufInfo Model::inspect(const std::string& path) {
   info.description = std::move(description);
   if (info.architecture.empty()) fail(where, path, "GGUF metadata has no general.architecture");
   if (const std::string problem = vocabulary_problem(g.get()); !problem.empty()) fail(where, path, problem);
+  if (const std::string problem = hparams_problem(g.get(), info.architecture); !problem.empty()) fail(where, path, problem);
 
   info.tensors = gguf_get_n_tensors(g.get());
   uint64_t end = 0;
