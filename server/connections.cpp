@@ -214,6 +214,9 @@ class HttpServer::Reactor {
       if (a.reject) {
         reply_and_close(conn, {503, "the server is at its connection limit (" + std::to_string(limits_.max_connections) +
                                         " open); retry shortly"});
+        // A flood of rejected connections must not hold descriptors for the linger time: past as many as the
+        // limit, they are closed right after the reply.
+        if (++lingering_rejects_ > limits_.max_connections) close_conn(conn);
       } else {
         set_deadline(conn, Clock::now() + limits_.header_timeout);
       }
@@ -224,6 +227,7 @@ class HttpServer::Reactor {
         continue;
       }
       Conn& c = *h.conn;
+      if (c.in.empty() && c.in.capacity() > (64u << 10)) std::string().swap(c.in);  // idle: no large buffer kept
       c.phase = Phase::idle;
       c.f = {};
       watch(c, EPOLL_CTL_ADD);
@@ -319,6 +323,7 @@ class HttpServer::Reactor {
   void reply_and_close(Conn& c, const Reply& r);
 
   void close_conn(Conn& c) {
+    if (!c.counted) --lingering_rejects_;
     set_deadline(c, std::nullopt);
     ::epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
     ::close(c.fd);
@@ -382,6 +387,7 @@ class HttpServer::Reactor {
   // The reactor thread's own.
   std::unordered_map<int, std::unique_ptr<Conn>> conns_;
   std::set<std::pair<Clock::time_point, int>> timers_;
+  std::size_t lingering_rejects_ = 0;
   Clock::time_point last_log_{};
   uint64_t unlogged_ = 0;
   // From the accept thread and the workers.
