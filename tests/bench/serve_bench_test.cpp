@@ -18,6 +18,7 @@
 
 #include "bench/serve/openai_client.h"
 #include "bench/serve/serve_bench.h"
+#include "bench/serve/slow_clients_bench.h"
 #include "engine/assistant.h"
 #include "engine/default_models.h"
 #include "server/routes.h"
@@ -267,6 +268,30 @@ TEST(BenchServe, ClientParsesALlamaServerShapedStream) {
   EXPECT_NE(e.error.find("expected 2 embeddings"), std::string::npos) << e.error;
   EXPECT_EQ(ut::bench::http_error_text(429, R"({"error":{"message":"the engine is busy","type":"busy"}})"),
             "HTTP 429: the engine is busy");
+}
+
+}  // namespace
+
+namespace {
+
+// `ut bench slow-clients` against our server: every round opens its slow connections and both chats of every
+// round are answered, so both series have --reps values and the report names the connections it opened.
+TEST_F(BenchServeTest, SlowClientsBenchMeasuresBothPhases) {
+  const fs::path out = dir / "slow.json";
+  const int rc = ut::bench::run_slow_clients_bench(
+      {.chat_url = url, .slow = 40, .reps = 5, .max_tokens = 4, .timeout_s = 60, .json_path = out.string()});
+  ASSERT_EQ(rc, 0);
+  const json j = read_json(out);
+  EXPECT_EQ(j["suite"], "slow-clients");
+  EXPECT_EQ(j["config"]["slow_per_round"], 40);
+  EXPECT_EQ(j["config"]["slow_opened_in_all"], 40 * 6);  // the warm-up round too
+  EXPECT_EQ(j["config"]["failed_chats"], 0);
+  std::map<std::string, std::size_t> n;
+  for (const auto& s : j["samples"]) n[s["case"].get<std::string>()] = s["values"].size();
+  EXPECT_EQ(n["idle"], 5u);
+  EXPECT_EQ(n["slow=40"], 5u);
+  ASSERT_EQ(j["goals"].size(), 1u);
+  EXPECT_EQ(j["goals"][0]["goal"], "<= 2x idle");
 }
 
 }  // namespace
