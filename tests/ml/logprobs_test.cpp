@@ -207,5 +207,18 @@ TEST_F(LogprobsTest, SampledTokensUnderAGrammarAreAlwaysAllowed) {
   llama_sampler_free(check);
 }
 
+// ignore_eog masks the end token, but a complete grammar allows nothing else: the run ends there, not in an error.
+TEST_F(LogprobsTest, ACompleteGrammarEndsTheRunEvenUnderIgnoreEog) {
+  Generator gen(model_, {.n_ctx = 256});
+  GenerateOptions o;
+  o.max_tokens = 40;
+  o.ignore_eog = true;
+  o.grammar = "root ::= \"{\" \"}\"\n";
+  o.sampling = {.temperature = 1.0f, .seed = static_cast<uint32_t>(rng_())};
+  const auto r = gen.complete(test::random_sentences(rng_, 1, 4, 4)[0], o);
+  EXPECT_EQ(r.reason, StopReason::end_of_generation);
+  EXPECT_EQ(r.text, "{}");
+}
+
 }  // namespace
 }  // namespace ut::ml

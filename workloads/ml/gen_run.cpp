@@ -89,10 +89,10 @@ int32_t GenRun::draw(const float* logits, bool grammar_first) {
   llama_token_data_array cur_p{cur_.data(), cur_.size(), -1, false};
   if (grammar_first) llama_sampler_apply(grammar_, &cur_p);
   llama_sampler_apply(sampler_, &cur_p);
-  if (cur_p.selected < 0 || cur_p.selected >= static_cast<int64_t>(cur_p.size) ||
-      (grammar_first && cur_p.data[cur_p.selected].logit == -INFINITY))
-    throw ModelError("[GenRun::sample] the sampler chain selected no token" +
-                     std::string(grammar_first ? " the grammar allows" : ""));
+  if (cur_p.selected < 0 || cur_p.selected >= static_cast<int64_t>(cur_p.size))
+    throw ModelError("[GenRun::sample] the sampler chain selected no token");
+  // Every candidate masked: a grammar that is complete while ignore_eog masks the end (the caller ends the run).
+  if (grammar_first && cur_p.data[cur_p.selected].logit == -INFINITY) return -1;
   return cur_p.data[cur_p.selected].id;
 }
 
@@ -109,6 +109,12 @@ int32_t GenRun::sample(const float* logits) {
   if (grammar_ && !grammar_accepts(tok, logits[tok])) {
     // The chain's random number generator moves on the second draw too: a seed still gives the same tokens.
     tok = draw(logits, true);
+    if (tok < 0) {  // the grammar is complete and nothing may follow: end as the model would
+      const auto& eog = model_.end_of_generation_tokens();
+      if (eog.empty()) throw ModelError("[GenRun::sample] the grammar allows no token and the model has no end token");
+      pending_lp_.clear();
+      return eog.front();
+    }
   }
   if (grammar_) llama_sampler_accept(grammar_, tok);
   if (!greedy_) llama_sampler_accept(sampler_, tok);
