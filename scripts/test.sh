@@ -64,12 +64,18 @@ if [[ $ASAN == 1 ]]; then
     -DCMAKE_BUILD_TYPE=RelWithDebInfo
   echo "[test] all tests under AddressSanitizer + UBSan"
   # Leak reports from inside the prebuilt DuckDB and llama.cpp libraries are suppressed (scripts/lsan.supp says
-  # why); every other ASan, LSan or UBSan report fails the test.
+  # why); every other ASan, LSan or UBSan report fails the test. Vulkan drivers are the exception LSan cannot
+  # name: lavapipe leaks 128 bytes that LSan only finds after the Vulkan loader has unloaded the driver (at
+  # vkDestroyInstance), as "<unknown module>", which no suppression matches. So every other entry runs with no
+  # Vulkan driver (VK_ICD_FILENAMES names none; those tests use the CPU backend) and leak checking on, and the
+  # entries that need a Vulkan device run with their driver and leak checking off (ASan and UBSan still on).
   lsan_supp=$(pwd)/scripts/lsan.supp
-  (cd build-asan && ASAN_OPTIONS="halt_on_error=1 detect_leaks=1" \
-    LSAN_OPTIONS="suppressions=$lsan_supp print_suppressions=0" \
-    UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
-    ctest --output-on-failure -j "$(nproc)")
+  vulkan_entries='^(render\.|timeline\.vulkan|backends\.vulkan|apps\.UiEngine\.)'
+  (cd build-asan && export LSAN_OPTIONS="suppressions=$lsan_supp print_suppressions=0" \
+      UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" &&
+    VK_ICD_FILENAMES=/nonexistent/none.json ASAN_OPTIONS="halt_on_error=1 detect_leaks=1" \
+      ctest --output-on-failure -j "$(nproc)" -E "$vulkan_entries" &&
+    ASAN_OPTIONS="halt_on_error=1 detect_leaks=0" ctest --output-on-failure -j "$(nproc)" -R "$vulkan_entries")
 fi
 
 echo "[test] all tests (build)"
