@@ -316,9 +316,14 @@ void BatchedGenerator::sample_and_advance(std::vector<BatchEntry>& entries, std:
       rows.push_back(llama_get_logits_ith(ctx_, e.logits));
     }
   std::vector<int32_t> toks(sampling.size());
+  std::vector<std::exception_ptr> errors(sampling.size());
   sample_pool_->run(static_cast<int>(sampling.size()), [&](int k) {
     const auto j = static_cast<std::size_t>(k);
-    toks[j] = sampling[j]->slot->run->sample(rows[j]);
+    try {
+      toks[j] = sampling[j]->slot->run->sample(rows[j]);
+    } catch (...) {  // that generation fails; the others and the caches (decoded either way) go on
+      errors[j] = std::current_exception();
+    }
   });
   for (auto& e : entries) {
     Slot& s = *e.slot;
@@ -334,7 +339,8 @@ void BatchedGenerator::sample_and_advance(std::vector<BatchEntry>& entries, std:
   }
   for (std::size_t j = 0; j < sampling.size(); ++j) {
     Slot& s = *sampling[j]->slot;
-    if (s.run->on_sampled(toks[j])) s.next = toks[j];
+    if (errors[j]) finish(s, finished, errors[j]);
+    else if (s.run->on_sampled(toks[j])) s.next = toks[j];
     else finish(s, finished);
   }
   last_.sample_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_sample).count();

@@ -19,7 +19,8 @@
 //   first, up to step_tokens in all (at least one prompt token when nothing decodes). set_step_tokens() is the
 //   latency knob: a step's time is what a decoding chat waits for each of its tokens.
 // - `done` runs exactly once per submission, on the thread that calls step(), outside any lock. A failed
-//   llama_decode fails the generations in that batch (done gets the error) and clears their sequences.
+//   llama_decode fails the generations in that batch (done gets the error) and clears their sequences; a sampler
+//   that throws fails only its own generation (its sequence cleared, the others go on).
 // - submit() and the queries are thread-safe; step() is called by one thread at a time.
 #pragma once
 
