@@ -68,7 +68,12 @@ void append_vector(Column& c, const ColumnSource& src, duckdb_vector vec, idx_t 
   if (validity)
     for (idx_t i = 0; i < n; ++i) c.valid[base + i] = duckdb_validity_row_is_valid(validity, i) ? 1 : 0;
   switch (src.type) {
-    case DUCKDB_TYPE_BOOLEAN: push_ints<bool>(c, data, n); break;
+    case DUCKDB_TYPE_BOOLEAN: {
+      // Read as bytes: under a NULL, DuckDB leaves whatever byte was there (UBSan saw 128), not a valid bool.
+      const auto* v = static_cast<const uint8_t*>(data);
+      for (idx_t i = 0; i < n; ++i) c.i64.push_back(v[i] != 0 ? 1 : 0);
+      break;
+    }
     case DUCKDB_TYPE_TINYINT: push_ints<int8_t>(c, data, n); break;
     case DUCKDB_TYPE_SMALLINT: push_ints<int16_t>(c, data, n); break;
     case DUCKDB_TYPE_INTEGER:
