@@ -487,26 +487,7 @@ FrameTimes Renderer::render(const std::function<void()>& draw, const RenderOptio
     return finish(opt);
   }
   const uint64_t t0 = now_ns();
-  ImGui::SetCurrentContext(m.imgui);
-  ImGuiIO& io = ImGui::GetIO();
-  io.DeltaTime = last_frame_ns_ ? static_cast<float>(static_cast<double>(t0 - last_frame_ns_) / 1e9) : 1.0f / 60.0f;
-  if (io.DeltaTime <= 0) io.DeltaTime = 1e-4f;
-  last_frame_ns_ = t0;
-
-  uint32_t swap_index = 0;
-  if (window_) swap_index = window_->acquire(*m.ctx, m.acquired.get());
-  ImGui_ImplVulkan_NewFrame();
-  if (window_) window_->new_imgui_frame();
-  io.DisplaySize = ImVec2(static_cast<float>(desc_.width), static_cast<float>(desc_.height));
-  ImGui::NewFrame();
-  try {
-    draw();
-  } catch (...) {
-    ImGui::EndFrame();  // leave ImGui between frames, so a later render() starts cleanly
-    throw;
-  }
-  ImGui::Render();
-
+  const uint32_t swap_index = imgui_frame(draw, t0);
   m.record(opt, desc_.width, desc_.height, window_.get(), swap_index);
   m.submit_and_wait(window_.get(), swap_index);
   FrameTimes t;
@@ -517,25 +498,36 @@ FrameTimes Renderer::render(const std::function<void()>& draw, const RenderOptio
   return t;
 }
 
-void Renderer::build(const std::function<void()>& draw) {
+// ImGui's frame (NewFrame, draw, Render) on the calling thread; in window mode after acquiring the swapchain image,
+// whose index it returns.
+uint32_t Renderer::imgui_frame(const std::function<void()>& draw, uint64_t t0) {
   auto& m = *impl_;
-  if (!m.queue) throw UsageError("[Renderer::build] only on a timeline queue (RendererDesc::queue); use render()");
-  const uint64_t t0 = now_ns();
   ImGui::SetCurrentContext(m.imgui);
   ImGuiIO& io = ImGui::GetIO();
   io.DeltaTime = last_frame_ns_ ? static_cast<float>(static_cast<double>(t0 - last_frame_ns_) / 1e9) : 1.0f / 60.0f;
   if (io.DeltaTime <= 0) io.DeltaTime = 1e-4f;
   last_frame_ns_ = t0;
+  uint32_t swap_index = 0;
+  if (window_) swap_index = window_->acquire(*m.ctx, m.acquired.get());
   ImGui_ImplVulkan_NewFrame();
+  if (window_) window_->new_imgui_frame();
   io.DisplaySize = ImVec2(static_cast<float>(desc_.width), static_cast<float>(desc_.height));
   ImGui::NewFrame();
   try {
     draw();
   } catch (...) {
-    ImGui::EndFrame();
+    ImGui::EndFrame();  // leave ImGui between frames, so a later frame starts cleanly
     throw;
   }
   ImGui::Render();
+  return swap_index;
+}
+
+void Renderer::build(const std::function<void()>& draw) {
+  auto& m = *impl_;
+  if (!m.queue) throw UsageError("[Renderer::build] only on a timeline queue (RendererDesc::queue); use render()");
+  const uint64_t t0 = now_ns();
+  imgui_frame(draw, t0);
   m.build_start_ns = t0;
 }
 

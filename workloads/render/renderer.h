@@ -113,6 +113,7 @@ class Renderer {
  private:
   struct Impl;
   explicit Renderer(const RendererDesc& d);
+  uint32_t imgui_frame(const std::function<void()>& draw, uint64_t t0);
   RendererDesc desc_;
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<Window> window_;
