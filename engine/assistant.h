@@ -157,6 +157,9 @@ class Assistant {
   void schedule_indexing();
   // Blocks until no chunk is pending (or the timeout passes); true when idle.
   bool wait_indexed(std::chrono::milliseconds timeout);
+  // Why background embedding stopped: its results could not be stored, nor the chunks marked failed (a full disk,
+  // a read-only file). Empty while it works. Set once; indexing stops scheduling itself from then on.
+  std::string indexing_error() const;
   // Blocks until every chunk of one document is embedded or failed (newest documents are embedded first).
   bool wait_document(uint64_t doc_id, std::chrono::milliseconds timeout);
 
@@ -191,8 +194,9 @@ class Assistant {
   CoreBudgetPtr budget_;
   int budget_release_id_ = 0;
   std::atomic<std::size_t> index_batch_{32};
-  std::mutex index_mutex_;
+  mutable std::mutex index_mutex_;
   std::condition_variable index_cv_;
+  std::string index_error_;  // under index_mutex_
 
   // Soft deadlines: a small timer thread (waits on a condition variable until the earliest deadline).
   struct Deadline {

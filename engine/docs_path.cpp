@@ -60,7 +60,17 @@ void Assistant::index_batch() {
       if (index_tuner_)  // the embedding itself: the time a chat's retrieval could wait behind this batch
         index_tuner_->observe_step(embed_ms, chunks.size() == batch);
     } catch (const std::exception& e) {
-      docs_->mark_failed(ids, e.what());
+      try {
+        docs_->mark_failed(ids, e.what());
+      } catch (const std::exception& store_error) {
+        // Nothing can be written (a full disk): stop here, say why, and leave the chunks pending for a later run.
+        {
+          std::lock_guard lock(index_mutex_);
+          if (index_error_.empty()) index_error_ = store_error.what();
+        }
+        index_cv_.notify_all();
+        return;
+      }
     }
   }
   // More work: queue the next batch behind whatever else is on Q_ml, so chat embeddings interleave.
@@ -81,6 +91,11 @@ bool Assistant::wait_document(uint64_t doc_id, std::chrono::milliseconds timeout
     if (index_cv_.wait_until(lock, deadline) == std::cv_status::timeout) return done();
   }
   return true;
+}
+
+std::string Assistant::indexing_error() const {
+  std::lock_guard lock(index_mutex_);
+  return index_error_;
 }
 
 bool Assistant::wait_indexed(std::chrono::milliseconds timeout) {

@@ -201,6 +201,13 @@ int ingest(const IngestOptions& o) {
       embed_progress.update(embedded, total);
       embedded_now = embedded;
       if (pending == 0) break;
+      if (const std::string why = ai.indexing_error(); !why.empty()) {
+        embed_progress.finish();
+        std::fprintf(stderr, "ut ingest: embedding stopped: its results cannot be stored (%s); the documents are\n"
+                             "ut ingest: committed, and their %zu pending chunks embed on the next run\n",
+                     why.c_str(), pending);
+        return 1;
+      }
       ai.wait_indexed(std::chrono::milliseconds(500));  // blocks on the indexer; wakes to redraw the bar
     }
     embed_progress.finish();

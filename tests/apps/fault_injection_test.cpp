@@ -101,8 +101,10 @@ class FaultInjection : public ::testing::Test {
 };
 
 // Disabled: it fails today. With no write allowed past 256 KiB of any file, `ut ingest` of 60 more documents did not
-// finish within 15 minutes on the 2-core machine (its write-ahead log stood just under the limit, so every commit
-// was failing); the ingest must stop with a clear error instead. Run it with --gtest_also_run_disabled_tests.
+// finish within 15 minutes on the 2-core machine (its write-ahead log stood just under the limit, and embedding
+// kept running); the ingest must stop with a clear error instead. Embedding now stops and says why when neither its
+// results nor the chunks' failure can be stored (Assistant::indexing_error), but that did not end this run: the
+// cause is not found yet. Run it with --gtest_also_run_disabled_tests.
 TEST_F(FaultInjection, DISABLED_DiskFullWhileIngestingIsAClearErrorAndLosesNothingCommitted) {
   const auto first = corpus("first", 0, 20);
   UtRun ok = run_ut({"ingest", (root_ / "first").string(), "--db", db_});
