@@ -167,6 +167,8 @@ def main():
     ap.add_argument("--token", default=os.environ.get("UT_API_TOKEN", ""))
     ap.add_argument("--json", default="soak.json")
     ap.add_argument("--machine", default="", help="a line naming the machine, for the record")
+    ap.add_argument("--commit", default="", help="the server's commit, for the record")
+    ap.add_argument("--device", default="", help="the GPU the server used, if any")
     a = ap.parse_args()
 
     counts, lock, errors = Counter(), threading.Lock(), []
@@ -225,9 +227,11 @@ def main():
         {"kpi": "5xx replies", "goal": "0", "value": n5xx, "met": n5xx == 0},
         {"kpi": "dropped connections of well-formed requests", "goal": "0", "value": dropped, "met": dropped == 0},
     ] if base and last else []
-    out = {"schema": "ut-soak/1", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
-           "machine": a.machine, "duration_s": a.duration, "interval_s": a.interval, "warmup_s": warm,
-           "requests": total, "records": records, "goals": goals, "errors_first_50": errors[:50]}
+    # The keys every file of docs/measurements has: schema, commit, device, samples (here: the minute records).
+    out = {"schema": "ut-soak/1", "commit": a.commit, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0)),
+           "machine": a.machine, "device": {"kind": "cpu" if not a.device else "gpu", "name": a.device or a.machine},
+           "config": {"duration_s": a.duration, "interval_s": a.interval, "warmup_s": warm},
+           "requests": total, "samples": records, "goals": goals, "errors_first_50": errors[:50]}
     with open(a.json, "w") as f:
         json.dump(out, f, indent=1)
     for g in goals:

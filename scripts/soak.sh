@@ -25,6 +25,7 @@ done
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -n1), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
 rc=0
 python3 scripts/soak.py --url "http://127.0.0.1:$port" --pid $pid --duration "$DURATION" --json "$OUT" \
-  --machine "$machine; commit $(git rev-parse --short HEAD)" || rc=$?
+  --machine "$machine" --commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo -dirty)" \
+  --device "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1)" || rc=$?
 grep -ciE 'error|exception' "$dir/serve.log" | sed 's/^/soak: server log lines with error or exception: /'
 exit $rc
