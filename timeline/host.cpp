@@ -1,5 +1,6 @@
 #include "timeline/host.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -45,6 +46,17 @@ HostInfo host_info() {
   h.memory_total = pages(_SC_PHYS_PAGES);
   h.memory_available = memory_available();
   return h;
+}
+
+std::size_t raise_open_file_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+  }
+  return lim.rlim_cur == RLIM_INFINITY ? 0 : static_cast<std::size_t>(lim.rlim_cur);
 }
 
 }  // namespace ut

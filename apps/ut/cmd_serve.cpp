@@ -1,7 +1,6 @@
 // `ut serve`: the engine, its assistant (chat, embeddings, documents, SQL) and the HTTP server until Ctrl-C.
 #include <CLI/CLI.hpp>
 
-#include <sys/resource.h>
 
 #include <chrono>
 #include <csignal>
@@ -18,6 +17,7 @@
 #include "server/routes.h"
 #include "server/server.h"
 #include "timeline/error.h"
+#include "timeline/host.h"
 #include "workloads/ml/model.h"
 
 namespace ut::app {
@@ -48,18 +48,12 @@ std::chrono::milliseconds ms(double seconds) {
 // Each open connection is a file descriptor: raise the soft limit to the hard one, and keep the connection cap
 // below what the process may open (the models, DuckDB and the engine need some too).
 std::size_t connection_cap(std::size_t wanted) {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return wanted;
-  if (lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &lim);
-    ::getrlimit(RLIMIT_NOFILE, &lim);
-  }
-  constexpr rlim_t kReserve = 256;
-  if (lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= wanted + kReserve) return wanted;
-  const std::size_t cap = lim.rlim_cur > 2 * kReserve ? lim.rlim_cur - kReserve : lim.rlim_cur / 2;
-  std::fprintf(stderr, "ut serve: --max-connections %zu is more than the open-file limit (%llu) allows: using %zu\n",
-               wanted, static_cast<unsigned long long>(lim.rlim_cur), cap);
+  const std::size_t limit = raise_open_file_limit();
+  constexpr std::size_t kReserve = 256;
+  if (limit == 0 || limit >= wanted + kReserve) return wanted;
+  const std::size_t cap = limit > 2 * kReserve ? limit - kReserve : limit / 2;
+  std::fprintf(stderr, "ut serve: --max-connections %zu is more than the open-file limit (%zu) allows: using %zu\n",
+               wanted, limit, cap);
   return cap;
 }
 

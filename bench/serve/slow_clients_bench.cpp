@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 
 #include "bench/report.h"
 #include "bench/serve/openai_client.h"
+#include "timeline/host.h"
 
 namespace ut::bench {
 namespace {
@@ -44,15 +44,9 @@ int connect_to(const std::string& host, const std::string& port) {
 // How many slow connections this process may open: the soft open-file limit raised to the hard one, less room
 // for the chat client and the runtime.
 int fd_budget(int wanted) {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return wanted;
-  if (lim.rlim_cur < lim.rlim_max) {
-    lim.rlim_cur = lim.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &lim);
-    ::getrlimit(RLIMIT_NOFILE, &lim);
-  }
-  if (lim.rlim_cur == RLIM_INFINITY) return wanted;
-  return std::min<int>(wanted, static_cast<int>(lim.rlim_cur) - 64);
+  const std::size_t limit = raise_open_file_limit();
+  if (limit == 0) return wanted;
+  return std::min<int>(wanted, static_cast<int>(limit) - 64);
 }
 
 // One streamed chat's TTFT; NaN when it failed (counted).
