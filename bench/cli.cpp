@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench/data/data_bench.h"
+#include "bench/gpu_timeline/gpu_timeline_bench.h"
 #include "bench/mixed/mixed_bench.h"
 #include "bench/ml/grammar_bench.h"
 #include "bench/ml/ml_bench.h"
@@ -142,6 +143,44 @@ void add_mixed(CLI::App& bench, int& rc) {
   b->callback([o, &rc] { rc = run_mixed_bench(*o); });
 }
 
+void add_gpu_timeline(CLI::App& bench, int& rc) {
+  auto o = std::make_shared<GpuTimelineOptions>();
+  auto* b = bench.add_subcommand(
+      "gpu-timeline", "One card, one timeline: UI frames on the Vulkan render queue while the same GPU decodes, embeds\n"
+                      "and aggregates (every lane checked to be on the GPU); per SM partition: frames idle and loaded,\n"
+                      "decode tokens/s and GROUP BY time alone and loaded (docs/measurements/gpu-one-timeline-*.json)");
+  b->add_option("--frames", o->frames, "Frames under load, per run")->capture_default_str()->check(CLI::Range(10, 1000000));
+  b->add_option("--idle-frames", o->idle_frames, "Frames idle, measured once before the first run's load (0: --frames)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
+  b->add_option("--chats", o->chats, "Chats decoding together")->capture_default_str()->check(CLI::Range(1, 64));
+  b->add_option("--tokens", o->tokens, "Tokens per chat")->capture_default_str()->check(CLI::Range(1, 4096));
+  b->add_option("--edits", o->edits, "Documents re-embedded per load step")->capture_default_str()->check(CLI::Range(1, 10000));
+  b->add_option("--rows", o->rows, "Rows of the lineitem-like table")->capture_default_str();
+  b->add_option_function<std::string>(
+       "--reserve-sms",
+       [o](const std::string& v) {
+         o->reserve_sms.clear();
+         for (std::size_t a = 0; a <= v.size();) {
+           const std::size_t e = std::min(v.find(',', a), v.size());
+           o->reserve_sms.push_back(engine::parse_reserve_sms(v.substr(a, e - a)));
+           a = e + 1;
+         }
+       },
+       "SM partitions, one run each: numbers, auto or 0, comma-separated")
+      ->default_str("0,auto");
+  b->add_option("--width", o->width, "Frame width")->capture_default_str()->check(CLI::Range(64, 8192));
+  b->add_option("--height", o->height, "Frame height")->capture_default_str()->check(CLI::Range(64, 8192));
+  b->add_option("--screenshot", o->screenshot, "Save a frame drawn under load (the last run) as PNG");
+  b->add_option("--chat-model", o->chat_model, "GGUF chat model (default: the project's small models)");
+  b->add_option("--embed-model", o->embed_model, "GGUF embedding model");
+  b->add_option("--backend", o->backend, "The engine's device (default: the best available)");
+  b->add_option("--json", o->json_path, "Save results here")->capture_default_str();
+  b->add_flag("--allow-cpu-lanes", o->allow_cpu_lanes, "Run even where a lane is not on the GPU (a smoke run; no goals)");
+  b->add_flag("--quick", o->quick, "120 frames, 2 chats x 16 tokens, 1.1M rows (a smoke run; no goals)");
+  b->callback([o, &rc] { rc = run_gpu_timeline_bench(*o); });
+}
+
 void add_models(CLI::App& bench, int& rc) {
   auto o = std::make_shared<ModelsBenchOptions>();
   auto* b = bench.add_subcommand(
@@ -267,6 +306,7 @@ void add_bench_commands(CLI::App& bench, int& rc) {
   add_ui(bench, rc);
   add_vector(bench, rc);
   add_mixed(bench, rc);
+  add_gpu_timeline(bench, rc);
   add_models(bench, rc);
   add_serve(bench, rc);
   add_slow_clients(bench, rc);

@@ -25,7 +25,17 @@ if [[ -f $stamp && -f $OUT/lib/libggml-cuda.so ]]; then
   echo "build-ggml-cuda: up to date ($OUT/lib/libggml-cuda.so)"; exit 0
 fi
 
-cmake -S "$SRC" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$NVCC" \
+# CMake and Ninja: the system's, else those of a Python installation (pip's cmake/ninja wheels), else Makefiles.
+for tool in cmake ninja; do
+  command -v $tool >/dev/null && continue
+  d=$(python3 -c "import $tool, os; print(getattr($tool, 'BIN_DIR', None) or getattr($tool, 'CMAKE_BIN_DIR', ''))" 2>/dev/null || true)
+  [[ -n $d && -x $d/$tool ]] && export PATH="$d:$PATH"
+done
+command -v cmake >/dev/null || { echo "build-ggml-cuda: cmake not found" >&2; exit 1; }
+GEN=Ninja
+command -v ninja >/dev/null || GEN="Unix Makefiles"
+echo "build-ggml-cuda: $(cmake --version | head -n1), generator $GEN, $("$NVCC" --version | tail -n1), $JOBS jobs"
+cmake -S "$SRC" -B "$B" -G "$GEN" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$NVCC" \
   -DBUILD_SHARED_LIBS=ON -DGGML_BACKEND_DL=ON -DGGML_NATIVE=OFF -DGGML_CPU=OFF \
   -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DGGML_CUDA_NCCL=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF \

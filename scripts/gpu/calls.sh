@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The GPU check and the one-timeline benchmark over consecutive calls of a runner that receives at most 64 MiB with
+# the working tree (~43 MB here, most of it models/) and keeps a machine (its /tmp and the checkout's ignored
+# folders) between calls that follow each other closely. ggml's CUDA backend (57 MB) does not fit a transfer: call
+# one builds it there from its 3 MB source while the first suites run (16 cores: a few minutes), and the later
+# calls find it.
+#   bash scripts/gpu/ggml-cuda.sh pack && bash scripts/gpu/stage.sh && bash scripts/gpu/calls.sh split
+#   # call one, carrying .device-1 .gl:  bash scripts/gpu/calls.sh one "$OUT"    data timeline backends vector
+#   # call two, carrying .device-2 .gl:  bash scripts/gpu/calls.sh two "$OUT"    ml engine render vulkan sanitizer
+#   # call three, carrying .device-2:    bash scripts/gpu/calls.sh bench "$OUT" [ut bench gpu-timeline options]
+# Calls one and two each write $OUT/check-<n>.tar.xz (the check's record, XML reports and logs); bench writes
+# $OUT/gpu-one-timeline.json, its screenshot and its console log. A later call on a fresh machine (the runner gave
+# the machine back) fails and says so: call one again first.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+GPU_WORK=${GPU_WORK:-/tmp/ut-gpu}
+export GPU_WORK
+pack() {  # pack DIR NAME: everything written under DIR into one archive (a runner may bring back few files)
+  tar -C "$1" -cJf "$1/../$2.tar.xz" . && rm -rf "$1"
+}
+ggml_lib=.deps/llama-cuda/lib/libggml-cuda.so
+case "${1:-}" in
+  split)
+    [[ -f .device-src/llama-src.tar.xz ]] || { echo "calls: run 'bash scripts/gpu/ggml-cuda.sh pack' first" >&2; exit 1; }
+    for n in 1 2; do rm -rf ".device-$n"; mkdir -p ".device-$n"; cp .device/commit .device/worktree-status ".device-$n/"
+      grep -qx "/.device-$n/" .git/info/exclude || echo "/.device-$n/" >> .git/info/exclude; done
+    # one: the project's libraries (DuckDB ...) stay on the machine for the later calls; ggml's source
+    cp .device/lib.tar.xz .device-src/llama-src.tar.xz .device-src/llama-src.rev .device-1/
+    for s in timeline backends data vector; do cp ".device/bin-$s.tar.xz" .device-1/; done
+    for s in ml engine render vulkan ut bench; do cp ".device/bin-$s.tar.xz" .device-2/; done
+    cp .device/llama.tar.xz .device-2/
+    du -ch .device-1/* | tail -n1; du -ch .device-2/* | tail -n1
+    ;;
+  one)
+    out=${2:-${OUT:-/tmp/ut-gpu-out}}; mkdir -p "$out/check-1"
+    rm -rf "$GPU_WORK"
+    # ggml's CUDA backend, built in the background on 12 of the cores while the suites run on the GPU.
+    mkdir -p .device-src && cp .device-1/llama-src.tar.xz .device-1/llama-src.rev .device-src/
+    (JOBS=12 nice bash scripts/gpu/ggml-cuda.sh build > "$out/check-1/ggml-cuda.log" 2>&1; echo "exit $?" >> "$out/check-1/ggml-cuda.log") &
+    builder=$!
+    GPU_STAGE=$PWD/.device-1 GPU_CHECK_SUITES="${GPU_CHECK_SUITES:-data timeline backends vector}" \
+      GPU_CHECK_BUDGET=${GPU_CHECK_BUDGET:-420} bash scripts/gpu/check.sh "$out/check-1"
+    rc=$?
+    t0=$SECONDS
+    wait "$builder"
+    echo "calls: ggml-cuda build finished $((SECONDS - t0)) s after the suites: $(tail -n1 "$out/check-1/ggml-cuda.log")" |
+      tee -a "$out/check-1/ggml-cuda.log"
+    pack "$out/check-1" check-1
+    exit $rc
+    ;;
+  two)
+    out=${2:-${OUT:-/tmp/ut-gpu-out}}; mkdir -p "$out/check-2"
+    if [[ ! -f $ggml_lib || ! -d $GPU_WORK/lib ]]; then
+      echo "calls: no $ggml_lib or $GPU_WORK/lib on this machine (a fresh one): run call one first" | tee "$out/check-2/missing.txt"
+      pack "$out/check-2" check-2; exit 1
+    fi
+    (source scripts/gpu/env.sh >/dev/null; cp "$ggml_lib" "$GPU_WORK/llama/lib/")
+    GPU_STAGE=$PWD/.device-2 GPU_CHECK_SUITES="${GPU_CHECK_SUITES:-ml engine render vulkan sanitizer}" \
+      GPU_CHECK_BUDGET=${GPU_CHECK_BUDGET:-560} bash scripts/gpu/check.sh "$out/check-2"
+    rc=$?
+    pack "$out/check-2" check-2
+    exit $rc
+    ;;
+  bench)
+    out=${2:-${OUT:-/tmp/ut-gpu-out}}; shift 2 || shift $#
+    mkdir -p "$out"
+    [[ -f $ggml_lib ]] || { echo "calls: no $ggml_lib on this machine: run call one first" >&2; exit 1; }
+    export GPU_STAGE=$PWD/.device-2
+    source scripts/gpu/env.sh
+    cp "$ggml_lib" "$GPU_WORK/llama/lib/"
+    export UT_ML_DEVICE=cuda
+    card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1 | sed 's/^NVIDIA //' | tr 'A-Z ' 'a-z-' | tr -cd 'a-z0-9-')
+    VK_DRIVER_FILES=$(nvidia_vulkan_icd) "$UT" bench gpu-timeline --json "$out/gpu-one-timeline-$card.json" \
+      --screenshot "$out/gpu-one-timeline-$card.png" "$@" 2>&1 | tee "$out/gpu-one-timeline-$card.log"
+    exit "${PIPESTATUS[0]}"
+    ;;
+  *) sed -n '2,13p' "$0"; exit 2 ;;
+esac
