@@ -28,7 +28,9 @@ case "${1:-}" in
     cp .device/lib.tar.xz .device-src/llama-src.tar.xz .device-src/llama-src.rev .device-1/
     for s in timeline backends data vector; do cp ".device/bin-$s.tar.xz" .device-1/; done
     for s in ml engine render vulkan ut bench; do cp ".device/bin-$s.tar.xz" .device-2/; done
-    cp .device/llama.tar.xz .device-2/
+    # llama.cpp without ggml's CUDA backend, which call one builds on the machine (it does not fit a transfer)
+    t=$(mktemp -d); tar -C "$t" -xJf .device/llama.tar.xz; rm -f "$t/lib/libggml-cuda.so"
+    tar -C "$t" -cf - . | xz -T0 -9 > .device-2/llama.tar.xz; rm -rf "$t"
     du -ch .device-1/* | tail -n1; du -ch .device-2/* | tail -n1
     ;;
   one)
