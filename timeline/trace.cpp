@@ -123,6 +123,28 @@ std::string Trace::chrome_json(uint64_t since_ns) const {
   for (auto& r : recs)
     for (auto& s : r.signals) sigs[s.event_id].push_back({s.value, s.time_ns, r.queue_id});
   for (auto& [id, v] : sigs) std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.value < b.value; });
+  // The signal that released a wait: the first recorded one of at least the waited value.
+  const auto releaser = [&](const TraceWait& w) -> Sig* {
+    auto it = sigs.find(w.event_id);
+    if (it == sigs.end()) return nullptr;
+    auto sit = std::find_if(it->second.begin(), it->second.end(), [&](const Sig& s) { return s.value >= w.value; });
+    return sit == it->second.end() ? nullptr : &*sit;
+  };
+  // A GPU signal is recorded when the host sees it complete, which can be after the GPU already released its
+  // waiters (a stream wait needs no host): a signal happened no later than the end of any wait it released, so
+  // its time is clamped to that (the counter and the flow then agree, and no flow is lost or runs backwards).
+  // Assumed: a wait is released by the first recorded signal of at least its value (a host signal of the same
+  // event is not recorded; mixing both on one event would attribute the wait to the later GPU signal).
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> signal_time;  // (event, value) -> time
+  for (auto& [id, v] : sigs)
+    for (auto& s : v) signal_time[{id, s.value}] = s.time;
+  for (auto& r : recs)
+    for (auto& w : r.waits)
+      if (Sig* s = releaser(w)) {
+        s->time = std::min(s->time, r.end_ns);
+        auto& t = signal_time[{w.event_id, s->value}];
+        t = std::min(t, s->time);
+      }
 
   uint64_t flow_id = 1;
   for (auto& r : recs) {
@@ -134,21 +156,20 @@ std::string Trace::chrome_json(uint64_t since_ns) const {
     o << "}}";
     for (auto& s : r.signals) {
       sep();
-      o << R"({"ph":"C","pid":1,"name":")" << json_escape(s.event_label) << R"(","ts":)" << us(s.time_ns, t0)
-        << R"(,"args":{"value":)" << s.value << "}}";
+      o << R"({"ph":"C","pid":1,"name":")" << json_escape(s.event_label) << R"(","ts":)"
+        << us(signal_time.at({s.event_id, s.value}), t0) << R"(,"args":{"value":)" << s.value << "}}";
     }
     for (auto& w : r.waits) {
-      auto it = sigs.find(w.event_id);
-      if (it == sigs.end()) continue;
-      auto sit = std::find_if(it->second.begin(), it->second.end(), [&](const Sig& s) { return s.value >= w.value; });
-      if (sit == it->second.end() || sit->time > r.end_ns) continue;
+      const Sig* sit = releaser(w);
+      if (!sit) continue;
+      const uint64_t at = signal_time.at({w.event_id, sit->value});
       const std::string name = json_escape(w.event_label) + ">=" + std::to_string(w.value);
       sep();
       o << R"({"ph":"s","pid":1,"tid":)" << sit->tid << R"(,"id":)" << flow_id << R"(,"cat":"event","name":")" << name
-        << R"(","ts":)" << us(sit->time, t0) << "}";
+        << R"(","ts":)" << us(at, t0) << "}";
       sep();
       o << R"({"ph":"f","bp":"e","pid":1,"tid":)" << r.queue_id << R"(,"id":)" << flow_id << R"(,"cat":"event","name":")"
-        << name << R"(","ts":)" << us(std::max(r.start_ns, sit->time), t0) << "}";
+        << name << R"(","ts":)" << us(std::max(r.start_ns, at), t0) << "}";
       ++flow_id;
     }
   }

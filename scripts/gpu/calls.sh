@@ -6,7 +6,7 @@
 # calls find it.
 #   bash scripts/gpu/ggml-cuda.sh pack && bash scripts/gpu/stage.sh && bash scripts/gpu/calls.sh split
 #   # call one, carrying .device-1 .gl:  bash scripts/gpu/calls.sh one "$OUT"    data timeline backends vector
-#   # call two, carrying .device-2 .gl:  bash scripts/gpu/calls.sh two "$OUT"    ml engine render vulkan sanitizer
+#   # call two, carrying .device-2 .gl:  bash scripts/gpu/calls.sh two "$OUT"    ml engine render vulkan sanitizer faults
 #   # call three, carrying .device-2:    bash scripts/gpu/calls.sh bench "$OUT" [ut bench gpu-timeline options]
 # Calls one and two each write $OUT/check-<n>.tar.xz (the check's record, XML reports and logs); bench writes
 # $OUT/gpu-one-timeline.json, its screenshot and its console log. A later call on a fresh machine (the runner gave
@@ -57,7 +57,7 @@ case "${1:-}" in
       pack "$out/check-2" check-2; exit 1
     fi
     (source scripts/gpu/env.sh >/dev/null; cp "$ggml_lib" "$GPU_WORK/llama/lib/")
-    GPU_STAGE=$PWD/.device-2 GPU_CHECK_SUITES="${GPU_CHECK_SUITES:-ml engine render vulkan sanitizer}" \
+    GPU_STAGE=$PWD/.device-2 GPU_CHECK_SUITES="${GPU_CHECK_SUITES:-ml engine render vulkan sanitizer faults}" \
       GPU_CHECK_BUDGET=${GPU_CHECK_BUDGET:-560} bash scripts/gpu/check.sh "$out/check-2"
     rc=$?
     pack "$out/check-2" check-2

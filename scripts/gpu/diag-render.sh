@@ -4,6 +4,8 @@
 # thread's user stack (gdb or eu-stack where the host has one) and kernel wait state (/proc) before killing it.
 #   bash scripts/gpu/diag-render.sh BIN OUT_DIR        # BIN: a ut_render_tests binary
 # DIAG_FILTER: an extended regex of the tests to run (all by default).
+# Found this way: after a deliberate GPU fault (Xid 31) the driver completes no more frames
+# (docs/measurements/gpu-render-hang-h100-2026-12-07.txt); the kernel log is printed for that reason.
 # Sources scripts/gpu/env.sh for the libraries and the NVIDIA ICD (GPU_STAGE: the staged folder with lib.tar.xz).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,12 +19,14 @@ icd=$(nvidia_vulkan_icd || true)
   echo "DISPLAY=${DISPLAY-} WAYLAND_DISPLAY=${WAYLAND_DISPLAY-}"
   echo "debuggers: $(command -v gdb eu-stack pstack 2>/dev/null | tr '\n' ' ')"
   ldd "$bin" | grep -i 'not found' || echo "ldd: all libraries found"
+  echo "kernel log (NVRM):"; dmesg 2>&1 | grep -i -E 'nvrm|xid' | tail -n 8
 } > "$out/host.txt" 2>&1
 dump() {  # dump PID FILE: the threads of a stuck process
   local pid=$1 f=$2
-  for t in /proc/$pid/task/*; do
-    echo "== thread $(basename "$t") $(cat "$t/comm") wchan=$(cat "$t/wchan" 2>/dev/null) syscall=$(cut -d' ' -f1 "$t/syscall" 2>/dev/null)"
-    cat "$t/stack" 2>/dev/null | head -n 12
+  local task
+  for task in /proc/$pid/task/*; do
+    echo "== thread $(basename "$task") $(cat "$task/comm") wchan=$(cat "$task/wchan" 2>/dev/null) syscall=$(cut -d' ' -f1 "$task/syscall" 2>/dev/null)"
+    cat "$task/stack" 2>/dev/null | head -n 12
   done > "$f"
   if command -v gdb >/dev/null; then gdb -p "$pid" -batch -ex 'thread apply all bt 25' >> "$f" 2>&1
   elif command -v eu-stack >/dev/null; then eu-stack -p "$pid" >> "$f" 2>&1; fi

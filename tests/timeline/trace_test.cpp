@@ -154,3 +154,33 @@ TEST(TraceUnit, BoundedCapacityDropsOldest) {
 }
 
 }  // namespace
+
+// A GPU signal is recorded when the host sees it complete, which can be after the GPU released its waiter (seen on
+// CUDA under compute-sanitizer): the flow is still drawn, from the signaller's track, no later than the waiter's
+// end, and the event's counter moves at the same time.
+TEST(TraceUnit, LateObservedSignalStillDrawsItsFlowAtTheWaitersEnd) {
+  ut::Trace t;
+  t.add({.queue_id = 1, .queue_label = "Q_gpu", .label = "producer", .committed_ns = 1000, .start_ns = 1000,
+         .end_ns = 9000, .signals = {{.event_id = 7, .event_label = "E", .value = 1, .time_ns = 9000}}});
+  t.add({.queue_id = 2, .queue_label = "Q_other", .label = "consumer", .committed_ns = 1000, .start_ns = 2000,
+         .end_ns = 5000, .waits = {{.event_id = 7, .event_label = "E", .value = 1}}});
+  const auto j = nlohmann::json::parse(t.chrome_json());
+  std::vector<nlohmann::json> s, f, c;
+  for (const auto& ev : j["traceEvents"]) {
+    if (ev["ph"] == "s") s.push_back(ev);
+    if (ev["ph"] == "f") f.push_back(ev);
+    if (ev["ph"] == "C") c.push_back(ev);
+  }
+  ASSERT_EQ(s.size(), 1u);
+  ASSERT_EQ(f.size(), 1u);
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(s[0]["tid"], 1);
+  EXPECT_EQ(f[0]["tid"], 2);
+  EXPECT_DOUBLE_EQ(s[0]["ts"].get<double>(), 4.0);  // the consumer's end (5000 ns) after t0 (1000 ns), in us
+  EXPECT_DOUBLE_EQ(c[0]["ts"].get<double>(), 4.0);
+  EXPECT_LE(s[0]["ts"].get<double>(), f[0]["ts"].get<double>());
+  // A wait on an event nobody recorded a signal of draws nothing.
+  ut::Trace lone;
+  lone.add({.queue_id = 2, .label = "w", .start_ns = 10, .end_ns = 20, .waits = {{.event_id = 9, .event_label = "H", .value = 1}}});
+  EXPECT_EQ(lone.chrome_json().find("\"ph\":\"s\""), std::string::npos);
+}
