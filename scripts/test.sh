@@ -25,11 +25,24 @@ for a in "$@"; do
 done
 
 bash scripts/build.sh
-echo "[test] smoke: ut demo, ut bench timeline --quick, ut bench mixed --quick"
+echo "[test] smoke: ut demo, ut bench timeline --quick, ut bench mixed --quick, ut bench gpu-timeline --quick"
 tmp=$(mktemp -d)
 (cd "$tmp" && UT_MODELS_DIR="$OLDPWD/models/synth" "$OLDPWD/build/apps/ut/ut" demo --max-tokens 16 >/dev/null \
   && "$OLDPWD/build/apps/ut/ut" bench timeline --quick >/dev/null \
-  && UT_MODELS_DIR="$OLDPWD/models/synth" "$OLDPWD/build/apps/ut/ut" bench mixed --quick >/dev/null)
+  && UT_MODELS_DIR="$OLDPWD/models/synth" "$OLDPWD/build/apps/ut/ut" bench mixed --quick >/dev/null \
+  && UT_MODELS_DIR="$OLDPWD/models/synth" "$OLDPWD/build/apps/ut/ut" bench gpu-timeline --quick --allow-cpu-lanes \
+       --reserve-sms 0 --json gt.json >/dev/null)
+# The one-timeline record names every field the GPU run is judged by (here a CPU smoke: lanes on the CPU).
+python3 - "$tmp/gt.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+need = ["reserved_sms", "frames_total", "frames_over_16_6ms", "frame_interval_ms_p99", "frame_gpu_ms_p50_idle",
+        "frame_gpu_ms_p99_idle", "frame_gpu_ms_p99_loaded", "decode_tok_s_alone", "decode_tok_s_loaded"]
+run = d["config"]["runs"][0]
+missing = [k for k in need if k not in run]
+assert not missing and d["commit"] and d["device"], missing
+assert run["frames_total"] == 120 and run["decode_tok_s_alone"] > 0, run
+PY
 python3 -c "import json,sys; t=json.load(open(sys.argv[1])); assert len(t['traceEvents']) > 100" "$tmp/ut-demo-trace.json"
 rm -rf "$tmp"
 echo "[test] bench-report: tables from docs/measurements into a copy of docs/BENCHMARKS.md"

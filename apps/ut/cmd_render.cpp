@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "apps/ut/commands.h"
@@ -81,16 +82,28 @@ int ui(const UiOptions& o) {
   if (lanes) lanes->start();
   if (feed) feed->start();
   const uint64_t frames = o.frames > 0 ? static_cast<uint64_t>(o.frames) : (renderer && renderer->windowed() ? 0 : 600);
+  // A frame the GPU never finishes (FrameLoopDesc::frame_deadline) ends the process: tearing the renderer and its
+  // queue down would wait on that frame for ever.
+  const auto run = [&loop](uint64_t n) {
+    try {
+      loop.run(n);
+    } catch (const BackendError& e) {
+      std::fprintf(stderr, "ut ui: %s\nut ui: exiting without tearing the GPU device down\n", e.what());
+      std::fflush(stdout);
+      std::_Exit(3);
+    }
+  };
   if (!o.screenshot.empty() && renderer) {
     if (frames == 0) {
       loop.request_screenshot(o.screenshot);  // windowed, unbounded: the first frame
+      run(0);
     } else {
-      loop.run(frames - 1);
+      run(frames - 1);
       loop.request_screenshot(o.screenshot);
-      loop.run(1);
+      run(1);
     }
   } else {
-    loop.run(frames);
+    run(frames);
   }
   if (lanes) lanes->stop();
   if (feed) feed->stop();

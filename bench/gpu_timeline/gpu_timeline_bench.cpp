@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -316,6 +317,20 @@ void add_goals(Report& rep, const RunResult& r, bool quick) {
                 .peer_value = da, .peer_metric = "decode_tok_s_alone"});
 }
 
+// Frames of one phase. A frame the GPU never finishes (FrameLoopDesc::frame_deadline) ends the process here: the
+// renderer's and the queues' teardown would wait on that frame for ever.
+void run_frames(render::FrameLoop& loop, int frames) {
+  try {
+    loop.run(static_cast<uint64_t>(frames));
+  } catch (const BackendError& e) {
+    std::fprintf(stderr, "ut bench gpu-timeline: %s\nut bench gpu-timeline: exiting without tearing the GPU device down\n",
+                 e.what());
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(3);
+  }
+}
+
 // One run: the Runtime with this partition, its set-up, then (idle frames on the first run only: the frames are
 // Vulkan's, outside any CUDA partition) decode and GROUP BY alone, then frames, decode and GROUP BY under load.
 RunResult one_run(const GpuTimelineOptions& o, int reserve, const fs::path& dir, const Phase* idle, bool last,
@@ -347,12 +362,12 @@ RunResult one_run(const GpuTimelineOptions& o, int reserve, const fs::path& dir,
   render::FrameLoop loop({.device = lane.device, .queue = lane.queue, .e_frame = lane.e_frame,
                           .renderer = lane.renderer.get(), .model = &model});
   model.watch_event(loop.frame_event());
-  loop.run(60);  // warm-up (pipelines, font upload), not counted
+  run_frames(loop, 60);  // warm-up (pipelines, font upload), not counted
   if (idle) {
     r.idle = *idle;
   } else {
     loop.reset_stats();
-    loop.run(static_cast<uint64_t>(o.idle_frames > 0 ? o.idle_frames : o.frames));
+    run_frames(loop, o.idle_frames > 0 ? o.idle_frames : o.frames);
     r.idle = Phase::of(loop.stats());
   }
 
@@ -367,7 +382,7 @@ RunResult one_run(const GpuTimelineOptions& o, int reserve, const fs::path& dir,
   std::this_thread::sleep_for(1s);  // every lane past its first step
   loop.reset_stats();
   if (last && !o.screenshot.empty()) loop.request_screenshot(o.screenshot);
-  loop.run(static_cast<uint64_t>(o.frames));
+  run_frames(loop, o.frames);
   r.loaded = Phase::of(loop.stats());
   load.stop();
   r.decode_loaded = load.decode();

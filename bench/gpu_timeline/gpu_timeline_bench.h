@@ -34,7 +34,8 @@ struct GpuTimelineOptions {
 };
 
 // Returns 0 on a complete run, 2 when a lane is not on the GPU (without allow_cpu_lanes) or no Vulkan device can
-// draw; throws ut::Error when the set-up fails.
+// draw; throws ut::Error when the set-up fails. A frame the GPU does not finish within 2 s ends the process (exit
+// status 3, the reason on stderr): tearing the device down would wait on that frame.
 int run_gpu_timeline_bench(GpuTimelineOptions o);
 
 }  // namespace ut::bench

@@ -141,5 +141,28 @@ TEST(FrameLoop, RejectsANonRenderQueue) {
   EXPECT_THROW(FrameLoop({}), UsageError);
 }
 
+// A frame whose command buffer never completes (here the render queue is held by an earlier buffer waiting on an
+// event nobody signals; on the GPU machine, a device that stopped finishing work) stops the loop with a clear
+// error within the deadline instead of blocking the caller; the frame completes harmlessly once the queue moves.
+TEST(FrameLoop, AFrameThatNeverCompletesStopsTheLoopWithAClearError) {
+  auto dev = Device::create({.backend = "cpu"});
+  auto q = dev->make_queue({.kind = QueueKind::render, .label = "Q_render"});
+  auto gate = dev->make_event("E_gate");
+  q->make_command_buffer("held").wait(gate, 1).commit();
+  FrameLoop loop({.device = dev, .queue = q, .frame_deadline = std::chrono::milliseconds(150)});
+  const uint64_t t0 = now_ns();
+  try {
+    loop.run(3);
+    FAIL() << "expected the loop to stop";
+  } catch (const BackendError& e) {
+    EXPECT_NE(std::string(e.what()).find("frame 1 did not complete in 150 ms"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(now_ns() - t0, 10'000'000'000ull) << "the deadline, not the held queue, ended the run";
+  EXPECT_EQ(loop.frames(), 0u);
+  gate->signal(1);
+  q->wait_idle();  // the timed-out frame's work runs now, on state it shares with the buffer
+  EXPECT_EQ(loop.frame_event()->signaled_value(), 1u);
+}
+
 }  // namespace
 }  // namespace ut::render

@@ -1,6 +1,7 @@
 #include "workloads/render/frame_loop.h"
 
 #include <chrono>
+#include <memory>
 
 #include "timeline/clock.h"
 #include "timeline/error.h"
@@ -115,8 +116,15 @@ void FrameLoop::tick_loop(uint64_t max_frames) {
 }
 
 void FrameLoop::one_frame(uint64_t n) {
-  // Inputs prepared on this thread, so the draw takes no lock a producer could hold.
-  UiFrameInput in;
+  // What the frame's host work reads and writes, shared with its command buffer: a frame that misses its
+  // deadline returns while that work may still run.
+  struct Frame {
+    UiFrameInput in;
+    UiFrameInfo info;
+    FrameSample sample;
+  };
+  auto f = std::make_shared<Frame>();
+  UiFrameInput& in = f->in;
   std::string shot;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -132,22 +140,21 @@ void FrameLoop::one_frame(uint64_t n) {
     desc_.renderer->poll_events();
   }
 
-  FrameSample sample;
-  UiFrameInfo info;
   UiModel& model = *desc_.model;
   auto cb = desc_.queue->make_command_buffer("frame " + std::to_string(n));
   RenderOptions opt;
   opt.capture = !shot.empty();
-  const auto draw = [&] { info = draw_ui(model, ui_state_, in); };
+  const auto draw = [f, &model, this] { f->info = draw_ui(model, ui_state_, f->in); };
   Renderer* r = desc_.renderer;
   if (r && r->on_timeline()) {
     // The frame on the GPU timeline: ImGui builds on the queue's worker (a host task), the frame's Vulkan commands
     // are recorded into the queue's batch, and the batch signals E_frame (a timeline semaphore) on the GPU.
-    cb.host_task([&] { sample.start_ns = now_ns(); r->build(draw); }, "draw");
+    cb.host_task([f, r, draw] { f->sample.start_ns = now_ns(); r->build(draw); }, "draw");
     r->encode(cb, opt);
   } else {
     cb.host_task(
-        [&] {
+        [f, r, draw, opt, &model] {
+          FrameSample& sample = f->sample;
           sample.start_ns = now_ns();
           if (r) {
             const FrameTimes t = r->render(draw, opt);
@@ -155,15 +162,22 @@ void FrameLoop::one_frame(uint64_t n) {
             sample.gpu_ms = t.gpu_ms;
           } else {
             // No UI: still read what the UI would (non-blocking), so the heartbeat's contract is the same.
-            while (model.tokens.try_pop()) ++info.tokens_drained;
-            info.e_rag_seen = model.e_rag ? model.e_rag->signaled_value() : 0;
+            while (model.tokens.try_pop()) ++f->info.tokens_drained;
+            f->info.e_rag_seen = model.e_rag ? model.e_rag->signaled_value() : 0;
             sample.cpu_ms = static_cast<double>(now_ns() - sample.start_ns) / 1e6;
           }
         },
         "draw");
   }
   cb.signal(desc_.e_frame, frame_base_ + n).commit();
-  cb.wait_until_completed();  // our own frame only; rethrows a failed draw
+  // Our own frame only; rethrows a failed draw.
+  if (!cb.wait_until_completed(desc_.frame_deadline))
+    throw BackendError("[FrameLoop] frame " + std::to_string(n) + " did not complete in " +
+                       std::to_string(desc_.frame_deadline.count()) + " ms on queue '" + desc_.queue->label() +
+                       "': the GPU stopped finishing work (a hung or faulted device: see the kernel log, e.g. an "
+                       "NVIDIA Xid); the UI stops, the engine runs on");
+  FrameSample& sample = f->sample;
+  const UiFrameInfo& info = f->info;
   if (r && r->on_timeline()) {
     const FrameTimes t = r->finish(opt);
     sample.cpu_ms = t.cpu_ms;

@@ -19,11 +19,14 @@
 // - Paced by a timer: the ticker sleeps until the next tick (std::this_thread::sleep_until), no busy loop. If
 //   a frame overruns, the missed ticks are skipped (counted in late frames), not replayed in a burst.
 // - The ticker waits for its own frame's command buffer before scheduling the next (one frame in flight).
-// - A frame that throws stops the loop; run() rethrows, start()/stop() keep the error for error().
+// - A frame that throws stops the loop; run() rethrows, start()/stop() keep the error for error(). So does a frame
+//   not complete within frame_deadline (the GPU stopped finishing work); its draw state is kept alive for the
+//   command buffer still in flight.
 // - Thread-safe accessors (frames, stats, summary, request_screenshot, stop).
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -47,6 +50,10 @@ struct FrameLoopDesc {
   Renderer* renderer = nullptr;     // null: the heartbeat runs without UI (no Vulkan device)
   UiModel* model = nullptr;         // null: an empty model of the loop's own
   double hz = 60.0;
+  // A frame whose command buffer has not completed by then stops the loop with a BackendError (run() throws it,
+  // start() keeps it for error()) instead of blocking forever: a GPU that stopped completing work (after a kernel
+  // fault elsewhere on the card, the NVIDIA Vulkan driver completed no more frames) must not hang the caller.
+  std::chrono::milliseconds frame_deadline{2000};
   // Called on the ticker thread after each frame completed (keep it short).
   std::function<void(uint64_t frame, const UiFrameInfo&, const FrameSample&)> on_frame;
 };
