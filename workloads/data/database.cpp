@@ -123,8 +123,11 @@ struct ResultStream::Impl {
 
   ~Impl() { finish(false); }
 
-  void finish(bool success) noexcept {
-    if (done && !have_result && !prepared && !extracted && !pending && !in_transaction) return;
+  // Ends the statement: COMMIT after a successful read-write script, else ROLLBACK. Returns DuckDB's error when
+  // the COMMIT failed (then rolled back: nothing of the script was written, e.g. the log could not grow on a full
+  // disk), "" otherwise; the caller must report it, or a lost write would pass as stored.
+  std::string finish(bool success) noexcept {
+    if (done && !have_result && !prepared && !extracted && !pending && !in_transaction) return {};
     done = true;
     watchdog.reset();
     if (have_result) duckdb_destroy_result(&result);
@@ -132,14 +135,20 @@ struct ResultStream::Impl {
     if (pending) duckdb_destroy_pending(&pending);
     if (prepared) duckdb_destroy_prepare(&prepared);
     if (extracted) duckdb_destroy_extracted(&extracted);
+    std::string commit_error;
     if (in_transaction) {
       in_transaction = false;
-      if (session->run_simple(success && commit_at_end ? "COMMIT" : "ROLLBACK").size() && success && commit_at_end)
+      const bool commit = success && commit_at_end;
+      std::string err = session->run_simple(commit ? "COMMIT" : "ROLLBACK");
+      if (!err.empty() && commit) {
+        commit_error = std::move(err);
         (void)session->run_simple("ROLLBACK");
+      }
     }
     // After the commit (or rollback), so a scan that read the old version never caches the new data under it.
     if (writes) session->db->writes.fetch_add(1);
     session->busy.store(false);
+    return commit_error;
   }
 
   [[noreturn]] void fail(const char* context, const std::string& msg, int type) {
@@ -391,7 +400,8 @@ bool ResultStream::next(Result& chunk) {
     const char* e = duckdb_result_error(&st.result);
     if (e != nullptr) st.fail(ctx, e, duckdb_result_error_type(&st.result));
     if (s.cancelled.load() || s.timed_out.load()) st.fail(ctx, "interrupted", DUCKDB_ERROR_INTERRUPT);
-    st.finish(true);
+    if (const std::string err = st.finish(true); !err.empty())
+      s.fail(ctx, "COMMIT failed, nothing of the statement was written: " + err, st.sql, DUCKDB_ERROR_TRANSACTION);
     return false;
   }
   const idx_t n = duckdb_data_chunk_get_size(c);

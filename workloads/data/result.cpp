@@ -9,8 +9,22 @@
 
 namespace ut::data {
 
+namespace {
+// The statement as the message quotes it: one line, at most 200 characters (a generated INSERT of a whole
+// document would bury the error); sql() keeps it whole.
+std::string quoted_sql(const std::string& sql) {
+  if (sql.empty()) return {};
+  constexpr std::size_t kMax = 200;
+  std::string q = sql.substr(0, kMax);
+  for (char& c : q)
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  if (sql.size() > kMax) q += "... (" + std::to_string(sql.size() - kMax) + " more characters)";
+  return "; SQL: " + q;
+}
+}  // namespace
+
 DataError::DataError(const std::string& context, const std::string& message, std::string sql, int duckdb_error_type)
-    : ut::Error(context + " " + message + (sql.empty() ? std::string() : "; SQL: " + sql)),
+    : ut::Error(context + " " + message + quoted_sql(sql)),
       message_(message),
       sql_(std::move(sql)),
       type_(duckdb_error_type) {}
