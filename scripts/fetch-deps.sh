@@ -9,6 +9,7 @@
 #   .deps/llama/src/                 llama.cpp source, cloned from node-llama-cpp's gitRelease.bundle
 #   .deps/llama/include/             llama.h, llama-cpp.h, ggml/include/*.h from that source
 #   .deps/llama-cuda/lib/            from @node-llama-cpp/linux-x64-cuda (only with --cuda)
+#   .deps/node_modules/openai/       OpenAI's official Node client (the tests drive ut serve with it)
 #   .deps/env.sh                     exports UT_DEPS_DIR and LD_LIBRARY_PATH additions
 #
 # Idempotent: .deps/.stamp-NAME-VERSION (holding the integrity) marks a finished package.
@@ -79,6 +80,7 @@ marker_for() {
     @node-llama-cpp/linux-x64) echo "$DEPS/llama/lib/libllama.so" ;;
     node-llama-cpp) echo "$DEPS/llama/include/llama.h" ;;
     @node-llama-cpp/linux-x64-cuda) echo "$DEPS/llama-cuda/lib/libggml-cuda.so" ;;
+    openai) echo "$DEPS/node_modules/openai/package.json" ;;
     *) die "no install rule for npm package '$1' (add one to scripts/fetch-deps.sh)" ;;
   esac
 }
@@ -205,6 +207,13 @@ install_pkg() {
       if [[ -f "$src/include/llama-cpp.h" ]]; then cp "$src/include/llama-cpp.h" "$inc/"; fi
       cp "$src"/ggml/include/*.h "$inc/"
       log "  -> llama/include: $(cd "$inc" && echo *.h)"
+      ;;
+    openai)
+      extract "$key" package
+      rm -rf "$DEPS/node_modules/openai"
+      mkdir -p "$DEPS/node_modules"
+      mv "$EXTRACTED/package" "$DEPS/node_modules/openai"
+      log "  -> node_modules/openai (OpenAI's Node client, for the tests)"
       ;;
     *) die "no install rule for npm package '$name'" ;;
   esac

@@ -12,6 +12,7 @@
 #include "server/routes.h"
 #include "server/server.h"
 #include "timeline/error.h"
+#include "workloads/docs/document_store.h"
 #include "workloads/ml/json_grammar.h"
 #include "workloads/ml/model.h"
 
@@ -118,11 +119,19 @@ void embeddings(engine::Assistant& ai, const ServedModel& embed_model, const htt
     return send_error(res, 400, "'input' must be a string or a non-empty array of strings");
   }
   if (texts.size() > 256) return send_error(res, 400, "at most 256 inputs per request");
+  // encoding_format: "float" (JSON numbers) or "base64" (the float32 values' little-endian bytes, as OpenAI sends
+  // them; the official clients ask for it by default).
+  const json fmt = body->value("encoding_format", json("float"));
+  if (!fmt.is_string() || (fmt != "float" && fmt != "base64"))
+    return send_error(res, 400, "'encoding_format' must be \"float\" or \"base64\"", "invalid_request_error", {},
+                      "encoding_format");
+  const bool base64 = fmt == "base64";
   auto r = ai.embed(texts);
   json data = json::array();
   for (std::size_t i = 0; i < r.count; ++i) {
     auto row = r.row(i);
-    data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", std::vector<float>(row.begin(), row.end())}});
+    json e = base64 ? json(vector::encode_floats(row)) : json(std::vector<float>(row.begin(), row.end()));
+    data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", std::move(e)}});
   }
   res.set_content(json{{"object", "list"}, {"data", data}, {"model", embed_model.id},
                        {"usage", {{"prompt_tokens", r.total_tokens}, {"total_tokens", r.total_tokens}}},

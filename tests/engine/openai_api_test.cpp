@@ -5,6 +5,8 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <cstring>
+#include <stdexcept>
 #include <random>
 #include <sstream>
 #include <string>
@@ -70,6 +72,50 @@ TEST_F(AssistantTest, StreamIncludeUsageEndsWithAUsageChunkWithoutChoices) {
     EXPECT_EQ(c["choices"].size(), 1u);
   }
   post("/v1/chat/completions", {{"messages", user("x")}, {"stream", true}, {"stream_options", "yes"}}, 400);
+}
+
+// Base64 as RFC 4648 defines it, written here rather than taken from the server's encoder.
+std::vector<unsigned char> from_base64(const std::string& s) {
+  const std::string abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::vector<unsigned char> out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : s) {
+    if (c == '=') break;
+    const auto v = abc.find(c);
+    if (v == std::string::npos) throw std::runtime_error("not base64");
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<unsigned char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+// encoding_format base64 (what OpenAI's official clients ask for by default): each vector's float32 values, little
+// endian, the same values the float format sends.
+TEST_F(AssistantTest, EmbeddingsAsBase64AreTheSameFloats) {
+  start();
+  const json in = {"apt", "queues and events"};
+  const auto f = post("/v1/embeddings", {{"input", in}}, 200);
+  const auto b = post("/v1/embeddings", {{"input", in}, {"encoding_format", "base64"}}, 200);
+  ASSERT_EQ(b["data"].size(), 2u);
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto floats = f["data"][i]["embedding"].get<std::vector<float>>();
+    const auto bytes = from_base64(b["data"][i]["embedding"].get<std::string>());
+    ASSERT_EQ(bytes.size(), floats.size() * 4);
+    for (std::size_t k = 0; k < floats.size(); ++k) {
+      const uint32_t u = bytes[4 * k] | bytes[4 * k + 1] << 8 | bytes[4 * k + 2] << 16 | uint32_t{bytes[4 * k + 3]} << 24;
+      float v;
+      std::memcpy(&v, &u, 4);
+      ASSERT_EQ(v, floats[k]) << "value " << k << " of vector " << i;
+    }
+  }
+  EXPECT_EQ(post("/v1/embeddings", {{"input", "apt"}, {"encoding_format", "int8"}}, 400)["error"]["param"],
+            "encoding_format");
+  post("/v1/embeddings", {{"input", "apt"}, {"encoding_format", 5}}, 400);
 }
 
 TEST_F(AssistantTest, UnknownRequestFieldsAreIgnored) {
