@@ -18,16 +18,20 @@ std::string context_prompt(const std::vector<vector::SearchHit>& hits) {
 }  // namespace
 
 std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
-  if (!generator_) throw UsageError("[Assistant::chat] no chat model is loaded (configure chat_model)");
+  if (!can_chat()) throw UsageError("[Assistant::chat] no chat model is loaded (configure chat_model)");
   if (request.messages.empty()) throw UsageError("[Assistant::chat] no messages");
-  // A prompt that cannot fit is the caller's mistake: say so now, not after admission and retrieval.
-  const int n_ctx = generator_->n_ctx();
-  const int prompt = static_cast<int>(generator_->tokenize_chat(request.messages).size());
-  if (prompt >= n_ctx) throw ml::ContextLengthError("[Assistant::chat]", prompt, n_ctx);
-  // Generation stops when the sequence fills its context anyway: ask for no more than is left, or refuse.
-  if (request.gen.max_tokens > n_ctx - prompt) {
-    if (request.refuse_over_context) throw MaxTokensError(prompt, request.gen.max_tokens, n_ctx);
-    request.gen.max_tokens = n_ctx - prompt;
+  if (remote_) {
+    RemoteChat::check(request.gen);  // the other server counts the context itself
+  } else {
+    // A prompt that cannot fit is the caller's mistake: say so now, not after admission and retrieval.
+    const int n_ctx = generator_->n_ctx();
+    const int prompt = static_cast<int>(generator_->tokenize_chat(request.messages).size());
+    if (prompt >= n_ctx) throw ml::ContextLengthError("[Assistant::chat]", prompt, n_ctx);
+    // Generation stops when the sequence fills its context anyway: ask for no more than is left, or refuse.
+    if (request.gen.max_tokens > n_ctx - prompt) {
+      if (request.refuse_over_context) throw MaxTokensError(prompt, request.gen.max_tokens, n_ctx);
+      request.gen.max_tokens = n_ctx - prompt;
+    }
   }
   auto admission = engine_.try_admit();
   if (!admission) return nullptr;
@@ -104,15 +108,19 @@ void Assistant::submit_generation(const std::shared_ptr<ChatJob>& job, std::vect
   try {
     if (job->rag_ready && !job->rag_missed_deadline && !job->sources.empty())
       messages.insert(messages.begin(), ml::ChatMessage{"system", context_prompt(job->sources)});
-    generator_->submit(generator_->tokenize_chat(messages), std::move(o),
-                       [job](ml::GenerateResult r, std::exception_ptr error) {
-                         if (error) {
-                           job->done->signal_failed(1, error);
-                           return;
-                         }
-                         *job->result = std::move(r);
-                         job->done->signal(1);
-                       });
+    const auto done = [job](ml::GenerateResult r, std::exception_ptr error) {
+      if (error) {
+        job->done->signal_failed(1, error);
+        return;
+      }
+      *job->result = std::move(r);
+      job->done->signal(1);
+    };
+    if (remote_) {  // another server generates; the ring and the events work as for a local answer
+      remote_->start(std::move(messages), std::move(o), done);
+      return;
+    }
+    generator_->submit(generator_->tokenize_chat(messages), std::move(o), done);
   } catch (...) {  // a prompt that does not fit, a template failure: this chat fails, the others go on
     job->done->signal_failed(1, std::current_exception());
     return;

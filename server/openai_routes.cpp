@@ -256,6 +256,8 @@ void send_completion(httplib::Response& res, engine::ChatJob& job, const std::st
       return true;
     });
     job.wait();
+  } catch (const engine::RemoteError& e) {  // another server generated (--chat-url): its 4xx, else 502
+    return send_error(res, e.status, e.what(), e.type);
   } catch (const std::exception& e) {
     return send_error(res, 500, std::string("generation failed: ") + e.what(), "server_error");
   }
@@ -343,11 +345,13 @@ void stream_completion(httplib::Response& res, std::shared_ptr<engine::ChatJob> 
           chunk(json::object(), finish);
           if (include_usage) send({{"choices", json::array()}, {"usage", usage_json(*job->result)}});
         } catch (const std::exception& e) {  // after the 200: the error goes in the stream, and in the log
-          log_server_error(500, "POST", "/v1/chat/completions", request_id, std::string("generation failed: ") + e.what());
+          const auto* remote = dynamic_cast<const engine::RemoteError*>(&e);  // --chat-url's server failed
+          log_server_error(remote ? remote->status : 500, "POST", "/v1/chat/completions", request_id,
+                           std::string("generation failed: ") + e.what());
           const std::string err =
               "data: " + dump(json{{"error", {{"message", std::string("generation failed: ") + e.what()},
-                                              {"type", "server_error"}, {"code", nullptr}, {"param", nullptr},
-                                              {"request_id", request_id}}}}) + "\n\n";
+                                              {"type", remote ? remote->type : "server_error"}, {"code", nullptr},
+                                              {"param", nullptr}, {"request_id", request_id}}}}) + "\n\n";
           sink.write(err.data(), err.size());
         }
         const std::string done = "data: [DONE]\n\n";

@@ -23,11 +23,17 @@
 #include <thread>
 
 #include "bench/report.h"
-#include "bench/serve/openai_client.h"
+#include "workloads/remote/openai_client.h"
 #include "timeline/error.h"
 #include "timeline/host.h"
 
 namespace ut::bench {
+
+using remote::ChatParams;
+using remote::ChatResult;
+using remote::ModelList;
+using remote::OpenAiClient;
+using remote::OpenAiClientOptions;
 namespace {
 
 using json = nlohmann::json;

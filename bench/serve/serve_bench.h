@@ -1,5 +1,5 @@
 // `ut bench serve`: load on any OpenAI-compatible server -- streamed chats alone, the same chats under a background
-// embedding load, embeddings alone -- measured by one client (bench/serve/openai_client.h), so `ut serve` and
+// embedding load, embeddings alone -- measured by one client (workloads/remote/openai_client.h), so `ut serve` and
 // llama.cpp's llama-server are compared on equal terms.
 //
 //   ut::bench::ServeBenchOptions o{.label = "ut serve", .chat_url = "http://127.0.0.1:8080", .concurrency = {1, 4}};

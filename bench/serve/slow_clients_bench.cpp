@@ -13,10 +13,16 @@
 #include <vector>
 
 #include "bench/report.h"
-#include "bench/serve/openai_client.h"
+#include "workloads/remote/openai_client.h"
 #include "timeline/host.h"
 
 namespace ut::bench {
+
+using remote::ChatParams;
+using remote::ChatResult;
+using remote::ModelList;
+using remote::OpenAiClient;
+using remote::OpenAiClientOptions;
 namespace {
 
 // host and port of "http://host[:port][/...]".

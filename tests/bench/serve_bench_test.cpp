@@ -16,7 +16,7 @@
 #include <random>
 #include <thread>
 
-#include "bench/serve/openai_client.h"
+#include "workloads/remote/openai_client.h"
 #include "bench/serve/serve_bench.h"
 #include "bench/serve/slow_clients_bench.h"
 #include "engine/assistant.h"
@@ -106,7 +106,7 @@ TEST_F(BenchServeTest, ChatsAndEmbeddingLoadAgainstOurServer) {
   const std::string chat = cfg["chat_model"], embed = cfg["embed_model"];
   EXPECT_NE(std::find(listed.begin(), listed.end(), chat), listed.end()) << cfg["models_listed"].dump();
   EXPECT_NE(std::find(listed.begin(), listed.end(), embed), listed.end()) << cfg["models_listed"].dump();
-  ut::bench::OpenAiClient probe(url, {.timeout_s = 60});
+  ut::remote::OpenAiClient probe(url, {.timeout_s = 60});
   EXPECT_TRUE(probe.embed(embed, {"probe"}).ok);
   EXPECT_FALSE(probe.embed(chat, {"probe"}).ok) << "the chat model is not the embedder";
   EXPECT_EQ(cfg["options"]["max_tokens"], 4);
@@ -242,7 +242,7 @@ TEST(BenchServe, ClientParsesALlamaServerShapedStream) {
     ~Stop() { s.stop(); }  // before t joins, also when an assertion returns early
   } stop{fake};
 
-  ut::bench::OpenAiClient c("http://127.0.0.1:" + std::to_string(port) + "/v1/", {.timeout_s = 10});
+  ut::remote::OpenAiClient c("http://127.0.0.1:" + std::to_string(port) + "/v1/", {.timeout_s = 10});
   const auto models = c.models();
   ASSERT_TRUE(models.ok) << models.error;
   ASSERT_EQ(models.ids, std::vector<std::string>{"peer.gguf"});
@@ -266,7 +266,7 @@ TEST(BenchServe, ClientParsesALlamaServerShapedStream) {
   const auto e = c.embed("peer.gguf", {"a", "b"});
   EXPECT_FALSE(e.ok);
   EXPECT_NE(e.error.find("expected 2 embeddings"), std::string::npos) << e.error;
-  EXPECT_EQ(ut::bench::http_error_text(429, R"({"error":{"message":"the engine is busy","type":"busy"}})"),
+  EXPECT_EQ(ut::remote::http_error_text(429, R"({"error":{"message":"the engine is busy","type":"busy"}})"),
             "HTTP 429: the engine is busy");
 }
 

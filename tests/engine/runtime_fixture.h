@@ -46,10 +46,13 @@ class AssistantTest : public ::testing::Test {
     cli = std::make_unique<httplib::Client>("127.0.0.1", srv->port());
     cli->set_read_timeout(60, 0);
   }
+
+ public:
   static std::string models_dir() {
     const char* d = std::getenv("UT_MODELS_DIR");
     return d && *d ? d : (std::filesystem::temp_directory_path() / "ut-test-models").string();
   }
+ protected:
   void TearDown() override {
     if (srv) srv->stop();
     cli.reset();

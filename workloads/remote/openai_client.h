@@ -1,8 +1,9 @@
-// A small client for OpenAI-compatible HTTP servers (ours: `ut serve`; llama.cpp's llama-server; others), made
-// for load measurements: chat completions streamed as server-sent events and timed per chunk as it arrives,
-// embeddings checked for shape, the model list.
+// A small client for OpenAI-compatible HTTP servers (ours: `ut serve`; llama.cpp's llama-server; vLLM; others):
+// chat completions streamed as server-sent events and timed per chunk as it arrives, embeddings checked for shape,
+// the model list. The load benchmarks measure servers with it; the engine's remote generation (RemoteChat,
+// `ut serve --chat-url`) sends its chats through it.
 //
-//   ut::bench::OpenAiClient c("http://127.0.0.1:8080", {.token = "", .timeout_s = 60});
+//   ut::remote::OpenAiClient c("http://127.0.0.1:8080", {.token = "", .timeout_s = 60});
 //   auto models = c.models();                          // GET /v1/models: ids in the server's order
 //   auto r = c.chat({.model = models.ids.at(0), .prompt = "Hello", .max_tokens = 64});
 //   if (r.ok) std::printf("TTFT %.1f ms, %d tokens, %.1f tokens/s\n", r.ttft_ms, r.tokens, r.decode_tps);
@@ -16,18 +17,27 @@
 //   transport error). timeout_s bounds connecting, each read, and the whole request.
 // - A chat counts one token per SSE chunk whose choices[0].delta.content is non-empty (servers send one token
 //   per chunk; a server that merges tokens is undercounted, which usage.completion_tokens then shows).
+// - A chat sends `messages` when given (else one user message, `prompt`), temperature 0 unless `options` says
+//   otherwise, and every field of `options` as it is (top_p, seed, stop, penalties, ...). on_content sees each
+//   content delta as it arrives; returning false closes the connection (the server stops generating) and the
+//   result has stopped = true (not an error).
 // - One client per thread: it holds one keep-alive connection.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace httplib {
 class Client;
 }
 
-namespace ut::bench {
+namespace ut::remote {
 
 struct OpenAiClientOptions {
   std::string token;       // bearer token; empty: none sent
@@ -37,8 +47,11 @@ struct OpenAiClientOptions {
 struct ChatParams {
   std::string model;       // empty: the field is left out (single-model servers pick theirs)
   std::string prompt;
+  std::vector<std::pair<std::string, std::string>> messages;  // (role, content); when set, instead of prompt
   int max_tokens = 64;
   bool ignore_eos = true;  // llama-server (and `ut serve`) keep generating past end-of-sequence: equal work
+  nlohmann::json options = nlohmann::json::object();  // more request fields, sent as they are
+  std::function<bool(std::string_view)> on_content;     // each content delta; false: stop reading
 };
 
 struct ChatResult {
@@ -50,7 +63,10 @@ struct ChatResult {
   double decode_tps = 0;     // (tokens - 1) / (last token - first token); 0 with fewer than 2 tokens
   int tokens = 0;            // non-empty content chunks
   int completion_tokens = -1;  // usage.completion_tokens when the server sends it; -1 otherwise
+  int prompt_tokens = -1;      // usage.prompt_tokens likewise
   std::string finish_reason;
+  std::string text;            // the content deltas joined
+  bool stopped = false;        // on_content returned false
 };
 
 struct EmbedResult {
@@ -89,4 +105,4 @@ class OpenAiClient {
 // text), shortened to one line.
 std::string http_error_text(int status, const std::string& body);
 
-}  // namespace ut::bench
+}  // namespace ut::remote

@@ -1,5 +1,5 @@
 // The OpenAI-compatible client of `ut bench serve` (see openai_client.h).
-#include "bench/serve/openai_client.h"
+#include "workloads/remote/openai_client.h"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -8,7 +8,7 @@
 #include <functional>
 #include <string_view>
 
-namespace ut::bench {
+namespace ut::remote {
 namespace {
 
 using json = nlohmann::json;
@@ -173,11 +173,15 @@ ChatResult OpenAiClient::chat(const ChatParams& p) {
     r.error = url_error_;
     return r;
   }
-  json body{{"messages", json::array({{{"role", "user"}, {"content", p.prompt}}})},
+  json messages = json::array();
+  if (p.messages.empty()) messages.push_back({{"role", "user"}, {"content", p.prompt}});
+  for (const auto& [role, content] : p.messages) messages.push_back({{"role", role}, {"content", content}});
+  json body{{"messages", messages},
             {"max_tokens", p.max_tokens},
-            {"temperature", 0},
-            {"stream", true},
-            {"stream_options", {{"include_usage", true}}}};  // OpenAI's way to get usage in the last chunk
+            {"temperature", 0}};
+  for (const auto& [k, v] : p.options.items()) body[k] = v;
+  body["stream"] = true;
+  body["stream_options"] = {{"include_usage", true}};  // OpenAI's way to get usage in the last chunk
   if (!p.model.empty()) body["model"] = p.model;
   if (p.ignore_eos) body["ignore_eos"] = true;
 
@@ -204,9 +208,12 @@ ChatResult OpenAiClient::chat(const ChatParams& p) {
       stream_error = http_error_text(200, c.dump()) + " (in the stream)";
       return;
     }
-    if (c.contains("usage") && c["usage"].is_object() && c["usage"].contains("completion_tokens") &&
-        c["usage"]["completion_tokens"].is_number_integer())
-      r.completion_tokens = c["usage"]["completion_tokens"].get<int>();
+    if (c.contains("usage") && c["usage"].is_object()) {
+      const auto& u = c["usage"];
+      if (u.contains("completion_tokens") && u["completion_tokens"].is_number_integer())
+        r.completion_tokens = u["completion_tokens"].get<int>();
+      if (u.contains("prompt_tokens") && u["prompt_tokens"].is_number_integer()) r.prompt_tokens = u["prompt_tokens"].get<int>();
+    }
     if (!c.contains("choices") || !c["choices"].is_array() || c["choices"].empty()) return;  // e.g. the usage chunk
     const auto& ch = c["choices"][0];
     if (ch.contains("finish_reason") && ch["finish_reason"].is_string()) r.finish_reason = ch["finish_reason"];
@@ -215,6 +222,9 @@ ChatResult OpenAiClient::chat(const ChatParams& p) {
     if (!d.contains("content") || !d["content"].is_string() || d["content"].get_ref<const std::string&>().empty()) return;
     if (r.tokens++ == 0) t_first = now;
     t_last = now;
+    const auto& piece = d["content"].get_ref<const std::string&>();
+    r.text += piece;
+    if (p.on_content && !p.on_content(piece)) r.stopped = true;
   };
   const auto t0 = Clock::now();
   const auto x = exchange(*http_, "POST", prefix_ + "/v1/chat/completions", body.dump(), options_.timeout_s,
@@ -225,6 +235,7 @@ ChatResult OpenAiClient::chat(const ChatParams& p) {
                               std::string_view line(pending.data() + start, nl - start);
                               if (line.ends_with('\r')) line.remove_suffix(1);
                               on_line(line, now);
+                              if (r.stopped) return false;
                             }
                             pending.erase(0, start);
                             return true;
@@ -234,6 +245,10 @@ ChatResult OpenAiClient::chat(const ChatParams& p) {
   if (r.tokens > 0) r.ttft_ms = ms_between(t0, t_first);
   const double decode_s = std::chrono::duration<double>(t_last - t_first).count();
   if (r.tokens >= 2 && decode_s > 0) r.decode_tps = (r.tokens - 1) / decode_s;
+  if (r.stopped) {  // the caller ended it: what arrived is the answer so far
+    r.ok = true;
+    return r;
+  }
   r.error = exchange_error(x, options_.timeout_s);
   if (!r.error.empty() && x.status == 200) r.error += " after " + std::to_string(r.tokens) + " tokens";
   if (r.error.empty()) r.error = stream_error;
@@ -281,4 +296,4 @@ EmbedResult OpenAiClient::embed(const std::string& model, const std::vector<std:
   return r;
 }
 
-}  // namespace ut::bench
+}  // namespace ut::remote
