@@ -62,7 +62,7 @@ class RemoteChat {
   // Throws UsageError for options only the local sampler has.
   static void check(const ml::GenerateOptions& gen);
   void start(std::vector<ml::ChatMessage> messages, ml::GenerateOptions gen, Done done);
-  int in_flight() const;
+  int in_flight() const;  // chats whose thread has not returned yet (a chat's `done` runs just before)
 
  private:
   ml::GenerateResult run(const std::vector<ml::ChatMessage>& messages, const ml::GenerateOptions& gen) const;

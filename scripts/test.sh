@@ -53,8 +53,9 @@ rm -f "$tmp_md"
 
 if [[ $TSAN == 1 ]]; then
   echo "[test] ThreadSanitizer build (build-tsan)"
-  # The concurrency core: the timeline (CPU backend), the engine (heartbeat, admission, HTTP server) and the
-  # engine's controllers without models (Governor, StepTuner's policy cases). Tests that load the prebuilt DuckDB
+  # The concurrency core: the timeline (CPU backend), the engine (heartbeat, admission, HTTP server, remote
+  # generation against a scripted server) and the engine's controllers without models (Governor, StepTuner's
+  # policy cases). Tests that load the prebuilt DuckDB
   # or llama.cpp libraries are left out here: those libraries are not built with -fsanitize=thread, so TSan
   # misreads their inlined mutexes and atomics (seen: "unlock of an unlocked mutex" inside
   # duckdb::StandardBufferManager). They run in the normal build and under ASan+UBSan below.
@@ -62,7 +63,7 @@ if [[ $TSAN == 1 ]]; then
     bash scripts/build.sh --no-setup -- -DUT_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
   echo "[test] timeline and engine tests under ThreadSanitizer"
   supp=$(pwd)/scripts/tsan.supp
-  tsan_tests='^(timeline\.|engine\.(Engine|Server|Governor)|engine\.StepTuner\.(Halves|ConfirmOver|StepsOfAnyKind))'
+  tsan_tests='^(timeline\.|engine\.(Engine|Server|Governor|RemoteChatUnit)|engine\.StepTuner\.(Halves|ConfirmOver|StepsOfAnyKind))'
   (cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$supp" \
     UT_STRESS_GRAPHS=1000 \
     ctest --output-on-failure -R "$tsan_tests" -j1)

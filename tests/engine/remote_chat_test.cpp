@@ -112,6 +112,9 @@ TEST_F(AssistantTest, RemoteChatClientHangingUpCancelsTheGeneratingServersChat) 
   while (ai->stats().cancelled == 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a counter, with a deadline
   EXPECT_EQ(ai->stats().cancelled, 1u);
+  // The forwarder's chat ends too (its thread returns after reporting the end).
+  while (fwd.rt->assistant().remote_chat()->in_flight() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(fwd.rt->assistant().remote_chat()->in_flight(), 0);
 }
 
