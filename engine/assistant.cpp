@@ -43,13 +43,13 @@ Assistant::Assistant(Engine& engine, AssistantConfig config, data::Database* sha
   // The decode steps' llama.cpp streams are created on this queue's thread: in the work partition.
   gen_queue_->make_command_buffer("bind partition").host_task([this] { engine_.bind_to_work_partition(); }, "bind").commit();
   if (!config_.embed_model.empty()) {
-    auto model = ml::Model::load(config_.embed_model, ml::ModelKind::embedder);
+    auto model = ml::Model::load(config_.embed_model, ml::ModelKind::embedder, {.mmap = config_.mmap_models});
     embedder_ = std::make_unique<ml::Embedder>(model, engine_.shared_heap());
   }
   if (!config_.remote_chat.url.empty()) {
     remote_ = std::make_unique<RemoteChat>(config_.remote_chat);
   } else if (!config_.chat_model.empty()) {
-    auto model = ml::Model::load(config_.chat_model, ml::ModelKind::decoder);
+    auto model = ml::Model::load(config_.chat_model, ml::ModelKind::decoder, {.mmap = config_.mmap_models});
     if (config_.parallel < 1) throw UsageError("[Assistant::Assistant] parallel must be >= 1");
     const int start = config_.prefill_chunk > 0 ? config_.prefill_chunk
                       : model->on_gpu()          ? config_.tuning.max_chunk

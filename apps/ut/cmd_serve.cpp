@@ -33,6 +33,7 @@ struct ServeOptions {
   std::string embed_model, chat_model;
   std::string chat_url, chat_api_key, chat_remote_model;  // remote generation (engine/remote_chat.h)
   bool allow_sql_writes = false;
+  bool mmap = false;
   int max_heavy_ops = 3;
   int parallel = 4;
   int step_tokens = 0;
@@ -103,6 +104,7 @@ int serve(const ServeOptions& o) {
                            .db_path = o.db,
                            .embed_model = embed_path, .chat_model = chat_path};
   rc.assistant.parallel = o.parallel;
+  rc.assistant.mmap_models = o.mmap;
   rc.assistant.remote_chat = {.url = o.chat_url, .api_key = o.chat_api_key, .model = o.chat_remote_model};
   if (const char* key = std::getenv("UT_CHAT_API_KEY"); key && rc.assistant.remote_chat.api_key.empty())
     rc.assistant.remote_chat.api_key = key;
@@ -169,6 +171,9 @@ void add_serve_commands(CLI::App& app, CLI::App&, int& rc) {
   s->add_option("--chat-api-key", o->chat_api_key, "Bearer token for --chat-url (or $UT_CHAT_API_KEY)");
   s->add_option("--chat-remote-model", o->chat_remote_model,
                 "The model of --chat-url to use (default: the first of its /v1/models)");
+  s->add_flag("--mmap", o->mmap,
+              "Map the model files instead of reading them in: faster start, pages shared between processes, but a\n"
+              "model file replaced or truncated while serving then kills the server (SIGBUS)");
   s->add_flag("--allow-sql-writes", o->allow_sql_writes, "Let POST /api/v1/sql run writes when asked (off by default)");
   s->add_option("--max-heavy-ops", o->max_heavy_ops, "Concurrent heavy operations before answering busy")
       ->capture_default_str()->check(CLI::Range(1, 64));

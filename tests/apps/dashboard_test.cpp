@@ -1,10 +1,8 @@
 // The live dashboard, as a person sees it: `ut serve` runs, headless Chromium loads GET / and runs its
 // scripts, and the screenshot must show the charts drawn from live data (not just the page skeleton).
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stb/stb_image.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,54 +11,26 @@
 #include <filesystem>
 #include <string>
 
+#include "tests/apps/serve_process.h"
 #include "tests/common/skip.h"
 
 namespace {
-
-int free_port() {
-  const int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  close(s);
-  return ntohs(a.sin_port);
-}
 
 TEST(Dashboard, DrawsLiveChartsInHeadlessChromium) {
   if (!std::filesystem::exists("/usr/bin/chromium"))
     UT_SKIP_NO_UI("chromium is not installed (scripts/setup.sh installs it)");
   const auto dir = std::filesystem::path(::testing::TempDir()) / ("ut_dashboard_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
-  const int port = free_port();
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  const pid_t server = fork();
-  if (server == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    const std::string p = std::to_string(port), db = (dir / "d.duckdb").string();
-    execl(UT_BINARY, UT_BINARY, "serve", "--port", p.c_str(), "--db", db.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
-  FILE* out = fdopen(fds[0], "r");
-  char line[1024];
-  bool up = false;
-  while (!up && std::fgets(line, sizeof line, out)) up = std::string(line).rfind("ut serve:", 0) == 0;
-  ASSERT_TRUE(up) << "ut serve did not start";
+  ut::test::ServeProcess server({"--db", (dir / "d.duckdb").string()});
+  ASSERT_TRUE(server.up) << "ut serve did not start";
+  const int port = server.port;
 
   const std::string png = (dir / "dashboard.png").string();
   const std::string cmd = "chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,900 "
                           "--virtual-time-budget=5000 --screenshot=" + png + " http://127.0.0.1:" +
                           std::to_string(port) + "/ > " + (dir / "chromium.log").string() + " 2>&1";
   const int rc = std::system(cmd.c_str());
-  kill(server, SIGTERM);
-  int status = 0;
-  waitpid(server, &status, 0);
-  std::fclose(out);
+  const int status = server.stop();
   ASSERT_EQ(rc, 0) << cmd;
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "ut serve must stop cleanly on SIGTERM";
 
