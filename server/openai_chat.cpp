@@ -111,11 +111,6 @@ std::string render_tool_calls(const json& calls, const std::string& at, std::map
   return json{{"tool_calls", out}}.dump();
 }
 
-std::string new_call_id() {
-  static std::atomic<uint64_t> n{1};
-  const auto t = std::chrono::system_clock::now().time_since_epoch().count();
-  return "call_" + std::to_string(static_cast<uint64_t>(t) % 1000000007ULL) + "_" + std::to_string(n++);
-}
 
 std::string utf8_trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
@@ -201,6 +196,101 @@ void parse_logprobs(const json& body, ml::GenerateOptions& gen) {
     throw BadRequest("top_logprobs must be an integer in 0..20", "top_logprobs");
   if (!gen.logprobs) throw BadRequest("top_logprobs needs logprobs: true", "top_logprobs");
   gen.top_logprobs = top.get<int>();
+}
+
+std::string new_call_id() {
+  static std::atomic<uint64_t> n{1};
+  const auto t = std::chrono::system_clock::now().time_since_epoch().count();
+  return "call_" + std::to_string(static_cast<uint64_t>(t) % 1000000007ULL) + "_" + std::to_string(n++);
+}
+
+namespace {
+
+// A reader of the fixed tool-call shape over text that may end anywhere: each step returns false when the text
+// ends (or does not match) before the thing it reads is complete.
+struct CallScanner {
+  std::string_view t;
+  std::size_t i = 0;
+  void ws() {
+    while (i < t.size() && (t[i] == ' ' || t[i] == '\n' || t[i] == '\t' || t[i] == '\r')) ++i;
+  }
+  bool lit(char c) {
+    ws();
+    if (i >= t.size() || t[i] != c) return false;
+    ++i;
+    return true;
+  }
+  // A JSON string; *out gets its decoded value when it is complete.
+  bool str(std::string* out) {
+    ws();
+    if (i >= t.size() || t[i] != '"') return false;
+    for (std::size_t k = i + 1; k < t.size(); ++k) {
+      if (t[k] == '\\') {
+        ++k;
+        continue;
+      }
+      if (t[k] == '"') {
+        const json v = json::parse(t.substr(i, k + 1 - i), nullptr, false);
+        if (v.is_discarded()) return false;
+        if (out) *out = v.get<std::string>();
+        i = k + 1;
+        return true;
+      }
+    }
+    return false;
+  }
+  // Any JSON value from here: its end, or npos when the text ends inside it.
+  std::size_t value_end() {
+    ws();
+    int depth = 0;
+    bool in_str = false;
+    for (std::size_t k = i; k < t.size(); ++k) {
+      const char c = t[k];
+      if (in_str) {
+        if (c == '\\') ++k;
+        else if (c == '"') {
+          in_str = false;
+          if (depth == 0) return k + 1;
+        }
+      } else if (c == '"') {
+        in_str = true;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if (c == '}' || c == ']') {
+        if (--depth == 0) return k + 1;
+        if (depth < 0) return k;  // a scalar ended by its container's close
+      } else if (depth == 0 && (c == ',' || c == ' ' || c == '\n')) {
+        return k;  // a scalar's end
+      }
+    }
+    return std::string_view::npos;
+  }
+};
+
+}  // namespace
+
+std::vector<PartialToolCall> scan_tool_calls(std::string_view text) {
+  std::vector<PartialToolCall> calls;
+  CallScanner s{text};
+  std::string key;
+  if (!s.lit('{') || !s.str(&key) || key != "tool_calls" || !s.lit(':') || !s.lit('[')) return calls;
+  for (;;) {
+    PartialToolCall c;
+    if (!s.lit('{') || !s.str(&key) || key != "name" || !s.lit(':') || !s.str(&c.name)) return calls;
+    if (!s.lit(',') || !s.str(&key) || key != "arguments" || !s.lit(':')) {
+      calls.push_back(std::move(c));
+      return calls;
+    }
+    s.ws();
+    const std::size_t start = s.i, end = s.value_end();
+    const bool complete = end != std::string_view::npos;
+    c.arguments_complete = complete;
+    c.arguments = std::string(text.substr(start, complete ? end - start : std::string_view::npos));
+    calls.push_back(std::move(c));
+    if (!complete) return calls;
+    s.i = end;
+    if (!s.lit('}') || !s.lit(',')) return calls;
+  }
 }
 
 ParsedAnswer parse_answer(const std::string& text, const ChatTools& tools) {

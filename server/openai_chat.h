@@ -15,6 +15,7 @@
 #pragma once
 
 #include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,19 @@ struct ParsedAnswer {
   nlohmann::json tool_calls = nlohmann::json::array();  // [{"id", "type": "function", "function": {"name", "arguments"}}]
 };
 ParsedAnswer parse_answer(const std::string& text, const ChatTools& tools);
+
+// The tool calls of a grammar-constrained answer (tool_choice required or a named function) as far as `text` has
+// come: the grammar fixes the shape {"tool_calls": [{"name": N, "arguments": A}, ...]}, so each call's name is
+// known once its string is complete and its arguments' JSON text can be streamed as it grows. Stops at the first
+// thing it cannot read yet (or at all).
+struct PartialToolCall {
+  std::string name;        // complete
+  std::string arguments;   // the raw JSON text of the arguments so far
+  bool arguments_complete = false;
+};
+std::vector<PartialToolCall> scan_tool_calls(std::string_view text);
+// "call_..." ids, as OpenAI's look.
+std::string new_call_id();
 
 // OpenAI's choices[].logprobs: {"content": [{"token", "logprob", "bytes", "top_logprobs": [...]}]}.
 nlohmann::json logprobs_json(const std::vector<ml::TokenLogprob>& lps);

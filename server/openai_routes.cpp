@@ -274,8 +274,9 @@ void send_completion(httplib::Response& res, engine::ChatJob& job, const std::st
                   "application/json");
 }
 
-// With tools on, the streamed answer is held until it is complete, then sent as one content delta or as one
-// tool_calls delta per call (index, id, type, function name and the whole arguments), as OpenAI's chunks carry them.
+// With tools on and tool_choice auto, the streamed answer is held until it is complete (it may be text or calls),
+// then sent as one content delta or as one tool_calls delta per call (index, id, type, function name and the whole
+// arguments), as OpenAI's chunks carry them.
 template <class Chunk>
 void stream_tool_answer(const ml::GenerateResult& r, const ChatTools& tools, Chunk& chunk, std::string& finish) {
   const json message = answer_message(r, tools, finish);
@@ -288,6 +289,29 @@ void stream_tool_answer(const ml::GenerateResult& r, const ChatTools& tools, Chu
     call["index"] = i;
     chunk({{"tool_calls", json::array({call})}}, nullptr);
   }
+}
+
+// A grammar-constrained tool answer (tool_choice required or a named function) streams as it is generated: one
+// delta with a call's index, id, type and name (arguments "") once its name is complete, then its arguments' JSON
+// text as it grows, as OpenAI's chunks carry them. `sent` counts the argument bytes sent per call.
+template <class Chunk>
+bool stream_tool_calls(const std::string& answer, std::vector<std::size_t>& sent, Chunk& chunk) {
+  const auto calls = scan_tool_calls(answer);
+  for (std::size_t k = 0; k < calls.size(); ++k) {
+    if (k >= sent.size()) {
+      sent.push_back(0);
+      const json call{{"index", k}, {"id", new_call_id()}, {"type", "function"},
+                      {"function", {{"name", calls[k].name}, {"arguments", ""}}}};
+      if (!chunk({{"tool_calls", json::array({call})}}, nullptr)) return false;
+    }
+    std::string more = calls[k].arguments.substr(sent[k]);
+    if (!calls[k].arguments_complete) more = take_complete_utf8(more);  // whole characters only
+    if (more.empty()) continue;
+    sent[k] += more.size();
+    if (!chunk({{"tool_calls", json::array({{{"index", k}, {"function", {{"arguments", more}}}}})}}, nullptr))
+      return false;
+  }
+  return true;
 }
 
 // stream: true — server-sent chat.completion.chunk events as tokens arrive; a client that goes away cancels.
@@ -321,12 +345,19 @@ void stream_completion(httplib::Response& res, std::shared_ptr<engine::ChatJob> 
           return false;
         }
         std::string pending;  // bytes of a character split across tokens
+        const bool calls_as_generated = !tools.grammar.empty();  // the grammar guarantees the calls' shape
+        std::string answer;
+        std::vector<std::size_t> args_sent;
         const bool ended = job->stream([&](const ml::StreamToken* t) {
           if (!sink.is_writable()) return false;  // the client went away: stop generating at once
           if (!t) return true;
           if (t->id >= 0) timing->token();  // the final event (id -1) is no token
           lps.insert(lps.end(), t->logprobs.begin(), t->logprobs.end());
-          if (tools.active()) {  // the answer may be tool calls: sent whole at the end
+          if (calls_as_generated) {
+            answer += t->text;
+            return stream_tool_calls(answer, args_sent, chunk);
+          }
+          if (tools.active()) {  // the answer may be tool calls (or text): sent whole at the end
             // An SSE comment now and then (clients skip it) keeps the connection from looking idle meanwhile.
             static constexpr char kHold[] = ": holding the answer until it is complete\n\n";
             return t->index % 8 != 0 || sink.write(kHold, sizeof kHold - 1);
@@ -341,7 +372,8 @@ void stream_completion(httplib::Response& res, std::shared_ptr<engine::ChatJob> 
           const auto& r = *job->result;
           timing->finish(r.prompt_tokens, static_cast<int>(r.tokens.size()), r.ttft_ms, finish_reason(r.reason));
           std::string finish = finish_reason(r.reason);
-          if (tools.active()) stream_tool_answer(r, tools, chunk, finish);
+          if (calls_as_generated) answer_message(r, tools, finish);  // sent already; the finish reason
+          else if (tools.active()) stream_tool_answer(r, tools, chunk, finish);
           chunk(json::object(), finish);
           if (include_usage) send({{"choices", json::array()}, {"usage", usage_json(*job->result)}});
         } catch (const std::exception& e) {  // after the 200: the error goes in the stream, and in the log

@@ -132,18 +132,26 @@ TEST_F(AssistantTest, StreamedToolCallsComeAsDeltas) {
   EXPECT_EQ(ev.front()["choices"][0]["delta"]["role"], "assistant");
   EXPECT_EQ(ev.back()["choices"][0]["finish_reason"], "tool_calls") << r->body;
   std::string arguments, name, id;
+  int argument_deltas = 0;
   for (std::size_t i = 1; i + 1 < ev.size(); ++i) {
     const auto& d = ev[i]["choices"][0]["delta"];
     EXPECT_FALSE(d.contains("content")) << ev[i].dump();
     ASSERT_TRUE(d.contains("tool_calls")) << ev[i].dump();
     const auto& tc = d["tool_calls"][0];
     EXPECT_EQ(tc["index"], 0);
+    if (i == 1) {  // the call opens with its id, type and name, and no arguments yet
+      EXPECT_TRUE(tc.contains("id") && tc["type"] == "function" && tc["function"]["arguments"] == "") << ev[i].dump();
+    }
     if (tc.contains("id")) id = tc["id"];
     if (tc.contains("function") && tc["function"].contains("name")) name = tc["function"]["name"];
-    if (tc.contains("function") && tc["function"].contains("arguments")) arguments += tc["function"]["arguments"];
+    if (tc.contains("function") && tc["function"].contains("arguments") && tc["function"]["arguments"] != "") {
+      arguments += tc["function"]["arguments"];
+      ++argument_deltas;
+    }
   }
   EXPECT_EQ(id.rfind("call_", 0), 0u);
   EXPECT_EQ(name, "package_info");
+  EXPECT_GT(argument_deltas, 1) << "the arguments stream as they are generated (a grammar-forced call)";
   expect_valid_package_info(arguments);
 }
 
