@@ -359,7 +359,9 @@ RunResult one_run(const GpuTimelineOptions& o, int reserve, const fs::path& dir,
 
   render::UiModel model;
   model.device = rt.engine().device_ptr();
-  render::FrameLoop loop({.device = lane.device, .queue = lane.queue, .e_frame = lane.e_frame,
+  // The Vulkan timeline device; on the renderer's own device (no Vulkan backend: a smoke run) the engine's.
+  render::FrameLoop loop({.device = lane.device ? lane.device : rt.engine().device_ptr(), .queue = lane.queue,
+                          .e_frame = lane.e_frame,
                           .renderer = lane.renderer.get(), .model = &model});
   model.watch_event(loop.frame_event());
   run_frames(loop, 60);  // warm-up (pipelines, font upload), not counted
