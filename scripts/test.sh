@@ -5,7 +5,8 @@
 # DuckDB or llama.cpp) again under ThreadSanitizer, with --asan every test binary under AddressSanitizer +
 # UndefinedBehaviorSanitizer (the fuzz corpora replayed too), then smoke runs of `ut demo` and
 # `ut bench timeline --quick`, and the benchmark tables of docs/BENCHMARKS.md regenerated from
-# docs/measurements into a copy (no plots, no matplotlib).
+# docs/measurements into a copy (no plots, no matplotlib). llama.cpp's own server is built (once) for the test of
+# `ut serve --chat-url` against it.
 #   scripts/test.sh                  # everything but the ASan+UBSan build
 #   scripts/test.sh --asan           # and every test under ASan+UBSan too (UT_TEST_ASAN=1 does the same)
 #   scripts/test.sh --no-tsan        # skip the ThreadSanitizer build
@@ -91,6 +92,10 @@ if [[ $ASAN == 1 ]]; then
       ctest --output-on-failure -j "$(nproc)" -E "$vulkan_entries" &&
     ASAN_OPTIONS="halt_on_error=1 detect_leaks=0" ctest --output-on-failure -j "$(nproc)" -R "$vulkan_entries")
 fi
+
+echo "[test] llama.cpp's own server (scripts/build-llama-server.sh; a few minutes the first time): the peer of ut serve --chat-url"
+bash scripts/build-llama-server.sh
+export UT_REQUIRE_PEERS=1  # apps.remote_chat_llama_server fails instead of skipping without it
 
 echo "[test] all tests (build)"
 cd build
