@@ -5,22 +5,26 @@
 # DuckDB or llama.cpp) again under ThreadSanitizer, with --asan every test binary under AddressSanitizer +
 # UndefinedBehaviorSanitizer (the fuzz corpora replayed too), then smoke runs of `ut demo` and
 # `ut bench timeline --quick`, and the benchmark tables of docs/BENCHMARKS.md regenerated from
-# docs/measurements into a copy (no plots, no matplotlib). llama.cpp's own server is built (once) for the test of
-# `ut serve --chat-url` against it.
+# docs/measurements into a copy (no plots, no matplotlib). With --peers, llama.cpp's own server is built (once, ~20
+# minutes on 2 cores without a compiler cache: too long for every CI run) for the test of `ut serve --chat-url`
+# against it.
 #   scripts/test.sh                  # everything but the ASan+UBSan build
 #   scripts/test.sh --asan           # and every test under ASan+UBSan too (UT_TEST_ASAN=1 does the same)
 #   scripts/test.sh --no-tsan        # skip the ThreadSanitizer build
+#   scripts/test.sh --peers          # build llama.cpp's own server first and require the --chat-url test against it
+#                                    # (UT_TEST_PEERS=1 the same; without it that test runs only where it is built)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # The ASan+UBSan step is opt-in until a whole run of it has passed on the CI machine (its build alone is a third
 # full build of the project; docs/measurements/asan-2026-12-07.txt says what ran and what is left).
-TSAN=1 ASAN=${UT_TEST_ASAN:-0}
+TSAN=1 ASAN=${UT_TEST_ASAN:-0} PEERS=${UT_TEST_PEERS:-0}
 for a in "$@"; do
   case "$a" in
     --no-tsan) TSAN=0 ;;
     --asan) ASAN=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --peers) PEERS=1 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "[test] unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -93,9 +97,11 @@ if [[ $ASAN == 1 ]]; then
     ASAN_OPTIONS="halt_on_error=1 detect_leaks=0" ctest --output-on-failure -j "$(nproc)" -R "$vulkan_entries")
 fi
 
-echo "[test] llama.cpp's own server (scripts/build-llama-server.sh; a few minutes the first time): the peer of ut serve --chat-url"
-bash scripts/build-llama-server.sh
-export UT_REQUIRE_PEERS=1  # apps.remote_chat_llama_server fails instead of skipping without it
+if [[ $PEERS == 1 ]]; then
+  echo "[test] llama.cpp's own server (scripts/build-llama-server.sh): the peer of ut serve --chat-url"
+  bash scripts/build-llama-server.sh
+  export UT_REQUIRE_PEERS=1  # apps.remote_chat_llama_server fails instead of skipping without it
+fi
 
 echo "[test] all tests (build)"
 cd build

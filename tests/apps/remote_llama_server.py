@@ -6,8 +6,8 @@ ends with a usage chunk, and once llama-server is gone ut serve answers 502 upst
 
     python3 tests/apps/remote_llama_server.py UT_BINARY LLAMA_SERVER_DIR LLAMA_CPU_LIB_DIR MODEL.gguf
 
-Exits 77 (ctest: skipped) when llama-server is not built, unless UT_REQUIRE_PEERS=1 (scripts/test.sh builds it
-and sets that): then it fails.
+Exits 77 (ctest: skipped) when llama-server is not built, unless UT_REQUIRE_PEERS=1 (`scripts/test.sh --peers`
+builds it and sets that): then it fails.
 """
 import glob
 import json
