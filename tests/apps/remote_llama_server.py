@@ -57,9 +57,12 @@ def main():
     ut, server_dir, cpu_libs, model = sys.argv[1:5]
     binary = os.path.join(server_dir, "bin", "llama-server")
     if not os.path.exists(binary):
-        msg = f"SKIPPED: llama-server is not built ({binary}; scripts/build-llama-server.sh builds it)"
-        print(msg)
-        return 1 if os.environ.get("UT_REQUIRE_PEERS") == "1" else 77
+        why = f"llama-server is not built ({binary}; scripts/build-llama-server.sh builds it)"
+        if os.environ.get("UT_REQUIRE_PEERS") == "1":
+            print(f"FAILED: {why}, and UT_REQUIRE_PEERS=1 requires it")
+            return 1
+        print(f"SKIPPED: {why}")
+        return 77
     failures = []
 
     def check(ok, what, detail=""):
