@@ -135,16 +135,12 @@ std::string Trace::chrome_json(uint64_t since_ns) const {
   // its time is clamped to that (the counter and the flow then agree, and no flow is lost or runs backwards).
   // Assumed: a wait is released by the first recorded signal of at least its value (a host signal of the same
   // event is not recorded; mixing both on one event would attribute the wait to the later GPU signal).
-  std::map<std::pair<uint64_t, uint64_t>, uint64_t> signal_time;  // (event, value) -> time
-  for (auto& [id, v] : sigs)
-    for (auto& s : v) signal_time[{id, s.value}] = s.time;
   for (auto& r : recs)
     for (auto& w : r.waits)
-      if (Sig* s = releaser(w)) {
-        s->time = std::min(s->time, r.end_ns);
-        auto& t = signal_time[{w.event_id, s->value}];
-        t = std::min(t, s->time);
-      }
+      if (Sig* s = releaser(w)) s->time = std::min(s->time, r.end_ns);
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> signal_time;  // (event, value) -> time, for the counters
+  for (auto& [id, v] : sigs)
+    for (auto& s : v) signal_time[{id, s.value}] = s.time;
 
   uint64_t flow_id = 1;
   for (auto& r : recs) {
@@ -162,7 +158,7 @@ std::string Trace::chrome_json(uint64_t since_ns) const {
     for (auto& w : r.waits) {
       const Sig* sit = releaser(w);
       if (!sit) continue;
-      const uint64_t at = signal_time.at({w.event_id, sit->value});
+      const uint64_t at = sit->time;
       const std::string name = json_escape(w.event_label) + ">=" + std::to_string(w.value);
       sep();
       o << R"({"ph":"s","pid":1,"tid":)" << sit->tid << R"(,"id":)" << flow_id << R"(,"cat":"event","name":")" << name

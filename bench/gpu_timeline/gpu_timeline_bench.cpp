@@ -51,12 +51,8 @@ std::string doc_text(int doc, int variant) {
   return s;
 }
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+// The median the JSON summary carries (bench/report.h), 0 without samples.
+double median(const std::vector<double>& v) { return summarize(v).median.value_or(0.0); }
 
 // Nearest-rank percentile (q in 0..1).
 double percentile(std::vector<double> v, double q) {
