@@ -1,5 +1,5 @@
-// BatchedGenerator: every generation decoded in a shared batch gives the tokens the one-sequence Generator
-// gives (the oracle), more chats than slots all finish, cancelling one leaves the others, prefix reuse per
+// BatchedGenerator: every greedy generation decoded in a shared batch gives the tokens the one-sequence Generator
+// gives (the oracle) and seeded ones repeat exactly, more chats than slots all finish, cancelling one leaves the others, prefix reuse per
 // slot, the step token budget, streaming order, errors.
 #include <gtest/gtest.h>
 
@@ -49,12 +49,13 @@ void run_all(BatchedGenerator& g) {
   for (int guard = 0; g.step(); ++guard) ASSERT_LT(guard, 100000) << "step() never went idle";
 }
 
-// Six generations of mixed lengths through four slots (some prefill while others decode) against the
-// one-sequence Generator. On the CPU with a KV stream per sequence the arithmetic is the Generator's, so seeded
-// sampling must agree token for token too. With the unified KV (the default) attention runs over every
-// sequence's cells with the others masked, and on a GPU a batch of several rows takes other matrix kernels than
-// one row: the sums round differently, so there only greedy tokens (far from ties in a random model) are
-// compared.
+// Six generations of mixed lengths through four slots (some prefill while others decode). Greedy generations
+// are compared with the one-sequence Generator token for token. A batch of several rows takes other matrix
+// kernels than one row (on the CPU too: the sums round differently), so logits differ in their last bits; greedy
+// tokens (far from ties in a random model) do not move, but a seeded draw near a boundary of the sampling
+// distribution can (seen in about 3% of runs with fresh seeds, e.g. seed 3931053376123001087). Seeded
+// generations (CPU, a KV stream per sequence) are therefore checked against the same batch run again: the
+// batched sampler must be deterministic for a seed.
 void expect_batched_matches_solo(const ModelPtr& model, std::mt19937_64& rng, uint64_t seed, bool unified) {
   SCOPED_TRACE(std::string(unified ? "unified KV" : "a KV stream per sequence") + ", seed " + std::to_string(seed));
   std::vector<std::vector<int32_t>> prompts;
@@ -68,33 +69,43 @@ void expect_batched_matches_solo(const ModelPtr& model, std::mt19937_64& rng, ui
     else o.sampling.temperature = 0.0f;
     opts.push_back(o);
   }
-  BatchedGenerator g(model, {.slots = 4, .n_ctx = 512, .step_tokens = 16, .unified_kv = unified});
-  Results res;
-  for (std::size_t i = 0; i < prompts.size(); ++i) g.submit(prompts[i], opts[i], res.make(static_cast<int>(i)));
-  EXPECT_EQ(g.waiting(), 6);
-  int max_sequences = 0;
-  for (int guard = 0; g.step(); ++guard) {
-    ASSERT_LT(guard, 100000);
-    max_sequences = std::max(max_sequences, g.last_step().sequences);
-    EXPECT_LE(g.last_step().decoded + g.last_step().prefilled, 16);
-  }
-  EXPECT_EQ(max_sequences, 4) << "four slots should decode together";
+  const auto run_batch = [&](Results& res) {
+    BatchedGenerator g(model, {.slots = 4, .n_ctx = 512, .step_tokens = 16, .unified_kv = unified});
+    for (std::size_t i = 0; i < prompts.size(); ++i) g.submit(prompts[i], opts[i], res.make(static_cast<int>(i)));
+    EXPECT_EQ(g.waiting(), 6);
+    int max_sequences = 0;
+    for (int guard = 0; g.step(); ++guard) {
+      ASSERT_LT(guard, 100000);
+      max_sequences = std::max(max_sequences, g.last_step().sequences);
+      EXPECT_LE(g.last_step().decoded + g.last_step().prefilled, 16);
+    }
+    EXPECT_EQ(max_sequences, 4) << "four slots should decode together";
+    EXPECT_FALSE(g.busy());
+    EXPECT_EQ(g.running(), 0);
+  };
+  Results res, again;
+  run_batch(res);
+  run_batch(again);
   Generator solo(model, {.n_ctx = 512});
   for (std::size_t i = 0; i < prompts.size(); ++i) {
     SCOPED_TRACE("generation " + std::to_string(i));
-    ASSERT_EQ(res.calls[static_cast<int>(i)], 1);
-    ASSERT_FALSE(res.errors.count(static_cast<int>(i)));
-    solo.reset();
-    const auto want = solo.generate(prompts[i], opts[i]);
-    const auto& got = res.results[static_cast<int>(i)];
-    EXPECT_EQ(got.tokens, want.tokens);
-    EXPECT_EQ(got.text, want.text);
+    const int k = static_cast<int>(i);
+    ASSERT_EQ(res.calls[k], 1);
+    ASSERT_FALSE(res.errors.count(k));
+    ASSERT_FALSE(again.errors.count(k));
+    const auto& got = res.results[k];
+    EXPECT_EQ(got.tokens, again.results[k].tokens) << "the same batch twice";
+    if (opts[i].sampling.temperature == 0.0f) {
+      solo.reset();
+      const auto want = solo.generate(prompts[i], opts[i]);
+      EXPECT_EQ(got.tokens, want.tokens);
+      EXPECT_EQ(got.text, want.text);
+    }
+    EXPECT_EQ(got.tokens.size(), static_cast<std::size_t>(opts[i].max_tokens));
     EXPECT_EQ(got.reason, StopReason::max_tokens);
     EXPECT_EQ(got.prompt_tokens, static_cast<int>(prompts[i].size()));
     EXPECT_GT(got.ttft_ms, 0.0);
   }
-  EXPECT_FALSE(g.busy());
-  EXPECT_EQ(g.running(), 0);
 }
 
 TEST_F(BatchedGeneratorTest, BatchedTokensMatchOneSequenceAtATime) {

@@ -52,7 +52,11 @@ const std::string& tiny_decoder_path() {
 }
 std::string vocab_path(const std::string& name) { return Runtime::vocab_dir() + "/ggml-vocab-" + name + ".gguf"; }
 
-uint64_t fresh_seed() { return (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}(); }
+// $UT_TEST_SEED replays a failed run (its seed is in the failure's trace).
+uint64_t fresh_seed() {
+  if (const char* s = std::getenv("UT_TEST_SEED"); s && *s) return std::strtoull(s, nullptr, 10);
+  return (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+}
 
 std::vector<std::string> random_sentences(std::mt19937_64& rng, std::size_t n, int min_words, int max_words) {
   static const char* words[] = {"the",    "queue",  "signals", "an",     "event",   "when",   "tokens", "arrive",
