@@ -91,6 +91,33 @@ Buffer Heap::allocate(std::size_t bytes, std::size_t alignment, std::string labe
                          std::to_string(largest) + " bytes");
 }
 
+Buffer Heap::allocate_at(std::size_t offset, std::size_t bytes, std::string label) {
+  if (bytes == 0) throw UsageError("[Heap::allocate_at] '" + label_ + "': size must be > 0");
+  std::unique_lock lock(mutex_);
+  // The free block that holds [offset, offset + bytes), if any: the last block starting at or before offset.
+  auto it = free_.upper_bound(offset);
+  if (it != free_.begin()) --it;
+  if (it == free_.end() || it->first > offset || offset - it->first > it->second ||
+      it->second - (offset - it->first) < bytes) {
+    throw UsageError("[Heap::allocate_at] heap '" + label_ + "': bytes [" + std::to_string(offset) + ", " +
+                     std::to_string(offset + bytes) + ") are not free (" + std::to_string(memory_.size) +
+                     " bytes, " + std::to_string(used_) + " used)");
+  }
+  const std::size_t start = it->first, end = it->first + it->second;
+  free_.erase(it);
+  if (offset > start) free_.emplace(start, offset - start);
+  if (offset + bytes < end) free_.emplace(offset + bytes, end - (offset + bytes));
+  used_ += bytes;
+  ++allocations_;
+  lock.unlock();
+  auto a = std::make_shared<Buffer::Allocation>();
+  a->heap = shared_from_this();
+  a->offset = offset;
+  a->bytes = bytes;
+  a->label = std::move(label);
+  return Buffer(std::move(a));
+}
+
 void Heap::release(std::size_t offset, std::size_t bytes) noexcept {
   std::lock_guard lock(mutex_);
   auto [it, inserted] = free_.emplace(offset, bytes);

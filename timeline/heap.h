@@ -90,6 +90,9 @@ class Heap : public std::enable_shared_from_this<Heap> {
 
   // Places `bytes` at an offset that is a multiple of `alignment` (a power of two).
   Buffer allocate(std::size_t bytes, std::size_t alignment = 256, std::string label = {});
+  // Places `bytes` at exactly `offset` (UsageError if any of them is taken): for heaps that alias another API's
+  // memory, where a buffer must be the same bytes as the owner's buffer at that offset.
+  Buffer allocate_at(std::size_t offset, std::size_t bytes, std::string label = {});
 
   std::size_t size() const noexcept { return memory_.size; }
   std::size_t used() const;

@@ -104,6 +104,7 @@ CudaDevice::CudaDevice(const DeviceDesc& desc, const Options& options) : Device(
 CudaDevice::~CudaDevice() {
   // Queues are gone (they drain on destruction), so nothing is in flight unless the device was lost.
   worker_.reset();  // joins after running what was posted
+  drop_external_timelines(/*all=*/true);
   pool_.reset();
   reaper_.reset();  // runs the frees still queued
   if (lost() && native_allocs() == 0) {
@@ -161,8 +162,6 @@ QueuePtr CudaDevice::make_queue(QueueDesc desc) {
   return std::make_shared<CudaQueue>(*this, std::move(desc), native);
 }
 
-namespace {
-
 CudaDevice& as_cuda(const Device& d, const char* fn) {
   auto* c = dynamic_cast<const CudaDevice*>(&d);
   if (c == nullptr) throw UsageError(std::string("[cuda::") + fn + "] device '" + d.caps().name + "' is not a CUDA device");
@@ -175,7 +174,6 @@ CudaQueue& as_cuda(const Queue& q, const char* fn) {
   return const_cast<CudaQueue&>(*c);
 }
 
-}  // namespace
 }  // namespace detail
 
 // ---- public API ----------------------------------------------------------------------------------------------

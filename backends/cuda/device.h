@@ -45,7 +45,10 @@
 //   so the next make_device() throws BackendError saying so: restart the process to use the GPU again.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -88,6 +91,40 @@ struct GraphStats {
   uint64_t replays = 0;   // graph launches that reused a capture
 };
 GraphStats graph_stats(const Queue& queue);
+
+// ---- external semaphores and memory (interop with Vulkan on the same card: backends/interop/cuda_vulkan.h) -------
+// The card's UUID (cudaDeviceProp::uuid; Vulkan's VkPhysicalDeviceIDProperties::deviceUUID names the same card).
+std::array<uint8_t, 16> device_uuid(const Device& device);
+
+// A timeline semaphore another API owns, and that API's rules (see ut::vulkan::reserve_semaphore_signal): the
+// semaphore only receives increasing values, and a GPU wait goes into a stream only after its producer.
+struct ExternalTimeline {
+  int fd = -1;  // opaque fd of the timeline semaphore; CUDA takes it over on success
+  std::function<bool(uint64_t)> reserve_signal;         // may a CUDA stream signal this value?
+  std::function<void(uint64_t)> signal_submitted;       // a CUDA stream has the signal of this value now
+  std::function<bool(uint64_t)> signal_is_submitted;    // a GPU signal of this value or more is in some queue
+  std::function<void(uint64_t, std::function<void()>)> when_signal_submitted;  // call back once it is
+};
+// From now on this device's queues signal and wait `event` (an event of another backend) on the GPU:
+// - wait(event, v): cudaWaitExternalSemaphoresAsync once a GPU signal of v is submitted (by either API); before,
+//   the buffer parks on the host as for any foreign event, and resumes when the signal is submitted.
+// - signal(event, v): cudaSignalExternalSemaphoresAsync when v is above every value promised to the semaphore and
+//   nothing fallible (a host task, a wait that may carry an error) precedes it in the buffer; the event's word is
+//   raised when the stream reaches it, as for every foreign event.
+// Importing the same event again does nothing. Throws BackendError if CUDA refuses the handle.
+void import_timeline(Device& device, const SharedEvent& event, ExternalTimeline timeline);
+
+// Memory another API allocated (opaque fd), mapped into this device's address space as a device-storage heap:
+// its buffers are the same bytes as the owner's buffers at the same offsets (Heap::allocate_at places them).
+struct ExternalMemory {
+  int fd = -1;                    // CUDA takes it over on success
+  std::size_t size = 0;           // bytes the heap covers (from offset 0)
+  std::size_t allocation_size = 0;  // the whole allocation, as the owner reports it
+  bool dedicated = false;         // a dedicated allocation (Vulkan: VkMemoryDedicatedAllocateInfo)
+  std::shared_ptr<void> keep;     // the owner's memory: kept alive as long as the imported heap
+  std::string label;
+};
+HeapPtr import_memory(Device& device, ExternalMemory memory);
 
 // NVML (libnvidia-ml.so.1, loaded at run time): values that NVML did not give stay empty.
 struct NvmlStats {

@@ -228,6 +228,18 @@ class CudaDevice final : public Device {
   void park_until_encoded(const SharedEvent& e, uint64_t value, std::function<void()> resume);
   std::string lost_reason() const;
 
+  // Events of other backends whose semaphore this device imported (import_timeline): keyed by the event's storage
+  // owner, dropped (cudaDestroyExternalSemaphore) once that owner is gone.
+  struct ExternalSemaphore {
+    std::weak_ptr<void> owner;
+    cudaExternalSemaphore_t handle = nullptr;
+    ExternalTimeline hooks;
+  };
+  std::shared_ptr<const ExternalSemaphore> external_timeline(const SharedEvent& e);
+  void add_external_timeline(const SharedEvent& e, std::shared_ptr<ExternalSemaphore> s);
+  bool has_external_timeline(const SharedEvent& e);
+  void drop_external_timelines(bool all);
+
  private:
   void watchdog_tick();
   void lost_failure(Inflight& rec, std::size_t* index, std::exception_ptr* failure);
@@ -253,7 +265,14 @@ class CudaDevice final : public Device {
   std::unordered_map<uint64_t, uint64_t> encoded_;  // event id -> highest encoded GPU signal
   std::unordered_map<uint64_t, std::vector<std::pair<uint64_t, std::function<void()>>>> parked_;
   std::string lost_reason_;  // under inflight_mutex_
+  std::mutex external_mutex_;
+  std::unordered_map<const void*, std::shared_ptr<ExternalSemaphore>> external_;
 };
+
+// Throw UsageError naming `fn` for objects of other backends.
+CudaDevice& as_cuda(const Device& d, const char* fn);
+class CudaQueue;
+CudaQueue& as_cuda(const Queue& q, const char* fn);
 
 // ---- queue -------------------------------------------------------------------------------------------------------
 class CudaQueue final : public Queue {

@@ -299,6 +299,15 @@ void CudaQueue::encode_signal(Inflight& rec, std::size_t i) {
   }
   const uint64_t word = s.event->storage().device_address;
   if (word == 0) {
+    // An imported semaphore (another API's event) is signalled on the GPU too, unless something before the signal
+    // may still fail while the stream runs: a stream cannot skip the operation, and the other API's waiters must
+    // then see the failure through the word instead.
+    if (auto ext = cdev_.external_timeline(*s.event); ext && !enc.fallible_before && ext->hooks.reserve_signal(s.value)) {
+      cudaExternalSemaphoreSignalParams p{};
+      p.params.fence.value = s.value;
+      UT_CUDA_CHECK(cudaSignalExternalSemaphoresAsync(&ext->handle, &p, 1, stream_.get()));
+      ext->hooks.signal_submitted(s.value);
+    }
     UT_CUDA_CHECK(cudaLaunchHostFunc(stream_.get(), on_foreign_signal, &rec.calls[i]));
     return;
   }
@@ -335,7 +344,9 @@ bool CudaQueue::encode_wait(const std::shared_ptr<Inflight>& owner, std::size_t 
   const auto& w = std::get<WaitCmd>(rec.cb->commands[i]);
   SharedEvent& e = *w.event;
   const uint64_t word = e.storage().device_address;
-  const bool producer_on_gpu = word != 0 && cdev_.signal_encoded(e, w.value);
+  const auto ext = word == 0 ? cdev_.external_timeline(e) : nullptr;
+  const bool producer_on_gpu =
+      word != 0 ? cdev_.signal_encoded(e, w.value) : ext != nullptr && ext->hooks.signal_is_submitted(w.value);
   if (e.signaled_value() >= w.value) {
     if (auto err = e.error_at(w.value)) throw CommandError("upstream failure: " + describe_error(err));
     rec.parked_at = SIZE_MAX;
@@ -349,6 +360,16 @@ bool CudaQueue::encode_wait(const std::shared_ptr<Inflight>& owner, std::size_t 
   WaitInfo info;
   info.on_gpu = true;
   info.value = w.value;
+  if (ext) {
+    // The other API submits its signal only for work that recorded without failing, so this wait cannot carry an
+    // error to later signals; a failure raised on the word later is seen when the buffer completes.
+    info.error_word = e.storage().error_word;
+    rec.waits[i] = info;
+    cudaExternalSemaphoreWaitParams p{};
+    p.params.fence.value = w.value;
+    UT_CUDA_CHECK(cudaWaitExternalSemaphoresAsync(&ext->handle, &p, 1, stream_.get()));
+    return true;
+  }
   info.error_word = e.storage().error_word;
   info.error_device = e.storage().error_word != nullptr ? word + sizeof(uint64_t) : 0;
   rec.waits[i] = info;
@@ -405,7 +426,11 @@ void CudaQueue::park(const std::shared_ptr<Inflight>& owner, std::size_t i) {
       if (auto q = wq.lock()) static_cast<CudaQueue&>(*q).pump();
     });
   };
-  cdev_.park_until_encoded(*w.event, w.value, resume);
+  if (auto ext = cdev_.external_timeline(*w.event)) {
+    ext->hooks.when_signal_submitted(w.value, resume);  // the other API submitted the producer: wait on the GPU
+  } else {
+    cdev_.park_until_encoded(*w.event, w.value, resume);
+  }
   w.event->notify(w.value, [resume](uint64_t) { resume(); });
 }
 

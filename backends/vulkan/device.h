@@ -49,6 +49,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -135,5 +136,19 @@ NativeMemory native_memory(const Heap& heap);
 // as cudaImportExternalSemaphore takes it over). Throws UsageError where the object is not exportable.
 int export_semaphore_fd(const SharedEvent& event);
 int export_memory_fd(const Heap& heap);
+
+// For an importer whose own GPU queues signal and wait the event's semaphore (CUDA, backends/interop): the rules
+// every user of the semaphore keeps, so that it only ever receives increasing values and no GPU wait is submitted
+// before its producer. Each throws UsageError for events of other backends.
+// - reserve_semaphore_signal: true if `value` is above every value promised to the semaphore so far; it is then
+//   promised to the caller, who must submit a GPU signal of exactly `value` and report it with semaphore_signal_
+//   submitted. False: the caller raises the event's word only (as a Vulkan queue does for such a value).
+// - semaphore_signal_submitted: a GPU signal of `value` is in a queue; GPU waits for it may now be submitted.
+// - when_semaphore_signal_submitted: calls fn (on the submitting thread, or at once) once a GPU signal of `value`
+//   or more is submitted. fn must be short and must not submit work itself.
+bool reserve_semaphore_signal(const SharedEvent& event, uint64_t value);
+void semaphore_signal_submitted(SharedEvent& event, uint64_t value);
+bool semaphore_signal_is_submitted(const SharedEvent& event, uint64_t value);
+void when_semaphore_signal_submitted(const SharedEvent& event, uint64_t value, std::function<void()> fn);
 
 }  // namespace ut::vulkan

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <exception>
 #include <map>
 #include <memory>
@@ -192,6 +193,8 @@ struct EventRecord {
   std::mutex mutex;
   uint64_t promised = 0;   // highest semaphore value a submitted (or submitting) signal operation will write
   uint64_t submitted = 0;  // highest value whose signal operation is in a queue (a GPU wait for it cannot stall)
+  // Importers parked until a signal of a value is submitted (when_semaphore_signal_submitted), under `mutex`.
+  std::vector<std::pair<uint64_t, std::function<void()>>> on_submitted;
 };
 // The record behind an event made by a Vulkan device (any), or nullptr.
 EventRecord* find_event(const SharedEvent& e);

@@ -44,10 +44,18 @@ EventRecord* find_event(const SharedEvent& e) {
 }
 
 void note_submitted(EventRecord& r, SharedEvent& e, uint64_t value) {
+  std::vector<std::function<void()>> due;
   {
     std::lock_guard lock(r.mutex);
     r.submitted = std::max(r.submitted, value);
+    auto keep = r.on_submitted.begin();
+    for (auto& [v, fn] : r.on_submitted) {
+      if (v <= r.submitted) due.push_back(std::move(fn));
+      else *keep++ = {v, std::move(fn)};
+    }
+    r.on_submitted.erase(keep, r.on_submitted.end());
   }
+  for (auto& fn : due) fn();
   e.wake_all();  // a worker parked on this value re-checks and waits on the GPU instead
 }
 
@@ -89,6 +97,42 @@ NativeSemaphore native_semaphore(const SharedEvent& event) {
   detail::EventRecord* r = detail::find_event(event);
   if (r == nullptr) throw UsageError("[vulkan::native_semaphore] event '" + event.label() + "' is not a Vulkan event");
   return {r->semaphore, r->exportable};
+}
+
+namespace {
+detail::EventRecord& record_of(const SharedEvent& event, const char* fn) {
+  detail::EventRecord* r = detail::find_event(event);
+  if (r == nullptr) throw UsageError(std::string("[vulkan::") + fn + "] event '" + event.label() + "' is not a Vulkan event");
+  return *r;
+}
+}  // namespace
+
+bool reserve_semaphore_signal(const SharedEvent& event, uint64_t value) {
+  detail::EventRecord& r = record_of(event, "reserve_semaphore_signal");
+  std::lock_guard lock(r.mutex);
+  if (value <= r.promised || value <= event.signaled_value()) return false;
+  r.promised = value;
+  return true;
+}
+
+void semaphore_signal_submitted(SharedEvent& event, uint64_t value) {
+  detail::note_submitted(record_of(event, "semaphore_signal_submitted"), event, value);
+}
+
+bool semaphore_signal_is_submitted(const SharedEvent& event, uint64_t value) {
+  return detail::is_submitted(record_of(event, "semaphore_signal_is_submitted"), value);
+}
+
+void when_semaphore_signal_submitted(const SharedEvent& event, uint64_t value, std::function<void()> fn) {
+  detail::EventRecord& r = record_of(event, "when_semaphore_signal_submitted");
+  {
+    std::lock_guard lock(r.mutex);
+    if (r.submitted < value) {
+      r.on_submitted.emplace_back(value, std::move(fn));
+      return;
+    }
+  }
+  fn();
 }
 
 int export_semaphore_fd(const SharedEvent& event) {

@@ -77,5 +77,7 @@ class Raw {
 nlohmann::json qos(Device& dev, Raw& raw, int samples);
 nlohmann::json overlap(Device& dev, bool quick);
 void print_summary(const nlohmann::json& j);
+// Vulkan -> CUDA -> Vulkan round trip through shared timeline semaphores (interop_bench.cpp; interop builds only).
+nlohmann::json cross_api_round_trip(Device& cuda, Raw& raw, int iters);
 
 }  // namespace ut::bench::cudab

@@ -46,6 +46,15 @@ void goals(Report& r) {
                 .goal = "<= 1.10x raw CUDA", .case_name = "gpu_to_gpu_event", .metric = "latency_us", .value = v,
                 .met = v <= 1.10 * p, .peer = "raw CUDA", .peer_value = p});
   }
+  const Series *cross = series(r, "cross_api_event_round_trip", "ours"),
+               *cross_raw = series(r, "cross_api_event_round_trip", "raw CUDA");
+  if (cross && cross_raw && !cross->values.empty() && !cross_raw->values.empty()) {
+    const double v = median_of(cross), p = median_of(cross_raw);
+    r.add_goal({.kpi = "GPU→GPU round trip CUDA → Vulkan → CUDA through shared timeline semaphores vs raw CUDA "
+                       "stream memory ops (p50)",
+                .goal = "<= 2x raw CUDA", .case_name = "cross_api_event_round_trip", .metric = "latency_us",
+                .value = v, .met = v <= 2 * p, .peer = "raw CUDA", .peer_value = p});
+  }
   const Series *green = series(r, "render_kernel_green_context_loaded", "ours"),
                *idle = series(r, "render_kernel_idle", "ours");
   if (green && idle && !green->values.empty() && !idle->values.empty()) {
@@ -64,6 +73,10 @@ void add_cuda_figures(Report& r, const json& c) {
   const std::string raw = "raw CUDA";
   add_dist(r, "gpu_to_gpu_event", "ours", at(c, "gpu_to_gpu_event", "shared_event"));
   add_dist(r, "gpu_to_gpu_event", raw, at(c, "gpu_to_gpu_event", "raw_stream_memops"));
+  if (c.contains("cross_api_event") && c["cross_api_event"].contains("shared_semaphores")) {
+    add_dist(r, "cross_api_event_round_trip", "ours", at(c, "cross_api_event", "shared_semaphores"));
+    add_dist(r, "cross_api_event_round_trip", raw, at(c, "cross_api_event", "raw_stream_memops"));
+  }
   add_dist(r, "gpu_to_host_notify", "ours", at(c, "gpu_to_host", "notify_listener"));
   add_dist(r, "gpu_to_host_notify", raw, at(c, "gpu_to_host", "raw_host_spin_on_word"));
   add_dist(r, "gpu_to_host_thread_wait", "ours", at(c, "gpu_to_host", "host_wait_wakeup"));

@@ -222,6 +222,9 @@ nlohmann::json cuda_timeline_bench(const CudaBenchOptions& options) {
     }
   };
   phase("gpu_to_gpu_event", [&] { return gpu_to_gpu(*dev, raw, iters); });
+#ifdef UT_BENCH_INTEROP
+  phase("cross_api_event", [&] { return cudab::cross_api_round_trip(*dev, raw, iters); });
+#endif
   phase("gpu_to_host", [&] { return gpu_to_host(*dev, raw, iters); });
   phase("host_to_gpu", [&] { return host_to_gpu(*dev, raw, iters); });
   phase("qos", [&] { return cudab::qos(*dev, raw, options.quick ? 100 : 300); });

@@ -8,6 +8,7 @@
 #   # call one, carrying .device-1 .gl:  bash scripts/gpu/calls.sh one "$OUT"    data timeline backends vector
 #   # call two, carrying .device-2 .gl:  bash scripts/gpu/calls.sh two "$OUT"    ml engine render vulkan sanitizer faults
 #   # call three, carrying .device-2:    bash scripts/gpu/calls.sh bench "$OUT" [ut bench gpu-timeline options]
+#   # any later call, carrying .device-2: bash scripts/gpu/calls.sh timeline "$OUT" [ut bench timeline options]
 # Calls one and two each write $OUT/check-<n>.tar.xz (the check's record, XML reports and logs); bench writes
 # $OUT/gpu-one-timeline.json, its screenshot and its console log. A later call on a fresh machine (the runner gave
 # the machine back) fails and says so: call one again first.
@@ -74,6 +75,18 @@ case "${1:-}" in
     card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1 | sed 's/^NVIDIA //' | tr 'A-Z ' 'a-z-' | tr -cd 'a-z0-9-')
     VK_DRIVER_FILES=$(nvidia_vulkan_icd) "$UT" bench gpu-timeline --json "$out/gpu-one-timeline-$card.json" \
       --screenshot "$out/gpu-one-timeline-$card.png" "$@" 2>&1 | tee "$out/gpu-one-timeline-$card.log"
+    exit "${PIPESTATUS[0]}"
+    ;;
+  timeline)
+    # `ut bench timeline` on this GPU: CUDA event latencies, priorities, copy/compute overlap and the cross-API
+    # (CUDA -> Vulkan -> CUDA) round trip through shared timeline semaphores, each against raw CUDA.
+    out=${2:-${OUT:-/tmp/ut-gpu-out}}; shift 2 || shift $#
+    mkdir -p "$out"
+    export GPU_STAGE=$PWD/.device-2
+    source scripts/gpu/env.sh
+    card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1 | sed 's/^NVIDIA //' | tr 'A-Z ' 'a-z-' | tr -cd 'a-z0-9-')
+    VK_DRIVER_FILES=$(nvidia_vulkan_icd) "$UT" bench timeline --json "$out/bench-timeline-$card.json" "$@" 2>&1 |
+      tee "$out/bench-timeline-$card.log"
     exit "${PIPESTATUS[0]}"
     ;;
   *) sed -n '2,13p' "$0"; exit 2 ;;

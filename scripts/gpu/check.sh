@@ -238,7 +238,10 @@ suite_vulkan() {
     step timeline.vulkan.nvidia 300 env VK_DRIVER_FILES="$icd" UT_REQUIRE_UI=1 UT_BACKEND=vulkan \
       "$BIN/ut_timeline_tests" --gtest_filter='-RingBuffer*:TraceUnit*:Validation*'
     step backends.vulkan.nvidia 300 env VK_DRIVER_FILES="$icd" UT_REQUIRE_UI=1 "$BIN/ut_vulkan_backend_tests" \
-      --gtest_filter='-VulkanApiLayer.*'
+      --gtest_filter='-VulkanApiLayer.*:Interop.*'
+    # Vulkan and CUDA on this one GPU: shared timeline semaphores and memory (backends/interop).
+    step interop.nvidia 300 env VK_DRIVER_FILES="$icd" UT_REQUIRE_GPU=1 "$BIN/ut_vulkan_backend_tests" \
+      --gtest_filter='Interop.*'
   fi
 }
 suite_sanitizer() {

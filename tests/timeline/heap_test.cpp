@@ -93,6 +93,28 @@ TEST_F(Heaps, RandomizedNoOverlap) {
   EXPECT_EQ(h->used(), used);
 }
 
+TEST_F(Heaps, AllocateAtPlacesExactlyThereAndRefusesTakenBytes) {
+  // What an aliasing heap (interop) relies on: the same offsets as the owner's buffers, checked against overlap.
+  auto h = dev->make_heap({.size = 1 << 16, .label = "alias"});
+  const std::size_t off = 256 * (1 + rng() % 100), bytes = 1 + rng() % 4000;
+  auto a = h->allocate_at(off, bytes, "a");
+  EXPECT_EQ(a.offset(), off);
+  EXPECT_EQ(a.device_address(), h->memory().device_address + off);
+  EXPECT_EQ(h->used(), bytes);
+  EXPECT_THROW((void)h->allocate_at(off + bytes - 1, 2), ut::UsageError);  // overlaps a's last byte
+  EXPECT_THROW((void)h->allocate_at(off - 1, 2), ut::UsageError);          // overlaps a's first byte
+  EXPECT_THROW((void)h->allocate_at((1 << 16) - 10, 11), ut::UsageError);  // past the end
+  EXPECT_THROW((void)h->allocate_at(0, 0), ut::UsageError);
+  auto before = h->allocate_at(0, off, "before");  // exactly the gap in front of a
+  auto after = h->allocate(16);                      // first fit lands behind a
+  EXPECT_GE(after.offset(), off + bytes);
+  before = {};
+  a = {};
+  after = {};
+  EXPECT_EQ(h->stats().free_blocks, 1u);  // released ranges coalesce as allocate()'s do
+  EXPECT_EQ(h->used(), 0u);
+}
+
 TEST_F(Heaps, BufferKeepsHeapAlive) {
   ut::Buffer b;
   {
