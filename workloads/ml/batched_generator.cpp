@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "workloads/ml/cpu_threadpool.h"
 #include "workloads/ml/gen_run.h"
 #include "workloads/ml/runtime.h"
 
@@ -113,6 +114,10 @@ BatchedGenerator::BatchedGenerator(ModelPtr model, BatchedGeneratorOptions opts)
   cp.no_perf = true;
   Runtime::clear_log();
   ctx_ = llama_init_from_model(model_->native(), cp);
+  if (ctx_) {
+    pool_ = std::make_unique<CpuThreadpool>(std::max(threads_, Runtime::threads()));
+    pool_->attach(ctx_);
+  }
   if (!ctx_)
     throw ModelError("[BatchedGenerator::BatchedGenerator] " + model_->path() +
                      ": llama.cpp could not create a context (" + Runtime::last_log() + ")");

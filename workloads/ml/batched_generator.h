@@ -40,6 +40,8 @@ struct llama_batch;
 
 namespace ut::ml {
 
+class CpuThreadpool;
+
 class GenRun;
 
 struct BatchedGeneratorOptions {
@@ -131,6 +133,7 @@ class BatchedGenerator {
 
   class SamplePool;
   ModelPtr model_;
+  std::unique_ptr<CpuThreadpool> pool_;  // outlives ctx_ (freed in the destructor body)
   llama_context* ctx_ = nullptr;
   std::unique_ptr<SamplePool> sample_pool_;
   int n_ctx_ = 0;

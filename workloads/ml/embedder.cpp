@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "workloads/ml/cpu_threadpool.h"
 #include "workloads/ml/runtime.h"
 
 namespace ut::ml {
@@ -42,6 +43,10 @@ Embedder::Embedder(ModelPtr model, HeapPtr heap, EmbedderOptions opts)
   cp.no_perf = true;
   Runtime::clear_log();
   ctx_ = llama_init_from_model(model_->native(), cp);
+  if (ctx_) {
+    pool_ = std::make_unique<CpuThreadpool>(std::max(threads_, Runtime::threads()));
+    pool_->attach(ctx_);
+  }
   if (!ctx_)
     throw ModelError("[Embedder::Embedder] " + model_->path() + ": llama.cpp could not create a context (" +
                      Runtime::last_log() + ")");

@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -30,6 +31,8 @@
 struct llama_context;
 
 namespace ut::ml {
+
+class CpuThreadpool;
 
 struct EmbedderOptions {
   int max_tokens = 0;      // per input; 0: the model's training context (512 for bge)
@@ -77,6 +80,7 @@ class Embedder {
   ModelPtr model_;
   HeapPtr heap_;
   EmbedderOptions opts_;
+  std::unique_ptr<CpuThreadpool> pool_;  // outlives ctx_ (freed in the destructor body)
   llama_context* ctx_ = nullptr;
   int dim_ = 0, max_tokens_ = 0, pooling_ = 0, threads_ = 0;
   std::mutex mutex_;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "workloads/ml/cpu_threadpool.h"
 #include "workloads/ml/gen_run.h"
 #include "workloads/ml/runtime.h"
 
@@ -68,6 +69,10 @@ void Generator::ensure_context() {
   cp.abort_callback_data = this;
   Runtime::clear_log();
   ctx_ = llama_init_from_model(model_->native(), cp);
+  if (ctx_) {
+    if (!pool_) pool_ = std::make_unique<CpuThreadpool>(std::max(cp.n_threads, Runtime::threads()));
+    pool_->attach(ctx_);
+  }
   if (!ctx_)
     throw ModelError("[Generator::ensure_context] " + model_->path() + ": llama.cpp could not create a context (" +
                      Runtime::last_log() + ")");

@@ -44,6 +44,8 @@ struct llama_context;
 
 namespace ut::ml {
 
+class CpuThreadpool;
+
 class GenRun;
 
 // A token's log-probability under the model: the log-softmax of the raw logits, before penalties, temperature,
@@ -181,6 +183,7 @@ class Generator {
   ModelPtr model_;
   GeneratorOptions opts_;
   std::atomic<int> prefill_chunk_;
+  std::unique_ptr<CpuThreadpool> pool_;  // outlives ctx_ (freed in the destructor body)
   llama_context* ctx_ = nullptr;
   int n_ctx_ = 0;
   std::string template_name_;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "timeline/error.h"
+#include "workloads/ml/cpu_threadpool.h"
 #include "workloads/ml/runtime.h"
 
 namespace ut::ml {
@@ -21,6 +22,10 @@ Scorer::Scorer(ModelPtr model, int n_ctx, int threads) : model_(std::move(model)
   cp.no_perf = true;
   Runtime::clear_log();
   ctx_ = llama_init_from_model(model_->native(), cp);
+  if (ctx_) {
+    pool_ = std::make_unique<CpuThreadpool>(std::max(cp.n_threads, Runtime::threads()));
+    pool_->attach(ctx_);
+  }
   if (!ctx_)
     throw ModelError("[Scorer] " + model_->path() + ": llama.cpp could not create a context (" + Runtime::last_log() + ")");
 }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "workloads/ml/model.h"
@@ -18,6 +19,8 @@
 struct llama_context;
 
 namespace ut::ml {
+
+class CpuThreadpool;
 
 struct ScoreResult {
   double nll_sum = 0.0;       // sum of -log p(token | prefix) over the predicted tokens, in nats
@@ -38,6 +41,7 @@ class Scorer {
 
  private:
   ModelPtr model_;
+  std::unique_ptr<CpuThreadpool> pool_;  // outlives ctx_ (freed in the destructor body)
   llama_context* ctx_ = nullptr;
   int n_ctx_ = 0;
 };
