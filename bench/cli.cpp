@@ -234,6 +234,24 @@ void add_serve(CLI::App& bench, int& rc) {
             }
           },
           "N[,N...]"));
+  auto rates = std::make_shared<std::string>();
+  b->add_option("--rates", *rates,
+                "Open loop: one phase per rate, --chats requests arriving as a Poisson process at that many per\n"
+                "second (each on its own connection, whether or not earlier ones are done); reports TTFT,\n"
+                "inter-token time and throughput per rate and the first rate whose TTFT p99 passes 200 ms")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            try {
+              parse_rates(s);
+              return std::string();
+            } catch (const std::exception& e) {
+              return std::string(e.what());
+            }
+          },
+          "R[,R...]"));
+  b->add_flag("--no-closed-loop", [o](int64_t) { o->closed_loop = false; },
+              "Skip the closed-loop chat phases (--concurrency); with --rates only the open-loop phases run\n"
+              "(and embeddings alone unless --embed-clients 0)");
   b->add_option("--prompt-words", o->prompt_words,
                 "Words of seeded random text per prompt (every request differs, so no prompt cache helps)")
       ->capture_default_str()->check(CLI::Range(1, 100000));
@@ -256,9 +274,10 @@ void add_serve(CLI::App& bench, int& rc) {
       ->capture_default_str();
   b->add_option("--timeout-s", o->timeout_s, "Limit per request: connecting, each read, and the whole answer")
       ->capture_default_str()->check(CLI::Range(0.1, 86400.0));
-  b->callback([o, conc, &rc] {
+  b->callback([o, conc, rates, &rc] {
     try {
       o->concurrency = parse_concurrency(*conc);
+      o->rates = parse_rates(*rates);
       rc = run_serve_bench(*o);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "ut bench serve: %s\n", e.what());

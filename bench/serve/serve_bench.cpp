@@ -23,6 +23,8 @@
 #include <thread>
 
 #include "bench/report.h"
+#include "bench/serve/load_common.h"
+#include "bench/serve/open_loop.h"
 #include "workloads/remote/openai_client.h"
 #include "timeline/error.h"
 #include "timeline/host.h"
@@ -37,76 +39,13 @@ using remote::OpenAiClientOptions;
 namespace {
 
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
-
-double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
-
-uint64_t mix(uint64_t a, uint64_t b) {  // splitmix64 of a combination: independent streams from one --seed
-  uint64_t z = a * 0x9E3779B97F4A7C15ull + b + 0x632BE59BD9B4E5B9ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-// Random words, so that no two prompts share more than the chat template: servers that cache prompt prefixes
-// (llama-server does) get no free work.
-std::string random_words(uint64_t seed, int n) {
-  static const char* kWords[] = {
-      "river", "engine", "quiet", "market", "signal", "window", "garden", "paper", "orbit", "table", "silver",
-      "number", "forest", "bridge", "coffee", "planet", "memory", "station", "letter", "winter", "sudden", "green",
-      "travel", "kernel", "island", "motion", "doctor", "harbor", "yellow", "frame", "circle", "answer", "pocket",
-      "ladder", "summer", "copper", "voice", "shadow", "system", "animal", "stone", "report", "music", "crystal",
-      "narrow", "packet", "season", "battery", "simple", "camera", "thunder", "wooden", "mirror", "vector", "beacon",
-      "people", "morning", "canvas", "rocket", "little", "history", "butter", "language", "cable", "village",
-      "careful", "queue", "theory", "marble", "ocean", "native", "button", "distant", "garage", "lemon", "rapid",
-      "screen", "honest", "velvet", "signal", "meadow", "bottle", "ancient", "filter", "desert", "planner", "tunnel",
-      "gentle", "compass", "symbol", "cotton", "buffer", "harvest", "mountain", "violet", "puzzle", "office", "stream",
-      "token", "lantern", "figure", "kitchen", "oxygen", "museum", "thread", "weather", "journey", "pattern",
-      "blanket", "silent", "index", "captain", "eleven", "bright", "charge", "sketch", "module", "fabric", "glacier"};
-  constexpr std::size_t kCount = sizeof(kWords) / sizeof(kWords[0]);
-  std::mt19937_64 rng(seed);
-  std::string s;
-  for (int i = 0; i < n; ++i) {
-    s += kWords[rng() % kCount];
-    s += (i % 13 == 12) ? ". " : " ";
-  }
-  return s;
-}
-
-std::string chat_prompt(const ServeBenchOptions& o, uint64_t request) {
-  return random_words(mix(o.seed, request), o.prompt_words) + "\n\nWrite a long story that uses the words above.";
-}
-
-// Failures by message, in the order first seen, so that every distinct one is printed with its count.
-struct Failures {
-  std::vector<std::pair<std::string, int>> items;
-  void add(const std::string& what) {
-    for (auto& [m, n] : items)
-      if (m == what) {
-        ++n;
-        return;
-      }
-    items.push_back({what, 1});
-  }
-  int total() const {
-    int n = 0;
-    for (auto& [m, c] : items) n += c;
-    return n;
-  }
-  json to_json() const {
-    json a = json::array();
-    for (auto& [m, n] : items) a.push_back({{"message", m}, {"count", n}});
-    return a;
-  }
-};
-
-// Nearest-rank percentile; NaN when there are no values.
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return std::nan("");
-  std::sort(v.begin(), v.end());
-  const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(v.size())));
-  return v[std::clamp<std::size_t>(rank, 1, v.size()) - 1];
-}
+using serve::chat_prompt;
+using serve::Clock;
+using serve::Failures;
+using serve::mix;
+using serve::percentile;
+using serve::random_words;
+using serve::seconds_between;
 
 // Embedding clients sending requests back to back until stop(). Each request is recorded with its start and end,
 // so that a phase can count the vectors embedded inside its window.
@@ -417,7 +356,7 @@ struct RunFacts {
 // The run as ut-bench/1: options and models in the configuration, every phase's samples; false when the file cannot
 // be written (the message is printed).
 bool write_report(const ServeBenchOptions& o, const Models& m, const std::vector<const Phase*>& phases,
-                  const RunFacts& f) {
+                  const std::vector<serve::OpenLoopPhase>& open, const RunFacts& f) {
   Report r("serve");
   r.config() = {{"label", o.label},
                 {"side", side_of(o.label)},
@@ -426,7 +365,8 @@ bool write_report(const ServeBenchOptions& o, const Models& m, const std::vector
                 {"chat_model", m.chat},
                 {"embed_model", m.embed},
                 {"models_listed", {{"chat_url", m.chat_listed}, {"embed_url", m.embed_listed}}},
-                {"options", {{"chats", o.chats}, {"concurrency", o.concurrency}, {"prompt_words", o.prompt_words},
+                {"options", {{"chats", o.chats}, {"concurrency", o.closed_loop ? json(o.concurrency) : json::array()},
+                             {"rates", o.rates}, {"prompt_words", o.prompt_words},
                              {"max_tokens", o.max_tokens}, {"ignore_eos", o.ignore_eos}, {"temperature", 0},
                              {"embed_clients", o.embed_clients}, {"embed_batch", o.embed_batch},
                              {"embed_seconds", o.embed_seconds}, {"warmup_s", o.warmup_s}, {"seed", o.seed},
@@ -438,6 +378,17 @@ bool write_report(const ServeBenchOptions& o, const Models& m, const std::vector
                 {"phases", nlohmann::ordered_json::object()}};
   set_gpu_device(r, f.gpu);
   for (const Phase* p : phases) p->add_to(r, side_of(o.label));
+  for (const auto& p : open) serve::add_open_loop(r, side_of(o.label), p);
+  if (!open.empty()) {
+    // The first rate whose TTFT p99 (its maximum below 200 samples, an upper bound) is over 200 ms.
+    json over = nullptr;
+    for (const auto& p : open)
+      if (p.ttft_p99_or_max() > 200) {
+        over = p.rate;
+        break;
+      }
+    r.config()["open_loop_ttft_over_200ms_at_rate"] = over;
+  }
   try {
     r.write(o.json_path);
   } catch (const Error& e) {
@@ -507,19 +458,29 @@ int run_serve_bench(const ServeBenchOptions& in) {
   // One embeddings-alone phase, then per concurrency value: chats alone, chats + embeddings.
   std::optional<Phase> embed_alone;
   std::vector<std::pair<Phase, std::optional<Phase>>> runs;
-  print_header();
+  if (o.closed_loop || o.embed_clients > 0) print_header();
   if (o.embed_clients > 0) {
     embed_alone = embed_phase(o, m);
     print_row(*embed_alone);
   }
   uint64_t next_request = 0;
-  for (const int c : o.concurrency) {
+  for (const int c : o.closed_loop ? o.concurrency : std::vector<int>{}) {
     auto& run = runs.emplace_back(chat_phase(o, m, "chats alone", c, false, next_request), std::nullopt);
     print_row(run.first);
     if (o.embed_clients > 0) {
       run.second = chat_phase(o, m, "chats + embeddings", c, true, next_request);
       print_row(*run.second);
     }
+  }
+
+  std::vector<serve::OpenLoopPhase> open;
+  if (!o.rates.empty()) {
+    serve::print_open_loop_header();
+    for (const double rate : o.rates) {
+      open.push_back(serve::open_loop_phase(o, m.chat, rate, next_request));
+      serve::print_open_loop_row(open.back());
+    }
+    std::printf("  * p99 from >= 200 requests; with fewer, the largest TTFT (an upper bound of p99)\n");
   }
 
   std::vector<const Phase*> all;
@@ -541,6 +502,16 @@ int run_serve_bench(const ServeBenchOptions& in) {
       busy = busy || msg.find("HTTP 429") != std::string::npos;
     }
   }
+  for (const auto& p : open) {
+    ok += static_cast<int>(p.ttft_ms().size());
+    failed += static_cast<int>(p.chats.size() - p.ttft_ms().size());
+    if (p.failures.items.empty()) continue;
+    std::printf("\n  failures in \"%s\":\n", p.case_name().c_str());
+    for (auto& [msg, n] : p.failures.items) {
+      std::printf("    %d x %s\n", n, msg.c_str());
+      busy = busy || msg.find("HTTP 429") != std::string::npos;
+    }
+  }
   if (busy)
     std::printf("\n  HTTP 429 means the server refused work as busy: `ut serve --max-heavy-ops N` admits more at once\n"
                 "  (llama-server queues requests instead; its --parallel sets the slots).\n");
@@ -554,7 +525,7 @@ int run_serve_bench(const ServeBenchOptions& in) {
   }
   if (!o.json_path.empty()) {
     const RunFacts facts{.started = started, .gpu = gpu, .seconds = seconds, .ok = ok, .failed = failed};
-    if (!write_report(o, m, all, facts)) return 1;
+    if (!write_report(o, m, all, open, facts)) return 1;
     std::printf("\nsaved %s (%.0f s)\n", o.json_path.c_str(), seconds);
   }
   return rc;

@@ -169,6 +169,50 @@ TEST_F(BenchServeTest, ChatsAndEmbeddingLoadAgainstOurServer) {
   }
 }
 
+TEST_F(BenchServeTest, OpenLoopArrivalsFollowTheirScheduleWhateverTheServerDoes) {
+  // Two rates, six requests each, no closed loop and no embeddings. Arrivals do not wait for answers, so a burst
+  // may meet the fixture's admission limit (4 heavy operations): such a request is a counted 429, never lost.
+  const ut::bench::ServeBenchOptions o{.label = "ut serve (test)", .chat_url = url, .chats = 6, .closed_loop = false,
+                                     .rates = {5, 40}, .prompt_words = 8, .max_tokens = 4, .embed_clients = 0,
+                                     .seed = std::random_device{}(), .timeout_s = 60,
+                                     .json_path = (dir / "open.json").string()};
+  ASSERT_EQ(ut::bench::run_serve_bench(o), 0);
+  const auto j = read_json(dir / "open.json");
+  const auto& cfg = j["config"];
+  EXPECT_EQ(cfg["chats_ok"].get<int>() + cfg["chats_failed"].get<int>(), 12);
+  EXPECT_EQ(cfg["options"]["rates"], json::array({5, 40}));
+  EXPECT_TRUE(cfg["options"]["concurrency"].empty()) << "no closed-loop phase ran";
+  EXPECT_TRUE(cfg.contains("open_loop_ttft_over_200ms_at_rate"));
+  std::map<std::pair<std::string, std::string>, std::vector<double>> v;
+  for (const auto& s : j["samples"])
+    v[{s["case"].get<std::string>(), s["metric"].get<std::string>()}] = s["values"].get<std::vector<double>>();
+  auto vals = [&](const std::string& c, const std::string& m) { return v[{c, m}]; };
+  for (const std::string c : {"open loop 5/s", "open loop 40/s"}) {
+    SCOPED_TRACE(c);
+    const auto& p = cfg["phases"][c];
+    ASSERT_TRUE(p.is_object()) << cfg["phases"].dump();
+    const int ok = p["requests_ok"];
+    EXPECT_GE(ok, 1);
+    EXPECT_EQ(ok + p["requests_failed"].get<int>(), 6);
+    for (const auto& f : p["failures"]) EXPECT_NE(f["message"].get<std::string>().find("HTTP 429"), std::string::npos) << f;
+    EXPECT_EQ(p["ttft_statistic"], "max (fewer than 200 samples)");
+    const auto ttft = vals(c, "ttft_ms"), lat = vals(c, "latency_ms");
+    ASSERT_EQ(ttft.size(), static_cast<std::size_t>(ok)) << "one sample per answered request";
+    ASSERT_EQ(lat.size(), static_cast<std::size_t>(ok));
+    EXPECT_DOUBLE_EQ(p["ttft_p99_or_max_ms"].get<double>(), *std::max_element(ttft.begin(), ttft.end()));
+    for (std::size_t i = 0; i < ttft.size(); ++i) EXPECT_LE(ttft[i], lat[i]);
+    ASSERT_EQ(vals(c, "achieved_rate").size(), 1u);
+    EXPECT_GT(vals(c, "achieved_rate")[0], 0);
+  }
+  EXPECT_GT(cfg["phases"]["open loop 40/s"]["rate"].get<double>(), cfg["phases"]["open loop 5/s"]["rate"].get<double>());
+}
+
+TEST(BenchServe, RatesParseOrSayWhatIsExpected) {
+  EXPECT_EQ(ut::bench::parse_rates("0.5,1,2"), (std::vector<double>{0.5, 1, 2}));
+  EXPECT_TRUE(ut::bench::parse_rates("").empty());
+  for (const char* bad : {"0", "-1", "1,,2", "x", "1e9", "2/s"}) EXPECT_THROW(ut::bench::parse_rates(bad), std::invalid_argument) << bad;
+}
+
 TEST(BenchServe, NothingListeningCountsFailuresAndFails) {
   const auto dir = temp_dir("ut_bench_serve_down");
   const std::string url = "http://127.0.0.1:" + std::to_string(free_port());
