@@ -53,14 +53,18 @@ Assistant::Assistant(Engine& engine, AssistantConfig config, data::Database* sha
     if (config_.parallel < 1) throw UsageError("[Assistant::Assistant] parallel must be >= 1");
     const int start = config_.prefill_chunk > 0 ? config_.prefill_chunk
                       : model->on_gpu()          ? config_.tuning.max_chunk
-                                                 : 128;
+                                                 : 512;
     const int step = std::max(start, config_.parallel + 1);
     generator_ = std::make_unique<ml::BatchedGenerator>(
         model, ml::BatchedGeneratorOptions{.slots = config_.parallel,
                                            .n_ctx = config_.n_ctx,
                                            .step_tokens = step,
                                            .max_step_tokens = std::max(step, config_.tuning.max_chunk)});
-    if (config_.tune_prefill) tuner_ = std::make_unique<StepTuner>(config_.tuning, step);
+    if (config_.tune_prefill) {
+      StepTunerConfig t = config_.tuning;
+      if (!model->on_gpu()) t.step_budget_ms = config_.cpu_step_budget_ms;
+      tuner_ = std::make_unique<StepTuner>(t, step);
+    }
   }
   if (config_.tune_index_batch)
     index_tuner_ = std::make_unique<StepTuner>(config_.index_tuning, config_.index_tuning.max_chunk);

@@ -66,8 +66,14 @@ struct AssistantConfig {
   int parallel = 4;         // chats decoded together in one batch
   // Tokens per decode step (every running chat's next token, the rest prefill); where the tuner starts.
   // At least parallel + 1. 0: tuning.max_chunk when the chat model is on a GPU (a 2048-token step takes ~25 ms
-  // on an H200), 128 on the CPU.
+  // on an H200), 512 on the CPU.
   int prefill_chunk = 0;
+  // The tuner's step budget when the chat model runs on the CPU (tuning.step_budget_ms applies on a GPU). On a
+  // 2-core CPU a step that prefills a 180-token prompt next to 8 decoding chats takes 20-30 ms; with a 20 ms
+  // budget the tuner halved the chunk to 64-128 tokens, so prompts took several steps and both the first token
+  // and the running chats' next tokens came later (open loop at 16 requests/s: TTFT p50 104-223 ms vs 28-33 ms
+  // with 512-token steps, inter-token 15 vs 9-11 ms; docs/measurements/step-budget-cpu-2core-*.txt).
+  double cpu_step_budget_ms = 40.0;
   // Latency-driven tokens per step: the tuner sees the time prefill adds to a step (the step's time less that
   // of recent decode-only steps), which is what running chats wait extra for their next token.
   bool tune_prefill = true;
@@ -161,6 +167,7 @@ class Assistant {
   std::size_t index_batch_size() const noexcept;
   // Tokens per decode step now (the prefill knob), and both tuners' changes with their reasons.
   int prefill_chunk() const;
+  double step_budget_ms() const;  // the prefill tuner's budget (0 without a tuner)
   std::vector<std::string> tuning_log() const;
   CoreBudget& cpu_budget() noexcept { return *budget_; }
   // Schedules embedding of pending chunks on Q_ml (coalesced: at most one batch queued at a time).

@@ -180,4 +180,6 @@ std::vector<std::string> Assistant::tuning_log() const {
   return out;
 }
 
+double Assistant::step_budget_ms() const { return tuner_ ? tuner_->budget_ms() : 0.0; }
+
 }  // namespace ut::engine

@@ -46,6 +46,7 @@ class StepTuner {
   // performs; a short step can still halve the size but never grows it). Returns the new size when it changed.
   std::optional<int> observe_step(double step_ms, bool full);
   int chunk() const;
+  double budget_ms() const { return config_.step_budget_ms; }
   std::vector<std::string> log() const;  // "prefill chunk 128 -> 64: longest step 31.0 ms > budget 20 ms"
 
  private:

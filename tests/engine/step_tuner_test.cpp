@@ -45,7 +45,9 @@ TEST(StepTuner, AssistantRetunesItsGenerator) {
     ut::engine::Assistant ai(eng, {.chat_model = models.decoder, .db_path = (dir / "t.duckdb").string(),
                                    .parallel = 2,
                                    .prefill_chunk = 16,
-                                   .tuning = {.min_chunk = 4, .max_chunk = 64, .step_budget_ms = 1e-6}});
+                                   .cpu_step_budget_ms = 1e-6,  // the model runs on the CPU: this budget applies
+                                   .tuning = {.min_chunk = 4, .max_chunk = 64, .step_budget_ms = 1e9}});
+    EXPECT_DOUBLE_EQ(ai.step_budget_ms(), 1e-6);
     EXPECT_EQ(ai.prefill_chunk(), 16);
     std::string question;
     for (int i = 0; i < 40; ++i) question += "word" + std::to_string(i) + " ";
