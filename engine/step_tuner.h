@@ -14,8 +14,8 @@
 //   for (auto& line : tuner.log()) puts(line.c_str());
 //
 // On a GPU a 1024-token step of a 0.5B decoder adds ~15 ms, so the step stays large and time to first token low
-// (H200: 2048 -> 1024 under 16 concurrent chats); on a 2-core CPU one 32-token step already takes longer than
-// any frame, so it settles at the minimum, where other work waits least. Thread-safe.
+// (H200: 2048 -> 1024 under 16 concurrent chats). On a CPU the Assistant gives decode steps a 40 ms budget
+// (AssistantConfig::cpu_step_budget_ms): smaller steps only spread a prompt over more of them. Thread-safe.
 #pragma once
 
 #include <mutex>
