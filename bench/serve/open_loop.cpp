@@ -79,38 +79,42 @@ void print_open_loop_header() {
               "TTFT p50", "TTFT p99*", "inter-token p50", "latency p50", "tokens/s");
 }
 
-void print_open_loop_row(const OpenLoopPhase& p) {
-  std::vector<double> itl, lat;
+namespace {
+
+// The answered requests' figures: per-request latency and mean inter-token gap, and the tokens streamed.
+struct Answered {
   int ok = 0;
   double tokens = 0;
-  for (auto& c : p.chats) {
-    if (!c.ok) continue;
-    ++ok;
-    tokens += c.tokens;
-    lat.push_back(c.total_ms);
-    if (c.decode_tps > 0) itl.push_back(1000.0 / c.decode_tps);
+  std::vector<double> itl_ms, latency_ms;
+  explicit Answered(const OpenLoopPhase& p) {
+    for (auto& c : p.chats) {
+      if (!c.ok) continue;
+      ++ok;
+      tokens += c.tokens;
+      latency_ms.push_back(c.total_ms);
+      if (c.decode_tps > 0) itl_ms.push_back(1000.0 / c.decode_tps);
+    }
   }
+};
+
+}  // namespace
+
+void print_open_loop_row(const OpenLoopPhase& p) {
+  const Answered a(p);
   std::printf("  %-18s %6.2f/s %5.1f ms %3d/%-3zu %7.1f ms %7.1f ms %12.2f ms %9.1f ms %10.1f\n",
-              p.case_name().c_str(), p.achieved_rate(), p.max_send_lag_ms(), ok, p.chats.size(), percentile(p.ttft_ms(), 50), p.ttft_p99_or_max(),
-              percentile(itl, 50), percentile(lat, 50), p.seconds > 0 ? tokens / p.seconds : 0.0);
+              p.case_name().c_str(), p.achieved_rate(), p.max_send_lag_ms(), a.ok, p.chats.size(),
+              percentile(p.ttft_ms(), 50), p.ttft_p99_or_max(), percentile(a.itl_ms, 50), percentile(a.latency_ms, 50),
+              p.seconds > 0 ? a.tokens / p.seconds : 0.0);
 }
 
 void add_open_loop(Report& r, const std::string& side, const OpenLoopPhase& p) {
   const std::string c = p.case_name();
-  std::vector<double> itl, lat;
-  int ok = 0;
-  double tokens = 0;
-  for (auto& ch : p.chats) {
-    if (!ch.ok) continue;
-    ++ok;
-    tokens += ch.tokens;
-    lat.push_back(ch.total_ms);
-    if (ch.decode_tps > 0) itl.push_back(1000.0 / ch.decode_tps);
-  }
+  const Answered a(p);
+  const int ok = a.ok;
   r.add(c, side, "ttft_ms", "ms", p.ttft_ms());
-  r.add(c, side, "inter_token_ms", "ms", itl);  // per request: its mean gap between streamed tokens
-  r.add(c, side, "latency_ms", "ms", lat);
-  r.add(c, side, "generated_tokens_per_s", "tokens/s", p.seconds > 0 ? tokens / p.seconds : 0.0);
+  r.add(c, side, "inter_token_ms", "ms", a.itl_ms);  // per request: its mean gap between streamed tokens
+  r.add(c, side, "latency_ms", "ms", a.latency_ms);
+  r.add(c, side, "generated_tokens_per_s", "tokens/s", p.seconds > 0 ? a.tokens / p.seconds : 0.0);
   r.add(c, side, "achieved_rate", "1/s", p.achieved_rate());
   r.add(c, side, "max_send_lag_ms", "ms", p.max_send_lag_ms());
   const auto v = p.ttft_ms();

@@ -13,6 +13,7 @@
 #include "backends/cuda/device.h"
 #include "backends/interop/cuda_vulkan.h"
 #include "backends/vulkan/device.h"
+#include "tests/backends/semaphore_counter.h"
 #include "tests/common/skip.h"
 #include "tests/timeline/test_kernels.h"
 #include "timeline/error.h"
@@ -43,16 +44,7 @@ class Interop : public ::testing::Test {
     vq.reset();
   }
 
-  // The Vulkan semaphore's own counter: it moves only through GPU (or vkSignalSemaphore) signals, never through a
-  // host raise of the event's word, so it tells whether CUDA signalled on the GPU.
-  uint64_t semaphore_value(const ut::EventPtr& e) {
-    const auto n = ut::vulkan::native_device(*vk);
-    auto gdpa = reinterpret_cast<PFN_vkGetDeviceProcAddr>(n.get_instance_proc_addr(n.instance, "vkGetDeviceProcAddr"));
-    auto get = reinterpret_cast<PFN_vkGetSemaphoreCounterValue>(gdpa(n.device, "vkGetSemaphoreCounterValue"));
-    uint64_t v = 0;
-    EXPECT_EQ(get(n.device, ut::vulkan::native_semaphore(*e).semaphore, &v), VK_SUCCESS);
-    return v;
-  }
+  uint64_t semaphore_value(const ut::EventPtr& e) { return ut::test::semaphore_counter(*vk, e); }
 
   ut::DevicePtr cu, vk;
   ut::QueuePtr cq, vq;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backends/vulkan/device.h"
+#include "tests/backends/semaphore_counter.h"
 #include "tests/common/skip.h"
 #include "tests/timeline/test_kernels.h"
 #include "timeline/error.h"
@@ -38,15 +39,7 @@ class VulkanBackend : public ::testing::Test {
   virtual ut::DeviceDesc desc() { return {}; }
   virtual ut::vulkan::Options options() { return {}; }
 
-  // The semaphore's counter, read through the loader the backend uses (the test links no libvulkan).
-  uint64_t semaphore_value(const ut::EventPtr& e) {
-    const auto n = ut::vulkan::native_device(*dev);
-    auto gdpa = reinterpret_cast<PFN_vkGetDeviceProcAddr>(n.get_instance_proc_addr(n.instance, "vkGetDeviceProcAddr"));
-    auto get = reinterpret_cast<PFN_vkGetSemaphoreCounterValue>(gdpa(n.device, "vkGetSemaphoreCounterValue"));
-    uint64_t v = 0;
-    EXPECT_EQ(get(n.device, ut::vulkan::native_semaphore(*e).semaphore, &v), VK_SUCCESS);
-    return v;
-  }
+  uint64_t semaphore_value(const ut::EventPtr& e) { return ut::test::semaphore_counter(*dev, e); }
 
   ut::DevicePtr dev;
   std::mt19937_64 rng{std::random_device{}()};
