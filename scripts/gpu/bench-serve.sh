@@ -25,6 +25,7 @@ export UT_TRAINED_MODELS_DIR=none UT_MODELS_DIR=/tmp/ut-models UT_ML_DEVICE=cuda
 M=/tmp/ut-models
 CONC=${GPU_BENCH_SERVE_CONCURRENCY:-1,4,16}
 CHATS=${GPU_BENCH_SERVE_CHATS:-16}
+RATES=${GPU_BENCH_SERVE_RATES:-}  # e.g. 4,8,16,32: open-loop phases too (ut bench serve --rates)
 wait_up() {  # url, seconds: the server answers (a readiness probe, not a test)
   for _ in $(seq 1 "$2"); do
     python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=2)" "$1" 2>/dev/null && return 0
@@ -46,22 +47,22 @@ wait_up() {  # url, seconds: the server answers (a readiness probe, not a test)
   pid=$!
   if wait_up http://127.0.0.1:8080/v1/models 120; then
     timeout 240 "$UT" bench serve --label "ut serve" --chat-url http://127.0.0.1:8080 --concurrency "$CONC" \
-      --chats "$CHATS" --json "$OUT_DIR/serve-ut.json"; echo "rc=$?"
+      --chats "$CHATS" --rates "$RATES" --json "$OUT_DIR/serve-ut.json"; echo "rc=$?"
   fi
   kill $pid; wait $pid 2>/dev/null
   grep -E "tokens per decode step|tuning:" "$OUT_DIR/ut-serve.log"  # the step size it settled at, and why
 
-  echo "== llama-server (two processes: chat and embeddings; all layers on the GPU)"
+  echo "== llama-server (two processes: chat with a unified KV cache, and embeddings; all layers on the GPU)"
   LS=/tmp/llama-server/bin
   LD_LIBRARY_PATH=$LS:$LD_LIBRARY_PATH $LS/llama-server -m $CHAT -ngl 99 --host 127.0.0.1 --port 8081 \
-    --parallel "$par" -c $((par * 1024)) > "$OUT_DIR/llama-server-chat.log" 2>&1 &
+    --parallel "$par" --kv-unified -c $((par * 1024)) > "$OUT_DIR/llama-server-chat.log" 2>&1 &
   p1=$!
   LD_LIBRARY_PATH=$LS:$LD_LIBRARY_PATH $LS/llama-server -m $EMB -ngl 99 --host 127.0.0.1 --port 8082 \
     --embeddings --parallel 4 -c 2048 -b 2048 -ub 2048 > "$OUT_DIR/llama-server-embed.log" 2>&1 &
   p2=$!
   if wait_up http://127.0.0.1:8081/health 120 && wait_up http://127.0.0.1:8082/health 60; then
     timeout 240 "$UT" bench serve --label "llama-server" --chat-url http://127.0.0.1:8081 \
-      --embed-url http://127.0.0.1:8082 --concurrency "$CONC" --chats "$CHATS" \
+      --embed-url http://127.0.0.1:8082 --concurrency "$CONC" --chats "$CHATS" --rates "$RATES" \
       --json "$OUT_DIR/serve-llama-server.json"; echo "rc=$?"
   fi
   kill $p1 $p2; wait $p1 $p2 2>/dev/null
