@@ -116,7 +116,8 @@ TEST_F(SamplingTest, JsonGrammarsParseInLlamaCppAndUnsupportedKeywordsAreNamed) 
       json_schema_grammar(json::parse(bad));
       ADD_FAILURE() << bad << " was accepted";
     } catch (const UsageError& e) {
-      const auto key = json::parse(bad).begin();  // the only or first keyword is the offending one
+      const json parsed = json::parse(bad);  // kept: an iterator into a temporary dangles (ASan found it)
+      const auto key = parsed.begin();       // the only or first keyword is the offending one
       const std::string what = e.what();
       EXPECT_TRUE(what.find(key.key()) != std::string::npos || what.find("date") != std::string::npos) << what;
     }
