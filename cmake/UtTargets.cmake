@@ -13,11 +13,6 @@ if(UT_SANITIZE STREQUAL "thread")
   add_link_options(-fsanitize=thread)
 elseif(UT_SANITIZE STREQUAL "address" OR UT_SANITIZE STREQUAL "address,undefined")
   add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined> $<$<COMPILE_LANGUAGE:CXX>:-fno-omit-frame-pointer>)
-  # GCC 12's flow analysis gives false -Wmaybe-uninitialized inside libstdc++'s std::regex once ASan instruments it
-  # (tests/apps/ui_engine_test.cpp failed to build under -Werror); ASan itself checks such reads at run time.
-  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-    add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-Wno-maybe-uninitialized>)
-  endif()
   add_link_options(-fsanitize=address,undefined)
 elseif(UT_SANITIZE STREQUAL "fuzzer")
   # libFuzzer (clang only; scripts/fuzz.sh): coverage instrumentation and ASan+UBSan on all our code; the fuzz
