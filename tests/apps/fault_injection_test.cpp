@@ -18,7 +18,6 @@
 #include <vector>
 #include <thread>
 #include <chrono>
-#include <cstdlib>
 
 #include "engine/default_models.h"
 #include "tests/apps/serve_process.h"
