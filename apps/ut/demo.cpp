@@ -111,7 +111,7 @@ void print_kpis(engine::Runtime& rt, const DemoRun& d, const engine::FrameStats&
               d.guards["bottleneck"]["why"].get<std::string>().c_str(), d.guards["pressure"].get<std::string>().c_str());
   const auto changes = ai.tuning_log();
   const std::string what =
-      "tuning (step budget " + std::to_string(static_cast<int>(ai.step_budget_ms())) + " ms)";
+      "tuning (decode step budget " + std::to_string(static_cast<int>(ai.step_budget_ms())) + " ms)";
   std::printf("%-34s prefill chunk %d tokens%s\n", what.c_str(), ai.prefill_chunk(),
               last_change(changes, "prefill chunk").c_str());
   std::printf("%-34s embedding batch %zu chunks%s\n", "", ai.index_batch_size(),
