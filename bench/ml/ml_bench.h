@@ -45,7 +45,8 @@ struct TtftPoint {
 // (one llama_decode per step for all sequences, a greedy sampler each), decode phase only.
 struct BatchPoint {
   int chats = 0;
-  double tokens_per_s = 0, bare_tokens_per_s = 0;  // all chats together
+  double tokens_per_s = 0, bare_tokens_per_s = 0;  // all chats together; bare: llama.cpp's greedy sampler chain
+  double bare_argmax_tokens_per_s = 0;              // bare, taking the arg-max of the logits as ours does
   double step_ms = 0, sample_ms = 0;               // ours, per step: llama_decode, then sampling
 };
 struct MlBenchReport {
@@ -60,7 +61,9 @@ struct MlBenchReport {
   std::vector<TtftPoint> ttft;
   std::vector<TtftPoint> chunks;
   double reuse_ms = -1, no_reuse_ms = -1;  // second-turn TTFT with / without prefix reuse (512 + 32 tokens)
-  double decode_tps = 0, decode_bare_tps = 0;
+  // Bare loops sample two ways: llama.cpp's sampler chain with its greedy sampler (which builds a candidate array
+  // over the whole vocabulary per token) and the arg-max of the logits, which is what our lane does for greedy.
+  double decode_tps = 0, decode_bare_tps = 0, decode_bare_argmax_tps = 0;
   int decode_tokens = 0;
   std::vector<BatchPoint> batched;
   // GPU only: device-to-device copy bandwidth (bytes read + written per second) and the decode roofline it

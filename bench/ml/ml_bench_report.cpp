@@ -1,4 +1,5 @@
 // The text table and JSON of `ut bench ml` (and of the stand-alone ut_ml_bench the GPU machine runs).
+#include <algorithm>
 #include <cstdio>
 
 #include "bench/ml/ml_bench.h"
@@ -31,11 +32,18 @@ void add_goals(Report& report, const MlBenchReport& r) {
                    .case_name = "embed batch=" + std::to_string(r.embed_overhead_batch) + " through Q_ml",
                    .metric = "embed_ms", .value = r.embed_lane_ms, .met = r.embed_lane_ms <= 1.05 * r.embed_bare_ms,
                    .peer = "bare llama.cpp", .peer_value = r.embed_bare_ms, .statistic = "best"});
+  // The bare loop at its best of the two ways it samples (both are in the samples): taking the arg-max as our lane
+  // does, or through llama.cpp's sampler chain (on the tiny CPU model the chain measured faster, unexplained).
+  const bool chain_best = r.decode_bare_tps > r.decode_bare_argmax_tps;
+  const double bare_best = chain_best ? r.decode_bare_tps : r.decode_bare_argmax_tps;
   report.add_goal({.kpi = "one chat's decode through the ML lane vs bare llama.cpp", .goal = ">= 0.95x bare llama.cpp",
                    .case_name = "decode " + std::to_string(r.decode_tokens) + " tokens, greedy",
-                   .metric = "tokens_per_s", .value = r.decode_tps, .met = r.decode_tps >= 0.95 * r.decode_bare_tps,
-                   .peer = "bare llama.cpp", .peer_value = r.decode_bare_tps, .statistic = "best",
-                   .caveat = "bare llama.cpp samples with the full sampler chain, ours takes the arg-max"});
+                   .metric = "tokens_per_s", .value = r.decode_tps, .met = r.decode_tps >= 0.95 * bare_best,
+                   .peer = chain_best ? "bare llama.cpp" : "bare llama.cpp, arg-max", .peer_value = bare_best,
+                   .statistic = "best",
+                   .caveat = "the bare loop's better sampling of two: arg-max " +
+                             std::to_string(static_cast<int>(r.decode_bare_argmax_tps)) + ", sampler chain " +
+                             std::to_string(static_cast<int>(r.decode_bare_tps)) + " tokens/s"});
 }
 
 void add_config(Report& report, const MlBenchConfig& in, const MlBenchReport& r, const std::string& backend) {
@@ -63,8 +71,10 @@ void add_config(Report& report, const MlBenchConfig& in, const MlBenchReport& r,
   else report.set_device("cuda", r.gpu, "llama.cpp v0.5.0 CUDA");
   report.add_note("the console table shows the best of the repetitions; the samples hold every repetition "
                   "(batched decode step_ms and sample_ms: every decode step)");
-  report.add_note("the bare llama.cpp loop samples every token through llama_sampler_sample (the full sampler "
-                  "chain); ours takes the arg-max for greedy chats: decode rows compare samplers as much as lanes");
+  report.add_note("decode rows have two bare llama.cpp loops on the same persistent CPU threadpool as ours: \"bare "
+                  "llama.cpp\" samples every token through llama_sampler_sample (the sampler chain), \"bare llama.cpp, "
+                  "arg-max\" takes the arg-max of the logits as our lane does for greedy chats; the goal compares "
+                  "against the faster of the two");
   if (!r.real_models)
     report.add_note("real-size models missing: tiny test models used (`ut models synth --real`); no goals checked");
 }
@@ -100,19 +110,22 @@ int run_and_report_ml_bench(const MlBenchConfig& cfg, const std::string& json_pa
   if (r.reuse_ms >= 0)
     std::printf("  second turn (512 cached + 32 new tokens): TTFT %.1f ms with prefix reuse, %.1f ms without\n",
                 r.reuse_ms, r.no_reuse_ms);
-  const double d_over = r.decode_bare_tps > 0 ? (1.0 - r.decode_tps / r.decode_bare_tps) * 100.0 : 0.0;
-  std::printf("  decode (%d tokens, greedy): %.1f tokens/s, bare llama.cpp %.1f tokens/s, overhead %+.1f%%\n",
-              r.decode_tokens, r.decode_tps, r.decode_bare_tps, d_over);
+  const double bare_best = std::max(r.decode_bare_argmax_tps, r.decode_bare_tps);
+  const double d_over = bare_best > 0 ? (1.0 - r.decode_tps / bare_best) * 100.0 : 0.0;
+  std::printf("  decode (%d tokens, greedy): %.1f tokens/s; bare llama.cpp %.1f tokens/s taking the arg-max as we do, "
+              "%.1f through its sampler chain; overhead against the better %+.1f%%\n",
+              r.decode_tokens, r.decode_tps, r.decode_bare_argmax_tps, r.decode_bare_tps, d_over);
   if (r.roofline_tps > 0)
     std::printf("  roofline: %.1f MB of weights per token at %.0f GB/s measured copy bandwidth = %.0f tokens/s; "
                 "decode reaches %.1f%% of it\n",
                 r.decoder_weight_bytes / 1e6, r.copy_bytes_per_s / 1e9, r.roofline_tps,
                 100.0 * r.decode_tps / r.roofline_tps);
   for (const auto& b : r.batched)
-    std::printf("  %2d chats decoded together: %.1f tokens/s in all, bare llama.cpp %.1f (%.2fx); per step %.2f ms "
-                "decode + %.2f ms sampling\n",
-                b.chats, b.tokens_per_s, b.bare_tokens_per_s,
-                b.bare_tokens_per_s > 0 ? b.tokens_per_s / b.bare_tokens_per_s : 0.0, b.step_ms, b.sample_ms);
+    std::printf("  %2d chats decoded together: %.1f tokens/s in all, bare llama.cpp %.1f taking the arg-max (%.2fx), "
+                "%.1f through its sampler chain; per step %.2f ms decode + %.2f ms sampling\n",
+                b.chats, b.tokens_per_s, b.bare_argmax_tokens_per_s,
+                b.bare_argmax_tokens_per_s > 0 ? b.tokens_per_s / b.bare_argmax_tokens_per_s : 0.0, b.bare_tokens_per_s,
+                b.step_ms, b.sample_ms);
   std::printf("total %.1f s\n", r.seconds);
 
   add_config(report, cfg, r, backend);
