@@ -69,19 +69,7 @@ Buffer Heap::allocate(std::size_t bytes, std::size_t alignment, std::string labe
     const std::size_t aligned =
         static_cast<std::size_t>(((base + start + alignment - 1) & ~static_cast<uint64_t>(alignment - 1)) - base);
     if (aligned < start || aligned - start > len || len - (aligned - start) < bytes) continue;
-    const std::size_t end = start + len;
-    free_.erase(it);
-    if (aligned > start) free_.emplace(start, aligned - start);
-    if (aligned + bytes < end) free_.emplace(aligned + bytes, end - (aligned + bytes));
-    used_ += bytes;
-    ++allocations_;
-    lock.unlock();
-    auto a = std::make_shared<Buffer::Allocation>();
-    a->heap = shared_from_this();
-    a->offset = aligned;
-    a->bytes = bytes;
-    a->label = std::move(label);
-    return Buffer(std::move(a));
+    return take(lock, it, aligned, bytes, std::move(label));
   }
   std::size_t largest = 0;
   for (auto& [off, len] : free_) largest = std::max(largest, len);
@@ -103,8 +91,13 @@ Buffer Heap::allocate_at(std::size_t offset, std::size_t bytes, std::string labe
                      std::to_string(offset + bytes) + ") are not free (" + std::to_string(memory_.size) +
                      " bytes, " + std::to_string(used_) + " used)");
   }
-  const std::size_t start = it->first, end = it->first + it->second;
-  free_.erase(it);
+  return take(lock, it, offset, bytes, std::move(label));
+}
+
+Buffer Heap::take(std::unique_lock<std::mutex>& lock, std::map<std::size_t, std::size_t>::iterator block,
+                  std::size_t offset, std::size_t bytes, std::string label) {
+  const std::size_t start = block->first, end = block->first + block->second;
+  free_.erase(block);
   if (offset > start) free_.emplace(start, offset - start);
   if (offset + bytes < end) free_.emplace(offset + bytes, end - (offset + bytes));
   used_ += bytes;

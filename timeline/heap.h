@@ -104,6 +104,9 @@ class Heap : public std::enable_shared_from_this<Heap> {
  private:
   friend struct Buffer::Allocation;
   void release(std::size_t offset, std::size_t bytes) noexcept;
+  // Places [offset, offset + bytes) inside the free block `block` (under `lock`, which it releases).
+  Buffer take(std::unique_lock<std::mutex>& lock, std::map<std::size_t, std::size_t>::iterator block,
+              std::size_t offset, std::size_t bytes, std::string label);
 
   HeapMemory memory_;
   StorageMode mode_;
