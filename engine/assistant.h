@@ -71,8 +71,8 @@ struct AssistantConfig {
   // The tuner's step budget when the chat model runs on the CPU (tuning.step_budget_ms applies on a GPU). On a
   // 2-core CPU a step that prefills a 180-token prompt next to 8 decoding chats takes 20-30 ms; with a 20 ms
   // budget the tuner halved the chunk to 64-128 tokens, so prompts took several steps and both the first token
-  // and the running chats' next tokens came later (open loop at 16 requests/s: TTFT p50 104-223 ms vs 28-33 ms
-  // with 512-token steps, inter-token 15 vs 9-11 ms; docs/measurements/step-budget-cpu-2core-*.txt).
+  // and the running chats' next tokens came later (open loop against llama-server, three runs each side:
+  // docs/measurements/serve-open-loop-cpu-2core-0420f49.txt before, -f4db5e1.txt after).
   double cpu_step_budget_ms = 40.0;
   // Latency-driven tokens per step: the tuner sees the time prefill adds to a step (the step's time less that
   // of recent decode-only steps), which is what running chats wait extra for their next token.
