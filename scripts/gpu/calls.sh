@@ -6,12 +6,14 @@
 # calls find it.
 #   bash scripts/gpu/ggml-cuda.sh pack && bash scripts/gpu/stage.sh && bash scripts/gpu/calls.sh split
 #   # call one, carrying .device-1 .gl:  bash scripts/gpu/calls.sh one "$OUT"    data timeline backends vector
-#   # call two, carrying .device-2 .gl:  bash scripts/gpu/calls.sh two "$OUT"    ml engine render vulkan sanitizer faults
-#   # call three, carrying .device-2:    bash scripts/gpu/calls.sh bench "$OUT" [ut bench gpu-timeline options]
-#   # any later call, carrying .device-2: bash scripts/gpu/calls.sh timeline "$OUT" [ut bench timeline options]
-# Calls one and two each write $OUT/check-<n>.tar.xz (the check's record, XML reports and logs); bench writes
-# $OUT/gpu-one-timeline.json, its screenshot and its console log. A later call on a fresh machine (the runner gave
-# the machine back) fails and says so: call one again first.
+#   # call two, carrying .device-2 .gl:  bash scripts/gpu/calls.sh two "$OUT"    ml engine render vulkan sanitizer
+#   # call three, carrying .device-2 .gl: bash scripts/gpu/calls.sh bench "$OUT" [ut bench gpu-timeline options]
+#   #                                      bash scripts/gpu/calls.sh faults "$OUT"  the deliberate GPU faults, LAST
+#   # any call after one, before faults:  bash scripts/gpu/calls.sh timeline "$OUT" [ut bench timeline options]
+# Calls one, two and faults each write $OUT/check-<n>.tar.xz (the check's record, XML reports and logs); bench
+# writes $OUT/gpu-one-timeline.json, its screenshot and its console log. A later call on a fresh machine (the runner
+# gave the machine back) fails and says so: call one again first. The faults go last on a machine: after a kernel
+# that faults on purpose the NVIDIA Vulkan driver draws no more frames on that GPU (see scripts/gpu/check.sh).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 GPU_WORK=${GPU_WORK:-/tmp/ut-gpu}
@@ -58,10 +60,26 @@ case "${1:-}" in
       pack "$out/check-2" check-2; exit 1
     fi
     (source scripts/gpu/env.sh >/dev/null; cp "$ggml_lib" "$GPU_WORK/llama/lib/")
-    GPU_STAGE=$PWD/.device-2 GPU_CHECK_SUITES="${GPU_CHECK_SUITES:-ml engine render vulkan sanitizer faults}" \
-      GPU_CHECK_BUDGET=${GPU_CHECK_BUDGET:-560} bash scripts/gpu/check.sh "$out/check-2"
+    GPU_STAGE=$PWD/.device-2 GPU_CHECK_SUITES="${GPU_CHECK_SUITES:-ml engine render vulkan sanitizer}" \
+      GPU_CHECK_BUDGET=${GPU_CHECK_BUDGET:-480} bash scripts/gpu/check.sh "$out/check-2"
     rc=$?
+    # The test that hangs under compute-sanitizer's memcheck (check.sh's hang-suspect step), without the sanitizer
+    # but with every launch synchronous: does it hang for the same reason (a launch that blocks on a stream wait
+    # which only the blocked thread would release)?
+    (source scripts/gpu/env.sh >/dev/null
+     timeout -k 5 30 env CUDA_LAUNCH_BLOCKING=1 "$BIN/ut_backend_tests" \
+       --gtest_filter='*HostTaskFailureSuppressesLaterGpuSignalsAcrossStreams*' > "$out/check-2/hang-diag.txt" 2>&1
+     echo "CUDA_LAUNCH_BLOCKING=1: rc=$?" >> "$out/check-2/hang-diag.txt")
     pack "$out/check-2" check-2
+    exit $rc
+    ;;
+  faults)
+    out=${2:-${OUT:-/tmp/ut-gpu-out}}; mkdir -p "$out/check-3"
+    [[ -d $GPU_WORK/bin ]] || { echo "calls: no $GPU_WORK/bin on this machine: run call one first" >&2; exit 1; }
+    GPU_STAGE=$PWD/.device-2 GPU_CHECK_SUITES=faults GPU_CHECK_BUDGET=${GPU_CHECK_BUDGET:-200} \
+      bash scripts/gpu/check.sh "$out/check-3"
+    rc=$?
+    pack "$out/check-3" check-3
     exit $rc
     ;;
   bench)
@@ -89,5 +107,5 @@ case "${1:-}" in
       tee "$out/bench-timeline-$card.log"
     exit "${PIPESTATUS[0]}"
     ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+  *) sed -n '2,16p' "$0"; exit 2 ;;
 esac

@@ -250,7 +250,7 @@ suite_sanitizer() {
   else
     # The deliberate faults stay out. This test once hung under memcheck (it passes without it): alone, short limit.
     HANG='*HostTaskFailureSuppressesLaterGpuSignalsAcrossStreams*'
-    step sanitizer.memcheck.hang-suspect 90 "$SAN" --tool memcheck --error-exitcode 97 "$BIN/ut_backend_tests" \
+    step sanitizer.memcheck.hang-suspect 60 "$SAN" --tool memcheck --error-exitcode 97 "$BIN/ut_backend_tests" \
       --gtest_filter="$HANG"
     for tool in memcheck racecheck synccheck; do
       step "sanitizer.$tool.backends" 300 "$SAN" --tool "$tool" --error-exitcode 97 "$BIN/ut_backend_tests" \
