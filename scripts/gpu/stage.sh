@@ -10,7 +10,7 @@
 #                        Debian-only ones other images lack (GLFW, stb, cpp-httplib and X11/brotli below them)
 #   llama.tar.xz         llama.cpp for the ML lane: every CPU variant of the prebuilt libraries (ggml picks one at
 #                        run time), ggml's CUDA backend when built, the vocabularies of the synthetic models
-#   commit               the short commit, with "-dirty" when the tree had uncommitted changes (worktree-status)
+#   commit               the short commit, with "-dirty" when tracked files had uncommitted changes (worktree-status)
 # The binaries link the CUDA runtime and GoogleTest statically and load libcuda.so.1 / libnvidia-ml.so.1 at run
 # time, so they start on a host with a newer glibc and report "no CUDA driver" where there is none.
 # Settings: GPU_BUILD_DIR (build-gpu), GPU_STAGE (.device), UT_JOBS (all cores).
@@ -91,7 +91,8 @@ done
 tar -C "$tmp/llama" -cf - . | xz -T"$JOBS" -9 > "$S/llama.tar.xz"
 
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git status --porcelain > "$S/worktree-status" 2>/dev/null || true
+# Tracked files only, as bench/version.cmake decides "dirty": an untracked file is in no build.
+git status --porcelain --untracked-files=no > "$S/worktree-status" 2>/dev/null || true
 [[ -s $S/worktree-status ]] && commit="$commit-dirty"
 echo "$commit" > "$S/commit"
 echo "stage: $commit staged into $S"
