@@ -16,6 +16,7 @@
 #include "bench/ml/grammar_bench.h"
 #include "bench/ml/ml_bench.h"
 #include "bench/models/models_bench.h"
+#include "bench/qa/qa_bench.h"
 #include "bench/serve/serve_bench.h"
 #include "bench/serve/slow_clients_bench.h"
 #include "bench/timeline/timeline_bench.h"
@@ -201,6 +202,30 @@ void add_models(CLI::App& bench, int& rc) {
   });
 }
 
+void add_qa(CLI::App& bench, int& rc) {
+  auto o = std::make_shared<QaBenchOptions>();
+  auto* b = bench.add_subcommand(
+      "qa", "Held-out Debian questions with known answers asked through the engine (the trained models):\n"
+            "share of answers whose first line names the right package, with retrieval over 2,000 stored\n"
+            "package documents and without (goal >= 60% with retrieval)");
+  b->add_option("--set", o->set, "Questions and documents (tools/train/make_qa_set.py)")->capture_default_str();
+  b->add_option("--max-tokens", o->max_tokens, "Tokens per answer")->capture_default_str()->check(CLI::Range(8, 1024));
+  b->add_option("--rag-k", o->rag_k, "Sources retrieved into each answer's context (0: the engine's choice for the model)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 16));
+  b->add_option("--limit", o->limit, "Ask only the first N questions (0: all)")->capture_default_str()->check(CLI::Range(0, 100000));
+  b->add_option("--backend", o->backend, "The engine's device (default: the best available)");
+  b->add_option("--json", o->json, "Save results here")->capture_default_str();
+  b->callback([o, &rc] {
+    try {
+      rc = run_qa_bench(*o);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ut bench qa: %s\n", e.what());
+      rc = 1;
+    }
+  });
+}
+
 void add_serve(CLI::App& bench, int& rc) {
   auto o = std::make_shared<ServeBenchOptions>();
   auto conc = std::make_shared<std::string>("1");
@@ -327,6 +352,7 @@ void add_bench_commands(CLI::App& bench, int& rc) {
   add_mixed(bench, rc);
   add_gpu_timeline(bench, rc);
   add_models(bench, rc);
+  add_qa(bench, rc);
   add_serve(bench, rc);
   add_slow_clients(bench, rc);
 }

@@ -27,6 +27,7 @@ Assistant::Assistant(Engine& engine, AssistantConfig config, data::Database& db)
 Assistant::Assistant(Engine& engine, AssistantConfig config, data::Database* shared_db)
     : engine_(engine), config_(std::move(config)) {
   budget_ = config_.cpu_budget ? config_.cpu_budget : std::make_shared<CoreBudget>();
+  if (config_.rag_k == 0) config_.rag_k = kDefaultRagK;
   // Background embedding that yielded to a chat or a query resumes when the user lanes give the cores back.
   // Through Q_host: the release may come from a chat's completion inside a lock that schedule_indexing takes.
   budget_release_id_ = budget_->on_release([this](CpuLane) {

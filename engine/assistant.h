@@ -83,13 +83,17 @@ struct AssistantConfig {
   bool tune_index_batch = true;
   StepTunerConfig index_tuning{.min_chunk = 1, .max_chunk = 32, .step_budget_ms = 20, .what = "embedding batch"};
   std::chrono::milliseconds rag_deadline{1500};  // soft deadline for embeddings + context
-  std::size_t rag_k = 3;
+  // Sources put into a chat's context (and returned as its sources); 0: kDefaultRagK, or what the Runtime picks
+  // for the model (the project's small decoder names the right package more often from one source than three).
+  std::size_t rag_k = 0;
   vector::ChunkerOptions chunker{.max_tokens = 128, .overlap_tokens = 16};
   // The CPU cores shared with the other lanes (the Runtime's); null: a budget of the assistant's own over the
   // machine's cores. Decode steps and query embeddings use the chat lane's threads, document batches the
   // background lane's (a batch yields while a chat or a query holds every core).
   CoreBudgetPtr cpu_budget;
 };
+
+inline constexpr std::size_t kDefaultRagK = 3;
 
 struct ChatRequest {
   std::vector<ml::ChatMessage> messages;
@@ -140,6 +144,8 @@ class Assistant {
   Assistant(const Assistant&) = delete;
   Assistant& operator=(const Assistant&) = delete;
 
+  // Sources a chat retrieves into its context (AssistantConfig::rag_k once resolved).
+  std::size_t rag_k() const noexcept { return config_.rag_k; }
   bool can_chat() const noexcept { return generator_ != nullptr || remote_ != nullptr; }
   // The server that generates the chats (RemoteChat), or null: the local chat model.
   const RemoteChat* remote_chat() const noexcept { return remote_.get(); }

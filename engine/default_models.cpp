@@ -73,7 +73,8 @@ DefaultModels default_models(std::string dir) {
   return m;
 }
 
-bool fill_default_models(std::string& embed_model, std::string& chat_model) {
+bool fill_default_models(std::string& embed_model, std::string& chat_model, bool* trained_decoder) {
+  if (trained_decoder) *trained_decoder = false;
   if (!embed_model.empty() && !chat_model.empty()) return false;
   const auto m = default_models();
   bool random = false;
@@ -84,6 +85,7 @@ bool fill_default_models(std::string& embed_model, std::string& chat_model) {
   if (chat_model.empty()) {
     chat_model = m.decoder;
     random = random || m.random_weights;
+    if (trained_decoder) *trained_decoder = !m.random_weights;
   }
   return random;
 }
