@@ -82,11 +82,42 @@ case "${1:-}" in
     pack "$out/check-3" check-3
     exit $rc
     ;;
+  solo)
+    # One call on a fresh machine for the one-timeline benchmark alone, carrying .device-solo (bash
+    # scripts/gpu/calls.sh pack-solo here) and .gl: ggml's CUDA backend built on all cores, then `bench`.
+    out=${2:-${OUT:-/tmp/ut-gpu-out}}; mkdir -p "$out"
+    rm -rf "$GPU_WORK"
+    mkdir -p .device-src && cp .device-solo/llama-src.tar.xz .device-solo/llama-src.rev .device-src/
+    t0=$SECONDS
+    JOBS=$(nproc) bash scripts/gpu/ggml-cuda.sh build > "$out/ggml-cuda.log" 2>&1 || { tail -n 5 "$out/ggml-cuda.log"; exit 1; }
+    echo "calls: ggml's CUDA backend built in $((SECONDS - t0)) s"
+    shift 2 || shift $#
+    GPU_STAGE=$PWD/.device-solo exec bash "$0" bench "$out" "$@"
+    ;;
+  pack-solo)
+    # Here: what `solo` needs in at most ~22 MB (the working tree takes the rest of a 64 MiB transfer): `ut`, the
+    # libraries it loads (DuckDB stripped), llama.cpp with the CPU variants of x86 servers and the two vocabularies
+    # of the trained models, ggml's source.
+    [[ -f .device/bin-ut.tar.xz && -f .device-src/llama-src.tar.xz ]] || { echo "calls: stage.sh and ggml-cuda.sh pack first" >&2; exit 1; }
+    rm -rf .device-solo; mkdir -p .device-solo
+    grep -qx "/.device-solo/" .git/info/exclude || echo "/.device-solo/" >> .git/info/exclude
+    cp .device/bin-ut.tar.xz .device/commit .device/worktree-status .device-src/llama-src.tar.xz .device-src/llama-src.rev .device-solo/
+    t=$(mktemp -d); mkdir -p "$t/lib" "$t/all" "$t/llama/lib" "$t/llama/models"
+    tar -C "$t/all" -xJf .device/lib.tar.xz
+    for f in "$t"/all/*; do case $(basename "$f") in libllama*|libggml*) ;; libduckdb.so) strip --strip-unneeded -o "$t/lib/libduckdb.so" "$f" ;; *) cp "$f" "$t/lib/" ;; esac; done
+    rm -rf "$t/all"; mkdir -p "$t/all"; tar -C "$t/all" -xJf .device/llama.tar.xz
+    cp "$t"/all/lib/lib{ggml-base,ggml-cpu-haswell,ggml-cpu-icelake,ggml-cpu-sapphirerapids,ggml-cpu-x64,ggml}.so \
+      "$t"/all/lib/libggml.v*.so "$t"/all/lib/libllama*.so "$t/llama/lib/"
+    cp "$t"/all/models/ggml-vocab-{bert-bge,llama-spm}.gguf* "$t/llama/models/"
+    tar -C "$t/lib" -cf - . | xz -T0 -9 > .device-solo/lib.tar.xz
+    tar -C "$t/llama" -cf - . | xz -T0 -9 > .device-solo/llama.tar.xz
+    rm -rf "$t"; du -ch .device-solo/* | tail -n1
+    ;;
   bench)
     out=${2:-${OUT:-/tmp/ut-gpu-out}}; shift 2 || shift $#
     mkdir -p "$out"
     [[ -f $ggml_lib ]] || { echo "calls: no $ggml_lib on this machine: run call one first" >&2; exit 1; }
-    export GPU_STAGE=$PWD/.device-2
+    export GPU_STAGE=${GPU_STAGE:-$PWD/.device-2}
     source scripts/gpu/env.sh
     cp "$ggml_lib" "$GPU_WORK/llama/lib/"
     export UT_ML_DEVICE=cuda
