@@ -167,7 +167,9 @@ int run_qa_bench(const QaBenchOptions& o) {
   rep.add("retrieval", "ours", "share_named", "fraction", share_rag);
   rep.add("no_retrieval", "ours", "share_named", "fraction", share_plain);
   rep.add("retrieval", "ours", "share_right_package_in_sources", "fraction", share_found);
-  rep.add_goal({.kpi = "answers whose first line names the right package, with retrieval", .goal = ">= 0.6",
+  rep.add_goal({.kpi = "answers whose first line names the right package, with retrieval (" + std::to_string(rag_k) +
+                       (rag_k == 1 ? " source)" : " sources)"),
+                .goal = ">= 0.6",
                 .case_name = "retrieval", .metric = "share_named", .value = share_rag, .met = share_rag >= 0.6,
                 .peer = "no retrieval", .peer_value = share_plain, .statistic = "share",
                 .detail = std::to_string(right_rag) + " of " + std::to_string(s.questions.size()) +
