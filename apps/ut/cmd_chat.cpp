@@ -25,6 +25,7 @@ struct ChatOptions {
   int max_tokens = 128;
   float temperature = 0.7f;
   uint32_t seed = 42;
+  int rag_k = 0;  // 0: the engine's choice for the model
   bool no_rag = false;
   bool json = false;
 };
@@ -47,8 +48,10 @@ std::string answer_json(const engine::ChatJob& job) {
 
 int chat(const ChatOptions& o) {
   // llama.cpp places the models itself (GPU when present); the engine's own queues stay on the CPU here.
-  engine::Runtime rt({.engine = {.backend = "cpu"}, .db_path = o.db, .embed_model = o.embed_model,
-                      .chat_model = o.chat_model, .heartbeat = false});
+  engine::RuntimeConfig rc{.engine = {.backend = "cpu"}, .db_path = o.db, .embed_model = o.embed_model,
+                           .chat_model = o.chat_model, .heartbeat = false};
+  rc.assistant.rag_k = static_cast<std::size_t>(o.rag_k);
+  engine::Runtime rt(rc);
   if (rt.random_weights() && o.chat_model.empty())
     std::fprintf(stderr, "(default models have random weights: the answer is meaningless text; pass --chat-model)\n");
   engine::Assistant& ai = rt.assistant();
@@ -111,6 +114,7 @@ void add_chat_commands(CLI::App& app, CLI::App&, int& rc) {
   c->add_option("--max-tokens", o->max_tokens, "Tokens to generate")->capture_default_str()->check(CLI::Range(1, 4096));
   c->add_option("--temperature", o->temperature, "Sampling temperature (0: greedy)")->capture_default_str();
   c->add_option("--seed", o->seed, "Sampling seed")->capture_default_str();
+  c->add_option("--rag-k", o->rag_k, kRagKHelp)->capture_default_str()->check(CLI::Range(0, 32));
   c->add_flag("--no-rag", o->no_rag, "Answer without retrieval");
   c->add_flag("--json", o->json, "Each answer as one JSON object on stdout (text, tokens, timings, sources)");
   c->callback([o, &rc] { rc = chat(*o); });

@@ -36,6 +36,7 @@ struct ServeOptions {
   bool mmap = false;
   int max_heavy_ops = 3;
   int parallel = 4;
+  int rag_k = 0;  // 0: the engine's choice for the model
   int step_tokens = 0;
   int reserve_sms = 0;
   // Connection handling (server/connections.h).
@@ -104,6 +105,7 @@ int serve(const ServeOptions& o) {
                            .db_path = o.db,
                            .embed_model = embed_path, .chat_model = chat_path};
   rc.assistant.parallel = o.parallel;
+  rc.assistant.rag_k = static_cast<std::size_t>(o.rag_k);
   rc.assistant.mmap_models = o.mmap;
   rc.assistant.remote_chat = {.url = o.chat_url, .api_key = o.chat_api_key, .model = o.chat_remote_model};
   if (const char* key = std::getenv("UT_CHAT_API_KEY"); key && rc.assistant.remote_chat.api_key.empty())
@@ -180,6 +182,7 @@ void add_serve_commands(CLI::App& app, CLI::App&, int& rc) {
   s->add_option("--parallel", o->parallel,
                 "Chats decoded together in one batch (each with its own context); more wait for a free slot")
       ->capture_default_str()->check(CLI::Range(1, 64));
+  s->add_option("--rag-k", o->rag_k, kRagKHelp)->capture_default_str()->check(CLI::Range(0, 32));
   s->add_option("--step-tokens", o->step_tokens,
                 "Tokens per decode step (running chats' next tokens, then prefill); 0: tuned by latency")
       ->capture_default_str()->check(CLI::Range(0, 2048));

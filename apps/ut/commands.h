@@ -53,4 +53,9 @@ int demo(const DemoOptions& o);
 // the option to `cmd`, writing EngineConfig::reserve_sms's value (-1 for auto) into `out`.
 void add_reserve_sms_option(CLI::App& cmd, int& out);
 
+// `--rag-k N` (ut serve, ut chat): sources retrieved into a chat's context (AssistantConfig::rag_k).
+inline constexpr const char* kRagKHelp =
+    "Sources retrieved into each chat's context; 0: the engine's choice for the model (1 for the project's\n"
+    "small decoder, which names the right package more often from one source than from three; 3 otherwise)";
+
 }  // namespace ut::app
