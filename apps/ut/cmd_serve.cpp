@@ -10,9 +10,12 @@
 
 #include <algorithm>
 #include <cctype>
+#include <atomic>
 #include <memory>
+#include <thread>
 
 #include "apps/ut/commands.h"
+#include "engine/debian_docs.h"
 #include "engine/default_models.h"
 #include "engine/runtime.h"
 #include "server/routes.h"
@@ -33,6 +36,7 @@ struct ServeOptions {
   std::string embed_model, chat_model;
   std::string chat_url, chat_api_key, chat_remote_model;  // remote generation (engine/remote_chat.h)
   bool allow_sql_writes = false;
+  bool ingest_debian = false;
   bool mmap = false;
   int max_heavy_ops = 3;
   int parallel = 4;
@@ -48,6 +52,55 @@ struct ServeOptions {
 std::chrono::milliseconds ms(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0 + 0.5));
 }
+
+// --ingest-debian-packages: the machine's packages stored as documents on a thread of its own while the server
+// answers (engine/debian_docs.h); progress in plain lines on stderr and in realtime-stats ("debian_packages").
+class DebianIngest {
+ public:
+  void start(engine::Runtime& rt) {
+    rt.engine().set_stats_section("debian_packages", [s = state_] {
+      static const char* const kPhase[] = {"storing", "stored", "stopped", "failed"};
+      return nlohmann::json{{"state", kPhase[s->phase.load()]}, {"handled", s->done.load()}, {"packages", s->total.load()}};
+    });
+    thread_ = std::thread([this, &rt, s = state_] {
+      auto last = std::chrono::steady_clock::now();
+      try {
+        const auto r = engine::store_debian_package_docs(
+            rt,
+            [&](std::size_t done, std::size_t total) {
+              s->done = done;
+              s->total = total;
+              if (std::chrono::steady_clock::now() - last < std::chrono::seconds(2) && done < total) return;
+              last = std::chrono::steady_clock::now();
+              std::fprintf(stderr, "ut serve: Debian package documents %zu/%zu\n", done, total);
+            },
+            &s->stop);
+        std::fprintf(stderr, "ut serve: Debian package documents: %zu stored, %zu already there%s%s; their chunks embed "
+                             "in the background (GET /api/v1/docs)\n",
+                     r.stored, r.skipped, r.installed_only ? " (installed packages only: no apt lists)" : "",
+                     r.stopped ? ", stopped early" : "");
+        s->phase = r.stopped ? 2 : 1;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "ut serve: --ingest-debian-packages failed: %s\n", e.what());
+        s->phase = 3;
+      }
+    });
+  }
+  void stop() {
+    state_->stop = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  ~DebianIngest() { stop(); }
+
+ private:
+  struct State {
+    std::atomic<bool> stop{false};
+    std::atomic<std::size_t> done{0}, total{0};
+    std::atomic<int> phase{0};  // storing, stored, stopped, failed
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+  std::thread thread_;
+};
 
 // Each open connection is a file descriptor: raise the soft limit to the hard one, and keep the connection cap
 // below what the process may open (the models, DuckDB and the engine need some too).
@@ -143,8 +196,11 @@ int serve(const ServeOptions& o) {
               random ? "\n  (synthetic random-weight models: answers are meaningless text; pass --chat-model)" : "",
               o.db.c_str());
   std::fflush(stdout);
+  DebianIngest debian;
+  if (o.ingest_debian) debian.start(rt);
   int sig = 0;
   sigwait(&stop, &sig);
+  debian.stop();
   std::printf("\nut serve: stopping (%s); tokens per decode step %d\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
               ai.prefill_chunk());
   for (const auto& line : ai.tuning_log()) std::printf("  tuning: %s\n", line.c_str());
@@ -176,6 +232,9 @@ void add_serve_commands(CLI::App& app, CLI::App&, int& rc) {
   s->add_flag("--mmap", o->mmap,
               "Map the model files instead of reading them in: faster start, pages shared between processes, but a\n"
               "model file replaced or truncated while serving then kills the server (SIGBUS)");
+  s->add_flag("--ingest-debian-packages", o->ingest_debian,
+              "Store this machine's Debian packages (apt lists, else the installed ones) as documents while serving,\n"
+              "so that package questions retrieve them; packages stored by an earlier run are skipped");
   s->add_flag("--allow-sql-writes", o->allow_sql_writes, "Let POST /api/v1/sql run writes when asked (off by default)");
   s->add_option("--max-heavy-ops", o->max_heavy_ops, "Concurrent heavy operations before answering busy")
       ->capture_default_str()->check(CLI::Range(1, 64));
