@@ -14,6 +14,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
+constexpr const char* kTrainedDecoderQ8 = "debian-llama-spm-q8_0.gguf";  // made from the committed F16 file
+
 // Writes `path` through a file of this process and an atomic rename: processes that start at once (tests in
 // parallel, a server and a CLI) never read a file another one is still writing.
 template <class Write>
@@ -52,7 +54,7 @@ DefaultModels default_models(std::string dir) {
   if (const auto trained = trained_models_dir(); !trained.empty()) {
     m.embedder = (fs::path(trained) / ml::SynthSpec::debian_embedder().file_name).string();
     const std::string f16 = (fs::path(trained) / ml::SynthSpec::debian_decoder().file_name).string();
-    const std::string q8 = (fs::path(dir) / "debian-llama-spm-q8_0.gguf").string();
+    const std::string q8 = (fs::path(dir) / kTrainedDecoderQ8).string();
     static std::mutex mu;  // two engines in one process must not quantize into the same file at once
     std::lock_guard lock(mu);
     if (!fs::exists(q8) || fs::last_write_time(q8) < fs::last_write_time(f16))
@@ -73,8 +75,12 @@ DefaultModels default_models(std::string dir) {
   return m;
 }
 
-bool fill_default_models(std::string& embed_model, std::string& chat_model, bool* trained_decoder) {
-  if (trained_decoder) *trained_decoder = false;
+bool is_trained_decoder(const std::string& path) {
+  const std::string name = fs::path(path).filename().string();
+  return name == kTrainedDecoderQ8 || name == ml::SynthSpec::debian_decoder().file_name;
+}
+
+bool fill_default_models(std::string& embed_model, std::string& chat_model) {
   if (!embed_model.empty() && !chat_model.empty()) return false;
   const auto m = default_models();
   bool random = false;
@@ -85,7 +91,6 @@ bool fill_default_models(std::string& embed_model, std::string& chat_model, bool
   if (chat_model.empty()) {
     chat_model = m.decoder;
     random = random || m.random_weights;
-    if (trained_decoder) *trained_decoder = !m.random_weights;
   }
   return random;
 }

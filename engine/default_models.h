@@ -32,8 +32,10 @@ DefaultModels default_models(std::string dir = {});
 std::string trained_models_dir();
 
 // Fills the model paths left empty with the defaults; returns true when a default with random weights is used.
-// trained_decoder (when given): set to whether the chat model is now the project's trained decoder.
-bool fill_default_models(std::string& embed_model, std::string& chat_model, bool* trained_decoder = nullptr);
+bool fill_default_models(std::string& embed_model, std::string& chat_model);
+
+// True when `path` is the project's trained decoder (its F16 file or the Q8_0 made from it), by file name.
+bool is_trained_decoder(const std::string& path);
 
 // Sources in a chat's context for the project's trained decoder (12.9 M parameters). Measured with `ut bench qa`
 // (50 held-out questions, 1,000 stored packages, the right one retrieved first 42 times): its answer's first line

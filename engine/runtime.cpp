@@ -13,15 +13,14 @@ double ms_between(uint64_t t0, uint64_t t1) { return static_cast<double>(t1 - t0
 
 Runtime::Runtime(RuntimeConfig config) : config_(std::move(config)) {
   std::string embed = config_.embed_model, chat = config_.chat_model;
-  bool trained_decoder = false;
-  if (config_.default_models) random_weights_ = fill_default_models(embed, chat, &trained_decoder);
+  if (config_.default_models) random_weights_ = fill_default_models(embed, chat);
   budget_ = std::make_shared<CoreBudget>(config_.cpu);
   engine_ = std::make_unique<Engine>(config_.engine);
   engine_->set_stats_section("cpu_budget", [b = budget_] { return b->snapshot(); });
   db_ = std::make_unique<data::Database>(data::DatabaseOptions{.path = config_.db_path});
   AssistantConfig ac = config_.assistant;
   ac.cpu_budget = budget_;
-  if (ac.rag_k == 0 && trained_decoder) ac.rag_k = kTrainedDecoderRagK;
+  if (ac.rag_k == 0 && is_trained_decoder(chat)) ac.rag_k = kTrainedDecoderRagK;
   ac.embed_model = embed == "none" ? std::string() : embed;
   ac.chat_model = chat == "none" ? std::string() : chat;
   ac.db_path = config_.db_path;
