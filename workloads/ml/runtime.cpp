@@ -18,6 +18,8 @@ namespace {
 
 thread_local std::string t_log;
 thread_local bool t_keep = false;  // the last non-continuation message was a warning or an error
+thread_local bool t_error = false;  // ... an error
+thread_local bool t_quiet = false;  // loading the backends: a backend that cannot load is expected, not news
 
 bool log_to_stderr() {
   const char* v = std::getenv("UT_LLAMA_LOG");
@@ -26,7 +28,10 @@ bool log_to_stderr() {
 
 void log_callback(ggml_log_level level, const char* text, void*) {
   static const bool echo = log_to_stderr();
-  if (echo) std::fputs(text, stderr);
+  // Errors always reach stderr too: ggml aborts the process right after logging a CUDA error, so the per-thread
+  // buffer would never be read and the reason ("invalid resource handle", ...) would be lost.
+  if (level != GGML_LOG_LEVEL_CONT) t_error = level == GGML_LOG_LEVEL_ERROR;
+  if (echo || (t_error && !t_quiet)) std::fputs(text, stderr);
   if (level != GGML_LOG_LEVEL_CONT) t_keep = level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN;
   if (!t_keep) return;
   std::string s(text);
@@ -82,7 +87,9 @@ void Runtime::ensure() {
                 "' does not exist (set UT_LLAMA_LIB_DIR, or run scripts/setup.sh)";
       return;
     }
+    t_quiet = true;
     ggml_backend_load_all_from_path(dir.c_str());
+    t_quiet = false;
     const std::string want = env_or("UT_ML_DEVICE", "auto");
     if (want != "auto" && want != "cpu" && want != "cuda") {
       failure = "[Runtime::ensure] UT_ML_DEVICE='" + want + "': expected auto, cpu or cuda";
@@ -91,7 +98,10 @@ void Runtime::ensure() {
     const std::string cuda_lib = cuda_dir() + "/libggml-cuda.so";
     if (want != "cpu" && std::filesystem::exists(cuda_lib)) {
       // Fails (returns null, logs why) without a driver or a GPU; the lane then stays on the CPU.
-      if (!ggml_backend_load(cuda_lib.c_str()) && want == "cuda")
+      t_quiet = true;
+      const bool loaded = ggml_backend_load(cuda_lib.c_str()) != nullptr;
+      t_quiet = false;
+      if (!loaded && want == "cuda")
         failure = "[Runtime::ensure] UT_ML_DEVICE=cuda but " + cuda_lib + " did not load: " + t_log;
     } else if (want == "cuda") {
       failure = "[Runtime::ensure] UT_ML_DEVICE=cuda but " + cuda_lib +

@@ -12,7 +12,7 @@
 //   $UT_ML_DEVICE is not "cpu". Without a driver or a GPU the load fails quietly and the lane stays on the CPU;
 //   gpu_name() then returns "". $UT_ML_DEVICE=cuda makes a missing GPU an error instead.
 // - llama.cpp's log goes to a per-thread buffer (last_log()) instead of stderr, so errors can name its reason;
-//   UT_LLAMA_LOG=1 also prints it.
+//   UT_LLAMA_LOG=1 also prints it; errors are printed to stderr always (ggml aborts right after a CUDA error).
 #pragma once
 
 #include <string>
