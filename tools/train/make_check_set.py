@@ -8,7 +8,7 @@ descriptions); the index holds their documents and 960 other packages' documents
 import argparse
 import json
 
-from make_examples import doc_text
+from make_examples import doc_text, read_splits
 
 
 def main():
@@ -16,10 +16,7 @@ def main():
     ap.add_argument("--corpus", default="data/corpus")
     ap.add_argument("--out", default="models/debian/retrieval-check.jsonl")
     a = ap.parse_args()
-    splits = {}
-    for s in ("train", "val", "test"):
-        with open(f"{a.corpus}/{s}.jsonl", encoding="utf-8") as f:
-            splits[s] = [json.loads(line) for line in f]
+    splits = read_splits(a.corpus)
     test = splits["test"]
     queries = test[:: len(test) // 40][:40]
     names = {q["package"] for q in queries}

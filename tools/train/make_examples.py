@@ -36,6 +36,15 @@ def doc_text(row):
     return f"{row['package']}\n{row['long']}"
 
 
+def read_splits(corpus):
+    """The corpus's train/val/test rows (build_corpus.py's output), by split name."""
+    splits = {}
+    for s in ("train", "val", "test"):
+        with open(f"{corpus}/{s}.jsonl", encoding="utf-8") as f:
+            splits[s] = [json.loads(line) for line in f]
+    return splits
+
+
 def chatml(messages):
     s = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
     return s + "<|im_start|>assistant\n"

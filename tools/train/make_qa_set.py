@@ -11,7 +11,7 @@ file: title = the package name, text = the indexed document (name + long descrip
 import argparse
 import json
 
-from make_examples import NEED_TEMPLATES, doc_text
+from make_examples import NEED_TEMPLATES, doc_text, read_splits
 
 QUESTIONS = [t for t in NEED_TEMPLATES if t != "{short}"]
 
@@ -22,10 +22,7 @@ def main():
     ap.add_argument("--check-set", default="models/debian/retrieval-check.jsonl")
     ap.add_argument("--out", default="models/debian/qa-eval.jsonl")
     a = ap.parse_args()
-    splits = {}
-    for s in ("train", "val", "test"):
-        with open(f"{a.corpus}/{s}.jsonl", encoding="utf-8") as f:
-            splits[s] = [json.loads(line) for line in f]
+    splits = read_splits(a.corpus)
     with open(a.check_set, encoding="utf-8") as f:
         taken = {json.loads(line)["package"] for line in f if '"query"' in line}
     # Every 7th test package not used by the CI retrieval check, until 50 (spread over the alphabet).
