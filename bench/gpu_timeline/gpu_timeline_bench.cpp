@@ -27,6 +27,7 @@
 #include "workloads/render/frame_loop.h"
 #include "workloads/render/render_lane.h"
 #include "workloads/render/renderer.h"
+#include "workloads/render/ui_model.h"
 
 namespace ut::bench {
 namespace {
@@ -111,6 +112,21 @@ class GpuRun {
     rt_ = std::make_unique<engine::Runtime>(rc);
   }
   engine::Runtime& rt() { return *rt_; }
+  // The UI the frames draw, fed by this run's own lanes: each batch's first chat (prompt, answer, speed), each
+  // GROUP BY's rows and time, the documents' embedding state, the engine's events and heap. Set before the frames
+  // start; from then on each view has one writer at a time (the set-up, then one load thread per lane).
+  void attach(render::UiModel& ui) {
+    ui_ = &ui;
+    const engine::Engine& eng = rt_->engine();
+    ui.device = eng.device_ptr();
+    ui.e_rag = eng.e_rag();
+    ui.watch_event(eng.e_embed());
+    ui.watch_event(eng.e_rag());
+    ui.watch_event(eng.e_data());
+    ui.watch_heap(eng.shared_heap());
+    ui.rag.publish({.ready_value = 0});  // the measured chats retrieve nothing (the same prompt alone and loaded)
+    publish_docs();
+  }
 
   void set_up() {
     {
@@ -146,14 +162,24 @@ class GpuRun {
       j->wait();
       tps.push_back(j->result->decode_tokens_per_s());
     }
+    if (ui_) {
+      char status[96];
+      std::snprintf(status, sizeof status, "done: %d chats x %d tokens, %.0f tokens/s each", o_.chats, o_.tokens,
+                    median(tps));
+      ui_->chat.publish({.prompt = "Question 0: which queue draws the frames?", .status = status,
+                         .model = rt_->assistant().chat_model_name()});
+      (void)ui_->tokens.try_push({.text = jobs.front()->result->text, .end_of_message = true});
+    }
     return tps;
   }
   double sql(int i) {
     const uint64_t t0 = now_ns();
     const data::QueryTicket t = rt_->data().submit({.sql = kQueries[i % kQueryCount]});
-    t.get();
+    const data::Result& r = t.get();
     sql_engine_ = t.slot->engine;
-    return static_cast<double>(now_ns() - t0) / 1e6;
+    const double ms = static_cast<double>(now_ns() - t0) / 1e6;
+    if (ui_) publish_sql(kQueries[i % kQueryCount], r, ms);
+    return ms;
   }
   // One re-embedding pass over every document (each edit changes every chunk).
   void embed_pass() {
@@ -162,12 +188,35 @@ class GpuRun {
     for (int d = 0; d < o_.edits; ++d) ai.docs()->update(docs_[static_cast<std::size_t>(d)], doc_text(d, variant_));
     ai.schedule_indexing();
     ai.wait_indexed(600s);
+    if (ui_) publish_docs();
   }
   const std::string& sql_engine() const { return sql_engine_; }
   int warmup_batches() const { return warmup_batches_; }
 
  private:
+  void publish_sql(const std::string& query, const data::Result& r, double ms) {
+    render::SqlView v{.query = query, .status = render::SqlStatus::done};
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "%zu rows over %llu in %.1f ms (%s)", r.rows(),
+                  static_cast<unsigned long long>(o_.rows), ms, sql_engine_.c_str());
+    v.message = msg;
+    for (const auto& c : r.columns) v.columns.push_back(c.name);
+    for (std::size_t row = 0; row < r.rows(); ++row) {
+      std::vector<std::string> cells;
+      for (const auto& c : r.columns) cells.push_back(c.text(row));
+      v.rows.push_back(std::move(cells));
+    }
+    ui_->sql.publish(std::move(v));
+  }
+  void publish_docs() {
+    render::DocsView v;
+    for (const auto& d : rt_->assistant().docs()->list())
+      v.docs.push_back({.id = d.id, .name = d.title, .chunks = d.chunks, .embedded = d.embedded, .failed = d.failed});
+    ui_->docs.publish(std::move(v));
+  }
+
   const GpuTimelineOptions& o_;
+  render::UiModel* ui_ = nullptr;
   std::unique_ptr<engine::Runtime> rt_;
   std::vector<uint64_t> docs_;
   int variant_ = 0;
@@ -354,7 +403,7 @@ RunResult one_run(const GpuTimelineOptions& o, int reserve, const fs::path& dir,
   if (!p.ok && !o.allow_cpu_lanes) return r;
 
   render::UiModel model;
-  model.device = rt.engine().device_ptr();
+  run.attach(model);
   // The Vulkan timeline device; on the renderer's own device (no Vulkan backend: a smoke run) the engine's.
   render::FrameLoop loop({.device = lane.device ? lane.device : rt.engine().device_ptr(), .queue = lane.queue,
                           .e_frame = lane.e_frame,
@@ -379,8 +428,15 @@ RunResult one_run(const GpuTimelineOptions& o, int reserve, const fs::path& dir,
   load.start();
   std::this_thread::sleep_for(1s);  // every lane past its first step
   loop.reset_stats();
-  if (last && !o.screenshot.empty()) loop.request_screenshot(o.screenshot);
+  std::jthread shot;  // halfway through the loaded frames: every pane and the frame statistics filled by then
+  if (last && !o.screenshot.empty())
+    shot = std::jthread([&loop, &o](std::stop_token st) {
+      const auto at = std::chrono::steady_clock::now() + std::chrono::milliseconds(o.frames * 1000 / 120);
+      while (!st.stop_requested() && std::chrono::steady_clock::now() < at) std::this_thread::sleep_for(50ms);
+      if (!st.stop_requested()) loop.request_screenshot(o.screenshot);
+    });
   run_frames(loop, o.frames);
+  shot = {};
   r.loaded = Phase::of(loop.stats());
   load.stop();
   r.decode_loaded = load.decode();
