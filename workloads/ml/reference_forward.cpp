@@ -1,0 +1,211 @@
+#include "workloads/ml/reference_forward.h"
+
+#include <ggml.h>
+#include <gguf.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <optional>
+
+#include "workloads/ml/model.h"
+
+namespace ut::ml {
+namespace {
+
+struct GgufFree {
+  void operator()(gguf_context* g) const noexcept { gguf_free(g); }
+};
+struct GgmlFree {
+  void operator()(ggml_context* c) const noexcept { ggml_free(c); }
+};
+
+std::optional<double> number_kv(const gguf_context* g, const std::string& key) {
+  const int64_t id = gguf_find_key(g, key.c_str());
+  if (id < 0) return std::nullopt;
+  switch (gguf_get_kv_type(g, id)) {
+    case GGUF_TYPE_UINT32: return gguf_get_val_u32(g, id);
+    case GGUF_TYPE_INT32: return gguf_get_val_i32(g, id);
+    case GGUF_TYPE_UINT64: return static_cast<double>(gguf_get_val_u64(g, id));
+    case GGUF_TYPE_FLOAT32: return gguf_get_val_f32(g, id);
+    default: return std::nullopt;
+  }
+}
+
+// A whole tensor as floats (row-major, ne[0] fastest), through ggml's own dequantizer for its type; with the
+// shape checked against what the hyper-parameters say: `rows` x `cols` (ne[1] x ne[0]).
+std::vector<float> dequantized(ggml_context* ctx, const std::string& name, int64_t cols, int64_t rows,
+                               bool optional = false) {
+  const ggml_tensor* t = ggml_get_tensor(ctx, name.c_str());
+  if (!t) {
+    if (optional) return {};
+    throw ModelError("[ReferenceForward] tensor '" + name + "' is missing");
+  }
+  if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
+    throw ModelError("[ReferenceForward] tensor '" + name + "' is " + std::to_string(t->ne[0]) + " x " +
+                     std::to_string(t->ne[1]) + ", expected " + std::to_string(cols) + " x " + std::to_string(rows));
+  std::vector<float> out(static_cast<std::size_t>(cols * rows));
+  if (t->type == GGML_TYPE_F32) {
+    std::copy_n(static_cast<const float*>(t->data), out.size(), out.begin());
+  } else {
+    const auto* traits = ggml_get_type_traits(t->type);
+    if (!traits->to_float) throw ModelError("[ReferenceForward] tensor '" + name + "': no dequantizer for its type");
+    for (int64_t r = 0; r < rows; ++r)
+      traits->to_float(static_cast<const char*>(t->data) + r * t->nb[1], out.data() + r * cols, cols);
+  }
+  return out;
+}
+
+// y = W x (+ b): W is rows x cols, row-major.
+void matvec(const std::vector<float>& w, const float* x, int cols, int rows, float* y, const std::vector<float>& b = {}) {
+  for (int r = 0; r < rows; ++r) {
+    const float* row = w.data() + static_cast<std::size_t>(r) * cols;
+    double s = 0.0;
+    for (int c = 0; c < cols; ++c) s += static_cast<double>(row[c]) * x[c];
+    y[r] = static_cast<float>(s) + (b.empty() ? 0.0f : b[static_cast<std::size_t>(r)]);
+  }
+}
+
+void rms_norm(const float* x, const std::vector<float>& weight, float eps, float* y) {
+  const std::size_t n = weight.size();
+  double ss = 0.0;
+  for (std::size_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  const float scale = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
+  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] * scale * weight[i];
+}
+
+}  // namespace
+
+ReferenceForward::ReferenceForward(const std::string& gguf_path) {
+  ggml_context* raw = nullptr;
+  std::unique_ptr<gguf_context, GgufFree> g(gguf_init_from_file(gguf_path.c_str(), {.no_alloc = false, .ctx = &raw}));
+  std::unique_ptr<ggml_context, GgmlFree> ctx(raw);
+  if (!g || !ctx) throw ModelError("[ReferenceForward] cannot read '" + gguf_path + "' as GGUF");
+  const int64_t arch_id = gguf_find_key(g.get(), "general.architecture");
+  shape_.arch = arch_id < 0 ? "" : gguf_get_val_str(g.get(), arch_id);
+  if (shape_.arch != "llama" && shape_.arch != "qwen2")
+    throw ModelError("[ReferenceForward] '" + gguf_path + "': architecture '" + shape_.arch +
+                     "' (only llama and qwen2 are implemented)");
+  const std::string& a = shape_.arch;
+  const auto need = [&](const std::string& key) {
+    const auto v = number_kv(g.get(), a + "." + key);
+    if (!v) throw ModelError("[ReferenceForward] '" + gguf_path + "': no " + a + "." + key);
+    return *v;
+  };
+  shape_.n_layer = static_cast<int>(need("block_count"));
+  shape_.n_embd = static_cast<int>(need("embedding_length"));
+  shape_.n_ff = static_cast<int>(need("feed_forward_length"));
+  shape_.n_head = static_cast<int>(need("attention.head_count"));
+  shape_.n_head_kv = static_cast<int>(number_kv(g.get(), a + ".attention.head_count_kv").value_or(shape_.n_head));
+  shape_.n_ctx = static_cast<int>(need("context_length"));
+  shape_.norm_eps = static_cast<float>(need("attention.layer_norm_rms_epsilon"));
+  shape_.rope_base = static_cast<float>(number_kv(g.get(), a + ".rope.freq_base").value_or(10000.0));
+  shape_.n_rot = static_cast<int>(number_kv(g.get(), a + ".rope.dimension_count").value_or(shape_.head_dim()));
+  const ggml_tensor* emb = ggml_get_tensor(ctx.get(), "token_embd.weight");
+  if (!emb) throw ModelError("[ReferenceForward] tensor 'token_embd.weight' is missing");
+  shape_.n_vocab = static_cast<int>(emb->ne[1]);
+  if (shape_.n_head <= 0 || shape_.n_head_kv <= 0 || shape_.n_embd % shape_.n_head != 0 ||
+      shape_.n_head % shape_.n_head_kv != 0 || shape_.n_rot > shape_.head_dim() || shape_.n_rot % 2 != 0)
+    throw ModelError("[ReferenceForward] '" + gguf_path + "': inconsistent attention shape");
+
+  const int e = shape_.n_embd, hd = shape_.head_dim(), kv = shape_.n_head_kv * hd;
+  tok_embd_ = dequantized(ctx.get(), "token_embd.weight", e, shape_.n_vocab);
+  output_norm_ = dequantized(ctx.get(), "output_norm.weight", e, 1);
+  output_ = dequantized(ctx.get(), "output.weight", e, shape_.n_vocab, /*optional=*/true);
+  for (int l = 0; l < shape_.n_layer; ++l) {
+    const std::string p = "blk." + std::to_string(l) + ".";
+    Layer L;
+    L.attn_norm = dequantized(ctx.get(), p + "attn_norm.weight", e, 1);
+    L.wq = dequantized(ctx.get(), p + "attn_q.weight", e, e);
+    L.wk = dequantized(ctx.get(), p + "attn_k.weight", e, kv);
+    L.wv = dequantized(ctx.get(), p + "attn_v.weight", e, kv);
+    L.wo = dequantized(ctx.get(), p + "attn_output.weight", e, e);
+    L.bq = dequantized(ctx.get(), p + "attn_q.bias", e, 1, true);
+    L.bk = dequantized(ctx.get(), p + "attn_k.bias", kv, 1, true);
+    L.bv = dequantized(ctx.get(), p + "attn_v.bias", kv, 1, true);
+    L.ffn_norm = dequantized(ctx.get(), p + "ffn_norm.weight", e, 1);
+    L.w_gate = dequantized(ctx.get(), p + "ffn_gate.weight", e, shape_.n_ff);
+    L.w_up = dequantized(ctx.get(), p + "ffn_up.weight", e, shape_.n_ff);
+    L.w_down = dequantized(ctx.get(), p + "ffn_down.weight", shape_.n_ff, e);
+    L.k_cache.resize(static_cast<std::size_t>(shape_.n_ctx) * kv);
+    L.v_cache.resize(static_cast<std::size_t>(shape_.n_ctx) * kv);
+    layers_.push_back(std::move(L));
+  }
+}
+
+void ReferenceForward::reset() { pos_ = 0; }
+
+// Rotates the first n_rot dimensions of each head by the position's angles: pairs of adjacent dimensions for llama
+// (llama.cpp's ROPE_TYPE_NORM; its converter permutes Q/K rows to match), the two halves for qwen2 (NEOX).
+void ReferenceForward::rope(float* x, int n_heads) const {
+  const int hd = shape_.head_dim(), half = shape_.n_rot / 2;
+  const bool neox = shape_.arch == "qwen2";
+  for (int h = 0; h < n_heads; ++h) {
+    float* v = x + static_cast<std::ptrdiff_t>(h) * hd;
+    for (int i = 0; i < half; ++i) {
+      const double theta = pos_ * std::pow(static_cast<double>(shape_.rope_base), -2.0 * i / shape_.n_rot);
+      const float c = static_cast<float>(std::cos(theta)), s = static_cast<float>(std::sin(theta));
+      const int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+      const float x0 = v[a], x1 = v[b];
+      v[a] = x0 * c - x1 * s;
+      v[b] = x0 * s + x1 * c;
+    }
+  }
+}
+
+std::vector<float> ReferenceForward::step(int32_t token) {
+  const ReferenceShape& s = shape_;
+  if (token < 0 || token >= s.n_vocab) throw ModelError("[ReferenceForward] token " + std::to_string(token) + " out of range");
+  if (pos_ >= s.n_ctx) throw ModelError("[ReferenceForward] the context of " + std::to_string(s.n_ctx) + " is full");
+  const int e = s.n_embd, hd = s.head_dim(), kv = s.n_head_kv * hd, group = s.n_head / s.n_head_kv;
+  std::vector<float> x(tok_embd_.begin() + static_cast<std::ptrdiff_t>(token) * e,
+                       tok_embd_.begin() + static_cast<std::ptrdiff_t>(token + 1) * e);
+  std::vector<float> h(e), q(e), att(e), o(e), gate(s.n_ff), up(s.n_ff), down(e), scores(s.n_ctx);
+  for (Layer& L : layers_) {
+    rms_norm(x.data(), L.attn_norm, s.norm_eps, h.data());
+    float* k = L.k_cache.data() + static_cast<std::size_t>(pos_) * kv;
+    float* v = L.v_cache.data() + static_cast<std::size_t>(pos_) * kv;
+    matvec(L.wq, h.data(), e, e, q.data(), L.bq);
+    matvec(L.wk, h.data(), e, kv, k, L.bk);
+    matvec(L.wv, h.data(), e, kv, v, L.bv);
+    rope(q.data(), s.n_head);
+    rope(k, s.n_head_kv);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+    for (int head = 0; head < s.n_head; ++head) {
+      const int kvh = head / group;
+      const float* qh = q.data() + static_cast<std::ptrdiff_t>(head) * hd;
+      double mx = -INFINITY;
+      for (int t = 0; t <= pos_; ++t) {
+        const float* kt = L.k_cache.data() + static_cast<std::size_t>(t) * kv + static_cast<std::size_t>(kvh) * hd;
+        double d = 0.0;
+        for (int i = 0; i < hd; ++i) d += static_cast<double>(qh[i]) * kt[i];
+        scores[static_cast<std::size_t>(t)] = static_cast<float>(d * scale);
+        mx = std::max(mx, d * scale);
+      }
+      double sum = 0.0;
+      for (int t = 0; t <= pos_; ++t) sum += std::exp(scores[static_cast<std::size_t>(t)] - mx);
+      float* out = att.data() + static_cast<std::ptrdiff_t>(head) * hd;
+      std::fill(out, out + hd, 0.0f);
+      for (int t = 0; t <= pos_; ++t) {
+        const float p = static_cast<float>(std::exp(scores[static_cast<std::size_t>(t)] - mx) / sum);
+        const float* vt = L.v_cache.data() + static_cast<std::size_t>(t) * kv + static_cast<std::size_t>(kvh) * hd;
+        for (int i = 0; i < hd; ++i) out[i] += p * vt[i];
+      }
+    }
+    matvec(L.wo, att.data(), e, e, o.data());
+    for (int i = 0; i < e; ++i) x[i] += o[i];
+    rms_norm(x.data(), L.ffn_norm, s.norm_eps, h.data());
+    matvec(L.w_gate, h.data(), e, s.n_ff, gate.data());
+    matvec(L.w_up, h.data(), e, s.n_ff, up.data());
+    for (int i = 0; i < s.n_ff; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];  // SiLU(g) * u
+    matvec(L.w_down, gate.data(), s.n_ff, e, down.data());
+    for (int i = 0; i < e; ++i) x[i] += down[i];
+  }
+  rms_norm(x.data(), output_norm_, s.norm_eps, h.data());
+  std::vector<float> logits(static_cast<std::size_t>(s.n_vocab));
+  matvec(output_.empty() ? tok_embd_ : output_, h.data(), e, s.n_vocab, logits.data());
+  ++pos_;
+  return logits;
+}
+
+}  // namespace ut::ml
