@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "tests/ml/fixture.h"
@@ -104,6 +105,52 @@ TEST(ReferenceForward, TrainedDecoderMatchesLlamaCpp) {
   const std::string path = debian_models_dir() + "/debian-llama-spm-f16.gguf";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << "no trained decoder at " << path;
   expect_agreement(path, 64);
+}
+
+// Greedy continuation of a random prompt, token by token, in both: llama.cpp (one llama_decode per token, the
+// arg-max of its logits) and the reference. Equal sequences, except that a divergence is accepted at a near-tie:
+// a position where the reference's two best logits are closer than the rounding difference allowed above.
+void expect_same_greedy(const std::string& path, int n_prompt, int n_gen) {
+  const uint64_t seed = fresh_seed();
+  SCOPED_TRACE("UT_TEST_SEED=" + std::to_string(seed) + " " + path);
+  ReferenceForward ref(path);
+  const int n_vocab = ref.shape().n_vocab;
+  std::vector<int32_t> prompt = random_tokens(n_vocab, n_prompt, seed);
+  auto model = Model::load(path, ModelKind::decoder);
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = static_cast<uint32_t>(n_prompt + n_gen);
+  cp.n_threads = cp.n_threads_batch = 1;  // one token per decode: more threads only spin at ggml's barriers
+  cp.no_perf = true;
+  llama_context* ctx = llama_init_from_model(model->native(), cp);
+  ASSERT_NE(ctx, nullptr);
+  ASSERT_EQ(llama_decode(ctx, llama_batch_get_one(prompt.data(), n_prompt)), 0);
+  std::vector<float> mine;
+  for (int32_t t : prompt) mine = ref.step(t);
+  int same = 0;
+  for (int i = 0; i < n_gen; ++i) {
+    const float* theirs = llama_get_logits_ith(ctx, -1);
+    int32_t a = static_cast<int32_t>(std::max_element(theirs, theirs + n_vocab) - theirs);
+    const int32_t b = static_cast<int32_t>(std::max_element(mine.begin(), mine.end()) - mine.begin());
+    if (a != b) {
+      std::vector<float> sorted(mine);
+      std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<float>());
+      const double allowed = 0.003 * std::abs(sorted[0]) + 1e-4;
+      EXPECT_LE(sorted[0] - sorted[1], 2 * allowed) << "diverged at generated token " << i << " without a near-tie";
+      break;  // after a tie the two continuations are different sequences
+    }
+    ++same;
+    ASSERT_EQ(llama_decode(ctx, llama_batch_get_one(&a, 1)), 0);
+    mine = ref.step(b);
+  }
+  std::printf("[ reference ] %s: greedy %d of %d tokens equal\n", std::filesystem::path(path).filename().c_str(), same,
+              n_gen);
+  llama_free(ctx);
+}
+
+TEST(ReferenceForward, GreedySequencesEqualLlamaCpps) {
+  expect_same_greedy(tiny_decoder_path(), 16, 128);
+  const std::string trained = debian_models_dir() + "/debian-llama-spm-f16.gguf";
+  if (std::filesystem::exists(trained)) expect_same_greedy(trained, 16, 128);
 }
 
 TEST(ReferenceForward, RefusesWhatItDoesNotImplement) {
