@@ -4,6 +4,10 @@
 #include <filesystem>
 #include <unistd.h>
 
+#include <gtest/gtest.h>
+#include <llama.h>
+
+#include "workloads/ml/model.h"
 #include "workloads/ml/runtime.h"
 #include "workloads/ml/synth.h"
 
@@ -79,6 +83,35 @@ std::vector<std::string> random_sentences(std::mt19937_64& rng, std::size_t n, i
 std::string debian_models_dir() {
   const char* env = std::getenv("UT_DEBIAN_MODELS_DIR");
   return env && *env ? env : UT_SOURCE_DIR "/models/debian";
+}
+
+std::vector<std::vector<float>> llama_logits_at_every_position(const Model& model, const std::vector<int32_t>& tokens) {
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = cp.n_batch = cp.n_ubatch = std::max<uint32_t>(512, static_cast<uint32_t>(tokens.size()));
+  cp.n_threads = cp.n_threads_batch = 1;
+  cp.no_perf = true;
+  llama_context* ctx = llama_init_from_model(model.native(), cp);
+  EXPECT_NE(ctx, nullptr);
+  if (!ctx) return {};
+  llama_batch b = llama_batch_init(static_cast<int32_t>(tokens.size()), 0, 1);
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    b.token[i] = tokens[i];
+    b.pos[i] = static_cast<llama_pos>(i);
+    b.n_seq_id[i] = 1;
+    b.seq_id[i][0] = 0;
+    b.logits[i] = true;
+  }
+  b.n_tokens = static_cast<int32_t>(tokens.size());
+  EXPECT_EQ(llama_decode(ctx, b), 0);
+  std::vector<std::vector<float>> rows;
+  const int n = model.n_vocab();
+  for (int i = 0; i < b.n_tokens; ++i) {
+    const float* l = llama_get_logits_ith(ctx, i);
+    rows.emplace_back(l, l + n);
+  }
+  llama_batch_free(b);
+  llama_free(ctx);
+  return rows;
 }
 
 }  // namespace ut::ml::test

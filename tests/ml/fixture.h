@@ -6,7 +6,15 @@
 #include <string>
 #include <vector>
 
+namespace ut::ml {
+class Model;
+}
+
 namespace ut::ml::test {
+
+// llama.cpp's row of logits at every position of `tokens`, decoded in one batch by a fresh context of the model
+// (one thread: the test models are small, and more threads only spin on a 2-core machine).
+std::vector<std::vector<float>> llama_logits_at_every_position(const Model& model, const std::vector<int32_t>& tokens);
 
 const std::string& temp_dir();
 const std::string& tiny_embedder_path();  // bert, bert-bge vocab, random weights

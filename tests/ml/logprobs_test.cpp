@@ -27,30 +27,7 @@ class LogprobsTest : public ::testing::Test {
   }
   // A row of logits at every position of `tokens`, decoded in one batch by a context of our own.
   std::vector<std::vector<float>> rows_for(const std::vector<int32_t>& tokens) {
-    llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = 512;
-    cp.n_batch = 512;
-    llama_context* ctx = llama_init_from_model(model_->native(), cp);
-    EXPECT_NE(ctx, nullptr);
-    llama_batch b = llama_batch_init(static_cast<int32_t>(tokens.size()), 0, 1);
-    for (std::size_t i = 0; i < tokens.size(); ++i) {
-      b.token[i] = tokens[i];
-      b.pos[i] = static_cast<llama_pos>(i);
-      b.n_seq_id[i] = 1;
-      b.seq_id[i][0] = 0;
-      b.logits[i] = true;
-    }
-    b.n_tokens = static_cast<int32_t>(tokens.size());
-    EXPECT_EQ(llama_decode(ctx, b), 0);
-    std::vector<std::vector<float>> rows;
-    const int n = model_->n_vocab();
-    for (int i = 0; i < b.n_tokens; ++i) {
-      const float* l = llama_get_logits_ith(ctx, i);
-      rows.emplace_back(l, l + n);
-    }
-    llama_batch_free(b);
-    llama_free(ctx);
-    return rows;
+    return test::llama_logits_at_every_position(*model_, tokens);
   }
   uint64_t seed_ = 0;
   std::mt19937_64 rng_;

@@ -27,27 +27,13 @@ struct Agreement {
 // llama.cpp's logits for every position of `tokens` (one decode, logits everywhere) against the reference's.
 Agreement compare(const std::string& path, const std::vector<int32_t>& tokens) {
   auto model = Model::load(path, ModelKind::decoder);
-  llama_context_params cp = llama_context_default_params();
-  cp.n_ctx = cp.n_batch = cp.n_ubatch = static_cast<uint32_t>(tokens.size());
-  cp.no_perf = true;
-  llama_context* ctx = llama_init_from_model(model->native(), cp);
-  EXPECT_NE(ctx, nullptr);
-  llama_batch b = llama_batch_init(static_cast<int32_t>(tokens.size()), 0, 1);
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    b.token[i] = tokens[i];
-    b.pos[i] = static_cast<llama_pos>(i);
-    b.n_seq_id[i] = 1;
-    b.seq_id[i][0] = 0;
-    b.logits[i] = 1;
-  }
-  b.n_tokens = static_cast<int32_t>(tokens.size());
-  EXPECT_EQ(llama_decode(ctx, b), 0);
+  const auto rows = llama_logits_at_every_position(*model, tokens);
   ReferenceForward ref(path);
   Agreement a;
   const int n_vocab = ref.shape().n_vocab;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     const std::vector<float> mine = ref.step(tokens[i]);
-    const float* theirs = llama_get_logits_ith(ctx, static_cast<int32_t>(i));
+    const float* theirs = rows.at(i).data();
     for (int v = 0; v < n_vocab; ++v) {
       a.max_abs_diff = std::max(a.max_abs_diff, std::abs(static_cast<double>(mine[static_cast<std::size_t>(v)]) - theirs[v]));
       a.max_abs_logit = std::max(a.max_abs_logit, std::abs(static_cast<double>(theirs[v])));
@@ -57,8 +43,6 @@ Agreement compare(const std::string& path, const std::vector<int32_t>& tokens) {
     a.same_argmax += am == at;
     ++a.positions;
   }
-  llama_batch_free(b);
-  llama_free(ctx);
   return a;
 }
 
