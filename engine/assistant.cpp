@@ -67,8 +67,11 @@ Assistant::Assistant(Engine& engine, AssistantConfig config, data::Database* sha
       tuner_ = std::make_unique<StepTuner>(t, step);
     }
   }
-  if (config_.tune_index_batch)
-    index_tuner_ = std::make_unique<StepTuner>(config_.index_tuning, config_.index_tuning.max_chunk);
+  if (config_.tune_index_batch) {
+    StepTunerConfig t = config_.index_tuning;
+    if (embedder_ && !embedder_->model()->on_gpu()) t.step_budget_ms = config_.cpu_step_budget_ms;
+    index_tuner_ = std::make_unique<StepTuner>(t, t.max_chunk);
+  }
   // Chunks are budgeted in the embedder's tokens when there is one.
   vector::TokenCounter count = vector::count_words;
   if (embedder_) {

@@ -68,11 +68,14 @@ struct AssistantConfig {
   // At least parallel + 1. 0: tuning.max_chunk when the chat model is on a GPU (a 2048-token step takes ~25 ms
   // on an H200), 512 on the CPU.
   int prefill_chunk = 0;
-  // The tuner's step budget when the chat model runs on the CPU (tuning.step_budget_ms applies on a GPU). On a
-  // 2-core CPU a step that prefills a 180-token prompt next to 8 decoding chats takes 20-30 ms; with a 20 ms
-  // budget the tuner halved the chunk to 64-128 tokens, so prompts took several steps and both the first token
-  // and the running chats' next tokens came later (open loop against llama-server, three runs each side:
-  // docs/measurements/serve-open-loop-cpu-2core-0420f49.txt before, -f4db5e1.txt after).
+  // The tuners' step budget when the model runs on the CPU (tuning / index_tuning.step_budget_ms apply on a GPU).
+  // Decode: on a 2-core CPU a step that prefills a 180-token prompt next to 8 decoding chats takes 20-30 ms; with
+  // a 20 ms budget the tuner halved the chunk to 64-128 tokens, so prompts took several steps and both the first
+  // token and the running chats' next tokens came later (open loop against llama-server, three runs each side:
+  // docs/measurements/serve-open-loop-cpu-2core-0420f49.txt before, -f4db5e1.txt after). Embedding batches: with
+  // 20 ms the batches shrank to a few chunks, each paying a DuckDB read and write; interleaved A/B of `ut bench
+  // mixed`, 4 runs each: background embedding 0.66x a bare embedder (median) with 20 ms, 0.86x with 40 ms, chat
+  // time to first token under the mix 10.8-13.5 ms vs 7.8-11.7 ms (docs/measurements/README.md).
   double cpu_step_budget_ms = 40.0;
   // Latency-driven tokens per step: the tuner sees the time prefill adds to a step (the step's time less that
   // of recent decode-only steps), which is what running chats wait extra for their next token.

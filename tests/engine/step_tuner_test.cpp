@@ -98,8 +98,10 @@ TEST(StepTuner, AssistantShrinksItsEmbeddingBatch) {
   const auto models = ut::engine::default_models(d && *d ? d : (std::filesystem::temp_directory_path() / "ut-test-models").string());
   {
     ut::engine::Engine eng({.backend = "cpu"});
+    // Neither budget can be met: the CPU one (the embedder on the CPU) nor index_tuning's own (on a GPU).
     ut::engine::Assistant ai(eng, {.embed_model = models.embedder, .db_path = (dir / "t.duckdb").string(),
-                                   .index_tuning = {.min_chunk = 2, .max_chunk = 16, .step_budget_ms = 1e-6,
+                                   .cpu_step_budget_ms = 1e-6,
+                                   .index_tuning = {.min_chunk = 2, .max_chunk = 16, .step_budget_ms = 2e-6,
                                                     .what = "embedding batch"}});
     EXPECT_EQ(ai.index_batch_size(), 16u);
     std::mt19937 rng(std::random_device{}());
