@@ -16,14 +16,16 @@ EngineFeed::EngineFeed(render::UiModel& model, EngineFeedOptions opts) : model_(
       RuntimeConfig{.engine = {.backend = opts_.backend, .reserve_sms = opts_.reserve_sms}, .db_path = opts_.db_path, .heartbeat = false});
   ai_ = &rt_->assistant();
   models_note_ = ai_->chat_model_name() + (rt_->random_weights() ? " — random weights" : "");
-  // Set-up fields, before the FrameLoop starts (UiModel's contract).
-  const Engine& eng = rt_->engine();
-  model_.device = eng.device_ptr();
-  model_.e_rag = eng.e_rag();
-  model_.watch_event(eng.e_embed());
-  model_.watch_event(eng.e_rag());
-  model_.watch_event(eng.e_data());
-  model_.watch_heap(eng.shared_heap());
+  show_engine(model_, rt_->engine());
+}
+
+void show_engine(render::UiModel& model, const Engine& engine) {
+  model.device = engine.device_ptr();
+  model.e_rag = engine.e_rag();
+  model.watch_event(engine.e_embed());
+  model.watch_event(engine.e_rag());
+  model.watch_event(engine.e_data());
+  model.watch_heap(engine.shared_heap());
 }
 
 EngineFeed::~EngineFeed() { stop(); }

@@ -30,6 +30,10 @@ struct EngineFeedOptions {
   int max_tokens = 96;
 };
 
+// The UI's set-up fields that show an engine (before the FrameLoop starts, UiModel's contract): its device for the
+// queue activity, E_rag as the RAG badges' gate, E_embed / E_rag / E_data and the shared heap in the diagnostics.
+void show_engine(render::UiModel& model, const Engine& engine);
+
 class EngineFeed {
  public:
   EngineFeed(render::UiModel& model, EngineFeedOptions opts);

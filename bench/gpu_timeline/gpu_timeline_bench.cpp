@@ -20,6 +20,7 @@
 
 #include "bench/report.h"
 #include "engine/runtime.h"
+#include "engine/ui_feed.h"
 #include "timeline/clock.h"
 #include "timeline/error.h"
 #include "workloads/data/datasets.h"
@@ -117,13 +118,7 @@ class GpuRun {
   // start; from then on each view has one writer at a time (the set-up, then one load thread per lane).
   void attach(render::UiModel& ui) {
     ui_ = &ui;
-    const engine::Engine& eng = rt_->engine();
-    ui.device = eng.device_ptr();
-    ui.e_rag = eng.e_rag();
-    ui.watch_event(eng.e_embed());
-    ui.watch_event(eng.e_rag());
-    ui.watch_event(eng.e_data());
-    ui.watch_heap(eng.shared_heap());
+    engine::show_engine(ui, rt_->engine());
     ui.rag.publish({.ready_value = 0});  // the measured chats retrieve nothing (the same prompt alone and loaded)
     publish_docs();
   }
