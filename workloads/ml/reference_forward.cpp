@@ -137,14 +137,14 @@ void ReferenceForward::reset() { pos_ = 0; }
 
 // Rotates the first n_rot dimensions of each head by the position's angles: pairs of adjacent dimensions for llama
 // (llama.cpp's ROPE_TYPE_NORM; its converter permutes Q/K rows to match), the two halves for qwen2 (NEOX).
-void ReferenceForward::rope(float* x, int n_heads) const {
+// cos_sin: the position's cos and sin per rotated pair (the same for every head, for Q and K).
+void ReferenceForward::rope(float* x, int n_heads, const std::vector<std::pair<float, float>>& cos_sin) const {
   const int hd = shape_.head_dim(), half = shape_.n_rot / 2;
   const bool neox = shape_.arch == "qwen2";
   for (int h = 0; h < n_heads; ++h) {
     float* v = x + static_cast<std::ptrdiff_t>(h) * hd;
     for (int i = 0; i < half; ++i) {
-      const double theta = pos_ * std::pow(static_cast<double>(shape_.rope_base), -2.0 * i / shape_.n_rot);
-      const float c = static_cast<float>(std::cos(theta)), s = static_cast<float>(std::sin(theta));
+      const auto [c, s] = cos_sin[static_cast<std::size_t>(i)];
       const int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
       const float x0 = v[a], x1 = v[b];
       v[a] = x0 * c - x1 * s;
@@ -161,6 +161,11 @@ std::vector<float> ReferenceForward::step(int32_t token) {
   std::vector<float> x(tok_embd_.begin() + static_cast<std::ptrdiff_t>(token) * e,
                        tok_embd_.begin() + static_cast<std::ptrdiff_t>(token + 1) * e);
   std::vector<float> h(e), q(e), att(e), o(e), gate(s.n_ff), up(s.n_ff), down(e), scores(s.n_ctx);
+  std::vector<std::pair<float, float>> cos_sin(static_cast<std::size_t>(s.n_rot / 2));
+  for (int i = 0; i < s.n_rot / 2; ++i) {
+    const double theta = pos_ * std::pow(static_cast<double>(s.rope_base), -2.0 * i / s.n_rot);
+    cos_sin[static_cast<std::size_t>(i)] = {static_cast<float>(std::cos(theta)), static_cast<float>(std::sin(theta))};
+  }
   for (Layer& L : layers_) {
     rms_norm(x.data(), L.attn_norm, s.norm_eps, h.data());
     float* k = L.k_cache.data() + static_cast<std::size_t>(pos_) * kv;
@@ -168,8 +173,8 @@ std::vector<float> ReferenceForward::step(int32_t token) {
     matvec(L.wq, h.data(), e, e, q.data(), L.bq);
     matvec(L.wk, h.data(), e, kv, k, L.bk);
     matvec(L.wv, h.data(), e, kv, v, L.bv);
-    rope(q.data(), s.n_head);
-    rope(k, s.n_head_kv);
+    rope(q.data(), s.n_head, cos_sin);
+    rope(k, s.n_head_kv, cos_sin);
     const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
     for (int head = 0; head < s.n_head; ++head) {
       const int kvh = head / group;

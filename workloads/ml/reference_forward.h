@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ut::ml {
@@ -38,7 +39,7 @@ class ReferenceForward {
     std::vector<float> attn_norm, wq, wk, wv, wo, bq, bk, bv, ffn_norm, w_gate, w_up, w_down;
     std::vector<float> k_cache, v_cache;  // [n_ctx][n_head_kv * head_dim]
   };
-  void rope(float* x, int n_heads) const;
+  void rope(float* x, int n_heads, const std::vector<std::pair<float, float>>& cos_sin) const;
 
   ReferenceShape shape_;
   std::vector<float> tok_embd_, output_norm_, output_;  // output_ empty: tied to tok_embd_
