@@ -21,13 +21,15 @@ Worker::Worker(int device_index, std::function<void()> tick) : device_index_(dev
   thread_ = std::thread([this] { run(); });
 }
 
-Worker::~Worker() {
+Worker::~Worker() { stop(); }
+
+void Worker::stop() noexcept {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable() && !on_worker_thread()) thread_.join();
 }
 
 void Worker::post(std::function<void()> job) noexcept {

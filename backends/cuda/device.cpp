@@ -99,11 +99,16 @@ CudaDevice::CudaDevice(const DeviceDesc& desc, const Options& options) : Device(
   pool_ = std::make_shared<PinnedPool>(index_);
   reaper_ = std::make_shared<Reaper>(index_);
   worker_ = std::make_unique<Worker>(index_, [this] { watchdog_tick(); });
+  encoder_ = std::make_unique<Worker>(index_, [] {});
 }
 
 CudaDevice::~CudaDevice() {
   // Queues are gone (they drain on destruction), so nothing is in flight unless the device was lost.
-  worker_.reset();  // joins after running what was posted
+  // Each runs what was posted and joins; the other's later posts to a stopped one are dropped.
+  encoder_->stop();
+  worker_->stop();
+  encoder_.reset();
+  worker_.reset();
   drop_external_timelines(/*all=*/true);
   pool_.reset();
   reaper_.reset();  // runs the frees still queued

@@ -110,6 +110,8 @@ class Worker {
   static constexpr std::chrono::milliseconds kWatchdog{20};
   Worker(int device_index, std::function<void()> tick);
   ~Worker();
+  // Runs what was posted, then joins; later posts are dropped (the device is going away).
+  void stop() noexcept;
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
   void post(std::function<void()> job) noexcept;
@@ -205,6 +207,11 @@ class CudaDevice final : public Device {
   bool memops() const noexcept { return memops_; }
   PinnedPool& pool() { return *pool_; }
   Worker& worker() { return *worker_; }
+  // Encodes what the completion worker must not: resumed (parked) buffers, validation give-ups and event listeners.
+  // Why a second thread: an encode can block in the driver (a full launch queue, or every launch under
+  // CUDA_LAUNCH_BLOCKING=1 waiting on the stream wait it just encoded), and the failure that would release that
+  // wait is published by the completion worker; on one thread the two deadlock.
+  Worker& encoder() { return *encoder_; }
   // Makes this device current on the calling thread unless it already is (so a thread bound to a partition's
   // green context keeps it).
   void make_current() const;
@@ -255,6 +262,7 @@ class CudaDevice final : public Device {
   std::shared_ptr<PinnedPool> pool_;
   std::shared_ptr<Reaper> reaper_;
   std::unique_ptr<Worker> worker_;
+  std::unique_ptr<Worker> encoder_;
   std::unique_ptr<SmPartitions> partitions_;
 
   mutable std::mutex inflight_mutex_;

@@ -42,8 +42,8 @@ void CUDART_CB on_signal(void* p) {
   if (s.event->signaled_value() < s.value) return;  // a checked signal skipped the write: the worker signals it failed
   rec.cb->record_signal(s);
   s.event->wake_all();  // blocked host waiters re-check the word now
-  // Listeners may call CUDA (commit the next stage, say): run them on the completion thread.
-  rec.queue->cuda_device().worker().post([e = s.event] { e->on_external_signal(); });
+  // Listeners may call CUDA (commit the next stage, say): run them on the encoder thread.
+  rec.queue->cuda_device().encoder().post([e = s.event] { e->on_external_signal(); });
 }
 
 void CUDART_CB on_host_task(void* p) {
@@ -399,7 +399,7 @@ void CudaQueue::park(const std::shared_ptr<Inflight>& owner, std::size_t i) {
       // Nobody committed a signal for it yet: fail the wait after the grace period unless it is signalled.
       std::weak_ptr<Queue> wq = weak_from_this();
       std::weak_ptr<Inflight> wr = owner;
-      cdev_.worker().post_at(std::chrono::steady_clock::now() + validator->grace(), [wq, wr, i, validator] {
+      cdev_.encoder().post_at(std::chrono::steady_clock::now() + validator->grace(), [wq, wr, i, validator] {
         auto q = wq.lock();
         auto r = wr.lock();
         if (!q || !r) return;
@@ -419,10 +419,11 @@ void CudaQueue::park(const std::shared_ptr<Inflight>& owner, std::size_t i) {
       });
     }
   }
-  // Resume when the value is reached (host signal, another backend, a failure) or a producer is encoded here.
+  // Resume when the value is reached (host signal, another backend, a failure) or a producer is encoded here; on
+  // the encoder thread, never the completion worker (see CudaDevice::encoder).
   std::weak_ptr<Queue> wq = weak_from_this();
   auto resume = [wq, dev = &cdev_] {
-    dev->worker().post([wq] {
+    dev->encoder().post([wq] {
       if (auto q = wq.lock()) static_cast<CudaQueue&>(*q).pump();
     });
   };

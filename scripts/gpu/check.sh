@@ -173,6 +173,10 @@ suite_timeline() {
 }
 suite_backends() {
   if have ut_backend_tests; then step backends.cuda 300 "$BIN/ut_backend_tests" --gtest_filter='-CudaFault.*'
+    # Every launch synchronous: an encode that blocks in the driver must never hold up the thread that publishes
+    # the failure or completion releasing it (this once deadlocked: parked buffers resumed on the completion thread).
+    step backends.cuda.launch-blocking 300 env CUDA_LAUNCH_BLOCKING=1 "$BIN/ut_backend_tests" \
+      --gtest_filter='-CudaFault.*'
   else missing backends ut_backend_tests; fi
 }
 suite_faults() {
@@ -248,7 +252,8 @@ suite_sanitizer() {
   if [[ -z $SAN ]]; then fail_note "$(printf '%-46s %s' sanitizer "FAILED (compute-sanitizer not found)")"
   elif ! have ut_backend_tests || ! have ut_timeline_tests; then missing sanitizer "ut_backend_tests, ut_timeline_tests"
   else
-    # The deliberate faults stay out. This test once hung under memcheck (it passes without it): alone, short limit.
+    # The deliberate faults stay out. This test once hung under memcheck (a deadlock that blocking launches expose,
+    # fixed: see backends.cuda.launch-blocking): alone, short limit.
     HANG='*HostTaskFailureSuppressesLaterGpuSignalsAcrossStreams*'
     step sanitizer.memcheck.hang-suspect 60 "$SAN" --tool memcheck --error-exitcode 97 "$BIN/ut_backend_tests" \
       --gtest_filter="$HANG"
