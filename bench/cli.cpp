@@ -13,6 +13,7 @@
 #include "bench/data/data_bench.h"
 #include "bench/gpu_timeline/gpu_timeline_bench.h"
 #include "bench/mixed/mixed_bench.h"
+#include "bench/ml/decode_bench.h"
 #include "bench/ml/grammar_bench.h"
 #include "bench/ml/ml_bench.h"
 #include "bench/models/models_bench.h"
@@ -50,6 +51,22 @@ void add_ml(CLI::App& bench, int& rc) {
   b->add_option("--batch-chats", cfg->batch_chats, "Concurrent chats decoded together (default 1,4,16; quick 1,4)")
       ->delimiter(',')->check(CLI::Range(1, 64));
   b->callback([cfg, json, &rc] { rc = run_and_report_ml_bench(*cfg, json->empty() ? "ut-bench-ml.json" : *json); });
+}
+
+void add_decode(CLI::App& bench, int& rc) {
+  auto cfg = std::make_shared<DecodeBenchConfig>();
+  auto json = std::make_shared<std::string>("ut-bench-decode.json");
+  auto* b = bench.add_subcommand(
+      "decode", "Batch-1 greedy decode on a CUDA GPU: the own decode path (our kernels on a timeline queue) against\n"
+                "llama.cpp's CUDA backend on the same model and card, with the copy-bandwidth roofline (needs a GPU)");
+  b->add_option("--json", *json, "Save results here")->capture_default_str();
+  b->add_option("--model", cfg->model, "Decoder GGUF (default: the Qwen2.5-0.5B shape from --models, written if absent)");
+  b->add_option("--models", cfg->models_dir, "Folder with the real-size synthetic models")->capture_default_str();
+  b->add_option("--tokens", cfg->tokens, "Tokens generated per run")->capture_default_str()->check(CLI::Range(2, 8192));
+  b->add_option("--reps", cfg->reps, "Repetitions (medians are reported)")->capture_default_str()->check(CLI::Range(1, 100));
+  b->add_option("--chats", cfg->chats, "llama.cpp's batched decode of this many chats (0: skip)")
+      ->capture_default_str()->check(CLI::Range(0, 64));
+  b->callback([cfg, json, &rc] { rc = run_and_report_decode_bench(*cfg, *json); });
 }
 
 void add_grammar(CLI::App& bench, int& rc) {
@@ -345,6 +362,7 @@ void add_bench_commands(CLI::App& bench, int& rc) {
   // The order of `ut bench --help`.
   add_timeline(bench, rc);
   add_ml(bench, rc);
+  add_decode(bench, rc);
   add_grammar(bench, rc);
   add_data(bench, rc);
   add_ui(bench, rc);

@@ -10,6 +10,7 @@
 #   # call three, carrying .device-2 .gl: bash scripts/gpu/calls.sh bench "$OUT" [ut bench gpu-timeline options]
 #   #                                      bash scripts/gpu/calls.sh faults "$OUT"  the deliberate GPU faults, LAST
 #   # any call after one, before faults:  bash scripts/gpu/calls.sh timeline "$OUT" [ut bench timeline options]
+#   #                                      bash scripts/gpu/calls.sh decode "$OUT" [ut bench decode options]
 # Calls one, two and faults each write $OUT/check-<n>.tar.xz (the check's record, XML reports and logs); bench
 # writes $OUT/gpu-one-timeline.json, its screenshot and its console log. A later call on a fresh machine (the runner
 # gave the machine back) fails and says so: call one again first. The faults go last on a machine: after a kernel
@@ -117,6 +118,20 @@ case "${1:-}" in
     card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1 | sed 's/^NVIDIA //' | tr 'A-Z ' 'a-z-' | tr -cd 'a-z0-9-')
     VK_DRIVER_FILES=$(nvidia_vulkan_icd) "$UT" bench gpu-timeline --json "$out/gpu-one-timeline-$card.json" \
       --screenshot "$out/gpu-one-timeline-$card.png" "$@" 2>&1 | tee "$out/gpu-one-timeline-$card.log"
+    exit "${PIPESTATUS[0]}"
+    ;;
+  decode)
+    # `ut bench decode` on this GPU (after call one, which built ggml's CUDA backend): the own decode path against
+    # llama.cpp's CUDA backend on the Qwen2.5-0.5B shape (written to /tmp), with the roofline; extra arguments go to it.
+    out=${2:-${OUT:-/tmp/ut-gpu-out}}; shift 2 || shift $#
+    mkdir -p "$out"
+    [[ -f $ggml_lib ]] || { echo "calls: no $ggml_lib on this machine: run call one first" >&2; exit 1; }
+    export GPU_STAGE=${GPU_STAGE:-$PWD/.device-2}
+    source scripts/gpu/env.sh
+    cp "$ggml_lib" "$GPU_WORK/llama/lib/"
+    export UT_ML_DEVICE=cuda
+    card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1 | sed 's/^NVIDIA //' | tr 'A-Z ' 'a-z-' | tr -cd 'a-z0-9-')
+    "$UT" bench decode --models /tmp/ut-models --json "$out/own-decode-$card.json" "$@" 2>&1 | tee "$out/own-decode-$card.log"
     exit "${PIPESTATUS[0]}"
     ;;
   timeline)

@@ -1,60 +1,12 @@
 #include "workloads/ml/reference_forward.h"
 
-#include <ggml.h>
-#include <gguf.h>
-
 #include <algorithm>
 #include <cmath>
-#include <memory>
-#include <optional>
 
 #include "workloads/ml/model.h"
 
 namespace ut::ml {
 namespace {
-
-struct GgufFree {
-  void operator()(gguf_context* g) const noexcept { gguf_free(g); }
-};
-struct GgmlFree {
-  void operator()(ggml_context* c) const noexcept { ggml_free(c); }
-};
-
-std::optional<double> number_kv(const gguf_context* g, const std::string& key) {
-  const int64_t id = gguf_find_key(g, key.c_str());
-  if (id < 0) return std::nullopt;
-  switch (gguf_get_kv_type(g, id)) {
-    case GGUF_TYPE_UINT32: return gguf_get_val_u32(g, id);
-    case GGUF_TYPE_INT32: return gguf_get_val_i32(g, id);
-    case GGUF_TYPE_UINT64: return static_cast<double>(gguf_get_val_u64(g, id));
-    case GGUF_TYPE_FLOAT32: return gguf_get_val_f32(g, id);
-    default: return std::nullopt;
-  }
-}
-
-// A whole tensor as floats (row-major, ne[0] fastest), through ggml's own dequantizer for its type; with the
-// shape checked against what the hyper-parameters say: `rows` x `cols` (ne[1] x ne[0]).
-std::vector<float> dequantized(ggml_context* ctx, const std::string& name, int64_t cols, int64_t rows,
-                               bool optional = false) {
-  const ggml_tensor* t = ggml_get_tensor(ctx, name.c_str());
-  if (!t) {
-    if (optional) return {};
-    throw ModelError("[ReferenceForward] tensor '" + name + "' is missing");
-  }
-  if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
-    throw ModelError("[ReferenceForward] tensor '" + name + "' is " + std::to_string(t->ne[0]) + " x " +
-                     std::to_string(t->ne[1]) + ", expected " + std::to_string(cols) + " x " + std::to_string(rows));
-  std::vector<float> out(static_cast<std::size_t>(cols * rows));
-  if (t->type == GGML_TYPE_F32) {
-    std::copy_n(static_cast<const float*>(t->data), out.size(), out.begin());
-  } else {
-    const auto* traits = ggml_get_type_traits(t->type);
-    if (!traits->to_float) throw ModelError("[ReferenceForward] tensor '" + name + "': no dequantizer for its type");
-    for (int64_t r = 0; r < rows; ++r)
-      traits->to_float(static_cast<const char*>(t->data) + r * t->nb[1], out.data() + r * cols, cols);
-  }
-  return out;
-}
 
 // y = W x (+ b): W is rows x cols, row-major.
 void matvec(const std::vector<float>& w, const float* x, int cols, int rows, float* y, const std::vector<float>& b = {}) {
@@ -77,56 +29,30 @@ void rms_norm(const float* x, const std::vector<float>& weight, float eps, float
 }  // namespace
 
 ReferenceForward::ReferenceForward(const std::string& gguf_path) {
-  ggml_context* raw = nullptr;
-  std::unique_ptr<gguf_context, GgufFree> g(gguf_init_from_file(gguf_path.c_str(), {.no_alloc = false, .ctx = &raw}));
-  std::unique_ptr<ggml_context, GgmlFree> ctx(raw);
-  if (!g || !ctx) throw ModelError("[ReferenceForward] cannot read '" + gguf_path + "' as GGUF");
-  const int64_t arch_id = gguf_find_key(g.get(), "general.architecture");
-  shape_.arch = arch_id < 0 ? "" : gguf_get_val_str(g.get(), arch_id);
-  if (shape_.arch != "llama" && shape_.arch != "qwen2")
-    throw ModelError("[ReferenceForward] '" + gguf_path + "': architecture '" + shape_.arch +
-                     "' (only llama and qwen2 are implemented)");
-  const std::string& a = shape_.arch;
-  const auto need = [&](const std::string& key) {
-    const auto v = number_kv(g.get(), a + "." + key);
-    if (!v) throw ModelError("[ReferenceForward] '" + gguf_path + "': no " + a + "." + key);
-    return *v;
+  const DecoderFile file(gguf_path);
+  shape_ = file.shape();
+  const auto dequantized = [&file](const std::string& name, int64_t cols, int64_t rows, bool optional = false) {
+    return file.tensor(name, cols, rows, optional);
   };
-  shape_.n_layer = static_cast<int>(need("block_count"));
-  shape_.n_embd = static_cast<int>(need("embedding_length"));
-  shape_.n_ff = static_cast<int>(need("feed_forward_length"));
-  shape_.n_head = static_cast<int>(need("attention.head_count"));
-  shape_.n_head_kv = static_cast<int>(number_kv(g.get(), a + ".attention.head_count_kv").value_or(shape_.n_head));
-  shape_.n_ctx = static_cast<int>(need("context_length"));
-  shape_.norm_eps = static_cast<float>(need("attention.layer_norm_rms_epsilon"));
-  shape_.rope_base = static_cast<float>(number_kv(g.get(), a + ".rope.freq_base").value_or(10000.0));
-  shape_.n_rot = static_cast<int>(number_kv(g.get(), a + ".rope.dimension_count").value_or(shape_.head_dim()));
-  const ggml_tensor* emb = ggml_get_tensor(ctx.get(), "token_embd.weight");
-  if (!emb) throw ModelError("[ReferenceForward] tensor 'token_embd.weight' is missing");
-  shape_.n_vocab = static_cast<int>(emb->ne[1]);
-  if (shape_.n_head <= 0 || shape_.n_head_kv <= 0 || shape_.n_embd % shape_.n_head != 0 ||
-      shape_.n_head % shape_.n_head_kv != 0 || shape_.n_rot > shape_.head_dim() || shape_.n_rot % 2 != 0)
-    throw ModelError("[ReferenceForward] '" + gguf_path + "': inconsistent attention shape");
-
   const int e = shape_.n_embd, hd = shape_.head_dim(), kv = shape_.n_head_kv * hd;
-  tok_embd_ = dequantized(ctx.get(), "token_embd.weight", e, shape_.n_vocab);
-  output_norm_ = dequantized(ctx.get(), "output_norm.weight", e, 1);
-  output_ = dequantized(ctx.get(), "output.weight", e, shape_.n_vocab, /*optional=*/true);
+  tok_embd_ = dequantized("token_embd.weight", e, shape_.n_vocab);
+  output_norm_ = dequantized("output_norm.weight", e, 1);
+  output_ = dequantized("output.weight", e, shape_.n_vocab, /*optional=*/true);
   for (int l = 0; l < shape_.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
     Layer L;
-    L.attn_norm = dequantized(ctx.get(), p + "attn_norm.weight", e, 1);
-    L.wq = dequantized(ctx.get(), p + "attn_q.weight", e, e);
-    L.wk = dequantized(ctx.get(), p + "attn_k.weight", e, kv);
-    L.wv = dequantized(ctx.get(), p + "attn_v.weight", e, kv);
-    L.wo = dequantized(ctx.get(), p + "attn_output.weight", e, e);
-    L.bq = dequantized(ctx.get(), p + "attn_q.bias", e, 1, true);
-    L.bk = dequantized(ctx.get(), p + "attn_k.bias", kv, 1, true);
-    L.bv = dequantized(ctx.get(), p + "attn_v.bias", kv, 1, true);
-    L.ffn_norm = dequantized(ctx.get(), p + "ffn_norm.weight", e, 1);
-    L.w_gate = dequantized(ctx.get(), p + "ffn_gate.weight", e, shape_.n_ff);
-    L.w_up = dequantized(ctx.get(), p + "ffn_up.weight", e, shape_.n_ff);
-    L.w_down = dequantized(ctx.get(), p + "ffn_down.weight", shape_.n_ff, e);
+    L.attn_norm = dequantized(p + "attn_norm.weight", e, 1);
+    L.wq = dequantized(p + "attn_q.weight", e, e);
+    L.wk = dequantized(p + "attn_k.weight", e, kv);
+    L.wv = dequantized(p + "attn_v.weight", e, kv);
+    L.wo = dequantized(p + "attn_output.weight", e, e);
+    L.bq = dequantized(p + "attn_q.bias", e, 1, true);
+    L.bk = dequantized(p + "attn_k.bias", kv, 1, true);
+    L.bv = dequantized(p + "attn_v.bias", kv, 1, true);
+    L.ffn_norm = dequantized(p + "ffn_norm.weight", e, 1);
+    L.w_gate = dequantized(p + "ffn_gate.weight", e, shape_.n_ff);
+    L.w_up = dequantized(p + "ffn_up.weight", e, shape_.n_ff);
+    L.w_down = dequantized(p + "ffn_down.weight", shape_.n_ff, e);
     L.k_cache.resize(static_cast<std::size_t>(shape_.n_ctx) * kv);
     L.v_cache.resize(static_cast<std::size_t>(shape_.n_ctx) * kv);
     layers_.push_back(std::move(L));

@@ -1,6 +1,6 @@
 // ReferenceForward: a plain C++ forward pass of dense Llama/Qwen2-family decoders (RMSNorm, RoPE, grouped-query
-// attention over a KV cache, SwiGLU), read from a GGUF file through ggml's gguf API and dequantized with ggml's own
-// type traits (F32, F16, BF16, Q8_0 ...: no parser or dequantizer of our own). One token per step, in float, with
+// attention over a KV cache, SwiGLU), read from a GGUF file by DecoderFile (ggml's gguf API and its own
+// dequantizers: no parser of our own). One token per step, in float, with
 // straightforward loops: slow on purpose. It is the oracle an own GPU decode path is checked against, and is itself
 // checked against llama.cpp's logits on the same file (tests/ml/reference_forward_test.cpp).
 //
@@ -17,14 +17,11 @@
 #include <utility>
 #include <vector>
 
+#include "workloads/ml/decoder_file.h"
+
 namespace ut::ml {
 
-struct ReferenceShape {
-  std::string arch;  // "llama" (RoPE on adjacent pairs) or "qwen2" (RoPE on halves, q/k/v biases)
-  int n_layer = 0, n_embd = 0, n_ff = 0, n_head = 0, n_head_kv = 0, n_vocab = 0, n_ctx = 0, n_rot = 0;
-  float rope_base = 10000.0f, norm_eps = 1e-5f;
-  int head_dim() const noexcept { return n_embd / n_head; }
-};
+using ReferenceShape = DecoderShape;
 
 class ReferenceForward {
  public:
