@@ -66,6 +66,7 @@ void add_decode(CLI::App& bench, int& rc) {
   b->add_option("--reps", cfg->reps, "Repetitions (medians are reported)")->capture_default_str()->check(CLI::Range(1, 100));
   b->add_option("--chats", cfg->chats, "llama.cpp's batched decode of this many chats (0: skip)")
       ->capture_default_str()->check(CLI::Range(0, 64));
+  b->add_flag("--own-only", cfg->own_only, "Measure the own path alone (no llama.cpp side: no comparison)");
   b->callback([cfg, json, &rc] { rc = run_and_report_decode_bench(*cfg, *json); });
 }
 

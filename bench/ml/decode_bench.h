@@ -1,7 +1,7 @@
 // `ut bench decode`: the own GPU decode path (GpuDecoder: our kernels as command buffers on a CUDA timeline queue,
 // replayed as one graph per step) against llama.cpp's CUDA backend on the same GGUF file, on the same card, in the
 // same process, with the weight-bandwidth roofline measured there too. Batch-1 greedy decode, interleaved runs,
-// medians of the repetitions; llama.cpp as a bare loop taking the arg-max (as ours does) and through its sampler
+// medians of the repetitions; the roofline from device-to-device copies on the same timeline queue; llama.cpp as a bare loop taking the arg-max (as ours does) and through its sampler
 // chain; llama.cpp's batched decode of 16 chats. Needs a CUDA GPU (and ggml's CUDA backend): says so otherwise.
 //
 //   ut::bench::DecodeBenchConfig cfg;                          // Qwen2.5-0.5B shape, F16, 256 tokens, 5 reps
@@ -22,6 +22,7 @@ struct DecodeBenchConfig {
   int prompt = 32;                       // random prompt tokens before each run
   int reps = 5;
   int chats = 16;                        // llama.cpp's batched decode (0: skip)
+  bool own_only = false;                 // no llama.cpp side (a GPU without ggml's CUDA backend): no comparison
 };
 
 int run_and_report_decode_bench(const DecodeBenchConfig& cfg, const std::string& json_path);

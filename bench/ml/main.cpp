@@ -15,13 +15,15 @@
 int main(int argc, char** argv) {
   ut::bench::MlBenchConfig cfg;
   std::string json = "ut-bench-ml.json";
-  bool synth = false, decode = false;
+  bool synth = false, decode = false, own_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") {
       cfg.quick = true;
     } else if (a == "--decode") {
       decode = true;
+    } else if (a == "--own-only") {
+      own_only = true;
     } else if (a == "--synth") {
       synth = true;
     } else if ((a == "--models" || a == "--json") && i + 1 < argc) {
@@ -30,6 +32,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: ut_ml_bench [--decode] [--quick] [--models DIR] [--synth] [--json PATH]\n"
                    "  --decode       `ut bench decode` instead: the own CUDA decode path vs llama.cpp (needs a GPU)\n"
+                   "  --own-only     with --decode: the own path alone (no llama.cpp side)\n"
                    "  --quick        a short run (fewer batches, prompts and repetitions)\n"
                    "  --models DIR   real-size synthetic models from `ut models synth --real` (default models/synth;\n"
                    "                 tiny test models when they are missing)\n"
@@ -52,6 +55,7 @@ int main(int argc, char** argv) {
     if (decode) {
       ut::bench::DecodeBenchConfig d;
       d.models_dir = cfg.models_dir;
+      d.own_only = own_only;
       return ut::bench::run_and_report_decode_bench(d, json == "ut-bench-ml.json" ? "ut-bench-decode.json" : json);
     }
     return ut::bench::run_and_report_ml_bench(cfg, json);
