@@ -166,6 +166,9 @@ TEST(GpuDecoderCuda, ContinuesResetsAndReplaysTheStepAsOneGraph) {
   first.insert(first.end(), rest.begin(), rest.end());
   EXPECT_EQ(first, whole);
   EXPECT_EQ(dec.position(), 8 + 24 - 1);
+  dec.reset();
+  dec.set_overlap_launches(false);  // kernels in plain stream order: a new graph, the same tokens
+  EXPECT_EQ(dec.generate(prompt, 24), whole);
 #if UT_HAVE_CUDA
   const auto g = cuda::graph_stats(*q);
   EXPECT_GE(g.captures, 1u);

@@ -57,7 +57,7 @@ std::string GpuDecoder::unsupported(const std::string& gguf_path) {
 }
 
 GpuDecoder::GpuDecoder(DevicePtr device, QueuePtr queue, const std::string& gguf_path, Options options)
-    : dev_(std::move(device)), queue_(std::move(queue)) {
+    : dev_(std::move(device)), queue_(std::move(queue)), overlap_(options.overlap_launches) {
 #if !UT_HAVE_CUDA
   (void)options;
   throw UsageError("[GpuDecoder] '" + gguf_path + "': this build has no CUDA");
@@ -192,20 +192,22 @@ void GpuDecoder::commit_step() {
   const int32_t n_seq = n_ctx_ + 1;
   auto cb = queue_->make_command_buffer(kStepLabel);
   cb.dispatch(kDecodeEmbed, Grid{1}, DispatchArgs::make({tok_embd_, seq_, ctl_, x_}, EmbedArgs{e, s.n_vocab, n_seq}));
-  const NormQkvArgs qkv{e, s.head_dim(), s.n_head, s.n_head_kv, s.n_rot, s.neox_rope() ? 1 : 0, n_ctx_, s.norm_eps};
-  const AttentionArgs at{s.n_head, s.n_head_kv, s.head_dim(), static_cast<float>(1.0 / std::sqrt(double(s.head_dim())))};
+  const int32_t ov = overlap_ ? 1 : 0;
+  const NormQkvArgs qkv{e, s.head_dim(), s.n_head, s.n_head_kv, s.n_rot, s.neox_rope() ? 1 : 0, n_ctx_, s.norm_eps, ov};
+  const AttentionArgs at{s.n_head, s.n_head_kv, s.head_dim(),
+                         static_cast<float>(1.0 / std::sqrt(double(s.head_dim()))), ov};
   for (const Layer& L : layers_) {
     cb.dispatch(kDecodeNormQkv, Grid{1},
                 DispatchArgs::make({x_, L.attn_norm, L.wqkv, L.bqkv, q_, L.kc, L.vc, ctl_, freq_}, qkv));
     cb.dispatch(kDecodeAttention, Grid{1}, DispatchArgs::make({q_, L.kc, L.vc, att_, ctl_}, at));
-    cb.dispatch(kDecodeMatvecAdd, Grid{1}, DispatchArgs::make({L.wo, att_, x_}, MatvecArgs{e, e}));
+    cb.dispatch(kDecodeMatvecAdd, Grid{1}, DispatchArgs::make({L.wo, att_, x_}, MatvecArgs{e, e, ov}));
     cb.dispatch(kDecodeNormGateUp, Grid{1},
-                DispatchArgs::make({x_, L.ffn_norm, L.wgate, L.wup, act_}, GateUpArgs{e, s.n_ff, s.norm_eps}));
-    cb.dispatch(kDecodeMatvecAdd, Grid{1}, DispatchArgs::make({L.wdown, act_, x_}, MatvecArgs{e, s.n_ff}));
+                DispatchArgs::make({x_, L.ffn_norm, L.wgate, L.wup, act_}, GateUpArgs{e, s.n_ff, s.norm_eps, ov}));
+    cb.dispatch(kDecodeMatvecAdd, Grid{1}, DispatchArgs::make({L.wdown, act_, x_}, MatvecArgs{e, s.n_ff, ov}));
   }
   cb.dispatch(kDecodeNormLogits, Grid{1},
-              DispatchArgs::make({x_, out_norm_, output_, logits_}, LogitsArgs{e, s.n_vocab, s.norm_eps}));
-  cb.dispatch(kDecodeArgmax, Grid{1}, DispatchArgs::make({logits_, seq_, ctl_}, ArgmaxArgs{s.n_vocab, n_seq}));
+              DispatchArgs::make({x_, out_norm_, output_, logits_}, LogitsArgs{e, s.n_vocab, s.norm_eps, ov}));
+  cb.dispatch(kDecodeArgmax, Grid{1}, DispatchArgs::make({logits_, seq_, ctl_}, ArgmaxArgs{s.n_vocab, n_seq, ov}));
   cb.signal(progress_, ++steps_).commit();
   last_ = cb;
 }

@@ -36,6 +36,9 @@ class GpuDecoder {
  public:
   struct Options {
     int n_ctx = 4096;  // cap on the context (the model's own length when smaller)
+    // Each kernel may start while the one before it finishes (programmatic dependent launch), pulling its weights
+    // into L2 first; off: plain stream order (for measuring what the overlap brings).
+    bool overlap_launches = true;
   };
   // "" when the file fits this path, else why not (read from the file's metadata and tensor types only).
   static std::string unsupported(const std::string& gguf_path);
@@ -52,6 +55,7 @@ class GpuDecoder {
   int position() const noexcept { return pos_; }          // tokens in the KV cache
   std::size_t weight_bytes() const noexcept { return weight_bytes_; }
   const EventPtr& progress() const noexcept { return progress_; }  // value = steps finished since construction
+  void set_overlap_launches(bool on) noexcept { overlap_ = on; }  // from the next step on (the graph is re-captured)
 
   // Feeds `prompt` (one step per token) and decodes `n` greedy tokens after it; returns those n tokens. All steps
   // are committed before the first is waited for: no host round trip between steps.
@@ -82,6 +86,7 @@ class GpuDecoder {
   std::vector<Layer> layers_;
   EventPtr progress_;
   uint64_t steps_ = 0;
+  bool overlap_ = true;
   CommandBuffer last_;
 };
 

@@ -70,6 +70,31 @@ __device__ __forceinline__ void dot_rows(const __half* const (&w)[R], int cols, 
   for (int r = 0; r < R; ++r) acc[r] = warp_sum(acc[r]);
 }
 
+// Programmatic dependent launch (sm_90): let the next kernel in the stream start now (it waits for this one's
+// results where it needs them), and wait here for the previous kernel's results. Without the launch attribute both
+// are no-ops: the stream already ordered the kernels.
+__device__ __forceinline__ void let_next_start() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaTriggerProgrammaticLaunchCompletion();
+#endif
+}
+__device__ __forceinline__ void wait_for_previous() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaGridDependencySynchronize();
+#endif
+}
+
+// Pulls a warp's weight rows into L2 before it waits for its input: the weights never depend on the previous
+// kernel, so their reads overlap its tail.
+template <int R>
+__device__ __forceinline__ void prefetch_rows(const __half* const (&w)[R], int cols) {
+  const int lines = (cols * 2 + 127) / 128, lane = threadIdx.x & 31;
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+    for (int l = lane; l < lines; l += 32)
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(reinterpret_cast<const char*>(w[r]) + 128 * l));
+}
+
 __device__ __forceinline__ int warp_id() { return static_cast<int>(threadIdx.x >> 5); }
 __device__ __forceinline__ bool lane0() { return (threadIdx.x & 31) == 0; }
 
@@ -91,11 +116,11 @@ __global__ void __launch_bounds__(kThreads)
                     const float* __restrict__ freq) {
   extern __shared__ float4 smem4[];
   float* xs = reinterpret_cast<float*>(smem4);
-  stage(x, norm, a.eps, a.n_embd, xs);
+  let_next_start();
   const int half = a.head_dim / 2, heads = a.n_head + 2 * a.n_head_kv;
   const int item = blockIdx.x * kWarps + warp_id();
-  if (item >= heads * half) return;
-  const int head = item / half, j = item % half, rot_half = a.n_rot / 2;
+  const bool active = item < heads * half;
+  const int head = active ? item / half : 0, j = active ? item % half : 0, rot_half = a.n_rot / 2;
   int da, db;
   if (j < rot_half) {
     da = a.neox ? j : 2 * j;
@@ -107,6 +132,10 @@ __global__ void __launch_bounds__(kThreads)
   const int ra = head * a.head_dim + da, rb = head * a.head_dim + db;
   const __half* rows[2] = {wqkv + static_cast<std::size_t>(ra) * a.n_embd,
                            wqkv + static_cast<std::size_t>(rb) * a.n_embd};
+  if (a.overlap && active) prefetch_rows<2>(rows, a.n_embd);
+  wait_for_previous();
+  stage(x, norm, a.eps, a.n_embd, xs);
+  if (!active) return;
   float v[2];
   dot_rows<2>(rows, a.n_embd, xs, v);
   if (!lane0()) return;
@@ -142,6 +171,8 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float wm[kWarps], wl[kWarps];
   __shared__ float wo[kWarps][kDecodeMaxHeadDim];
   const int h = blockIdx.x, hd = a.head_dim, kvh = h / (a.n_head / a.n_head_kv);
+  let_next_start();
+  wait_for_previous();
   const int kv_dim = a.n_head_kv * hd, n = ctl[0] + 1, lane = threadIdx.x & 31, w = warp_id();
   for (int i = threadIdx.x; i < hd; i += blockDim.x) qs[i] = q[h * hd + i] * a.scale;
   __syncthreads();
@@ -193,11 +224,14 @@ __global__ void __launch_bounds__(kThreads) matvec_add_kernel(MatvecArgs a, cons
                                                               const float* __restrict__ in, float* __restrict__ x) {
   extern __shared__ float4 smem4[];
   float* xs = reinterpret_cast<float*>(smem4);
-  stage(in, nullptr, 0.f, a.cols, xs);
+  let_next_start();
   const int r0 = (blockIdx.x * kWarps + warp_id()) * 2;
+  const int r1 = min(r0 + 1, a.rows - 1), rc = min(r0, a.rows - 1);
+  const __half* rows[2] = {w + static_cast<std::size_t>(rc) * a.cols, w + static_cast<std::size_t>(r1) * a.cols};
+  if (a.overlap && r0 < a.rows) prefetch_rows<2>(rows, a.cols);
+  wait_for_previous();
+  stage(in, nullptr, 0.f, a.cols, xs);
   if (r0 >= a.rows) return;
-  const int r1 = min(r0 + 1, a.rows - 1);
-  const __half* rows[2] = {w + static_cast<std::size_t>(r0) * a.cols, w + static_cast<std::size_t>(r1) * a.cols};
   float v[2];
   dot_rows<2>(rows, a.cols, xs, v);
   if (!lane0()) return;
@@ -211,10 +245,13 @@ __global__ void __launch_bounds__(kThreads)
                         const __half* __restrict__ wg, const __half* __restrict__ wu, float* __restrict__ act) {
   extern __shared__ float4 smem4[];
   float* xs = reinterpret_cast<float*>(smem4);
+  let_next_start();
+  const int r = blockIdx.x * kWarps + warp_id(), rc = min(r, a.n_ff - 1);
+  const __half* rows[2] = {wg + static_cast<std::size_t>(rc) * a.n_embd, wu + static_cast<std::size_t>(rc) * a.n_embd};
+  if (a.overlap && r < a.n_ff) prefetch_rows<2>(rows, a.n_embd);
+  wait_for_previous();
   stage(x, norm, a.eps, a.n_embd, xs);
-  const int r = blockIdx.x * kWarps + warp_id();
   if (r >= a.n_ff) return;
-  const __half* rows[2] = {wg + static_cast<std::size_t>(r) * a.n_embd, wu + static_cast<std::size_t>(r) * a.n_embd};
   float v[2];
   dot_rows<2>(rows, a.n_embd, xs, v);
   if (lane0()) act[r] = v[0] / (1.f + expf(-v[0])) * v[1];
@@ -226,16 +263,15 @@ __global__ void __launch_bounds__(kThreads)
                        const __half* __restrict__ wout, float* __restrict__ logits) {
   extern __shared__ float4 smem4[];
   float* xs = reinterpret_cast<float*>(smem4);
-  stage(x, norm, a.eps, a.n_embd, xs);
+  let_next_start();
   const int r0 = (blockIdx.x * kWarps + warp_id()) * 4;
-  if (r0 >= a.n_vocab) return;
-  int r[4];
   const __half* rows[4];
 #pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    r[k] = min(r0 + k, a.n_vocab - 1);
-    rows[k] = wout + static_cast<std::size_t>(r[k]) * a.n_embd;
-  }
+  for (int k = 0; k < 4; ++k) rows[k] = wout + static_cast<std::size_t>(min(r0 + k, a.n_vocab - 1)) * a.n_embd;
+  if (a.overlap && r0 < a.n_vocab) prefetch_rows<4>(rows, a.n_embd);
+  wait_for_previous();
+  stage(x, norm, a.eps, a.n_embd, xs);
+  if (r0 >= a.n_vocab) return;
   float v[4];
   dot_rows<4>(rows, a.n_embd, xs, v);
   if (!lane0()) return;
@@ -249,6 +285,7 @@ __global__ void __launch_bounds__(1024) argmax_kernel(ArgmaxArgs a, const float*
                                                       int32_t* ctl) {
   __shared__ float bv[32];
   __shared__ int bi[32];
+  wait_for_previous();
   float best = -FLT_MAX;
   int idx = INT32_MAX;
   for (int i = threadIdx.x; i < a.n_vocab; i += blockDim.x) {
@@ -285,6 +322,23 @@ __global__ void __launch_bounds__(1024) argmax_kernel(ArgmaxArgs a, const float*
 }
 
 cudaStream_t stream_of(const DispatchContext& c) { return static_cast<cudaStream_t>(c.native_queue); }
+
+// Launches with programmatic dependent launch when `overlap` (see decoder_kernels.h), else in plain stream order.
+template <class... Params, class... Args>
+void launch(void (*kernel)(Params...), unsigned grid, unsigned block, std::size_t smem, cudaStream_t stream,
+            bool overlap, Args... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(grid);
+  cfg.blockDim = dim3(block);
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = overlap ? &attr : nullptr;
+  cfg.numAttrs = overlap ? 1 : 0;
+  (void)cudaLaunchKernelEx(&cfg, kernel, args...);  // the queue reads cudaGetLastError() after the dispatch
+}
 unsigned blocks(int items, int per_block) { return static_cast<unsigned>((items + per_block - 1) / per_block); }
 std::size_t floats(int n) { return static_cast<std::size_t>(n) * sizeof(float); }
 
@@ -299,37 +353,37 @@ void register_decoder_cuda_kernels() {
   kernels().add(kDecodeNormQkv, "cuda", [](const DispatchContext& c) {
     const auto& a = c.constants<NormQkvArgs>();
     const int items = (a.n_head + 2 * a.n_head_kv) * a.head_dim / 2;
-    norm_qkv_kernel<<<blocks(items, kWarps), kThreads, floats(a.n_embd), stream_of(c)>>>(
+    launch(norm_qkv_kernel, blocks(items, kWarps), kThreads, floats(a.n_embd), stream_of(c), a.overlap != 0,
         a, c.buffer<const float>(0), c.buffer<const float>(1), c.buffer<const __half>(2), c.buffer<const float>(3),
         c.buffer<float>(4), c.buffer<float>(5), c.buffer<float>(6), c.buffer<const int32_t>(7),
         c.buffer<const float>(8));
   });
   kernels().add(kDecodeAttention, "cuda", [](const DispatchContext& c) {
     const auto& a = c.constants<AttentionArgs>();
-    attention_kernel<<<static_cast<unsigned>(a.n_head), kThreads, 0, stream_of(c)>>>(
+    launch(attention_kernel, static_cast<unsigned>(a.n_head), kThreads, 0, stream_of(c), a.overlap != 0,
         a, c.buffer<const float>(0), c.buffer<const float>(1), c.buffer<const float>(2), c.buffer<float>(3),
         c.buffer<const int32_t>(4));
   });
   kernels().add(kDecodeMatvecAdd, "cuda", [](const DispatchContext& c) {
     const auto& a = c.constants<MatvecArgs>();
-    matvec_add_kernel<<<blocks(a.rows, 2 * kWarps), kThreads, floats(a.cols), stream_of(c)>>>(
+    launch(matvec_add_kernel, blocks(a.rows, 2 * kWarps), kThreads, floats(a.cols), stream_of(c), a.overlap != 0,
         a, c.buffer<const __half>(0), c.buffer<const float>(1), c.buffer<float>(2));
   });
   kernels().add(kDecodeNormGateUp, "cuda", [](const DispatchContext& c) {
     const auto& a = c.constants<GateUpArgs>();
-    norm_gate_up_kernel<<<blocks(a.n_ff, kWarps), kThreads, floats(a.n_embd), stream_of(c)>>>(
+    launch(norm_gate_up_kernel, blocks(a.n_ff, kWarps), kThreads, floats(a.n_embd), stream_of(c), a.overlap != 0,
         a, c.buffer<const float>(0), c.buffer<const float>(1), c.buffer<const __half>(2), c.buffer<const __half>(3),
         c.buffer<float>(4));
   });
   kernels().add(kDecodeNormLogits, "cuda", [](const DispatchContext& c) {
     const auto& a = c.constants<LogitsArgs>();
-    norm_logits_kernel<<<blocks(a.n_vocab, 4 * kWarps), kThreads, floats(a.n_embd), stream_of(c)>>>(
-        a, c.buffer<const float>(0), c.buffer<const float>(1), c.buffer<const __half>(2), c.buffer<float>(3));
+    launch(norm_logits_kernel, blocks(a.n_vocab, 4 * kWarps), kThreads, floats(a.n_embd), stream_of(c),
+        a.overlap != 0, a, c.buffer<const float>(0), c.buffer<const float>(1), c.buffer<const __half>(2), c.buffer<float>(3));
   });
   kernels().add(kDecodeArgmax, "cuda", [](const DispatchContext& c) {
     const auto& a = c.constants<ArgmaxArgs>();
-    argmax_kernel<<<1, 1024, 0, stream_of(c)>>>(a, c.buffer<const float>(0), c.buffer<int32_t>(1),
-                                                 c.buffer<int32_t>(2));
+    launch(argmax_kernel, 1, 1024, 0, stream_of(c), a.overlap != 0, a, c.buffer<const float>(0),
+           c.buffer<int32_t>(1), c.buffer<int32_t>(2));
   });
 }
 

@@ -27,16 +27,20 @@ inline constexpr const char* kDecodeArgmax = "ml.decode.argmax";            // l
 inline constexpr int kDecodeMaxWidth = 12000;  // 48 KB of shared memory, less the kernels' own
 inline constexpr int kDecodeMaxHeadDim = 256;
 
+// `overlap` (all but embed): launched with programmatic dependent launch — the kernel may start while the one
+// before it finishes, prefetches its weights into L2, and waits for the previous kernel's results only where it
+// reads them. 0: plain stream order. Part of the constants, so a change re-captures the step's graph.
 struct EmbedArgs { int32_t n_embd, n_vocab, n_seq; };
 struct NormQkvArgs {
   int32_t n_embd, head_dim, n_head, n_head_kv, n_rot, neox, n_ctx;
   float eps;
+  int32_t overlap;
 };
-struct AttentionArgs { int32_t n_head, n_head_kv, head_dim; float scale; };
-struct MatvecArgs { int32_t rows, cols; };
-struct GateUpArgs { int32_t n_embd, n_ff; float eps; };
-struct LogitsArgs { int32_t n_embd, n_vocab; float eps; };
-struct ArgmaxArgs { int32_t n_vocab, n_seq; };
+struct AttentionArgs { int32_t n_head, n_head_kv, head_dim; float scale; int32_t overlap; };
+struct MatvecArgs { int32_t rows, cols, overlap; };
+struct GateUpArgs { int32_t n_embd, n_ff; float eps; int32_t overlap; };
+struct LogitsArgs { int32_t n_embd, n_vocab; float eps; int32_t overlap; };
+struct ArgmaxArgs { int32_t n_vocab, n_seq, overlap; };
 
 void register_decoder_cuda_kernels();
 
