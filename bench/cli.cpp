@@ -196,6 +196,8 @@ void add_gpu_timeline(CLI::App& bench, int& rc) {
   b->add_option("--backend", o->backend, "The engine's device (default: the best available)");
   b->add_option("--json", o->json_path, "Save results here")->capture_default_str();
   b->add_flag("--allow-cpu-lanes", o->allow_cpu_lanes, "Run even where a lane is not on the GPU (a smoke run; no goals)");
+  b->add_flag("--own-decoder", o->own_decoder,
+              "Decode on the own CUDA path (our kernels on a CUDA queue in the work partition) instead of llama.cpp chats");
   b->add_flag("--quick", o->quick, "120 frames, 2 chats x 16 tokens, 1.1M rows (a smoke run; no goals)");
   b->callback([o, &rc] { rc = run_gpu_timeline_bench(*o); });
 }

@@ -26,6 +26,7 @@
 #include "workloads/data/datasets.h"
 #include "workloads/ml/runtime.h"
 #include "workloads/render/frame_loop.h"
+#include "workloads/ml/gpu_decoder.h"
 #include "workloads/render/render_lane.h"
 #include "workloads/render/renderer.h"
 #include "workloads/render/ui_model.h"
@@ -111,6 +112,7 @@ class GpuRun {
     rc.assistant.parallel = std::max(1, o.chats);
     rc.assistant.rag_deadline = 60s;
     rt_ = std::make_unique<engine::Runtime>(rc);
+    if (o.own_decoder) make_own_decoder();
   }
   engine::Runtime& rt() { return *rt_; }
   // The UI the frames draw, fed by this run's own lanes: each batch's first chat (prompt, answer, speed), each
@@ -144,6 +146,7 @@ class GpuRun {
 
   // One batch of `chats` chats decoding together; each chat's decode tokens/s.
   std::vector<double> chat_batch() {
+    if (own_) return own_decode();
     std::vector<std::shared_ptr<engine::ChatJob>> jobs;
     for (int i = 0; i < o_.chats; ++i) {
       jobs.push_back(rt_->assistant().chat(
@@ -187,8 +190,39 @@ class GpuRun {
   }
   const std::string& sql_engine() const { return sql_engine_; }
   int warmup_batches() const { return warmup_batches_; }
+  // Where the own decode path runs ("" when the chats run on llama.cpp).
+  const std::string& own_placement() const { return own_where_; }
 
  private:
+  void make_own_decoder() {
+    const DevicePtr& dev = rt_->engine().device_ptr();
+    if (dev->caps().backend != "cuda") throw Error("--own-decoder needs the engine on the CUDA backend");
+    const bool part = dev->caps().partition.active;
+    auto q = dev->make_queue({.kind = QueueKind::compute, .label = "Q_ml.decode",
+                              .partition = part ? SmPartition::work : SmPartition::any});
+    rt_->engine().add_queue("Q_ml.decode", q);
+    const std::string& path = rt_->assistant().chat_model_path();
+    own_ = std::make_unique<ml::GpuDecoder>(dev, q, path, ml::GpuDecoder::Options{.n_ctx = 16 + o_.tokens + 1});
+    own_where_ = "own CUDA path on " + dev->caps().name + (part ? ", work partition" : "") + " (" +
+                 fs::path(path).filename().string() + ")";
+  }
+  // One greedy sequence on the own decode path: a fixed 16-token prompt, then `tokens` tokens; its decode tokens/s.
+  std::vector<double> own_decode() {
+    std::vector<int32_t> prompt(16);
+    for (int i = 0; i < 16; ++i) prompt[static_cast<std::size_t>(i)] = (1000 + 37 * i) % own_->shape().n_vocab;
+    own_->reset();
+    own_->feed(prompt);
+    const uint64_t t0 = now_ns();
+    own_->generate({}, o_.tokens);
+    const double tps = (o_.tokens - 1) / (static_cast<double>(now_ns() - t0) / 1e9);
+    if (ui_) {
+      char status[96];
+      std::snprintf(status, sizeof status, "done: %d tokens at %.0f tokens/s (own CUDA path)", o_.tokens, tps);
+      ui_->chat.publish({.prompt = "(16 fixed token ids: a speed run)", .status = status, .model = own_where_});
+    }
+    return {tps};
+  }
+
   void publish_sql(const std::string& query, const data::Result& r, double ms) {
     render::SqlView v{.query = query, .status = render::SqlStatus::done};
     char msg[160];
@@ -214,6 +248,8 @@ class GpuRun {
   render::UiModel* ui_ = nullptr;
   std::unique_ptr<engine::Runtime> rt_;
   std::vector<uint64_t> docs_;
+  std::unique_ptr<ml::GpuDecoder> own_;
+  std::string own_where_;
   int variant_ = 0;
   int warmup_batches_ = 0;
   std::string sql_engine_;
@@ -260,12 +296,14 @@ class Load {
   std::vector<std::jthread> threads_;
 };
 
-Placement placement_of(engine::Runtime& rt, const render::RenderLane& lane, const std::string& sql_engine) {
+Placement placement_of(engine::Runtime& rt, const render::RenderLane& lane, const std::string& sql_engine,
+                       const std::string& own_decoder) {
   Placement p;
   const DeviceCaps& caps = rt.engine().device().caps();
   p.engine = caps.backend + " (" + caps.name + ")";
   const std::string gpu = ml::Runtime::gpu_name();
   p.ml = gpu.empty() ? "cpu" : "cuda (" + gpu + ")";
+  if (!own_decoder.empty()) p.ml += "; decode: " + own_decoder;
   p.sql = sql_engine;
   p.frames = lane.renderer->device_name() + " (" + lane.renderer->device_type() + "), " + lane.placement;
   p.ok = caps.backend == "cuda" && !gpu.empty() && sql_engine.rfind("kernel", 0) == 0 &&
@@ -389,7 +427,7 @@ RunResult one_run(const GpuTimelineOptions& o, int reserve, const fs::path& dir,
   std::fflush(stdout);
   run.set_up();
   r.warmup_batches = run.warmup_batches();
-  const Placement p = placement_of(rt, lane, run.sql_engine());
+  const Placement p = placement_of(rt, lane, run.sql_engine(), run.own_placement());
   where = {{"engine", p.engine}, {"ml", p.ml}, {"sql", p.sql}, {"frames", p.frames}};
   std::printf(" lanes: engine %s | ML %s | SQL %s | frames %s\n", p.engine.c_str(), p.ml.c_str(), p.sql.c_str(),
               p.frames.c_str());
@@ -452,6 +490,11 @@ void save(Report& rep, const GpuTimelineOptions& o, const nlohmann::ordered_json
                   {"load", "chats decoding in batches back to back, the GROUP BYs back to back on the data path, "
                            "every document re-embedded back to back; each on a thread of its own"}};
   if (o.screenshot.size()) rep.config()["screenshot"] = o.screenshot;
+  rep.config()["own_decoder"] = o.own_decoder;
+  if (o.own_decoder)
+    rep.config()["load"] = "one greedy sequence on the own CUDA decode path (16-token prompt, `tokens` tokens) back "
+                           "to back, the GROUP BYs back to back on the data path, every document re-embedded back to "
+                           "back; each on a thread of its own";
   rep.write(o.json_path);
 }
 

@@ -31,6 +31,10 @@ struct GpuTimelineOptions {
   std::string backend;                  // empty: the best available
   bool allow_cpu_lanes = false;         // run even where a lane is not on the GPU (a smoke run)
   bool quick = false;                   // 120 frames, 2 chats x 16 tokens, 200k rows, 4 edits
+  // The decode lane runs the own CUDA decode path (ml::GpuDecoder) on a CUDA queue of the engine's device, in the
+  // work partition when one is active: one greedy sequence of `tokens` after a 16-token prompt at a time, instead
+  // of llama.cpp chats (which run on ggml's private streams). The other lanes are unchanged.
+  bool own_decoder = false;
 };
 
 // Returns 0 on a complete run, 2 when a lane is not on the GPU (without allow_cpu_lanes) or no Vulkan device can
