@@ -23,6 +23,15 @@ pack() {  # pack DIR NAME: everything written under DIR into one archive (a runn
   tar -C "$1" -cJf "$1/../$2.tar.xz" . && rm -rf "$1"
 }
 ggml_lib=.deps/llama-cuda/lib/libggml-cuda.so
+ml_on_gpu() {  # ml_on_gpu OUT: the staged binaries' environment with ggml's CUDA backend (built by call one); sets $card
+  mkdir -p "$1"
+  [[ -f $ggml_lib ]] || { echo "calls: no $ggml_lib on this machine: run call one first" >&2; exit 1; }
+  export GPU_STAGE=${GPU_STAGE:-$PWD/.device-2}
+  source scripts/gpu/env.sh
+  cp "$ggml_lib" "$GPU_WORK/llama/lib/"
+  export UT_ML_DEVICE=cuda
+  card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1 | sed 's/^NVIDIA //' | tr 'A-Z ' 'a-z-' | tr -cd 'a-z0-9-')
+}
 case "${1:-}" in
   split)
     [[ -f .device-src/llama-src.tar.xz ]] || { echo "calls: run 'bash scripts/gpu/ggml-cuda.sh pack' first" >&2; exit 1; }
@@ -109,13 +118,7 @@ case "${1:-}" in
     ;;
   bench)
     out=${2:-${OUT:-/tmp/ut-gpu-out}}; shift 2 || shift $#
-    mkdir -p "$out"
-    [[ -f $ggml_lib ]] || { echo "calls: no $ggml_lib on this machine: run call one first" >&2; exit 1; }
-    export GPU_STAGE=${GPU_STAGE:-$PWD/.device-2}
-    source scripts/gpu/env.sh
-    cp "$ggml_lib" "$GPU_WORK/llama/lib/"
-    export UT_ML_DEVICE=cuda
-    card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1 | sed 's/^NVIDIA //' | tr 'A-Z ' 'a-z-' | tr -cd 'a-z0-9-')
+    ml_on_gpu "$out"
     VK_DRIVER_FILES=$(nvidia_vulkan_icd) "$UT" bench gpu-timeline --json "$out/gpu-one-timeline-$card.json" \
       --screenshot "$out/gpu-one-timeline-$card.png" "$@" 2>&1 | tee "$out/gpu-one-timeline-$card.log"
     exit "${PIPESTATUS[0]}"
@@ -124,13 +127,7 @@ case "${1:-}" in
     # `ut bench decode` on this GPU (after call one, which built ggml's CUDA backend): the own decode path against
     # llama.cpp's CUDA backend on the Qwen2.5-0.5B shape (written to /tmp), with the roofline; extra arguments go to it.
     out=${2:-${OUT:-/tmp/ut-gpu-out}}; shift 2 || shift $#
-    mkdir -p "$out"
-    [[ -f $ggml_lib ]] || { echo "calls: no $ggml_lib on this machine: run call one first" >&2; exit 1; }
-    export GPU_STAGE=${GPU_STAGE:-$PWD/.device-2}
-    source scripts/gpu/env.sh
-    cp "$ggml_lib" "$GPU_WORK/llama/lib/"
-    export UT_ML_DEVICE=cuda
-    card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1 | sed 's/^NVIDIA //' | tr 'A-Z ' 'a-z-' | tr -cd 'a-z0-9-')
+    ml_on_gpu "$out"
     "$UT" bench decode --models /tmp/ut-models --json "$out/own-decode-$card.json" "$@" 2>&1 | tee "$out/own-decode-$card.log"
     exit "${PIPESTATUS[0]}"
     ;;

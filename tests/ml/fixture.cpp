@@ -54,12 +54,35 @@ const std::string& tiny_decoder_path() {
   static const std::string p = written(SynthSpec::tiny_decoder());
   return p;
 }
+const std::string& tiny_qwen2_path() {
+  static const std::string p = [] {
+    SynthSpec s = SynthSpec::tiny_decoder();
+    s.file_name = "tiny-qwen2-random.gguf";
+    s.arch = "qwen2";
+    s.vocab = "qwen2";
+    s.n_head = 4;
+    s.n_head_kv = 2;
+    s.qkv_bias = true;
+    s.tied_output = false;
+    s.rope_base = 1000000.0f;
+    return written(s);
+  }();
+  return p;
+}
 std::string vocab_path(const std::string& name) { return Runtime::vocab_dir() + "/ggml-vocab-" + name + ".gguf"; }
 
 // $UT_TEST_SEED replays a failed run (its seed is in the failure's trace).
 uint64_t fresh_seed() {
   if (const char* s = std::getenv("UT_TEST_SEED"); s && *s) return std::strtoull(s, nullptr, 10);
   return (static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+}
+
+std::vector<int32_t> random_tokens(int n_vocab, int n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int32_t> pick(0, n_vocab - 1);
+  std::vector<int32_t> t(static_cast<std::size_t>(n));
+  for (auto& x : t) x = pick(rng);
+  return t;
 }
 
 std::vector<std::string> random_sentences(std::mt19937_64& rng, std::size_t n, int min_words, int max_words) {

@@ -41,31 +41,8 @@ DevicePtr cuda_or_reason(std::string& reason) {
   DevicePtr dev = cuda_or_reason(dev##_why);    \
   if (!dev) UT_SKIP_NO_GPU(dev##_why)
 
-std::vector<int32_t> random_tokens(int n_vocab, int n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int32_t> pick(0, n_vocab - 1);
-  std::vector<int32_t> t(static_cast<std::size_t>(n));
-  for (auto& x : t) x = pick(rng);
-  return t;
-}
-
-std::string random_qwen2_path() {
-  SynthSpec s = SynthSpec::tiny_decoder();
-  s.file_name = "tiny-qwen2-gpu-decoder.gguf";
-  s.arch = "qwen2";
-  s.vocab = "qwen2";
-  s.n_head = 4;
-  s.n_head_kv = 2;
-  s.qkv_bias = true;
-  s.tied_output = false;
-  s.rope_base = 1000000.0f;
-  const std::string path = temp_dir() + "/" + s.file_name;
-  if (!std::filesystem::exists(path)) write_synthetic_model(s, path);
-  return path;
-}
-
 std::vector<std::string> models() {
-  std::vector<std::string> m{tiny_decoder_path(), random_qwen2_path()};
+  std::vector<std::string> m{tiny_decoder_path(), tiny_qwen2_path()};
   const std::string trained = debian_models_dir() + "/debian-llama-spm-f16.gguf";
   if (std::filesystem::exists(trained)) m.push_back(trained);
   return m;
