@@ -56,6 +56,16 @@ case "${1:-}" in
     GPU_STAGE=$PWD/.device-1 GPU_CHECK_SUITES="${GPU_CHECK_SUITES:-data timeline backends vector}" \
       GPU_CHECK_BUDGET=${GPU_CHECK_BUDGET:-420} bash scripts/gpu/check.sh "$out/check-1"
     rc=$?
+    if [[ -d .device-2 ]]; then
+      # Carried along (optional): the own decode path's tests and its speed alone while ggml's CUDA backend builds
+      # (llama.cpp on the CPU here: the comparisons with it on the GPU come in the later calls).
+      (GPU_STAGE=$PWD/.device-2; source scripts/gpu/env.sh
+       UT_REQUIRE_GPU=1 timeout -k 5 180 "$BIN/ut_ml_tests" --gtest_filter='GpuDecoder*:ReferenceForward*' \
+         > "$out/check-1/gpu-decoder-tests.txt" 2>&1; echo "exit $?" >> "$out/check-1/gpu-decoder-tests.txt"
+       timeout -k 5 180 "$UT" bench decode --own-only --models /tmp/ut-models --json "$out/check-1/own-decode-own-only.json" \
+         > "$out/check-1/own-decode-own-only.log" 2>&1; echo "exit $?" >> "$out/check-1/own-decode-own-only.log")
+      tail -n 4 "$out/check-1/gpu-decoder-tests.txt" "$out/check-1/own-decode-own-only.log"
+    fi
     t0=$SECONDS
     wait "$builder"
     echo "calls: ggml-cuda build finished $((SECONDS - t0)) s after the suites: $(tail -n1 "$out/check-1/ggml-cuda.log")" |
