@@ -84,7 +84,11 @@ struct AssistantConfig {
   // Latency-driven background embedding batch: one batch is one Q_ml step that a chat's retrieval embedding
   // may wait behind. The Governor's memory cap (set_index_batch) bounds it from above.
   bool tune_index_batch = true;
-  StepTunerConfig index_tuning{.min_chunk = 1, .max_chunk = 32, .step_budget_ms = 20, .what = "embedding batch"};
+  // An embedding batch's time is linear in its chunks: it grows while a doubled batch still fits the budget, and one
+  // batch of long chunks over it does not halve it (on 2 cores with 9 ms chunks and a 40 ms budget the quarter rule
+  // settled at 2 chunks a batch, whose DuckDB read and write then cost a fifth of the embedding time).
+  StepTunerConfig index_tuning{.min_chunk = 1, .max_chunk = 32, .step_budget_ms = 20, .what = "embedding batch",
+                               .confirm_over = 2, .grow_below = 0.47};
   std::chrono::milliseconds rag_deadline{1500};  // soft deadline for embeddings + context
   // Sources put into a chat's context (and returned as its sources); 0: kDefaultRagK, or what the Runtime picks
   // for the model (the project's small decoder names the right package more often from one source than three).

@@ -9,8 +9,9 @@ namespace ut::engine {
 
 StepTuner::StepTuner(StepTunerConfig config, int start_chunk) : config_(config) {
   if (config_.min_chunk < 1 || config_.max_chunk < config_.min_chunk || config_.step_budget_ms <= 0 ||
-      config_.confirm_over < 1)
-    throw UsageError("[StepTuner] need 1 <= min_chunk <= max_chunk, a positive step budget and confirm_over >= 1");
+      config_.confirm_over < 1 || !(config_.grow_below > 0 && config_.grow_below < 0.5))
+    throw UsageError("[StepTuner] need 1 <= min_chunk <= max_chunk, a positive step budget, confirm_over >= 1 and "
+                     "0 < grow_below < 0.5");
   chunk_ = std::clamp(start_chunk, config_.min_chunk, config_.max_chunk);
 }
 
@@ -34,13 +35,13 @@ std::optional<int> StepTuner::observe_locked(double step_ms, bool full) {
     slow_in_a_row_ = 0;
     chunk_ = std::max(config_.min_chunk, chunk_ / 2);
     std::snprintf(why, sizeof why, "longest step %.1f ms > budget %.0f ms", step_ms, config_.step_budget_ms);
-  } else if (step_ms < config_.step_budget_ms / 4 && full) {
+  } else if (step_ms < config_.step_budget_ms * config_.grow_below && full) {
     slow_in_a_row_ = 0;
     if (++fast_in_a_row_ < 3) return std::nullopt;
     fast_in_a_row_ = 0;
     chunk_ = std::min(config_.max_chunk, chunk_ * 2);
     std::snprintf(why, sizeof why, "longest step %.1f ms < %.1f ms three times in a row", step_ms,
-                  config_.step_budget_ms / 4);
+                  config_.step_budget_ms * config_.grow_below);
   } else {
     fast_in_a_row_ = slow_in_a_row_ = 0;
     return std::nullopt;

@@ -2,8 +2,8 @@
 // (running chats' next tokens plus prefill; one command buffer a step) and the background embedding batch (one
 // host task per batch of document chunks).
 // The size decides how long other Q_ml work (embeddings for retrieval, the next chat) may have to wait. The
-// tuner keeps the longest step near a budget: a step over it halves the size; full-size steps under a quarter
-// of it three times in a row double it. Every change is logged with its reason.
+// tuner keeps the longest step near a budget: a step over it halves the size; full-size steps under a share of it
+// (a quarter by default) three times in a row double it. Every change is logged with its reason.
 //
 //   ut::engine::StepTuner tuner({.min_chunk = 32, .max_chunk = 2048, .confirm_over = 2}, /*start=*/2048);
 //   if (auto c = tuner.observe_step(prefill_ms, /*full=*/step.decoded + step.prefilled >= gen.step_tokens()))
@@ -33,6 +33,10 @@ struct StepTunerConfig {
   // Steps over budget in a row before halving: 2 lets one spike pass (a new batch shape makes llama.cpp
   // build and allocate its graph once, 78 ms on an H200 where the steady step takes 4 ms).
   int confirm_over = 1;
+  // Full steps under this share of the budget, three in a row, double the size. 1/4 leaves room for steps whose
+  // time grows faster than their size; for work whose cost is linear in the size (an embedding batch) a step under
+  // 0.47 of the budget still fits after doubling.
+  double grow_below = 0.25;
 };
 
 class StepTuner {

@@ -32,6 +32,28 @@ TEST(StepTuner, HalvesOverBudgetAndGrowsAfterThreeFastGenerations) {
   ASSERT_EQ(log.size(), 5u);
   EXPECT_EQ(log[0], "prefill chunk 128 -> 64: longest step 31.0 ms > budget 20 ms");
   EXPECT_THROW(StepTuner({.min_chunk = 0}, 8), ut::UsageError);
+  EXPECT_THROW(StepTuner({.grow_below = 0.5}, 8), ut::UsageError);  // a doubled step could pass the budget: flapping
+}
+
+// The assistant's embedding-batch tuner on work whose time is linear in the batch (9 ms a chunk, a 40 ms budget):
+// it settles at the largest batch that fits (4), one slow batch does not halve it, and from 2 it grows back.
+TEST(StepTuner, EmbeddingBatchSettlesAtTheLargestBatchThatFits) {
+  ut::engine::StepTunerConfig c = ut::engine::AssistantConfig{}.index_tuning;
+  c.step_budget_ms = 40;
+  StepTuner t(c, c.max_chunk);
+  const auto run = [&](int steps) {
+    for (int i = 0; i < steps; ++i) t.observe_step(9.0 * t.chunk(), true);
+  };
+  run(20);
+  EXPECT_EQ(t.chunk(), 4);
+  t.observe_step(44.0, true);  // one batch of long chunks
+  run(1);
+  EXPECT_EQ(t.chunk(), 4);
+  t.observe_step(44.0, true);
+  t.observe_step(44.0, true);  // two in a row: halve
+  EXPECT_EQ(t.chunk(), 2);
+  run(3);  // 18 ms < 0.47 x 40: a doubled batch still fits
+  EXPECT_EQ(t.chunk(), 4);
 }
 
 // With a budget no step can meet, one chat with a prompt of several steps halves the step size at every
