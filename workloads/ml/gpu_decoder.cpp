@@ -43,16 +43,16 @@ std::string check_shape(const DecoderShape& s) {
 }  // namespace
 
 std::string GpuDecoder::unsupported(const std::string& gguf_path) {
-#if !UT_HAVE_CUDA
-  (void)gguf_path;
-  return "built without CUDA";
-#else
   try {
     const DecoderFile file(gguf_path, /*metadata_only=*/true);
-    return check_shape(file.shape());
+    if (auto why = check_shape(file.shape()); !why.empty()) return why;
   } catch (const std::exception& e) {
     return e.what();
   }
+#if UT_HAVE_CUDA
+  return "";
+#else
+  return "built without CUDA";
 #endif
 }
 
