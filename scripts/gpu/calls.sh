@@ -32,6 +32,18 @@ ml_on_gpu() {  # ml_on_gpu OUT: the staged binaries' environment with ggml's CUD
   export UT_ML_DEVICE=cuda
   card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n1 | sed 's/^NVIDIA //' | tr 'A-Z ' 'a-z-' | tr -cd 'a-z0-9-')
 }
+decoder_early() {  # decoder_early OUT: with .device-2 carried, the own decode path's tests and its speed alone
+  if [[ -d .device-2 ]]; then
+    # Carried along (optional): the own decode path's tests and its speed alone while ggml's CUDA backend builds
+    # (llama.cpp on the CPU here: the comparisons with it on the GPU come in the later calls).
+    (GPU_STAGE=$PWD/.device-2; source scripts/gpu/env.sh
+     UT_REQUIRE_GPU=1 timeout -k 5 180 "$BIN/ut_ml_tests" --gtest_filter='GpuDecoder*:ReferenceForward*' \
+       > "$1/check-1/gpu-decoder-tests.txt" 2>&1; echo "exit $?" >> "$1/check-1/gpu-decoder-tests.txt"
+     timeout -k 5 180 "$UT" bench decode --own-only --models /tmp/ut-models --json "$1/check-1/own-decode-own-only.json" \
+       > "$1/check-1/own-decode-own-only.log" 2>&1; echo "exit $?" >> "$1/check-1/own-decode-own-only.log")
+    tail -n 4 "$1/check-1/gpu-decoder-tests.txt" "$1/check-1/own-decode-own-only.log"
+  fi
+}
 case "${1:-}" in
   split)
     [[ -f .device-src/llama-src.tar.xz ]] || { echo "calls: run 'bash scripts/gpu/ggml-cuda.sh pack' first" >&2; exit 1; }
@@ -56,16 +68,7 @@ case "${1:-}" in
     GPU_STAGE=$PWD/.device-1 GPU_CHECK_SUITES="${GPU_CHECK_SUITES:-data timeline backends vector}" \
       GPU_CHECK_BUDGET=${GPU_CHECK_BUDGET:-420} bash scripts/gpu/check.sh "$out/check-1"
     rc=$?
-    if [[ -d .device-2 ]]; then
-      # Carried along (optional): the own decode path's tests and its speed alone while ggml's CUDA backend builds
-      # (llama.cpp on the CPU here: the comparisons with it on the GPU come in the later calls).
-      (GPU_STAGE=$PWD/.device-2; source scripts/gpu/env.sh
-       UT_REQUIRE_GPU=1 timeout -k 5 180 "$BIN/ut_ml_tests" --gtest_filter='GpuDecoder*:ReferenceForward*' \
-         > "$out/check-1/gpu-decoder-tests.txt" 2>&1; echo "exit $?" >> "$out/check-1/gpu-decoder-tests.txt"
-       timeout -k 5 180 "$UT" bench decode --own-only --models /tmp/ut-models --json "$out/check-1/own-decode-own-only.json" \
-         > "$out/check-1/own-decode-own-only.log" 2>&1; echo "exit $?" >> "$out/check-1/own-decode-own-only.log")
-      tail -n 4 "$out/check-1/gpu-decoder-tests.txt" "$out/check-1/own-decode-own-only.log"
-    fi
+    decoder_early "$out"
     t0=$SECONDS
     wait "$builder"
     echo "calls: ggml-cuda build finished $((SECONDS - t0)) s after the suites: $(tail -n1 "$out/check-1/ggml-cuda.log")" |
@@ -132,6 +135,19 @@ case "${1:-}" in
     VK_DRIVER_FILES=$(nvidia_vulkan_icd) "$UT" bench gpu-timeline --json "$out/gpu-one-timeline-$card.json" \
       --screenshot "$out/gpu-one-timeline-$card.png" "$@" 2>&1 | tee "$out/gpu-one-timeline-$card.log"
     exit "${PIPESTATUS[0]}"
+    ;;
+  quick)
+    # One short call on a fresh machine, without ggml's CUDA backend (no build): the CUDA backend and timeline
+    # suites (launch-blocking included) and the own decode path's tests and speed alone; carrying .device-1 and
+    # .device-2. Writes $OUT/check-1.tar.xz.
+    out=${2:-${OUT:-/tmp/ut-gpu-out}}; mkdir -p "$out/check-1"
+    rm -rf "$GPU_WORK"
+    GPU_STAGE=$PWD/.device-1 GPU_CHECK_SUITES="${GPU_CHECK_SUITES:-backends timeline}" \
+      GPU_CHECK_BUDGET=${GPU_CHECK_BUDGET:-240} bash scripts/gpu/check.sh "$out/check-1"
+    rc=$?
+    decoder_early "$out"
+    pack "$out/check-1" check-1
+    exit $rc
     ;;
   decode)
     # `ut bench decode` on this GPU (after call one, which built ggml's CUDA backend): the own decode path against
