@@ -169,6 +169,7 @@ class Assistant {
 
   struct Stats {
     uint64_t chats = 0, cancelled = 0, failed = 0, rag_deadline_misses = 0;
+    uint64_t index_batches_preempted = 0;  // embedding batches stopped mid-way by an arriving chat or query
   };
   Stats stats() const;
 
@@ -177,6 +178,9 @@ class Assistant {
   // At most this many chunks embedded per batch (the Governor halves it under memory pressure); the batch is
   // the smaller of this cap and the latency tuner's size.
   void set_index_batch(std::size_t n) noexcept { index_batch_.store(std::max<std::size_t>(1, n)); }
+  // A chat or query arriving while an embedding batch computes stops that batch mid-way (on by default; off: the
+  // batch finishes first). Its chunks stay pending and embed once the user lanes give the cores back.
+  void set_preempt_indexing(bool on) noexcept { preempt_indexing_.store(on); }
   std::size_t index_batch_size() const noexcept;
   // Tokens per decode step now (the prefill knob), and both tuners' changes with their reasons.
   int prefill_chunk() const;
@@ -219,9 +223,10 @@ class Assistant {
   bool driving_ = false;
   double decode_step_ms_ = 0;  // recent decode-only step time (moving average); the step chain's alone
 
-  std::atomic<uint64_t> chats_{0}, cancelled_{0}, failed_{0}, rag_misses_{0};
+  std::atomic<uint64_t> chats_{0}, cancelled_{0}, failed_{0}, rag_misses_{0}, index_preempted_{0};
   std::atomic<bool> indexing_queued_{false};
-  std::atomic<bool> indexing_yielded_{false};  // a batch gave its step to the user lanes; resumes on release
+  std::atomic<bool> indexing_yielded_{false};
+  std::atomic<bool> preempt_indexing_{true};  // a batch gave its step to the user lanes; resumes on release
   CoreBudgetPtr budget_;
   int budget_release_id_ = 0;
   std::atomic<std::size_t> index_batch_{32};

@@ -98,6 +98,7 @@ CoreBudget::Hold CoreBudget::hold(CpuLane lane) {
 void CoreBudget::begin(CpuLane lane) {
   std::lock_guard lock(mutex_);
   if (holds_[idx(lane)]++ == 0) note_split_locked(std::string(to_string(lane)) + " started");
+  if (lane != CpuLane::embed) user_arrivals_.fetch_add(1, std::memory_order_release);
 }
 
 void CoreBudget::end(CpuLane lane) noexcept {

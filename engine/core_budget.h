@@ -27,6 +27,8 @@
 // started"); record() notes the threads each lane's steps used (the last and the count per thread count).
 #pragma once
 
+#include <atomic>
+
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -78,6 +80,9 @@ class CoreBudget {
   int cores() const noexcept { return cores_; }
   Hold hold(CpuLane lane);
   bool active(CpuLane lane) const;
+  // Counts every Hold taken for a user lane (chat or SQL), lock-free: a background step compares it with the value
+  // at its start to see whether a user arrived meanwhile (and may then stop early: Embedder::set_abort_check).
+  uint64_t user_arrivals() const noexcept { return user_arrivals_.load(std::memory_order_acquire); }
   // Threads this lane may use for its next step now; 0 for background embedding means "yield this step".
   int threads(CpuLane lane) const;
   // A step of `lane` ran with `threads` threads: kept for stats and handed to the step hook.
@@ -103,6 +108,7 @@ class CoreBudget {
   const int cores_;
   mutable std::mutex mutex_;
   std::array<int, kCpuLanes> holds_{};
+  std::atomic<uint64_t> user_arrivals_{0};
   std::array<int, kCpuLanes> split_{};
   std::array<int, kCpuLanes> last_step_{};
   std::array<std::map<int, uint64_t>, kCpuLanes> steps_by_threads_;

@@ -33,6 +33,9 @@ int Assistant::index_threads() {
 
 void Assistant::index_batch() {
   indexing_queued_ = false;
+  // Before the thread count is decided: a user who arrives after this point stops the batch (see below); one who
+  // arrived before it has already taken the cores from this batch.
+  const uint64_t arrivals = budget_->user_arrivals();
   const int threads = index_threads();
   budget_->record(CpuLane::embed, threads);
   if (threads == 0) {
@@ -51,6 +54,16 @@ void Assistant::index_batch() {
       texts.push_back(c.text);
       ids.push_back(c.id);
     }
+    // A chat or a query arriving while this batch computes stops it between two of its operations (not at the
+    // batch's end): the chunks stay pending and the batch runs again once the budget gives embedding cores back.
+    if (preempt_indexing_.load())
+      embedder_->set_abort_check([this, arrivals, threads] {
+        return budget_->user_arrivals() != arrivals && budget_->threads(CpuLane::embed) < threads;
+      });
+    struct ClearCheck {
+      ml::Embedder& e;
+      ~ClearCheck() { e.set_abort_check(nullptr); }
+    } clear{*embedder_};
     try {
       auto r = embedder_->embed(texts);
       const double embed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -59,6 +72,14 @@ void Assistant::index_batch() {
       docs_->store_embeddings(ids, m, embedder_->model()->info().name);
       if (index_tuner_)  // the embedding itself: the time a chat's retrieval could wait behind this batch
         index_tuner_->observe_step(embed_ms, chunks.size() == batch);
+    } catch (const ml::EmbedAborted&) {
+      index_preempted_.fetch_add(1, std::memory_order_relaxed);
+      // Yield as index_threads() does: re-queued by the budget's release, or now if the users are gone already.
+      indexing_yielded_ = true;
+      if (budget_->threads(CpuLane::embed) > 0 && indexing_yielded_.exchange(false)) schedule_indexing();
+      { std::lock_guard lock(index_mutex_); }
+      index_cv_.notify_all();
+      return;
     } catch (const std::exception& e) {
       try {
         docs_->mark_failed(ids, e.what());

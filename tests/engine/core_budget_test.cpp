@@ -57,6 +57,21 @@ TEST(CoreBudget, NeverOversubscribesAndPutsUsersFirst) {
   }
 }
 
+// Every hold of a user lane counts as an arrival (what a running background batch compares to stop early); the
+// background lane's own holds do not.
+TEST(CoreBudget, UserArrivalsCountChatAndSqlHoldsOnly) {
+  CoreBudget b({.cores = 2});
+  EXPECT_EQ(b.user_arrivals(), 0u);
+  auto e = b.hold(CpuLane::embed);
+  EXPECT_EQ(b.user_arrivals(), 0u);
+  auto c1 = b.hold(CpuLane::chat);
+  auto c2 = b.hold(CpuLane::chat);  // a second chat while one runs arrives too
+  auto s = b.hold(CpuLane::sql);
+  EXPECT_EQ(b.user_arrivals(), 3u);
+  c1.reset();
+  EXPECT_EQ(b.user_arrivals(), 3u);  // releases do not count
+}
+
 TEST(CoreBudget, ReleaseCallbacksLogAndStats) {
   CoreBudget b({.cores = 2});
   std::vector<CpuLane> released;
@@ -100,11 +115,12 @@ TEST(CoreBudget, RealtimeStatsCarryTheBudget) {
   EXPECT_FALSE(eng.realtime_stats().contains("cpu_budget"));
 }
 
-// Documents embed one chunk per step with every core; a chat arrives during one step; the very next step uses
+// Documents embed one chunk per step with every core; a chat arrives during one step. Without preemption the very
+// next step uses
 // what the budget leaves background work (0 on 2 cores: it yields; 1 where a core is spare) and the chat's
 // steps get the rest; once the chat is done background embedding has every core again (on 2 cores the yielded
 // documents resume and finish with them).
-TEST(CoreBudget, BackgroundEmbeddingGivesItsCoresToAnArrivingChatWithinOneStep) {
+void arriving_chat_takes_the_cores(bool preempt) {
   const char* d = std::getenv("UT_MODELS_DIR");
   const auto models =
       ut::engine::default_models(d && *d ? d : (std::filesystem::temp_directory_path() / "ut-test-models").string());
@@ -120,6 +136,7 @@ TEST(CoreBudget, BackgroundEmbeddingGivesItsCoresToAnArrivingChatWithinOneStep) 
                                      .db_path = (dir / "t.duckdb").string(), .parallel = 1,
                                      .tune_index_batch = false, .cpu_budget = budget});
       ai.set_index_batch(1);
+      ai.set_preempt_indexing(preempt);
       std::mutex m;
       std::vector<int> embed_steps, chat_steps;
       int arrived_at = -1;  // embed steps before the chat arrived
@@ -155,7 +172,15 @@ TEST(CoreBudget, BackgroundEmbeddingGivesItsCoresToAnArrivingChatWithinOneStep) 
       budget->set_step_hook(nullptr);
       std::lock_guard lock(m);
       ASSERT_GT(static_cast<int>(embed_steps.size()), arrived_at + 1);
-      EXPECT_EQ(embed_steps[static_cast<std::size_t>(arrived_at)], cores >= 3 ? 1 : 0);  // the next step
+      if (preempt) {
+        // The step in flight when the chat arrived stopped mid-way; the next ran with what the budget leaves
+        // background work (1 where a core is spare), or on 2 cores only once the chat had given its cores back.
+        EXPECT_GE(ai.stats().index_batches_preempted, 1u);
+        EXPECT_EQ(embed_steps[static_cast<std::size_t>(arrived_at)], cores >= 3 ? 1 : cores);
+      } else {
+        EXPECT_EQ(ai.stats().index_batches_preempted, 0u);
+        EXPECT_EQ(embed_steps[static_cast<std::size_t>(arrived_at)], cores >= 3 ? 1 : 0);  // the next step
+      }
       if (cores < 3) {  // it yielded, so the rest of the documents embedded after the chat, on every core
         EXPECT_EQ(embed_steps.back(), cores);
       }
@@ -166,5 +191,10 @@ TEST(CoreBudget, BackgroundEmbeddingGivesItsCoresToAnArrivingChatWithinOneStep) 
     std::filesystem::remove_all(dir);
   }
 }
+
+TEST(CoreBudget, BackgroundEmbeddingGivesItsCoresToAnArrivingChatWithinOneStep) { arriving_chat_takes_the_cores(false); }
+
+// With preemption (the default) the step in flight stops for the chat instead of finishing.
+TEST(CoreBudget, AnArrivingChatStopsTheEmbeddingStepInFlight) { arriving_chat_takes_the_cores(true); }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Embedder: pooled, L2-normalised embeddings in a shared-heap Buffer; truncation reported.
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <cmath>
 
 #include "tests/ml/fixture.h"
@@ -126,6 +128,33 @@ TEST_F(EmbedderTest, EmbedIntoAnExistingBufferAndErrors) {
   auto tiny_heap = device_->make_heap({.size = 4096, .label = "tiny"});
   Embedder small(model_, tiny_heap);
   EXPECT_THROW(small.embed(test::random_sentences(rng_, 64)), OutOfMemoryError);
+}
+
+}  // namespace
+}  // namespace ut::ml
+
+namespace ut::ml {
+namespace {
+
+// The abort check: asked while a call computes; true stops the call (nothing returned) and the next call, with a
+// check that says go on, gives the same rows as an embedder that never had one.
+TEST_F(EmbedderTest, AbortCheckStopsACallAndLeavesTheNextOneExact) {
+  SCOPED_TRACE("UT_TEST_SEED=" + std::to_string(seed_));
+  const auto texts = test::random_sentences(rng_, 24, 4, 30);
+  Embedder plain(model_, heap_), e(model_, heap_);
+  std::atomic<int> asked{0};
+  e.set_abort_check([&] { return ++asked > 0; });
+  EXPECT_THROW(e.embed(texts), EmbedAborted);
+  EXPECT_GT(asked.load(), 0);
+  const int stopped_after = asked.load();
+  e.set_abort_check([&] { ++asked; return false; });
+  const auto a = e.embed(texts);
+  EXPECT_GT(asked.load(), stopped_after);  // asked again, said go on
+  e.set_abort_check(nullptr);
+  const auto b = plain.embed(texts);
+  ASSERT_EQ(a.count, b.count);
+  for (std::size_t i = 0; i < a.count; ++i)
+    for (std::size_t d = 0; d < a.dim; ++d) ASSERT_EQ(a.row(i)[d], b.row(i)[d]) << i << "," << d;
 }
 
 }  // namespace

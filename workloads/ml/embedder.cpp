@@ -3,6 +3,7 @@
 #include <llama.h>
 
 #include <algorithm>
+#include <optional>
 #include <cmath>
 #include <cstring>
 
@@ -14,6 +15,11 @@ namespace ut::ml {
 std::span<const float> EmbedResult::row(std::size_t i) const {
   if (i >= count) throw UsageError("[EmbedResult::row] row " + std::to_string(i) + " of " + std::to_string(count));
   return {vectors.span<const float>().data() + (first_row + i) * dim, dim};
+}
+
+bool Embedder::abort_cb(void* self) {
+  const auto* e = static_cast<const Embedder*>(self);
+  return e->abort_check_ && e->abort_check_();
 }
 
 Embedder::Embedder(ModelPtr model, HeapPtr heap, EmbedderOptions opts)
@@ -41,6 +47,8 @@ Embedder::Embedder(ModelPtr model, HeapPtr heap, EmbedderOptions opts)
   cp.embeddings = true;
   cp.pooling_type = LLAMA_POOLING_TYPE_UNSPECIFIED;  // the model's own
   cp.no_perf = true;
+  cp.abort_callback = &Embedder::abort_cb;
+  cp.abort_callback_data = this;
   Runtime::clear_log();
   ctx_ = llama_init_from_model(model_->native(), cp);
   if (ctx_) {
@@ -141,7 +149,14 @@ EmbedResult Embedder::embed_into(const std::vector<std::string>& texts, const Bu
     }
     if (mem) llama_memory_clear(mem, true);
     Runtime::clear_log();
+    std::optional<Runtime::QuietErrors> quiet;  // a stop by the abort check logs an error: expected, not news
+    if (abort_check_) quiet.emplace();
     const int32_t rc = llama_decode(ctx_, batch);
+    quiet.reset();
+    if (rc == 2 && abort_check_) {
+      if (mem) llama_memory_clear(mem, true);
+      throw EmbedAborted("[Embedder::embed] stopped by its abort check");
+    }
     if (rc != 0)
       throw ModelError("[Embedder::embed] " + model_->path() + ": llama_decode returned " + std::to_string(rc) +
                        " (" + Runtime::last_log() + ")");

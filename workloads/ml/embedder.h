@@ -15,10 +15,13 @@
 // - Inputs are packed into batches of up to batch_tokens tokens and max_seqs sequences; the result does not
 //   depend on how inputs were packed beyond float rounding (tested: batch vs one-by-one).
 // - One call at a time per Embedder (calls are serialised by a mutex); use one Embedder per thread/queue.
+// - Abort: with set_abort_check(fn), llama.cpp asks fn between the graph's operations (CPU backend) and a call
+//   whose fn returned true throws EmbedAborted: nothing was written, the texts are to be embedded again later.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -55,6 +58,12 @@ struct EmbedResult {
   std::span<const float> row(std::size_t i) const;
 };
 
+// An embed() stopped by the abort check (see set_abort_check).
+class EmbedAborted : public ut::Error {
+ public:
+  using ut::Error::Error;
+};
+
 class Embedder {
  public:
   Embedder(ModelPtr model, HeapPtr heap, EmbedderOptions opts = {});
@@ -70,6 +79,9 @@ class Embedder {
   // CPU threads for the next calls (llama_set_n_threads; a budget sets it per step); threads() is the count now.
   void set_threads(int n);
   int threads() const noexcept { return threads_; }
+  // Asked while a call computes (from ggml's threads); true stops the call with EmbedAborted. Set and clear it
+  // between calls, on the thread that makes them; nullptr: never stop.
+  void set_abort_check(std::function<bool()> check) { abort_check_ = std::move(check); }
 
   int dim() const noexcept { return dim_; }
   int max_tokens() const noexcept { return max_tokens_; }
@@ -83,7 +95,9 @@ class Embedder {
   std::unique_ptr<CpuThreadpool> pool_;  // outlives ctx_ (freed in the destructor body)
   llama_context* ctx_ = nullptr;
   int dim_ = 0, max_tokens_ = 0, pooling_ = 0, threads_ = 0;
+  std::function<bool()> abort_check_;
   std::mutex mutex_;
+  static bool abort_cb(void* self);
 };
 
 }  // namespace ut::ml

@@ -135,6 +135,9 @@ std::string Runtime::system_info() {
 }
 
 std::string Runtime::last_log() { return t_log; }
+Runtime::QuietErrors::QuietErrors() : was_(t_quiet) { t_quiet = true; }
+Runtime::QuietErrors::~QuietErrors() { t_quiet = was_; }
+
 void Runtime::clear_log() { t_log.clear(); }
 
 }  // namespace ut::ml

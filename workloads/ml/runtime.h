@@ -36,6 +36,18 @@ class Runtime {
   // llama.cpp's warnings and errors logged on this thread since clear_log(), joined into one line.
   static std::string last_log();
   static void clear_log();
+  // While alive, llama.cpp's errors on this thread are kept for last_log() but not echoed to stderr: for a call
+  // that may fail on purpose (an embedding batch its abort check stops).
+  class QuietErrors {
+   public:
+    QuietErrors();
+    ~QuietErrors();
+    QuietErrors(const QuietErrors&) = delete;
+    QuietErrors& operator=(const QuietErrors&) = delete;
+
+   private:
+    bool was_;
+  };
 };
 
 }  // namespace ut::ml
