@@ -7,10 +7,10 @@
 #include <fstream>
 #include <functional>
 #include <random>
-#include <unistd.h>
 
 #include "bench/ml/bare_llama.h"
 #include "bench/report.h"
+#include "bench/scratch_dir.h"
 #include "timeline/device.h"
 #include "timeline/error.h"
 #include "workloads/ml/gpu_decoder.h"
@@ -74,16 +74,8 @@ int run_and_report_decode_bench(const DecodeBenchConfig& cfg, const std::string&
   if (why.empty() && !cfg.own_only && Runtime::gpu_name().empty())
     why = "ggml's CUDA backend found no GPU (" + Runtime::cuda_dir() + "; --own-only measures our side alone)";
   if (!why.empty()) throw UsageError("[ut bench decode] needs a CUDA GPU: " + why);
-  const std::string tmp = (std::filesystem::temp_directory_path() / ("ut-bench-decode-" + std::to_string(::getpid()))).string();
-  std::filesystem::create_directories(tmp);
-  struct Cleanup {
-    std::string d;
-    ~Cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(d, ec);
-    }
-  } cleanup{tmp};
-  const std::string path = decoder_path(cfg, tmp);
+  const ScratchDir scratch("ut-bench-decode");
+  const std::string path = decoder_path(cfg, scratch.path());
 
   auto dev = Device::create({.backend = "cuda"});
   auto q_ml = dev->make_queue({.kind = QueueKind::compute, .label = "Q_ml"});

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bench/report.h"
+#include "bench/scratch_dir.h"
 #include "timeline/device.h"
 #include "bench/ml/bare_llama.h"
 #include "workloads/ml/batched_generator.h"
@@ -360,16 +361,8 @@ MlBenchReport run_ml_bench(const MlBenchConfig& cfg_in, const std::function<void
   rep.llama_system_info = Runtime::system_info();
   rep.gpu = Runtime::gpu_name();
   rep.load_before = loadavg();
-  const std::string tmp =
-      (std::filesystem::temp_directory_path() / ("ut-bench-ml-" + std::to_string(::getpid()))).string();
-  std::filesystem::create_directories(tmp);
-  struct Cleanup {
-    std::string d;
-    ~Cleanup() {
-      std::error_code ec;
-      std::filesystem::remove_all(d, ec);
-    }
-  } cleanup{tmp};
+  const ScratchDir scratch("ut-bench-ml");
+  const std::string& tmp = scratch.path();
   bool real_e = false, real_d = false;
   const std::string emb_path =
       find_or_make(cfg.models_dir, SynthSpec::bge_small(), SynthSpec::tiny_embedder(), tmp, real_e);
