@@ -11,6 +11,10 @@
 #   #                                      bash scripts/gpu/calls.sh faults "$OUT"  the deliberate GPU faults, LAST
 #   # any call after one, before faults:  bash scripts/gpu/calls.sh timeline "$OUT" [ut bench timeline options]
 #   #                                      bash scripts/gpu/calls.sh decode "$OUT" [ut bench decode options]
+#   # one short call on a fresh machine, carrying .device-1 .device-2 (no ggml build, no models needed):
+#   #                                      bash scripts/gpu/calls.sh quick "$OUT"  backends timeline + own decoder
+# With the trained models (39 MB) the tree and .device-1 pass 64 MiB: calls one and quick need models/debian/*.gguf
+# out of the working tree during the call (move them aside, never commit meanwhile, put them back after).
 # Calls one, two and faults each write $OUT/check-<n>.tar.xz (the check's record, XML reports and logs); bench
 # writes $OUT/gpu-one-timeline.json, its screenshot and its console log. A later call on a fresh machine (the runner
 # gave the machine back) fails and says so: call one again first. The faults go last on a machine: after a kernel
