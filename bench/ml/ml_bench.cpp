@@ -36,9 +36,8 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-// Best of the repetitions: on a shared machine interference only ever adds time.
-double best_ms(const std::vector<double>& v) { return v.empty() ? 0 : *std::min_element(v.begin(), v.end()); }
-double best_rate(const std::vector<double>& v) { return v.empty() ? 0 : *std::max_element(v.begin(), v.end()); }
+// The median of the repetitions (the report's summary statistic; a best-of would only show the luckiest run).
+double median_of(const std::vector<double>& v) { return summarize(v).median.value_or(0.0); }
 
 constexpr const char* kBare = "bare llama.cpp";  // the peer's side in the report (llama.cpp's sampler chain)
 constexpr const char* kBareArgmax = "bare llama.cpp, arg-max";  // the same loop taking the arg-max, as ours does
@@ -193,7 +192,7 @@ void measure_embeddings(const MlBenchConfig& cfg, const std::string& emb_path, c
       samples.add(c, "ours", "batch_ms", "ms", ms.back());
       samples.add(c, "ours", "tokens_per_s", "tokens/s", static_cast<double>(tokens) * 1000.0 / ms.back());
     }
-    const double m = best_ms(ms);
+    const double m = median_of(ms);
     rep.embed.push_back({b, b * 1000.0 / m, static_cast<double>(tokens) * 1000.0 / m, m});
     progress("  batch " + std::to_string(b) + ": " + std::to_string(static_cast<int>(b * 1000.0 / m)) +
              " embeddings/s");
@@ -225,8 +224,8 @@ void measure_embeddings(const MlBenchConfig& cfg, const std::string& emb_path, c
   const std::string c = "embed batch=" + std::to_string(rep.embed_overhead_batch) + " through Q_ml";
   samples.add(c, "ours", "embed_ms", "ms", lane_ms);
   samples.add(c, kBare, "embed_ms", "ms", bare_ms);
-  rep.embed_lane_ms = best_ms(lane_ms);
-  rep.embed_bare_ms = best_ms(bare_ms);
+  rep.embed_lane_ms = median_of(lane_ms);
+  rep.embed_bare_ms = median_of(bare_ms);
 }
 
 // Time to first token per prompt length (ours and bare, interleaved), prefill chunk sizes, prefix reuse.
@@ -244,9 +243,9 @@ void measure_prefill(const MlBenchConfig& cfg, const ModelPtr& model, LaneGen& o
     }
     samples.add("prompt=" + std::to_string(n), "ours", "ttft_ms", "ms", a);
     samples.add("prompt=" + std::to_string(n), kBare, "ttft_ms", "ms", b);
-    rep.ttft.push_back({n, 512, best_ms(a), best_ms(b), step});
-    progress("  ttft " + std::to_string(n) + " tokens: " + std::to_string(static_cast<int>(best_ms(a))) +
-             " ms (bare " + std::to_string(static_cast<int>(best_ms(b))) + " ms)");
+    rep.ttft.push_back({n, 512, median_of(a), median_of(b), step});
+    progress("  ttft " + std::to_string(n) + " tokens: " + std::to_string(static_cast<int>(median_of(a))) +
+             " ms (bare " + std::to_string(static_cast<int>(median_of(b))) + " ms)");
   }
   for (int c : cfg.prefill_chunks) {
     LaneGen g{lane, std::make_shared<Generator>(model, GeneratorOptions{.n_ctx = n_ctx, .prefill_chunk = c})};
@@ -293,14 +292,14 @@ void measure_decode(const MlBenchConfig& cfg, const ModelPtr& model, LaneGen& ou
   samples.add(dc, "ours", "tokens_per_s", "tokens/s", a);
   samples.add(dc, kBare, "tokens_per_s", "tokens/s", b);
   samples.add(dc, kBareArgmax, "tokens_per_s", "tokens/s", b_argmax);
-  rep.decode_tps = best_rate(a);
-  rep.decode_bare_tps = best_rate(b);
-  rep.decode_bare_argmax_tps = best_rate(b_argmax);
+  rep.decode_tps = median_of(a);
+  rep.decode_bare_tps = median_of(b);
+  rep.decode_bare_argmax_tps = median_of(b_argmax);
   rep.decoder_weight_bytes = static_cast<double>(model->size_bytes());
   if (model->on_gpu()) {
     const auto rates = copy_bandwidth(Runtime::gpu_device());
     samples.add("copy bandwidth", "ours", "copy_bytes_per_s", "B/s", rates);
-    rep.copy_bytes_per_s = best_rate(rates);
+    rep.copy_bytes_per_s = median_of(rates);
     if (rep.copy_bytes_per_s > 0) rep.roofline_tps = rep.copy_bytes_per_s / rep.decoder_weight_bytes;
   }
   progress("  decode: " + std::to_string(static_cast<int>(rep.decode_tps)) + " tokens/s (bare: arg-max " +
@@ -310,28 +309,32 @@ void measure_decode(const MlBenchConfig& cfg, const ModelPtr& model, LaneGen& ou
     std::vector<std::vector<int32_t>> prompts;
     for (int i = 0; i < n; ++i) prompts.push_back(prompt_of(*model, 128, rng));
     const std::string c = "batched decode chats=" + std::to_string(n);
-    BatchPoint best;
-    std::vector<double> step_ms, sample_ms;
+    std::vector<double> ours_tps, bare_tps_v, bare_argmax_v, step_ms, sample_ms, rep_step, rep_sample;
     for (int r = 0; r < cfg.reps; ++r) {
-      auto bp = batched_tps(model, prompts, cfg.decode_tokens, step_ms, sample_ms);
-      if (bp.tokens_per_s > best.tokens_per_s) best = bp;
+      const auto bp = batched_tps(model, prompts, cfg.decode_tokens, step_ms, sample_ms);
       const double bare_tps = bare_batched_tps(*model, prompts, cfg.decode_tokens);
-      const double bare_argmax = bare_batched_tps(*model, prompts, cfg.decode_tokens, BareSampling::argmax);
-      best.bare_tokens_per_s = std::max(best.bare_tokens_per_s, bare_tps);
-      best.bare_argmax_tokens_per_s = std::max(best.bare_argmax_tokens_per_s, bare_argmax);
+      const double bare_am = bare_batched_tps(*model, prompts, cfg.decode_tokens, BareSampling::argmax);
+      ours_tps.push_back(bp.tokens_per_s);
+      rep_step.push_back(bp.step_ms);
+      rep_sample.push_back(bp.sample_ms);
+      bare_tps_v.push_back(bare_tps);
+      bare_argmax_v.push_back(bare_am);
       samples.add(c, "ours", "tokens_per_s", "tokens/s", bp.tokens_per_s);
       samples.add(c, kBare, "tokens_per_s", "tokens/s", bare_tps);
-      samples.add(c, kBareArgmax, "tokens_per_s", "tokens/s", bare_argmax);
+      samples.add(c, kBareArgmax, "tokens_per_s", "tokens/s", bare_am);
     }
     samples.add(c, "ours", "step_ms", "ms", step_ms);
     samples.add(c, "ours", "sample_ms", "ms", sample_ms);
-    rep.batched.push_back(best);
+    const BatchPoint point{.chats = n, .tokens_per_s = median_of(ours_tps), .bare_tokens_per_s = median_of(bare_tps_v),
+                          .bare_argmax_tokens_per_s = median_of(bare_argmax_v), .step_ms = median_of(rep_step),
+                          .sample_ms = median_of(rep_sample)};
+    rep.batched.push_back(point);
     char line[200];
     std::snprintf(line, sizeof line,
                   "  %2d chats together: %.0f tokens/s (bare: arg-max %.0f, sampler chain %.0f); step %.2f ms + "
                   "sampling %.2f ms",
-                  n, best.tokens_per_s, best.bare_argmax_tokens_per_s, best.bare_tokens_per_s, best.step_ms,
-                  best.sample_ms);
+                  n, point.tokens_per_s, point.bare_argmax_tokens_per_s, point.bare_tokens_per_s, point.step_ms,
+                  point.sample_ms);
     progress(line);
   }
 }
@@ -345,7 +348,7 @@ MlBenchConfig with_defaults(const MlBenchConfig& in) {
   if (cfg.ttft_prompts.empty()) cfg.ttft_prompts = cfg.quick ? std::vector<int>{128} : std::vector<int>{128, 512, 2048};
   if (cfg.prefill_chunks.empty() && !cfg.quick) cfg.prefill_chunks = {64, 256, 512};
   if (cfg.decode_tokens <= 0) cfg.decode_tokens = cfg.quick ? 16 : 64;
-  if (cfg.reps <= 0) cfg.reps = cfg.quick ? 2 : 3;
+  if (cfg.reps <= 0) cfg.reps = cfg.quick ? 3 : 5;
   if (cfg.batch_chats.empty()) cfg.batch_chats = cfg.quick ? std::vector<int>{1, 4} : std::vector<int>{1, 4, 16};
   return cfg;
 }

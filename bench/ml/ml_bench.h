@@ -30,7 +30,7 @@ struct MlBenchConfig {
   std::vector<int> prefill_chunks;  // empty: 64, 256, 512 at a 512-token prompt (quick: none)
   int decode_tokens = 0;            // 0: 64 (quick 16)
   std::vector<int> batch_chats;     // concurrent chats decoded together; empty: 1, 4, 16 (quick: 1, 4)
-  int reps = 0;                     // 0: 3 (quick 2)
+  int reps = 0;                     // 0: 5 (quick 3); every figure is the median of the repetitions
 };
 
 struct EmbedPoint {
@@ -75,7 +75,7 @@ struct MlBenchReport {
 // The configuration with every default filled in (what a run measures).
 MlBenchConfig with_defaults(const MlBenchConfig& cfg);
 
-// Measures; the best figures come back for the table, every sample goes into `samples`.
+// Measures; the medians come back for the table, every sample goes into `samples`.
 MlBenchReport run_ml_bench(const MlBenchConfig& cfg, const std::function<void(const std::string&)>& progress,
                            Report& samples);
 

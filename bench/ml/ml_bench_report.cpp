@@ -12,7 +12,7 @@ using ml::Runtime;
 
 namespace {
 
-// The goals of the plan that one ML run checks, at the best of its repetitions (as the table shows them);
+// The goals of the plan that one ML run checks, at the medians of its repetitions (as the table shows them);
 // only on the real-size models: the tiny test models say nothing about them.
 void add_goals(Report& report, const MlBenchReport& r) {
   if (!r.real_models) return;
@@ -20,18 +20,18 @@ void add_goals(Report& report, const MlBenchReport& r) {
     if (p.prompt_tokens == 512)
       report.add_goal({.kpi = "time to first token, 512-token prompt (0.5B shape)", .goal = "<= 25 ms",
                        .case_name = "prompt=512", .metric = "ttft_ms", .value = p.ms, .met = p.ms <= 25,
-                       .peer = "bare llama.cpp", .peer_value = p.bare_ms, .statistic = "best"});
+                       .peer = "bare llama.cpp", .peer_value = p.bare_ms});
   const EmbedPoint* peak = nullptr;
   for (const auto& e : r.embed)
     if (!peak || e.embeddings_per_s > peak->embeddings_per_s) peak = &e;
   if (peak)
     report.add_goal({.kpi = "bge-small embeddings/s, best batch size", .goal = ">= 20000 1/s",
                      .case_name = "embed batch=" + std::to_string(peak->batch), .metric = "embeddings_per_s",
-                     .value = peak->embeddings_per_s, .met = peak->embeddings_per_s >= 20000, .statistic = "best"});
+                     .value = peak->embeddings_per_s, .met = peak->embeddings_per_s >= 20000});
   report.add_goal({.kpi = "embedding a batch of 32 through Q_ml vs bare llama.cpp", .goal = "<= 1.05x bare llama.cpp",
                    .case_name = "embed batch=" + std::to_string(r.embed_overhead_batch) + " through Q_ml",
                    .metric = "embed_ms", .value = r.embed_lane_ms, .met = r.embed_lane_ms <= 1.05 * r.embed_bare_ms,
-                   .peer = "bare llama.cpp", .peer_value = r.embed_bare_ms, .statistic = "best"});
+                   .peer = "bare llama.cpp", .peer_value = r.embed_bare_ms});
   // The bare loop at its best of the two ways it samples (both are in the samples): taking the arg-max as our lane
   // does, or through llama.cpp's sampler chain (on the tiny CPU model the chain measured faster, unexplained).
   const bool chain_best = r.decode_bare_tps > r.decode_bare_argmax_tps;
@@ -40,7 +40,6 @@ void add_goals(Report& report, const MlBenchReport& r) {
                    .case_name = "decode " + std::to_string(r.decode_tokens) + " tokens, greedy",
                    .metric = "tokens_per_s", .value = r.decode_tps, .met = r.decode_tps >= 0.95 * bare_best,
                    .peer = chain_best ? "bare llama.cpp" : "bare llama.cpp, arg-max", .peer_value = bare_best,
-                   .statistic = "best",
                    .caveat = "the bare loop's better sampling of two: arg-max " +
                              std::to_string(static_cast<int>(r.decode_bare_argmax_tps)) + ", sampler chain " +
                              std::to_string(static_cast<int>(r.decode_bare_tps)) + " tokens/s"});
@@ -69,8 +68,8 @@ void add_config(Report& report, const MlBenchConfig& in, const MlBenchReport& r,
                      {"seconds", r.seconds}};
   if (r.gpu.empty()) report.set_device("cpu", r.machine, "llama.cpp v0.5.0 CPU", static_cast<unsigned>(r.threads));
   else report.set_device("cuda", r.gpu, "llama.cpp v0.5.0 CUDA");
-  report.add_note("the console table shows the best of the repetitions; the samples hold every repetition "
-                  "(batched decode step_ms and sample_ms: every decode step)");
+  report.add_note("the console table and the goals show the medians of the repetitions; the samples hold every "
+                  "repetition");
   report.add_note("decode rows have two bare llama.cpp loops on the same persistent CPU threadpool as ours: \"bare "
                   "llama.cpp\" samples every token through llama_sampler_sample (the sampler chain), \"bare llama.cpp, "
                   "arg-max\" takes the arg-max of the logits as our lane does for greedy chats; the goal compares "
@@ -90,7 +89,7 @@ int run_and_report_ml_bench(const MlBenchConfig& cfg, const std::string& json_pa
     std::printf("  .. %s\n", line.c_str());
     std::fflush(stdout);
   }, report);
-  std::printf("\nmachine: %s, %d threads; load average %s before, %s after (best of %d runs shown)%s\n",
+  std::printf("\nmachine: %s, %d threads; load average %s before, %s after (medians of %d runs shown)%s\n",
               r.machine.c_str(), r.threads, r.load_before.c_str(), r.load_after.c_str(), cfg.quick ? 2 : 3,
               r.real_models ? "" : "  [real-size models missing: tiny test models used; run `ut models synth --real`]");
   std::printf("embedder: %s\n", r.embed_model.c_str());
