@@ -38,8 +38,8 @@ ml_on_gpu() {  # ml_on_gpu OUT: the staged binaries' environment with ggml's CUD
 }
 decoder_early() {  # decoder_early OUT: with .device-2 carried, the own decode path's tests and its speed alone
   if [[ -d .device-2 ]]; then
-    # Carried along (optional): the own decode path's tests and its speed alone while ggml's CUDA backend builds
-    # (llama.cpp on the CPU here: the comparisons with it on the GPU come in the later calls).
+    # Carried along (optional): the own decode path's tests and its speed alone, without ggml's CUDA backend (call
+    # one may still be building it; quick never does): llama.cpp runs on the CPU here, its GPU comparisons come later.
     (GPU_STAGE=$PWD/.device-2; source scripts/gpu/env.sh
      UT_REQUIRE_GPU=1 timeout -k 5 180 "$BIN/ut_ml_tests" --gtest_filter='GpuDecoder*:ReferenceForward*' \
        > "$1/check-1/gpu-decoder-tests.txt" 2>&1; echo "exit $?" >> "$1/check-1/gpu-decoder-tests.txt"
