@@ -81,7 +81,8 @@ Assistant::Assistant(Engine& engine, AssistantConfig config, data::Database* sha
   docs_ = std::make_unique<vector::DocumentStore>(
       *db_, vector::DocumentStoreOptions{.dim = static_cast<std::size_t>(embedder_ ? embedder_->dim() : 1),
                                          .chunker = config_.chunker,
-                                         .count_tokens = count});
+                                         .count_tokens = count,
+                                         .before_write = [b = budget_] { b->wait_threads(CpuLane::sql); }});
   deadline_thread_ = std::thread([this] { deadline_loop(); });
   if (embedder_ && !docs_->pending(1).empty()) schedule_indexing();
 }

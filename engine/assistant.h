@@ -131,6 +131,7 @@ struct ChatJob {
   double rag_ms = 0;                       // request -> context ready
   std::optional<Admission> admission;
   CoreBudget::Hold cpu_hold;               // the chat lane is active until the answer is complete
+  CoreBudget::Hold prompt_hold;            // the prompt lane, until the first token (or the end)
   // Blocks until done; rethrows the generation's failure.
   void wait() const { done->wait(1); }
   // Hands each streamed token to on_token, and nullptr every `tick` while none arrives (so a caller can notice

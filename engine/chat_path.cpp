@@ -38,6 +38,9 @@ std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
   auto job = std::make_shared<ChatJob>();
   job->admission = std::move(admission);
   job->cpu_hold = budget_->hold(CpuLane::chat);  // background embedding yields its cores from its next step
+  // Until its first token the chat has every core: queries wait at their next start, embedding yields (another
+  // server generating needs none of them).
+  if (!remote_) job->prompt_hold = budget_->hold(CpuLane::prompt);
   const int max_tokens = std::max(1, request.gen.max_tokens);
   job->ring = std::make_shared<RingBuffer<ml::StreamToken>>(static_cast<std::size_t>(max_tokens) + 8);
   job->done = engine_.host_device()->make_event("chat.done");
@@ -88,6 +91,9 @@ std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
   ml::GenerateOptions o = request.gen;
   o.ring = job->ring.get();
   o.cancel = &job->cancel;
+  o.on_first_token = [weak = std::weak_ptr<ChatJob>(job)] {
+    if (auto j = weak.lock()) j->prompt_hold.reset();
+  };
   ++chats_;
   // Count the outcome and release the admission slot when the answer is complete.
   job->done->notify(1, [this, job](uint64_t) {
@@ -95,6 +101,7 @@ std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
     else if (job->result->reason == ml::StopReason::cancelled) ++cancelled_;
     if (job->rag_missed_deadline) ++rag_misses_;
     job->admission.reset();
+    job->prompt_hold.reset();
     job->cpu_hold.reset();
   });
   gate->notify(1, [this, job, o, messages = std::move(request.messages)](uint64_t) mutable {

@@ -28,6 +28,7 @@ const char* to_string(CpuLane lane) noexcept {
     case CpuLane::chat: return "chat";
     case CpuLane::sql: return "sql";
     case CpuLane::embed: return "embed";
+    case CpuLane::prompt: return "prompt";
   }
   return "?";
 }
@@ -35,26 +36,32 @@ const char* to_string(CpuLane lane) noexcept {
 CoreBudget::Hold& CoreBudget::Hold::operator=(Hold&& o) noexcept {
   if (this != &o) {
     reset();
-    budget_ = std::exchange(o.budget_, nullptr);
+    budget_.store(o.budget_.exchange(nullptr));
     lane_ = o.lane_;
   }
   return *this;
 }
 
 void CoreBudget::Hold::reset() noexcept {
-  if (auto* b = std::exchange(budget_, nullptr)) b->end(lane_);
+  if (auto* b = budget_.exchange(nullptr)) b->end(lane_);
 }
 
 CoreBudget::CoreBudget(CoreBudgetConfig config) : config_(config), cores_(configured_cores(config.cores)) {
   split_ = split_locked();
   log_.push_back("0.0 s: " + std::to_string(cores_) + " cores; chat " + std::to_string(split_[0]) + ", sql " +
-                 std::to_string(split_[1]) + ", embed " + std::to_string(split_[2]) + " threads");
+                 std::to_string(split_[1]) + ", embed " + std::to_string(split_[2]) + ", prompt " +
+                 std::to_string(split_[3]) + " threads");
 }
 
 std::array<int, kCpuLanes> CoreBudget::split_locked() const {
   const bool chat = holds_[idx(CpuLane::chat)] > 0, sql = holds_[idx(CpuLane::sql)] > 0;
   const int users = (chat ? 1 : 0) + (sql ? 1 : 0);
   std::array<int, kCpuLanes> s{};
+  if (holds_[idx(CpuLane::prompt)] > 0) {  // a user waits for a first token: every core not busy with a query
+    s[idx(CpuLane::chat)] = s[idx(CpuLane::prompt)] = std::max(1, cores_ - query_threads_);
+    return s;
+  }
+  s[idx(CpuLane::prompt)] = cores_;  // what a prompt would get if one arrived now
   if (users == 0) {
     s[idx(CpuLane::embed)] = cores_;
     s[idx(CpuLane::chat)] = s[idx(CpuLane::sql)] = cores_;  // what a step would get if one arrived now
@@ -86,6 +93,7 @@ void CoreBudget::note_split_locked(const std::string& why) {
   }
   line += why;
   split_ = next;
+  split_changed_.notify_all();
   log_.push_back(std::move(line));
   if (log_.size() > config_.log_lines) log_.erase(log_.begin() + 1);  // the first line says the cores
 }
@@ -111,9 +119,27 @@ void CoreBudget::end(CpuLane lane) noexcept {
       for (const auto& [id, fn] : release_fns_) fns.push_back(fn);
     } catch (...) {  // logging ran out of memory: the split is still right, the line is lost
       split_ = split_locked();
+      split_changed_.notify_all();
     }
   }
   for (auto& fn : fns) fn(lane);
+}
+
+void CoreBudget::query_started(int threads) {
+  std::lock_guard lock(mutex_);
+  query_threads_ += threads;
+  note_split_locked("query started");
+}
+
+void CoreBudget::query_finished(int threads) {
+  std::lock_guard lock(mutex_);
+  query_threads_ = std::max(0, query_threads_ - threads);
+  try {
+    note_split_locked("query finished");
+  } catch (...) {  // as in end(): the split is still right, the log line is lost
+    split_ = split_locked();
+    split_changed_.notify_all();
+  }
 }
 
 bool CoreBudget::active(CpuLane lane) const {
@@ -124,6 +150,13 @@ bool CoreBudget::active(CpuLane lane) const {
 int CoreBudget::threads(CpuLane lane) const {
   std::lock_guard lock(mutex_);
   return split_[idx(lane)];
+}
+
+int CoreBudget::wait_threads(CpuLane lane) const {
+  std::unique_lock lock(mutex_);
+  split_changed_.wait_for(lock, std::chrono::milliseconds(config_.max_wait_ms),
+                          [&] { return split_[idx(lane)] > 0; });
+  return std::max(1, split_[idx(lane)]);
 }
 
 void CoreBudget::record(CpuLane lane, int threads) {

@@ -84,22 +84,31 @@ data::QueryTicket DataPath::submit(const SqlRequest& r) {
   if (!budget) return run();
   // Background embedding yields from its next batch while the query waits or runs.
   auto hold = std::make_shared<CoreBudget::Hold>(budget->hold(CpuLane::sql));
-  lane_->queue()->make_command_buffer("cpu budget").host_task([this] { set_duckdb_threads(); }, "SET threads").commit();
+  auto running = std::make_shared<std::atomic<int>>(0);  // the DuckDB threads this query started with
+  lane_->queue()
+      ->make_command_buffer("cpu budget")
+      .host_task([this, budget, running] { budget->query_started(*running = set_duckdb_threads()); }, "SET threads")
+      .commit();
   data::QueryTicket t = run();
-  t.event->notify(t.value, [hold](uint64_t) { hold->reset(); });
+  t.event->notify(t.value, [hold, budget, running](uint64_t) {
+    if (const int n = running->exchange(0); n > 0) budget->query_finished(n);
+    hold->reset();
+  });
   return t;
 }
 
-void DataPath::set_duckdb_threads() {
-  const int n = config_.cpu_budget->threads(CpuLane::sql);
+int DataPath::set_duckdb_threads() {
+  // A chat waiting for its first token has the cores: the query starts after it (or after a bounded wait).
+  const int n = config_.cpu_budget->wait_threads(CpuLane::sql);
   config_.cpu_budget->record(CpuLane::sql, n);
-  if (n == duckdb_threads_) return;
+  if (n == duckdb_threads_) return n;
   try {
     if (!budget_session_) budget_session_.emplace(db_.connect());
     budget_session_->query("SET threads = " + std::to_string(n));
     duckdb_threads_ = n;
   } catch (const std::exception&) {  // the query still runs, with the threads DuckDB had
   }
+  return duckdb_threads_ > 0 ? duckdb_threads_ : n;
 }
 
 std::string DataPath::explain(const std::string& sql, KernelMode kernel) {

@@ -73,7 +73,7 @@ class DataPath {
  private:
   data::PlannerOptions planner_options(const SqlRequest& r);
   data::PreAggregator& aggregator();
-  void set_duckdb_threads();  // on the data queue, before a query: SET threads to the SQL lane's share
+  int set_duckdb_threads();  // on the data queue, before a query: SET threads to the SQL lane's share (returned)
 
   Engine& engine_;
   data::Database& db_;

@@ -148,10 +148,16 @@ void add_goals(Report& r, const MixedBenchOptions& o, const std::vector<RoundRes
   r.add_goal({.kpi = "mixed workload overlap efficiency, " + size, .goal = ">= 0.9", .case_name = c,
               .metric = "overlap_efficiency", .value = median_of(eff), .met = median_of(eff) >= 0.9,
               .statistic = "median of " + rounds});
-  const double ratio = median_of(ttft) / std::max(1e-9, median_of(ttft_alone));
-  r.add_goal({.kpi = "chat time to first token under the mix vs alone, " + size, .goal = "<= 1.5x alone (CPU)",
-              .case_name = c, .metric = "ttft_ms", .value = median_of(ttft), .met = ratio <= 1.5,
-              .peer = "alone", .peer_value = median_of(ttft_alone), .statistic = "median of " + rounds});
+  // "Alone" is the same chats with nothing else running: the sequential round's chat phase (same batch, same kind
+  // of fresh prompt). One chat by itself prefills one prompt instead of o.chats and is shown beside it.
+  std::vector<double> ttft_seq;
+  for (const auto& x : seq) ttft_seq.push_back(median_of(x.ttft_ms));
+  const double ratio = median_of(ttft) / std::max(1e-9, median_of(ttft_seq));
+  r.add_goal({.kpi = "chat time to first token under the mix vs the same chats alone, " + size,
+              .goal = "<= 1.5x alone (CPU)", .case_name = c, .metric = "ttft_ms", .value = median_of(ttft),
+              .met = ratio <= 1.5, .peer = "the same chats alone (sequential round)", .peer_value = median_of(ttft_seq),
+              .statistic = "median of " + rounds,
+              .detail = "one chat by itself: " + std::to_string(median_of(ttft_alone)).substr(0, 5) + " ms"});
   r.add_goal({.kpi = "mixed workload heartbeat ticks late, " + size, .goal = "<= 0 %", .case_name = c,
               .metric = "heartbeat_late_pct", .value = f.over_16ms_pct, .met = f.over_16ms_pct <= 0});
   r.add_goal({.kpi = "one chat's decode while everything else runs vs bare, " + size,
@@ -190,6 +196,10 @@ class MixedRun {
     rt_->engine().start();
   }
 
+  // A prompt no earlier round used: the generator reuses a cached prompt prefix, so a repeated prompt would reach
+  // its first token without prefill (about 3 ms instead of 20 on 2 cores) and the rounds would not compare.
+  int round_prompt(int i) const { return 1000 + 100 * variant_ + i; }
+
   engine::ChatRequest chat_request(int i) const {
     return {.messages = {{"user", "Question " + std::to_string(i) + ": which queue renders frames?"}},
             .gen = {.sampling = {.temperature = 0.f}, .max_tokens = o_.tokens, .ignore_eog = true}};
@@ -215,7 +225,7 @@ class MixedRun {
     });
     std::vector<std::shared_ptr<engine::ChatJob>> jobs;
     for (int i = 0; i < o_.chats; ++i) {
-      jobs.push_back(ai.chat(chat_request(i)));
+      jobs.push_back(ai.chat(chat_request(round_prompt(i))));
       if (!jobs.back()) throw Error("admission refused a chat");
     }
     for (std::size_t i = 0; i < tickets.size(); ++i) {
@@ -250,7 +260,7 @@ class MixedRun {
     if (!ai.wait_indexed(300s)) throw Error("sequential round: edits were not embedded in 300 s");
     std::vector<std::shared_ptr<engine::ChatJob>> jobs;  // the chats together (batched), as in the concurrent round
     for (int i = 0; i < o_.chats; ++i) {
-      jobs.push_back(ai.chat(chat_request(i)));
+      jobs.push_back(ai.chat(chat_request(round_prompt(i))));
       if (!jobs.back()) throw Error("admission refused a chat");
     }
     for (auto& job : jobs) {
@@ -261,9 +271,9 @@ class MixedRun {
     return finish(r, t0);
   }
 
-  // One chat through the engine with nothing else running: its time to first token.
+  // One chat through the engine with nothing else running: its time to first token (a prompt of its own).
   double ttft_alone() {
-    auto job = rt_->assistant().chat(chat_request(0));
+    auto job = rt_->assistant().chat(chat_request(1000 + 100 * ++variant_));
     if (!job) throw Error("admission refused a chat");
     job->wait();
     return job->result->ttft_ms;

@@ -198,6 +198,7 @@ void DocumentStore::apply_chunks(data::Session& s, std::string& sql, uint64_t do
 
 uint64_t DocumentStore::create(const std::string& title, const std::string& body, const std::string& source) {
   if (title.empty()) throw UsageError("[DocumentStore::create] empty title");
+  if (opt_.before_write) opt_.before_write();
   std::lock_guard lock(write_mutex_);
   auto s = db_.connect();
   const uint64_t id = as_u64(s.query("SELECT nextval('ut_doc_seq')", kWrite).column(0), 0);
@@ -210,6 +211,7 @@ uint64_t DocumentStore::create(const std::string& title, const std::string& body
 }
 
 void DocumentStore::update(uint64_t id, const std::string& body) {
+  if (opt_.before_write) opt_.before_write();
   std::lock_guard lock(write_mutex_);
   auto s = db_.connect();
   if (s.query("SELECT 1 FROM ut_documents WHERE id = " + std::to_string(id)).rows() == 0) {
@@ -237,6 +239,7 @@ void DocumentStore::update(uint64_t id, const std::string& body) {
 
 void DocumentStore::rename(uint64_t id, const std::string& title, const std::string& source) {
   if (title.empty()) throw UsageError("[DocumentStore::rename] empty title");
+  if (opt_.before_write) opt_.before_write();
   std::lock_guard lock(write_mutex_);
   auto s = db_.connect();
   if (s.query("SELECT 1 FROM ut_documents WHERE id = " + std::to_string(id)).rows() == 0)
@@ -248,6 +251,7 @@ void DocumentStore::rename(uint64_t id, const std::string& title, const std::str
 }
 
 bool DocumentStore::remove(uint64_t id) {
+  if (opt_.before_write) opt_.before_write();
   std::lock_guard lock(write_mutex_);
   auto s = db_.connect();
   auto gone = s.query("SELECT id FROM ut_chunks WHERE doc_id = " + std::to_string(id));

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,6 +50,9 @@ struct DocumentStoreOptions {
   std::string index_path;  // default: <database path>.hnsw (in-memory databases keep the index in memory)
   HnswParams hnsw;
   bool save_index_on_close = true;  // tests turn it off to simulate a crash
+  // Called before each create/update/rename/remove takes the write lock (the engine waits there while a chat
+  // that has not produced its first token holds the CPU cores: an edit's chunking and writes would slow it).
+  std::function<void()> before_write;
 };
 
 struct DocumentInfo {

@@ -161,6 +161,7 @@ bool GenRun::on_sampled(int32_t tok) {
     prefilled_ = true;
     t_first_ = std::chrono::steady_clock::now();
     result_.ttft_ms = ms_between(t0_, t_first_);
+    if (opts_.on_first_token) opts_.on_first_token();
   }
   std::vector<TokenLogprob> lp = std::exchange(pending_lp_, {});
   if (model_.is_end_of_generation(tok)) {

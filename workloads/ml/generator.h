@@ -33,6 +33,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -102,6 +103,9 @@ struct GenerateOptions {
   // Each generated token's log-probability (TokenLogprob) and the top_logprobs (0..20) most likely tokens.
   bool logprobs = false;
   int top_logprobs = 0;
+  // Called once, on the generating thread, when the first token is sampled (the engine's CPU budget then gives the
+  // cores that the prompt held back).
+  std::function<void()> on_first_token;
 };
 
 enum class StopReason { max_tokens, end_of_generation, stop_string, cancelled, context_full };
