@@ -14,6 +14,12 @@ lm_{split}.jsonl     {"package", "text": one chat in ChatML, the format the Gene
     clipped to 60 words), as `ut chat` and the demo send it; the rest have none. The user
     asks for a package by need or about a package by name; the answer is the package's description.
     The text ends at the answer: the tokenizer appends EOS, so the model learns to stop.
+    SQL chats (SQL_SHARE of each split, after the package chats): the context holds a stored SQL result in the
+    engine's own wording (sql_result_doc(): the demo's prose line, then "SQL result for: ..." and one
+    "column: value; ..." line per row, as Runtime::store_result writes it) among package documents; the user
+    asks which sections are largest or how many packages one section has; the answer reads the rows and cites
+    the result. The tables are GROUP BYs over random samples of the split's packages, so the numbers vary and
+    the model must copy them rather than remember them.
 """
 import argparse
 import json
@@ -76,6 +82,63 @@ def lm_example(row, pool, rng):
     return chatml(messages) + answer(row)
 
 
+SQL_SHARE = 0.12
+SQL_TITLE = "sql: packages by section"
+SECTIONS_SQL = ("SELECT section, count(*) AS packages, sum(installed_size_kib) AS installed_kib "
+                "FROM debian_packages GROUP BY section ORDER BY packages DESC LIMIT {limit}")
+MOST_TEMPLATES = (
+    "Which Debian sections have the most packages?",
+    "Which sections have the most packages?",
+    "What are the largest Debian sections?",
+    "Which section has the most packages?",
+    "Which Debian section is the biggest?",
+)
+COUNT_TEMPLATES = ("How many packages are in the {section} section?", "How many {section} packages are there?")
+
+
+def sql_result_doc(table, packages, installed_only, limit):
+    """A stored SQL result as the engine writes it (SectionsReport::prose + result_text in engine/)."""
+    head = "Debian sections with the most installed packages" if installed_only else "Debian sections with the most packages"
+    prose = f"{head} on this machine ({packages} packages in all):" + ",".join(
+        f" {sec} has {n} packages" for sec, n, _ in table) + "."
+    rows = "".join(f"section: {sec}; packages: {n}; installed_kib: {kib}.\n" for sec, n, kib in table)
+    return f"{prose}\n\nSQL result for: {SECTIONS_SQL.format(limit=limit)}\n\n{rows}"
+
+
+def sql_example(rows, rng):
+    """A chat over a GROUP BY of a random sample of the packages (see the module's docstring)."""
+    # Some of the big sections left out at random, so the largest section varies from table to table.
+    big = ("libs", "libdevel", "python", "doc", "perl", "utils", "devel", "net")
+    dropped = {sec for sec in big if rng.random() < 0.4}
+    kept = [r for r in rows if r["section"] not in dropped]
+    sample = rng.sample(kept, k=rng.randint(max(50, len(kept) // 20), len(kept)))
+    counts = {}
+    for r in sample:
+        counts[r["section"]] = counts.get(r["section"], 0) + 1
+    limit = rng.randint(3, 10)
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    table = [(sec, n, n * rng.randint(200, 9000)) for sec, n in ranked]
+    doc = sql_result_doc(table, len(sample), rng.random() < 0.3, limit)
+    docs = [f"[{SQL_TITLE}#0] {doc}"]
+    for d in rng.sample(rows, k=rng.randint(0, 2)):
+        docs.append(f"[{d['package']}#0] {d['package']}\n{clip_words(d['long'], 60)}")
+    rng.shuffle(docs)
+    ctx = CONTEXT_HEADER + "".join(x if x.endswith("\n") else x + "\n" for x in docs)
+    cite = f"[{SQL_TITLE}#0]"
+    if rng.random() < 0.7 or len(table) < 2:
+        question = rng.choice(MOST_TEMPLATES)
+        (top, n, _), rest = table[0], table[1:3]
+        ans = f"{top} has the most packages ({n})"
+        if rest:
+            ans += ", followed by " + " and ".join(f"{sec} ({m})" for sec, m, _ in rest)
+        ans += f". {cite}"
+    else:
+        sec, n, kib = rng.choice(table)
+        question = rng.choice(COUNT_TEMPLATES).format(section=sec)
+        ans = f"The {sec} section has {n} packages ({kib} KiB installed). {cite}"
+    return chatml([{"role": "system", "content": ctx}, {"role": "user", "content": question}]) + ans
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default="data/corpus")
@@ -98,6 +161,9 @@ def main():
         with open(os.path.join(args.out, f"lm_{split}.jsonl"), "w", encoding="utf-8") as f:
             for r in rows:
                 f.write(json.dumps({"package": r["package"], "text": lm_example(r, rows, rng)}, ensure_ascii=False) + "\n")
+            srng = random.Random(f"{args.seed}-{split}-sql")  # its own stream: the package chats stay as they were
+            for _ in range(int(SQL_SHARE * len(rows))):
+                f.write(json.dumps({"package": SQL_TITLE, "text": sql_example(rows, srng)}, ensure_ascii=False) + "\n")
         print(f"{split}: {len(rows)} packages")
 
 
