@@ -11,6 +11,7 @@
 #   #                                      bash scripts/gpu/calls.sh faults "$OUT"  the deliberate GPU faults, LAST
 #   # any call after one, before faults:  bash scripts/gpu/calls.sh timeline "$OUT" [ut bench timeline options]
 #   #                                      bash scripts/gpu/calls.sh decode "$OUT" [ut bench decode options]
+#   # after one, carrying .device-2 and models/: bash scripts/gpu/calls.sh cpu16 "$OUT"  the CPU budget on 16 cores
 #   # one short call on a fresh machine, carrying .device-1 .device-2 (no ggml build, no models needed):
 #   #                                      bash scripts/gpu/calls.sh quick "$OUT"  backends timeline + own decoder
 # With the trained models (39 MB) the tree and .device-1 pass 64 MiB: calls one and quick need models/debian/*.gguf
@@ -160,6 +161,20 @@ case "${1:-}" in
     ml_on_gpu "$out"
     "$UT" bench decode --models /tmp/ut-models --json "$out/own-decode-$card.json" "$@" 2>&1 | tee "$out/own-decode-$card.log"
     exit "${PIPESTATUS[0]}"
+    ;;
+  cpu16)
+    # The CPU core budget on this host's 16 cores with no GPU in use (ut bench mixed --backend cpu, the trained
+    # models, ML on the CPU), two runs; after call one (its libraries stay here), carrying .device-2 and the models.
+    out=${2:-${OUT:-/tmp/ut-gpu-out}}; mkdir -p "$out"
+    export GPU_STAGE=$PWD/.device-2
+    source scripts/gpu/env.sh
+    export UT_ML_DEVICE=cpu UT_TRAINED_MODELS_DIR=$PWD/models/debian
+    cores=$(nproc)
+    for x in a b; do
+      timeout 270 "$UT" bench mixed --backend cpu --json "$out/mixed-cpu-${cores}core-$COMMIT-$x.json" \
+        > "$out/mixed-cpu-${cores}core-$COMMIT-$x.log" 2>&1
+      echo "run $x: exit $?"; tail -n 12 "$out/mixed-cpu-${cores}core-$COMMIT-$x.log"
+    done
     ;;
   timeline)
     # `ut bench timeline` on this GPU: CUDA event latencies, priorities, copy/compute overlap and the cross-API

@@ -14,7 +14,8 @@ lm_{split}.jsonl     {"package", "text": one chat in ChatML, the format the Gene
     clipped to 60 words), as `ut chat` and the demo send it; the rest have none. The user
     asks for a package by need or about a package by name; the answer is the package's description.
     The text ends at the answer: the tokenizer appends EOS, so the model learns to stop.
-    SQL chats (SQL_SHARE of each split, after the package chats): the context holds a stored SQL result in the
+    SQL chats (--sql-share of each split's package count, after the package chats; 0.12 by default, 1.0 for the
+    fine-tuning set of train_decoder.py --init): the context holds a stored SQL result in the
     engine's own wording (sql_result_doc(): the demo's prose line, then "SQL result for: ..." and one
     "column: value; ..." line per row, as Runtime::store_result writes it) among package documents; the user
     asks which sections are largest or how many packages one section has; the answer reads the rows and cites
@@ -105,20 +106,25 @@ def sql_result_doc(table, packages, installed_only, limit):
     return f"{prose}\n\nSQL result for: {SECTIONS_SQL.format(limit=limit)}\n\n{rows}"
 
 
-def sql_example(rows, rng):
-    """A chat over a GROUP BY of a random sample of the packages (see the module's docstring)."""
+def sql_example(sections, rows, rng):
+    """A chat over a GROUP BY of a random sample of the packages (see the module's docstring). sections: the
+    split's package count per section; a sample's count per section is drawn around its expected share (a
+    binomial's mean and spread), which costs nothing per package."""
     # Some of the big sections left out at random, so the largest section varies from table to table.
     big = ("libs", "libdevel", "python", "doc", "perl", "utils", "devel", "net")
-    dropped = {sec for sec in big if rng.random() < 0.4}
-    kept = [r for r in rows if r["section"] not in dropped]
-    sample = rng.sample(kept, k=rng.randint(max(50, len(kept) // 20), len(kept)))
+    kept = {sec: n for sec, n in sections.items() if not (sec in big and rng.random() < 0.4)}
+    frac = rng.uniform(0.05, 1.0)
     counts = {}
-    for r in sample:
-        counts[r["section"]] = counts.get(r["section"], 0) + 1
+    for sec, n in kept.items():
+        m = n * frac + rng.gauss(0, (n * frac * (1 - frac)) ** 0.5)
+        if int(m) > 0:
+            counts[sec] = min(n, int(m))
+    if not counts:
+        counts = {next(iter(kept or sections)): 1}
     limit = rng.randint(3, 10)
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
     table = [(sec, n, n * rng.randint(200, 9000)) for sec, n in ranked]
-    doc = sql_result_doc(table, len(sample), rng.random() < 0.3, limit)
+    doc = sql_result_doc(table, sum(counts.values()), rng.random() < 0.3, limit)
     docs = [f"[{SQL_TITLE}#0] {doc}"]
     for d in rng.sample(rows, k=rng.randint(0, 2)):
         docs.append(f"[{d['package']}#0] {d['package']}\n{clip_words(d['long'], 60)}")
@@ -144,6 +150,7 @@ def main():
     ap.add_argument("--corpus", default="data/corpus")
     ap.add_argument("--out", default="data/examples")
     ap.add_argument("--seed", type=int, default=20261127)
+    ap.add_argument("--sql-share", type=float, default=SQL_SHARE, help="SQL chats per package chat")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     for split in ("train", "val", "test"):
@@ -162,8 +169,12 @@ def main():
             for r in rows:
                 f.write(json.dumps({"package": r["package"], "text": lm_example(r, rows, rng)}, ensure_ascii=False) + "\n")
             srng = random.Random(f"{args.seed}-{split}-sql")  # its own stream: the package chats stay as they were
-            for _ in range(int(SQL_SHARE * len(rows))):
-                f.write(json.dumps({"package": SQL_TITLE, "text": sql_example(rows, srng)}, ensure_ascii=False) + "\n")
+            sections = {}
+            for r in rows:
+                sections[r["section"]] = sections.get(r["section"], 0) + 1
+            for _ in range(int(args.sql_share * len(rows))):
+                f.write(json.dumps({"package": SQL_TITLE, "text": sql_example(sections, rows, srng)},
+                                   ensure_ascii=False) + "\n")
         print(f"{split}: {len(rows)} packages")
 
 

@@ -1,4 +1,4 @@
-"""Shared pieces of the trainers: token files, safetensors export, timing, logging.
+"""Shared pieces of the trainers: token files, safetensors export, GGUF weights as a starting point, timing, logging.
 
 Token files come from `ut models tokenize` (llama.cpp's own tokenizer): PREFIX.FIELD.u16 holds uint16 ids,
 PREFIX.FIELD.off int64 row offsets (n + 1). Exports use the GGUF tensor names, so `ut models import` maps
@@ -18,6 +18,68 @@ def load_rows(prefix, field):
     off = np.fromfile(f"{prefix}.{field}.off", dtype=np.int64)
     assert off[-1] == len(ids), f"{prefix}.{field}: offsets do not match the ids"
     return ids, off
+
+
+# GGUF metadata value types (ggml's gguf.h): fixed-size scalars by struct format, 8 = string, 9 = array.
+_GGUF_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+
+
+def read_gguf_tensors(path):
+    """{name: float32 numpy array} of a GGUF file's F32/F16 tensors, shaped as PyTorch holds them ([rows, cols]:
+    GGUF lists dimensions innermost first). The format is small enough to read here (header, metadata, tensor
+    infos, aligned data), which keeps the trainers free of ggml's Python package."""
+    with open(path, "rb") as f:
+        data = f.read()
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        v = struct.unpack_from("<" + fmt, data, pos)
+        pos += struct.calcsize("<" + fmt)
+        return v[0]
+
+    def string():
+        nonlocal pos
+        n = take("Q")
+        pos += n
+        return data[pos - n:pos].decode("utf-8", errors="replace")
+
+    def value(t):
+        if t in _GGUF_SCALARS:
+            return take(_GGUF_SCALARS[t])
+        if t == 8:
+            return string()
+        if t == 9:
+            et, n = take("I"), take("Q")
+            return [value(et) for _ in range(n)]
+        raise ValueError(f"{path}: unknown GGUF value type {t}")
+
+    if data[:4] != b"GGUF":
+        raise ValueError(f"{path}: not a GGUF file")
+    pos = 4
+    version, n_tensors, n_kv = take("I"), take("Q"), take("Q")
+    if version < 2:
+        raise ValueError(f"{path}: GGUF version {version} is too old")
+    meta = {}
+    for _ in range(n_kv):
+        key = string()
+        meta[key] = value(take("I"))
+    infos = []
+    for _ in range(n_tensors):
+        name, nd = string(), take("I")
+        dims = [take("Q") for _ in range(nd)]
+        infos.append((name, dims, take("I"), take("Q")))
+    align = int(meta.get("general.alignment", 32))
+    start = (pos + align - 1) // align * align
+    out = {}
+    for name, dims, ggml_type, offset in infos:
+        if ggml_type not in (0, 1):
+            raise ValueError(f"{path}: tensor {name} is not F32 or F16 (ggml type {ggml_type})")
+        dtype = np.float32 if ggml_type == 0 else np.float16
+        count = int(np.prod(dims))
+        a = np.frombuffer(data, dtype=dtype, count=count, offset=start + offset)
+        out[name] = a.reshape(list(reversed(dims))).astype(np.float32)
+    return out
 
 
 def pad_batch(ids, off, rows, max_len, device):
