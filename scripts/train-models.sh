@@ -45,7 +45,7 @@ case "$step" in
     done
     n=$(nproc)
     (cd tools/train && OPENBLAS_NUM_THREADS=$n "$PY" train_decoder.py --init ../../models/debian/debian-llama-spm-f16.gguf \
-      --tokens ../../data/tokens-ft --out ../../out/train-ft/decoder --minutes "${2:-25}" --batch 4 --lr 3e-4 \
+      --tokens ../../data/tokens-ft --out ../../out/train-ft/decoder --minutes "${2:-25}" --batch 4 --lr 2e-4 \
       --warmup 10 --eval-every 40 --val-tokens 16384 --threads "$n") ;;
   import-decoder)
     dir=${2:?usage: train-models.sh import-decoder DIR}

@@ -4,7 +4,7 @@ chats whose answers are Debian package descriptions, half of them with retrieved
 
     python3 tools/train/train_decoder.py --tokens data/tokens --out out/decoder [--minutes 4] [--seed 1]
     # fine-tuning the committed decoder (works on a CPU: a few minutes teach it new kinds of chats)
-    python3 tools/train/train_decoder.py --init models/debian/debian-llama-spm-f16.gguf --lr 3e-4 --warmup 20 \
+    python3 tools/train/train_decoder.py --init models/debian/debian-llama-spm-f16.gguf --lr 2e-4 --warmup 10 \
         --batch 8 --minutes 20 --val-tokens 200000 --tokens data/tokens --out out/decoder-ft
 
 Input: data/tokens/lm_{train,val}.text.{u16,off} from `ut models tokenize --append-eos` (BOS ... EOS a chat).
@@ -162,7 +162,8 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--eval-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--val-tokens", type=int, default=0, help="validate on the first N tokens only (smoke tests)")
+    ap.add_argument("--val-tokens", type=int, default=0,
+                    help="validate on N tokens only, in 1,024-token windows spread over the split (CPU runs, smoke tests)")
     ap.add_argument("--init", default="", help="start from this GGUF's weights (F16/F32, this architecture)")
     ap.add_argument("--warmup", type=int, default=200, help="steps of linear learning-rate warm-up")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for PyTorch (0: its default)")
@@ -174,8 +175,10 @@ def main():
     train, _ = load_rows(f"{args.tokens}/lm_train", "text")
     val, val_off = load_rows(f"{args.tokens}/lm_val", "text")
     train, val_stream = train.astype(np.int32), val.astype(np.int32)
-    if args.val_tokens:
-        val_stream = val_stream[:args.val_tokens]
+    if args.val_tokens:  # evenly spread windows: a split that ends with another kind of chat is sampled too
+        k = max(1, args.val_tokens // CTX)
+        starts = np.linspace(0, max(0, len(val_stream) - CTX), k).astype(np.int64)
+        val_stream = np.concatenate([val_stream[s:s + CTX] for s in starts])
     log(f"{len(train) / 1e6:.2f} M training tokens, {len(val_stream) / 1e6:.2f} M validation tokens; device {dev}")
 
     model = Llama()
