@@ -6,6 +6,7 @@
 //   chat   : embed the question (E_embed) -> search (E_rag) -> stream the answer token by token.
 // Prints the KPI table and writes the trace (Chrome JSON).
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -69,8 +70,18 @@ struct DemoRun {
   std::size_t ndocs = 0;
   double docs_ms = 0;
   bool indexed = false, cites_sql = false;
+  std::string sql_answer_line;  // the first line of the answer to the SQL question (trained models)
   nlohmann::json guards;
 };
+
+// Whether `word` occurs in `text` with no letter, digit or '-' on either side ("libs" is not in "libsdl").
+bool names_word(const std::string& text, const std::string& word) {
+  const auto part = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; };
+  for (auto at = text.find(word); at != std::string::npos; at = text.find(word, at + 1))
+    if ((at == 0 || !part(text[at - 1])) && (at + word.size() == text.size() || !part(text[at + word.size()])))
+      return true;
+  return false;
+}
 
 std::string last_change(const std::vector<std::string>& changes, const std::string& what) {
   for (auto it = changes.rbegin(); it != changes.rend(); ++it)
@@ -99,6 +110,12 @@ void print_kpis(engine::Runtime& rt, const DemoRun& d, const engine::FrameStats&
               wall, over, wall > 0 ? over / wall : 0.0);
   std::printf("%-34s %zu documents + SQL result embedded in %.1f ms (%s); chat cites the SQL result: %s\n", "documents",
               d.ndocs, d.docs_ms, d.indexed ? "all chunks" : "timed out", d.cites_sql ? "yes" : "no");
+  if (!d.sql_answer_line.empty() && sec.table.rows() > 0 && sec.table.column_count() > 0) {
+    // Right when the answer's first line names the section the query put first, as a word of its own.
+    const std::string top = sec.table.column(0).text(0);
+    std::printf("%-34s %s (the query's first row: %s; the answer begins \"%s\")\n", "SQL question answered right",
+                names_word(d.sql_answer_line, top) ? "yes" : "no", top.c_str(), d.sql_answer_line.c_str());
+  }
   std::printf("%-34s %llu command buffers overlapped another queue in the last second\n", "overlap",
               static_cast<unsigned long long>(stats["performance"]["overlapped_ops"].get<uint64_t>()));
   const auto& ev = stats["events"];
@@ -169,6 +186,10 @@ int demo(const DemoOptions& o) {
     cite_job = ask(ai, kSqlQuestion, {.sampling = {.temperature = 0.0f}, .max_tokens = std::min(o.max_tokens, 32)}).job;
   d.cites_sql = std::any_of(cite_job->sources.begin(), cite_job->sources.end(),
                             [&](auto& s) { return s.doc_id == sql_doc; });
+  if (!random_weights) {
+    const std::string& text = cite_job->result->text;
+    d.sql_answer_line = text.substr(0, std::min(text.find('\n'), std::size_t{120}));
+  }
   std::printf("\n\nSQL (%s):\n%s", d.sections.engine.c_str(), d.sections.table.to_table(8).c_str());
   if (!d.sections.note.empty()) std::printf("  note: %s\n", d.sections.note.c_str());
 
