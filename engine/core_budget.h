@@ -28,8 +28,8 @@
 // The frame (the heartbeat or the UI's FrameLoop) is not budgeted: a tick is microseconds of CPU, and on a GPU
 // machine the renderer does not run on these cores.
 //
-// Contract: thread-safe; a Hold's reset() may be called from two threads at once (it releases once). on_release callbacks run on the thread that drops the last Hold of a lane, outside the
-// budget's lock. Every change of the split is logged ("threads chat 2 -> 1, sql 0 -> 1, embed 2 -> 0: sql
+// Contract: thread-safe; a Hold's reset() may be called from two threads at once (it releases once). on_release
+// callbacks run on the thread that drops the last Hold of a lane, outside the budget's lock. Every change of the split is logged ("threads chat 2 -> 1, sql 0 -> 1, embed 2 -> 0: sql
 // started"); record() notes the threads each lane's steps used (the last and the count per thread count).
 #pragma once
 

@@ -84,14 +84,31 @@ data::QueryTicket DataPath::submit(const SqlRequest& r) {
   if (!budget) return run();
   // Background embedding yields from its next batch while the query waits or runs.
   auto hold = std::make_shared<CoreBudget::Hold>(budget->hold(CpuLane::sql));
-  auto running = std::make_shared<std::atomic<int>>(0);  // the DuckDB threads this query started with
+  // The DuckDB threads this query started with: 0 before it starts, -1 once it will not run or has finished.
+  auto running = std::make_shared<std::atomic<int>>(0);
+  const auto finish = [budget, running] {
+    if (const int n = running->exchange(-1); n > 0) budget->query_finished(n);
+  };
   lane_->queue()
       ->make_command_buffer("cpu budget")
-      .host_task([this, budget, running] { budget->query_started(*running = set_duckdb_threads()); }, "SET threads")
+      .host_task(
+          [this, budget, running] {
+            const int n = set_duckdb_threads();
+            int before = 0;
+            if (running->compare_exchange_strong(before, n)) budget->query_started(n);
+          },
+          "SET threads")
       .commit();
-  data::QueryTicket t = run();
-  t.event->notify(t.value, [hold, budget, running](uint64_t) {
-    if (const int n = running->exchange(0); n > 0) budget->query_finished(n);
+  data::QueryTicket t = [&] {
+    try {
+      return run();
+    } catch (...) {  // refused before it was queued (bad SQL, a write through the read path): nothing will run
+      finish();
+      throw;
+    }
+  }();
+  t.event->notify(t.value, [hold, finish](uint64_t) {
+    finish();
     hold->reset();
   });
   return t;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/engine/runtime_fixture.h"
@@ -92,3 +93,20 @@ TEST_F(AssistantTest, SqlGroupByKernelsAgreeWithDuckDb) {
 }
 
 }  // namespace
+
+// Each query tells the CPU budget the DuckDB threads it runs with, and gives them back when it ends — also when it
+// fails or times out: afterwards a chat waiting for its first token gets every core.
+TEST_F(AssistantTest, QueriesGiveTheirCoresBackHoweverTheyEnd) {
+  start();
+  post("/api/v1/sql", {{"sql", "SELECT count(*) AS n FROM range(100000)"}}, 200);
+  post("/api/v1/sql", {{"sql", "SELEC 1"}}, 400);
+  post("/api/v1/sql", {{"sql", "SELECT * FROM no_such_table"}}, 400);
+  post("/api/v1/sql", {{"sql", "SELECT count(*) FROM range(100000000000) t(a) WHERE a % 7 = 3"}, {"timeout_ms", 200}},
+       408);
+  ut::engine::CoreBudget& budget = rt->cpu_budget();
+  auto prompt = budget.hold(ut::engine::CpuLane::prompt);
+  const auto until = std::chrono::steady_clock::now() + 5s;  // the last query's end reaches the budget just after
+  while (budget.threads(ut::engine::CpuLane::chat) != budget.cores() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(budget.threads(ut::engine::CpuLane::chat), budget.cores()) << budget.snapshot().dump();
+}
