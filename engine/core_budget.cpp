@@ -114,32 +114,34 @@ void CoreBudget::end(CpuLane lane) noexcept {
   {
     std::lock_guard lock(mutex_);
     if (holds_[idx(lane)] <= 0 || --holds_[idx(lane)] > 0) return;
+    renew_split_locked(to_string(lane), "done");
     try {
-      note_split_locked(std::string(to_string(lane)) + " done");
       for (const auto& [id, fn] : release_fns_) fns.push_back(fn);
-    } catch (...) {  // logging ran out of memory: the split is still right, the line is lost
-      split_ = split_locked();
-      split_changed_.notify_all();
+    } catch (...) {  // out of memory: the callbacks are skipped this time (the next release runs them)
     }
   }
   for (auto& fn : fns) fn(lane);
 }
 
+void CoreBudget::renew_split_locked(const char* who, const char* what) noexcept {
+  try {
+    note_split_locked(std::string(who) + " " + what);
+  } catch (...) {  // logging ran out of memory: the split is still right, the line is lost
+    split_ = split_locked();
+    split_changed_.notify_all();
+  }
+}
+
 void CoreBudget::query_started(int threads) {
   std::lock_guard lock(mutex_);
   query_threads_ += threads;
-  note_split_locked("query started");
+  renew_split_locked("query", "started");
 }
 
 void CoreBudget::query_finished(int threads) {
   std::lock_guard lock(mutex_);
   query_threads_ = std::max(0, query_threads_ - threads);
-  try {
-    note_split_locked("query finished");
-  } catch (...) {  // as in end(): the split is still right, the log line is lost
-    split_ = split_locked();
-    split_changed_.notify_all();
-  }
+  renew_split_locked("query", "finished");
 }
 
 bool CoreBudget::active(CpuLane lane) const {

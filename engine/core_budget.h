@@ -121,6 +121,7 @@ class CoreBudget {
   void end(CpuLane lane) noexcept;
   std::array<int, kCpuLanes> split_locked() const;
   void note_split_locked(const std::string& why);
+  void renew_split_locked(const char* who, const char* what) noexcept;  // note_split_locked("who what"), no throw
 
   const CoreBudgetConfig config_;
   const int cores_;

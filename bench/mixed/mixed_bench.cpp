@@ -8,10 +8,10 @@
 #include "bench/mixed/mixed_bench.h"
 
 #include <algorithm>
-#include <future>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <random>
 #include <string>
@@ -273,7 +273,8 @@ class MixedRun {
 
   // One chat through the engine with nothing else running: its time to first token (a prompt of its own).
   double ttft_alone() {
-    auto job = rt_->assistant().chat(chat_request(1000 + 100 * ++variant_));
+    ++variant_;
+    auto job = rt_->assistant().chat(chat_request(round_prompt(0)));
     if (!job) throw Error("admission refused a chat");
     job->wait();
     return job->result->ttft_ms;

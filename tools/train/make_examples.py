@@ -23,6 +23,7 @@ lm_{split}.jsonl     {"package", "text": one chat in ChatML, the format the Gene
     the model must copy them rather than remember them.
 """
 import argparse
+import collections
 import json
 import os
 import random
@@ -169,9 +170,7 @@ def main():
             for r in rows:
                 f.write(json.dumps({"package": r["package"], "text": lm_example(r, rows, rng)}, ensure_ascii=False) + "\n")
             srng = random.Random(f"{args.seed}-{split}-sql")  # its own stream: the package chats stay as they were
-            sections = {}
-            for r in rows:
-                sections[r["section"]] = sections.get(r["section"], 0) + 1
+            sections = collections.Counter(r["section"] for r in rows)
             for _ in range(int(args.sql_share * len(rows))):
                 f.write(json.dumps({"package": SQL_TITLE, "text": sql_example(sections, rows, srng)},
                                    ensure_ascii=False) + "\n")
