@@ -93,6 +93,12 @@ struct AssistantConfig {
   // Sources put into a chat's context (and returned as its sources); 0: kDefaultRagK, or what the Runtime picks
   // for the model (the project's small decoder names the right package more often from one source than three).
   std::size_t rag_k = 0;
+  // A stored query result (a document whose source starts with kResultSource: Runtime::store_result) among the
+  // search's first result_window candidates joins the context beside the rag_k sources, at its rank. A question
+  // about a query the user ran is then answered from its rows even when prose ranks above them: the project's
+  // embedder, trained on package descriptions, puts the demo's section table third, behind two packages whose text
+  // says "Debian", "sections" and "packages". 0: stored results compete as any document.
+  std::size_t result_window = 8;
   vector::ChunkerOptions chunker{.max_tokens = 128, .overlap_tokens = 16};
   // The CPU cores shared with the other lanes (the Runtime's); null: a budget of the assistant's own over the
   // machine's cores. Decode steps and query embeddings use the chat lane's threads, document batches the
@@ -101,6 +107,13 @@ struct AssistantConfig {
 };
 
 inline constexpr std::size_t kDefaultRagK = 3;
+// The source of a stored query result (Runtime::store_result): this prefix, then the SQL.
+inline constexpr std::string_view kResultSource = "sql:";
+
+// The context's sources from the search's candidates (best first): the first k, and the best stored query result
+// among the first result_window when it is not one of them, kept in rank order (AssistantConfig::result_window).
+std::vector<vector::SearchHit> choose_sources(std::vector<vector::SearchHit> ranked, std::size_t k,
+                                              std::size_t result_window);
 
 struct ChatRequest {
   std::vector<ml::ChatMessage> messages;

@@ -17,6 +17,22 @@ std::string context_prompt(const std::vector<vector::SearchHit>& hits) {
 
 }  // namespace
 
+std::vector<vector::SearchHit> choose_sources(std::vector<vector::SearchHit> ranked, std::size_t k,
+                                              std::size_t result_window) {
+  const auto is_result = [](const vector::SearchHit& h) { return h.source.starts_with(kResultSource); };
+  const std::size_t window = std::min(ranked.size(), result_window);
+  std::size_t result = ranked.size();  // the best stored result in the window, unless it is among the first k
+  for (std::size_t i = 0; i < window; ++i)
+    if (is_result(ranked[i])) {
+      if (i >= k) result = i;
+      break;
+    }
+  std::vector<vector::SearchHit> out;
+  for (std::size_t i = 0; i < ranked.size() && out.size() < k; ++i) out.push_back(std::move(ranked[i]));
+  if (result < ranked.size()) out.push_back(std::move(ranked[result]));
+  return out;
+}
+
 std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
   if (!can_chat()) throw UsageError("[Assistant::chat] no chat model is loaded (configure chat_model)");
   if (request.messages.empty()) throw UsageError("[Assistant::chat] no messages");
@@ -68,8 +84,9 @@ std::shared_ptr<ChatJob> Assistant::chat(ChatRequest request) {
     rag.wait(engine_.e_embed(), v_embed)
         .host_task(
             [this, job, query, t0] {
-              auto hits = docs_->search(query->result.row(0), config_.rag_k);
-              job->sources = std::move(hits);
+              const std::size_t k = config_.rag_k;
+              job->sources = choose_sources(docs_->search(query->result.row(0), std::max(k, config_.result_window)),
+                                            k, config_.result_window);
               job->rag_ms = static_cast<double>(now_ns() - t0) / 1e6;
               job->rag_ready = true;
             },

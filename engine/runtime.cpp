@@ -50,12 +50,15 @@ StoredResult Runtime::store_result(const std::string& title, const std::string& 
   StoredResult s{.title = title};
   s.text = (preface.empty() ? std::string() : preface + "\n\n") + result_text(sql, result, max_rows);
   auto& docs = *assistant_->docs();
+  // The source marks it as a query result: chats find it among the search's candidates (choose_sources).
+  const std::string source = std::string(kResultSource) + sql;
   if (const auto existing = docs.find_by_title(title)) {
     s.doc_id = *existing;
     s.updated = true;
     docs.update(s.doc_id, s.text);
+    if (const auto info = docs.info(s.doc_id); info && info->source != source) docs.rename(s.doc_id, title, source);
   } else {
-    s.doc_id = docs.create(title, s.text);
+    s.doc_id = docs.create(title, s.text, source);
   }
   assistant_->schedule_indexing();
   return s;

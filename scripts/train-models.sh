@@ -38,14 +38,16 @@ case "$step" in
     # faster than the reference BLAS (2 cores: ~95 GFLOP/s, ~10 s a step of 4 x 1024 tokens).
     PY=/usr/bin/python3
     "$PY" -c 'import torch' 2>/dev/null || { echo "finetune: needs apt-get install python3-torch libopenblas0-pthread" >&2; exit 2; }
-    python3 tools/train/make_examples.py --corpus data/corpus --out data/examples-ft --sql-share 1.0
+    # FT_SQL_SHARE / FT_BESIDE_SHARE: make_examples.py's --sql-share / --beside-share; FT_LR: the learning rate.
+    python3 tools/train/make_examples.py --corpus data/corpus --out data/examples-ft --sql-share "${FT_SQL_SHARE:-1.0}" \
+      --beside-share "${FT_BESIDE_SHARE:-0}"
     for s in train val; do
       "$UT" models tokenize --vocab llama-spm --in data/examples-ft/lm_$s.jsonl --field text \
         --max-tokens 1023 --append-eos --out data/tokens-ft/lm_$s
     done
     n=$(nproc)
     (cd tools/train && OPENBLAS_NUM_THREADS=$n "$PY" train_decoder.py --init ../../models/debian/debian-llama-spm-f16.gguf \
-      --tokens ../../data/tokens-ft --out ../../out/train-ft/decoder --minutes "${2:-25}" --batch 4 --lr 2e-4 \
+      --tokens ../../data/tokens-ft --out ../../out/train-ft/decoder --minutes "${2:-25}" --batch 4 --lr "${FT_LR:-2e-4}" \
       --warmup 10 --eval-every 40 --val-tokens 16384 --threads "$n") ;;
   import-decoder)
     dir=${2:?usage: train-models.sh import-decoder DIR}

@@ -20,7 +20,9 @@ lm_{split}.jsonl     {"package", "text": one chat in ChatML, the format the Gene
     "column: value; ..." line per row, as Runtime::store_result writes it) among package documents; the user
     asks which sections are largest or how many packages one section has; the answer reads the rows and cites
     the result. The tables are GROUP BYs over random samples of the split's packages, so the numbers vary and
-    the model must copy them rather than remember them.
+    the model must copy them rather than remember them. With --beside-share, that share of the SQL chats instead
+    asks for a package whose document sits beside a stored result (the engine adds a stored result found among
+    the search's candidates to the context, so a package question may see one): the answer stays the package's.
 """
 import argparse
 import collections
@@ -107,10 +109,10 @@ def sql_result_doc(table, packages, installed_only, limit):
     return f"{prose}\n\nSQL result for: {SECTIONS_SQL.format(limit=limit)}\n\n{rows}"
 
 
-def sql_example(sections, rows, rng):
-    """A chat over a GROUP BY of a random sample of the packages (see the module's docstring). sections: the
-    split's package count per section; a sample's count per section is drawn around its expected share (a
-    binomial's mean and spread), which costs nothing per package."""
+def sections_result(sections, rng):
+    """A GROUP BY over a random sample of the split's packages as the engine stores it: (table, document text).
+    sections: the split's package count per section; a sample's count per section is drawn around its expected
+    share (a binomial's mean and spread), which costs nothing per package."""
     # Some of the big sections left out at random, so the largest section varies from table to table.
     big = ("libs", "libdevel", "python", "doc", "perl", "utils", "devel", "net")
     kept = {sec: n for sec, n in sections.items() if not (sec in big and rng.random() < 0.4)}
@@ -125,7 +127,12 @@ def sql_example(sections, rows, rng):
     limit = rng.randint(3, 10)
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
     table = [(sec, n, n * rng.randint(200, 9000)) for sec, n in ranked]
-    doc = sql_result_doc(table, sum(counts.values()), rng.random() < 0.3, limit)
+    return table, sql_result_doc(table, sum(counts.values()), rng.random() < 0.3, limit)
+
+
+def sql_example(sections, rows, rng):
+    """A chat over a stored SQL result (see the module's docstring)."""
+    table, doc = sections_result(sections, rng)
     docs = [f"[{SQL_TITLE}#0] {doc}"]
     for d in rng.sample(rows, k=rng.randint(0, 2)):
         docs.append(f"[{d['package']}#0] {d['package']}\n{clip_words(d['long'], 60)}")
@@ -146,12 +153,26 @@ def sql_example(sections, rows, rng):
     return chatml([{"role": "system", "content": ctx}, {"role": "user", "content": question}]) + ans
 
 
+def package_beside_result(row, sections, rng):
+    """A package chat whose context also holds a stored SQL result (the engine adds a stored result found among
+    the search's candidates to the context): the answer is the package's, the rows are not its business."""
+    _, doc = sections_result(sections, rng)
+    docs = [f"[{SQL_TITLE}#0] {doc}", f"[{row['package']}#0] {row['package']}\n{clip_words(row['long'], 60)}\n"]
+    rng.shuffle(docs)
+    ctx = CONTEXT_HEADER + "".join(x if x.endswith("\n") else x + "\n" for x in docs)
+    need = row["short"][0].lower() + row["short"][1:] if row["short"] else row["short"]
+    question = rng.choice(NEED_TEMPLATES).format(short=row["short"], need=need.rstrip("."))
+    return chatml([{"role": "system", "content": ctx}, {"role": "user", "content": question}]) + answer(row)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", default="data/corpus")
     ap.add_argument("--out", default="data/examples")
     ap.add_argument("--seed", type=int, default=20261127)
     ap.add_argument("--sql-share", type=float, default=SQL_SHARE, help="SQL chats per package chat")
+    ap.add_argument("--beside-share", type=float, default=0.0,
+                    help="of the SQL chats, the share that asks for a package with a stored result beside it")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     for split in ("train", "val", "test"):
@@ -172,6 +193,11 @@ def main():
             srng = random.Random(f"{args.seed}-{split}-sql")  # its own stream: the package chats stay as they were
             sections = collections.Counter(r["section"] for r in rows)
             for _ in range(int(args.sql_share * len(rows))):
+                if args.beside_share > 0 and srng.random() < args.beside_share:
+                    r = srng.choice(rows)
+                    f.write(json.dumps({"package": r["package"], "text": package_beside_result(r, sections, srng)},
+                                       ensure_ascii=False) + "\n")
+                    continue
                 f.write(json.dumps({"package": SQL_TITLE, "text": sql_example(sections, rows, srng)},
                                    ensure_ascii=False) + "\n")
         print(f"{split}: {len(rows)} packages")

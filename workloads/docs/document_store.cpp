@@ -366,7 +366,7 @@ std::vector<SearchHit> DocumentStore::search(std::span<const float> query, std::
   if (hits.empty()) return {};
   std::vector<uint64_t> ids;
   for (auto& h : hits) ids.push_back(h.id);
-  auto r = db_.query("SELECT c.id, c.doc_id, c.ord, c.body, d.title FROM ut_chunks c JOIN ut_documents d ON d.id = "
+  auto r = db_.query("SELECT c.id, c.doc_id, c.ord, c.body, d.title, coalesce(d.source, '') FROM ut_chunks c JOIN ut_documents d ON d.id = "
                      "c.doc_id WHERE c.id IN (" + id_list(ids) + ")");
   std::unordered_map<uint64_t, std::size_t> at;
   for (std::size_t i = 0; i < r.rows(); ++i) at[as_u64(r.column(0), i)] = i;
@@ -376,7 +376,7 @@ std::vector<SearchHit> DocumentStore::search(std::span<const float> query, std::
     if (it == at.end()) continue;  // removed between the index search and the lookup
     const std::size_t i = it->second;
     out.push_back({h.id, as_u64(r.column(1), i), static_cast<uint32_t>(r.column(2).i64[i]), r.column(4).str[i],
-                   r.column(3).str[i], h.score});
+                   r.column(3).str[i], r.column(5).str[i], h.score});
   }
   return out;
 }

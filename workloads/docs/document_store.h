@@ -74,6 +74,7 @@ struct SearchHit {
   uint64_t chunk_id = 0, doc_id = 0;
   uint32_t ord = 0;
   std::string title, text;
+  std::string source;  // the document's (DocumentInfo::source)
   float score = 0;
 };
 
