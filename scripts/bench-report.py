@@ -199,7 +199,8 @@ def headline(runs, link):
             if r.date != newest:
                 continue
             row = r.rows.get((g["case"], "ours", g["metric"]))
-            unit = row["unit"] if row else ""
+            # A count of samples (frames over a budget, say) has no unit, whatever its samples are measured in.
+            unit = "" if g.get("statistic") == "count" else (row["unit"] if row else "")
             label = g.get("statistic") or figure(row)[1]
             mark = ""
             if g.get("caveat"):
