@@ -155,9 +155,9 @@ void CudaDevice::complete(Inflight* raw) {
     if (it == inflight_.end()) return;  // already failed by the device-lost path
     rec = it->second;
   }
-  // An asynchronous fault stops the stream; if the callback still ran, the stream reports the sticky error.
+  // An asynchronous fault poisons the context; if the callback still ran, the probe stream reports the sticky error.
   if (!lost() && rec->encoded.load() > 0) {
-    const cudaError_t e = cudaStreamQuery(rec->queue->stream());
+    const cudaError_t e = sticky_error();
     if (is_sticky(e)) {
       lose(e);
       return;
@@ -295,17 +295,13 @@ std::string CudaDevice::lost_reason() const {
 }
 
 void CudaDevice::watchdog_tick() {
-  Inflight* oldest = nullptr;
-  cudaStream_t stream = nullptr;
+  bool running = false;
   {
     std::lock_guard lock(inflight_mutex_);
-    for (auto& [p, r] : inflight_) {
-      if (r->encoded.load() > 0 && (oldest == nullptr || r->seq < oldest->seq)) oldest = p;
-    }
-    if (oldest) stream = oldest->queue->stream();
+    for (auto& [p, r] : inflight_) running = running || r->encoded.load() > 0;
   }
-  if (stream == nullptr || lost()) return;
-  const cudaError_t e = cudaStreamQuery(stream);
+  if (!running || lost()) return;
+  const cudaError_t e = sticky_error();  // the probe stream: a queue's stream may be capturing a graph
   if (is_sticky(e)) lose(e);
 }
 

@@ -98,6 +98,9 @@ CudaDevice::CudaDevice(const DeviceDesc& desc, const Options& options) : Device(
 
   pool_ = std::make_shared<PinnedPool>(index_);
   reaper_ = std::make_shared<Reaper>(index_);
+  cudaStream_t probe = nullptr;
+  UT_CUDA_CHECK(cudaStreamCreateWithFlags(&probe, cudaStreamNonBlocking));
+  probe_.reset(probe);
   worker_ = std::make_unique<Worker>(index_, [this] { watchdog_tick(); });
   encoder_ = std::make_unique<Worker>(index_, [] {});
 }
@@ -109,6 +112,7 @@ CudaDevice::~CudaDevice() {
   worker_->stop();
   encoder_.reset();
   worker_.reset();
+  probe_.reset();
   drop_external_timelines(/*all=*/true);
   pool_.reset();
   reaper_.reset();  // runs the frees still queued

@@ -249,6 +249,7 @@ class CudaDevice final : public Device {
 
  private:
   void watchdog_tick();
+  cudaError_t sticky_error() const noexcept { return cudaStreamQuery(probe_.get()); }
   void lost_failure(Inflight& rec, std::size_t* index, std::exception_ptr* failure);
   void finalize(Inflight& rec, std::size_t fail_index, std::exception_ptr failure);
  public:
@@ -261,6 +262,11 @@ class CudaDevice final : public Device {
   DeviceCaps caps_;
   std::shared_ptr<PinnedPool> pool_;
   std::shared_ptr<Reaper> reaper_;
+  // Where the worker looks for a sticky error (they are the context's, so any stream reports them): a stream of its
+  // own that nothing is captured on. Querying a queue's stream while its encoder captures a CUDA graph there
+  // invalidates the capture (measured: the own decode path's first step failed with
+  // cudaErrorStreamCaptureInvalidated when the previous buffer's completion landed during the capture).
+  StreamHandle probe_;
   std::unique_ptr<Worker> worker_;
   std::unique_ptr<Worker> encoder_;
   std::unique_ptr<SmPartitions> partitions_;
