@@ -125,6 +125,15 @@ TEST(GpuDecoderCuda, GreedySequencesOf256EqualLlamaCpps) {
       upto.insert(upto.end(), mine.begin(), mine.begin() + static_cast<std::ptrdiff_t>(same));
       dec.feed(upto);
       auto l = dec.logits();
+      const auto again = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+      // The CPU oracle over the same tokens says which side left the model's arg-max.
+      ReferenceForward ref(path);
+      std::vector<float> r;
+      for (int32_t t : upto) r = ref.step(t);
+      const auto oracle = static_cast<int32_t>(std::max_element(r.begin(), r.end()) - r.begin());
+      std::printf("[ gpu-decoder ] diverged at token %zu: ours %d, llama.cpp %d; recomputed here %d, CPU oracle %d\n",
+                  same, mine[same], theirs[same], again, oracle);
+      EXPECT_EQ(mine[same], again) << "generate() returned another token than its own logits pick at " << same;
       std::partial_sort(l.begin(), l.begin() + 2, l.end(), std::greater<float>());
       EXPECT_LE(l[0] - l[1], 2 * (3e-3 * std::abs(l[0]) + 1e-4)) << "diverged at token " << same << " without a near-tie";
     }

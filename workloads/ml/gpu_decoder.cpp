@@ -231,6 +231,7 @@ void GpuDecoder::feed(std::span<const int32_t> tokens) {
   set_control(pos_, pos_ + k);
   for (int i = 0; i < k; ++i) commit_step();
   pos_ += k;
+  returned_next_ = false;
   wait_steps();
 }
 
@@ -240,14 +241,19 @@ std::vector<int32_t> GpuDecoder::generate(std::span<const int32_t> prompt, int n
     return {};
   }
   if (prompt.empty() && pos_ == 0) throw UsageError("[GpuDecoder::generate] an empty prompt at position 0");
-  if (pos_ + static_cast<int>(prompt.size()) + n - 1 > n_ctx_)
-    throw ModelError("[GpuDecoder] " + std::to_string(pos_ + prompt.size() + n - 1) +
+  // seq[pos_] holds the model's pick after the last token in the cache. A continuation (no prompt) after an earlier
+  // generate() already returned it: that token goes into the cache first, so n new tokens take n steps.
+  const bool continues = prompt.empty() && returned_next_;
+  const int steps = continues ? n : n - 1;
+  if (pos_ + static_cast<int>(prompt.size()) + steps > n_ctx_)
+    throw ModelError("[GpuDecoder] " + std::to_string(pos_ + prompt.size() + steps) +
                      " positions do not fit the context of " + std::to_string(n_ctx_));
-  feed(prompt);  // leaves the first new token at seq[pos_] (picked by the last prompt step)
-  const int first = pos_;
-  for (int i = 0; i < n - 1; ++i) commit_step();
-  pos_ += n - 1;
+  feed(prompt);  // leaves the model's next pick at seq[pos_] (picked by the last prompt step)
+  const int first = continues ? pos_ + 1 : pos_;
+  for (int i = 0; i < steps; ++i) commit_step();
+  pos_ += steps;
   wait_steps();
+  returned_next_ = true;
   const auto* seq = static_cast<const int32_t*>(seq_.contents());
   return {seq + first, seq + first + n};
 }
@@ -265,6 +271,7 @@ std::vector<float> GpuDecoder::logits() {
 void GpuDecoder::reset() {
   wait_steps();
   pos_ = 0;
+  returned_next_ = false;
   set_control(0, 0);
 }
 

@@ -57,7 +57,8 @@ class GpuDecoder {
   const EventPtr& progress() const noexcept { return progress_; }  // value = steps finished since construction
   void set_overlap_launches(bool on) noexcept { overlap_ = on; }  // from the next step on (the graph is re-captured)
 
-  // Feeds `prompt` (one step per token) and decodes `n` greedy tokens after it; returns those n tokens. All steps
+  // Feeds `prompt` (one step per token) and decodes `n` greedy tokens after it; returns those n tokens. With an
+  // empty prompt it continues: after a generate(), with the n tokens that follow the ones it returned. All steps
   // are committed before the first is waited for: no host round trip between steps.
   std::vector<int32_t> generate(std::span<const int32_t> prompt, int n);
   // Feeds tokens without keeping what the model would pick (a prefill); logits() then holds the last one's.
@@ -87,6 +88,7 @@ class GpuDecoder {
   EventPtr progress_;
   uint64_t steps_ = 0;
   bool overlap_ = true;
+  bool returned_next_ = false;  // generate() returned seq[pos_] (not yet in the cache)
   CommandBuffer last_;
 };
 
