@@ -94,7 +94,7 @@ struct AssistantConfig {
   // for the model (the project's small decoder names the right package more often from one source than three).
   std::size_t rag_k = 0;
   // A stored query result (a document whose source starts with kResultSource: Runtime::store_result) among the
-  // search's first result_window candidates joins the context beside the rag_k sources, at its rank. A question
+  // search's first result_window candidates joins the context before the rag_k sources. A question
   // about a query the user ran is then answered from its rows even when prose ranks above them: the project's
   // embedder, trained on package descriptions, puts the demo's section table third, behind two packages whose text
   // says "Debian", "sections" and "packages". 0: stored results compete as any document.
@@ -111,7 +111,9 @@ inline constexpr std::size_t kDefaultRagK = 3;
 inline constexpr std::string_view kResultSource = "sql:";
 
 // The context's sources from the search's candidates (best first): the first k, and the best stored query result
-// among the first result_window when it is not one of them, kept in rank order (AssistantConfig::result_window).
+// among the first result_window when it is not one of them, put first (AssistantConfig::result_window): the small
+// decoder answers from its first source (measured in the demo: with the section table second, the answer began with
+// the package ranked first).
 std::vector<vector::SearchHit> choose_sources(std::vector<vector::SearchHit> ranked, std::size_t k,
                                               std::size_t result_window);
 

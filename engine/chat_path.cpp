@@ -28,8 +28,9 @@ std::vector<vector::SearchHit> choose_sources(std::vector<vector::SearchHit> ran
       break;
     }
   std::vector<vector::SearchHit> out;
-  for (std::size_t i = 0; i < ranked.size() && out.size() < k; ++i) out.push_back(std::move(ranked[i]));
-  if (result < ranked.size()) out.push_back(std::move(ranked[result]));
+  if (result < ranked.size()) out.push_back(ranked[result]);
+  for (std::size_t i = 0; i < ranked.size() && out.size() < k + (result < ranked.size() ? 1 : 0); ++i)
+    out.push_back(std::move(ranked[i]));
   return out;
 }
 

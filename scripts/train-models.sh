@@ -54,6 +54,8 @@ case "$step" in
     "$UT" models import --spec debian-decoder --weights "$dir"/weights-*.safetensors \
       --out models/debian/debian-llama-spm-f16.gguf
     cp "$dir/train-log.json" models/debian/decoder-finetune-log.json
-    cp "$dir/reference.json" models/debian/decoder-reference.json ;;
+    cp "$dir/reference.json" models/debian/decoder-reference.json
+    # The texts of the reference rows (the fine-tuning validation chats), for the llama.cpp cross-check test.
+    python3 tools/train/attach_texts.py - models/debian/decoder-reference.json --examples data/examples-ft ;;
   *) sed -n '2,9p' "$0"; exit 2 ;;
 esac

@@ -1,5 +1,5 @@
-// A chat's sources: the search's first rag_k candidates, and a stored query result found among the first
-// result_window (choose_sources); Runtime::store_result marks its document as a result.
+// A chat's sources: the search's first rag_k candidates, and before them a stored query result found among the
+// first result_window (choose_sources); Runtime::store_result marks its document as a result.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -30,14 +30,14 @@ std::vector<uint64_t> ids(const std::vector<SearchHit>& hits) {
   return out;
 }
 
-TEST(ChooseSources, AResultInsideTheWindowJoinsTheFirstK) {
-  EXPECT_EQ(ids(ut::engine::choose_sources(ranked("ddrdr"), 1, 8)), (std::vector<uint64_t>{0, 2}));
-  EXPECT_EQ(ids(ut::engine::choose_sources(ranked("dddddddr"), 2, 8)), (std::vector<uint64_t>{0, 1, 7}));
+TEST(ChooseSources, AResultInsideTheWindowGoesBeforeTheFirstK) {
+  EXPECT_EQ(ids(ut::engine::choose_sources(ranked("ddrdr"), 1, 8)), (std::vector<uint64_t>{2, 0}));
+  EXPECT_EQ(ids(ut::engine::choose_sources(ranked("dddddddr"), 2, 8)), (std::vector<uint64_t>{7, 0, 1}));
 }
 
 TEST(ChooseSources, AResultAmongTheFirstKIsNotRepeatedAndOnlyTheBestJoins) {
   EXPECT_EQ(ids(ut::engine::choose_sources(ranked("rdrd"), 2, 8)), (std::vector<uint64_t>{0, 1}));
-  EXPECT_EQ(ids(ut::engine::choose_sources(ranked("ddrrd"), 1, 8)), (std::vector<uint64_t>{0, 2}));
+  EXPECT_EQ(ids(ut::engine::choose_sources(ranked("ddrrd"), 1, 8)), (std::vector<uint64_t>{2, 0}));
 }
 
 TEST(ChooseSources, OutsideTheWindowOrWithNoWindowTheRankDecides) {

@@ -17,7 +17,8 @@ lm_{split}.jsonl     {"package", "text": one chat in ChatML, the format the Gene
     SQL chats (--sql-share of each split's package count, after the package chats; 0.12 by default, 1.0 for the
     fine-tuning set of train_decoder.py --init): the context holds a stored SQL result in the
     engine's own wording (sql_result_doc(): the demo's prose line, then "SQL result for: ..." and one
-    "column: value; ..." line per row, as Runtime::store_result writes it) among package documents; the user
+    "column: value; ..." line per row, as Runtime::store_result writes it) first, before up to two package
+    documents (the engine puts a stored result first: engine::choose_sources); the user
     asks which sections are largest or how many packages one section has; the answer reads the rows and cites
     the result. The tables are GROUP BYs over random samples of the split's packages, so the numbers vary and
     the model must copy them rather than remember them. With --beside-share, that share of the SQL chats instead
@@ -133,10 +134,8 @@ def sections_result(sections, rng):
 def sql_example(sections, rows, rng):
     """A chat over a stored SQL result (see the module's docstring)."""
     table, doc = sections_result(sections, rng)
-    docs = [f"[{SQL_TITLE}#0] {doc}"]
-    for d in rng.sample(rows, k=rng.randint(0, 2)):
-        docs.append(f"[{d['package']}#0] {d['package']}\n{clip_words(d['long'], 60)}")
-    rng.shuffle(docs)
+    docs = [f"[{d['package']}#0] {d['package']}\n{clip_words(d['long'], 60)}" for d in rng.sample(rows, k=rng.randint(0, 2))]
+    docs.insert(0, f"[{SQL_TITLE}#0] {doc}")  # a stored result goes first, as the engine puts it (choose_sources)
     ctx = CONTEXT_HEADER + "".join(x if x.endswith("\n") else x + "\n" for x in docs)
     cite = f"[{SQL_TITLE}#0]"
     if rng.random() < 0.7 or len(table) < 2:
@@ -158,7 +157,6 @@ def package_beside_result(row, sections, rng):
     the search's candidates to the context): the answer is the package's, the rows are not its business."""
     _, doc = sections_result(sections, rng)
     docs = [f"[{SQL_TITLE}#0] {doc}", f"[{row['package']}#0] {row['package']}\n{clip_words(row['long'], 60)}\n"]
-    rng.shuffle(docs)
     ctx = CONTEXT_HEADER + "".join(x if x.endswith("\n") else x + "\n" for x in docs)
     need = row["short"][0].lower() + row["short"][1:] if row["short"] else row["short"]
     question = rng.choice(NEED_TEMPLATES).format(short=row["short"], need=need.rstrip("."))
