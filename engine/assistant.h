@@ -111,9 +111,10 @@ inline constexpr std::size_t kDefaultRagK = 3;
 inline constexpr std::string_view kResultSource = "sql:";
 
 // The context's sources from the search's candidates (best first): the first k, and the best stored query result
-// among the first result_window when it is not one of them, put first (AssistantConfig::result_window): the small
-// decoder answers from its first source (measured in the demo: with the section table second, the answer began with
-// the package ranked first).
+// among the first result_window when it is not one of them, put first (AssistantConfig::result_window): a question
+// that finds a query the user ran among its candidates is most likely about its rows. (The project's small decoder
+// still answers the demo's section question with the title of the package beside the table, in either order:
+// docs/measurements/decoder-finetune-cpu-2core-2026-12-07b.txt.)
 std::vector<vector::SearchHit> choose_sources(std::vector<vector::SearchHit> ranked, std::size_t k,
                                               std::size_t result_window);
 
