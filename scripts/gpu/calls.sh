@@ -8,6 +8,7 @@
 #   # call one, carrying .device-1 .gl:  bash scripts/gpu/calls.sh one "$OUT"    data timeline backends vector
 #   # call two, carrying .device-2 .gl:  bash scripts/gpu/calls.sh two "$OUT"    ml engine render vulkan sanitizer
 #   # call three, carrying .device-2 .gl: bash scripts/gpu/calls.sh bench "$OUT" [ut bench gpu-timeline options]
+#   #                                      (one process per SM setting: UT_BENCH_SMS="0 auto", UT_BENCH_FRAMES=3600)
 #   #                                      bash scripts/gpu/calls.sh faults "$OUT"  the deliberate GPU faults, LAST
 #   # any call after one, before faults:  bash scripts/gpu/calls.sh timeline "$OUT" [ut bench timeline options]
 #   #                                      bash scripts/gpu/calls.sh decode "$OUT" [ut bench decode options]
@@ -135,11 +136,20 @@ case "${1:-}" in
     rm -rf "$t"; du -ch .device-solo/* | tail -n1
     ;;
   bench)
+    # One process per SM partition setting (UT_BENCH_SMS, default "0 auto"; not --reserve-sms): run in one process,
+    # the partitioned run after the unpartitioned one aborted inside ggml's CUDA backend (H100, 543228e:
+    # docs/measurements/gpu-one-timeline-h100-80gb-hbm3-543228e-crash.log). UT_BENCH_FRAMES frames per phase
+    # (default 3600, a minute at 60 Hz: two settings of idle + loaded phases fit one 600 s call).
     out=${2:-${OUT:-/tmp/ut-gpu-out}}; shift 2 || shift $#
     ml_on_gpu "$out"
-    VK_DRIVER_FILES=$(nvidia_vulkan_icd) "$UT" bench gpu-timeline --json "$out/gpu-one-timeline-$card.json" \
-      --screenshot "$out/gpu-one-timeline-$card.png" "$@" 2>&1 | tee "$out/gpu-one-timeline-$card.log"
-    exit "${PIPESTATUS[0]}"
+    rc=0
+    for sms in ${UT_BENCH_SMS:-0 auto}; do
+      VK_DRIVER_FILES=$(nvidia_vulkan_icd) "$UT" bench gpu-timeline --reserve-sms "$sms" \
+        --frames "${UT_BENCH_FRAMES:-3600}" --json "$out/gpu-one-timeline-$card-sms$sms.json" \
+        --screenshot "$out/gpu-one-timeline-$card-sms$sms.png" "$@" 2>&1 | tee "$out/gpu-one-timeline-$card-sms$sms.log"
+      [[ ${PIPESTATUS[0]} -eq 0 ]] || rc=1
+    done
+    exit "$rc"
     ;;
   quick)
     # One short call on a fresh machine, without ggml's CUDA backend (no build): the CUDA backend and timeline
