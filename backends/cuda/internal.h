@@ -264,8 +264,9 @@ class CudaDevice final : public Device {
   std::shared_ptr<Reaper> reaper_;
   // Where the worker looks for a sticky error (they are the context's, so any stream reports them): a stream of its
   // own that nothing is captured on. Querying a queue's stream while its encoder captures a CUDA graph there
-  // invalidates the capture (measured: the own decode path's first step failed with
-  // cudaErrorStreamCaptureInvalidated when the previous buffer's completion landed during the capture).
+  // invalidates the capture. (On an H100 the own decode path's first graph capture failed with
+  // cudaErrorStreamCaptureInvalidated; this query from the worker thread is the one call that could touch a
+  // capturing stream. Read in the code, not yet confirmed by a run.)
   StreamHandle probe_;
   std::unique_ptr<Worker> worker_;
   std::unique_ptr<Worker> encoder_;
