@@ -28,9 +28,8 @@ std::vector<vector::SearchHit> choose_sources(std::vector<vector::SearchHit> ran
       break;
     }
   std::vector<vector::SearchHit> out;
-  if (result < ranked.size()) out.push_back(ranked[result]);
-  for (std::size_t i = 0; i < ranked.size() && out.size() < k + (result < ranked.size() ? 1 : 0); ++i)
-    out.push_back(std::move(ranked[i]));
+  if (result < ranked.size()) out.push_back(std::move(ranked[result]));  // result >= k: not among those below
+  for (std::size_t i = 0; i < std::min(k, ranked.size()); ++i) out.push_back(std::move(ranked[i]));
   return out;
 }
 

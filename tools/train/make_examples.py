@@ -81,7 +81,7 @@ def lm_example(row, pool, rng):
         docs = [row] + rng.sample(pool, k=rng.randint(0, 2))
         rng.shuffle(docs)
         # Each entry as the Assistant sends a stored document's chunk: "[title#0] " + the indexed text.
-        ctx = CONTEXT_HEADER + "".join(f"[{d['package']}#0] {d['package']}\n{clip_words(d['long'], 60)}\n" for d in docs)
+        ctx = context(f"[{d['package']}#0] {d['package']}\n{clip_words(d['long'], 60)}" for d in docs)
         messages.append({"role": "system", "content": ctx})
     messages.append({"role": "user", "content": question})
     return chatml(messages) + answer(row)
@@ -110,6 +110,11 @@ def sql_result_doc(table, packages, installed_only, limit):
     return f"{prose}\n\nSQL result for: {SECTIONS_SQL.format(limit=limit)}\n\n{rows}"
 
 
+def context(entries):
+    """The system message the Assistant sends: the header, then one "[title#chunk] text" entry per line."""
+    return CONTEXT_HEADER + "".join(x if x.endswith("\n") else x + "\n" for x in entries)
+
+
 def sections_result(sections, rng):
     """A GROUP BY over a random sample of the split's packages as the engine stores it: (table, document text).
     sections: the split's package count per section; a sample's count per section is drawn around its expected
@@ -136,7 +141,7 @@ def sql_example(sections, rows, rng):
     table, doc = sections_result(sections, rng)
     docs = [f"[{d['package']}#0] {d['package']}\n{clip_words(d['long'], 60)}" for d in rng.sample(rows, k=rng.randint(0, 2))]
     docs.insert(0, f"[{SQL_TITLE}#0] {doc}")  # a stored result goes first, as the engine puts it (choose_sources)
-    ctx = CONTEXT_HEADER + "".join(x if x.endswith("\n") else x + "\n" for x in docs)
+    ctx = context(docs)
     cite = f"[{SQL_TITLE}#0]"
     if rng.random() < 0.7 or len(table) < 2:
         question = rng.choice(MOST_TEMPLATES)
@@ -157,7 +162,7 @@ def package_beside_result(row, sections, rng):
     the search's candidates to the context): the answer is the package's, the rows are not its business."""
     _, doc = sections_result(sections, rng)
     docs = [f"[{SQL_TITLE}#0] {doc}", f"[{row['package']}#0] {row['package']}\n{clip_words(row['long'], 60)}\n"]
-    ctx = CONTEXT_HEADER + "".join(x if x.endswith("\n") else x + "\n" for x in docs)
+    ctx = context(docs)
     need = row["short"][0].lower() + row["short"][1:] if row["short"] else row["short"]
     question = rng.choice(NEED_TEMPLATES).format(short=row["short"], need=need.rstrip("."))
     return chatml([{"role": "system", "content": ctx}, {"role": "user", "content": question}]) + answer(row)
