@@ -257,6 +257,10 @@ suite_sanitizer() {
     HANG='*HostTaskFailureSuppressesLaterGpuSignalsAcrossStreams*'
     step sanitizer.memcheck.hang-suspect 60 "$SAN" --tool memcheck --error-exitcode 97 "$BIN/ut_backend_tests" \
       --gtest_filter="$HANG"
+    # The same test with the kernel fallback instead of stream memory operations: if it passes there, the sanitizer
+    # (not the backend) let the relay's host function run before its cuStreamWaitValue64 was satisfied.
+    step sanitizer.memcheck.hang-suspect.kernel-events 60 env UT_CUDA_KERNEL_EVENTS=1 "$SAN" --tool memcheck \
+      --error-exitcode 97 "$BIN/ut_backend_tests" --gtest_filter="$HANG"
     for tool in memcheck racecheck synccheck; do
       step "sanitizer.$tool.backends" 300 "$SAN" --tool "$tool" --error-exitcode 97 "$BIN/ut_backend_tests" \
         --gtest_filter="-*Fault*:$HANG"
