@@ -41,8 +41,6 @@ Assistant::Assistant(Engine& engine, AssistantConfig config, data::Database* sha
   db_ = shared_db ? shared_db : own_db_.get();
   gen_queue_ = engine_.host_device()->make_queue({.kind = QueueKind::compute, .label = "Q_ml.gen"});
   engine_.add_queue("ml_gen", gen_queue_);
-  // The decode steps' llama.cpp streams are created on this queue's thread: in the work partition.
-  gen_queue_->make_command_buffer("bind partition").host_task([this] { engine_.bind_to_work_partition(); }, "bind").commit();
   if (!config_.embed_model.empty()) {
     auto model = ml::Model::load(config_.embed_model, ml::ModelKind::embedder, {.mmap = config_.mmap_models});
     embedder_ = std::make_unique<ml::Embedder>(model, engine_.shared_heap());

@@ -82,8 +82,8 @@ Engine::Engine(EngineConfig config) : config_(std::move(config)) {
   e_rag_ = device_->make_event("E_rag");
   heap_ = device_->make_heap({.size = config_.heap_mb << 20, .mode = StorageMode::shared, .label = "engine.shared"});
   queues_ = {{"render", q_render_}, {"ml", q_ml_}, {"blit", q_blit_}, {"host", q_host_}};
-  // llama.cpp creates its CUDA streams on the thread that first computes: Q_ml's worker, bound here first.
-  q_ml_->make_command_buffer("bind partition").host_task([this] { bind_to_work_partition(); }, "bind").commit();
+  // Q_ml's thread is not bound to the SM partition: llama.cpp cannot compute under a green context (see
+  // docs/ARCHITECTURE.md, "SM partition"); the engine's own CUDA queues are placed in it instead.
 }
 
 void Engine::add_queue(std::string name, QueuePtr queue) {

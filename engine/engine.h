@@ -119,10 +119,6 @@ class Engine {
   void remove_queue(const Queue& queue);
   std::vector<std::pair<std::string, QueuePtr>> queues() const;
 
-  // Binds the calling thread to the work partition of the GPU (no-op without one): a host task of every queue
-  // whose work launches GPU kernels through a library calls it first (the ML lane's queues do).
-  void bind_to_work_partition() const { (void)device_->bind_current_thread(SmPartition::work); }
-
   // The next value to signal on one of the engine's events (monotonic per event, thread-safe).
   uint64_t next_value(const EventPtr& e);
 

@@ -294,6 +294,11 @@ std::string CudaDevice::lost_reason() const {
   return lost_reason_;
 }
 
+cudaError_t CudaDevice::sticky_error() noexcept {
+  if (const cudaError_t e = cudaEventRecord(probe_event_.get(), probe_.get()); e != cudaSuccess) return e;
+  return cudaStreamQuery(probe_.get());
+}
+
 void CudaDevice::watchdog_tick() {
   bool running = false;
   {

@@ -101,6 +101,9 @@ CudaDevice::CudaDevice(const DeviceDesc& desc, const Options& options) : Device(
   cudaStream_t probe = nullptr;
   UT_CUDA_CHECK(cudaStreamCreateWithFlags(&probe, cudaStreamNonBlocking));
   probe_.reset(probe);
+  cudaEvent_t probe_event = nullptr;
+  UT_CUDA_CHECK(cudaEventCreateWithFlags(&probe_event, cudaEventDisableTiming));
+  probe_event_.reset(probe_event);
   worker_ = std::make_unique<Worker>(index_, [this] { watchdog_tick(); });
   encoder_ = std::make_unique<Worker>(index_, [] {});
 }
@@ -112,6 +115,7 @@ CudaDevice::~CudaDevice() {
   worker_->stop();
   encoder_.reset();
   worker_.reset();
+  probe_event_.reset();
   probe_.reset();
   drop_external_timelines(/*all=*/true);
   pool_.reset();

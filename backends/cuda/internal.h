@@ -249,7 +249,7 @@ class CudaDevice final : public Device {
 
  private:
   void watchdog_tick();
-  cudaError_t sticky_error() const noexcept { return cudaStreamQuery(probe_.get()); }
+  cudaError_t sticky_error() noexcept;
   void lost_failure(Inflight& rec, std::size_t* index, std::exception_ptr* failure);
   void finalize(Inflight& rec, std::size_t fail_index, std::exception_ptr failure);
  public:
@@ -263,11 +263,12 @@ class CudaDevice final : public Device {
   std::shared_ptr<PinnedPool> pool_;
   std::shared_ptr<Reaper> reaper_;
   // Where the worker looks for a sticky error (they are the context's, so any stream reports them): a stream of its
-  // own that nothing is captured on. Querying a queue's stream while its encoder captures a CUDA graph there
-  // invalidates the capture. (On an H100 the own decode path's first graph capture failed with
-  // cudaErrorStreamCaptureInvalidated; this query from the worker thread is the one call that could touch a
-  // capturing stream. Read in the code, not yet confirmed by a run.)
+  // own that nothing is captured on, since querying a queue's stream while its encoder captures a CUDA graph there
+  // invalidates the capture (the own decoder's first capture failed so on an H100). An event is recorded on it
+  // before each query: a query of an empty stream reported no error after a deliberate fault (the fault tests
+  // hung on an H100 at 5368d84), a record is work the driver refuses in a poisoned context.
   StreamHandle probe_;
+  EventHandle probe_event_;
   std::unique_ptr<Worker> worker_;
   std::unique_ptr<Worker> encoder_;
   std::unique_ptr<SmPartitions> partitions_;
