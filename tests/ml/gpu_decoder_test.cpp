@@ -74,7 +74,7 @@ TEST(GpuDecoderCuda, LogitsMatchTheReferenceAtEveryPosition) {
       same_argmax += std::max_element(mine.begin(), mine.end()) - mine.begin() ==
                      std::max_element(theirs.begin(), theirs.end()) - theirs.begin();
     }
-    std::printf("[ gpu-decoder ] %s: %zu positions, max |diff| %.6f (logits up to %.3f), same arg-max at %d\n",
+    std::printf("[ gpu-decoder ] %s: %zu positions, max |diff| %.2e (logits up to %.3f), same arg-max at %d\n",
                 std::filesystem::path(path).filename().c_str(), tokens.size(), worst, max_logit, same_argmax);
     EXPECT_LE(worst, allowed(max_logit));
     EXPECT_GE(same_argmax, static_cast<int>(tokens.size()) - 1) << "at most one near-tie may flip";
