@@ -13,6 +13,8 @@
 #   # any call after one, before faults:  bash scripts/gpu/calls.sh timeline "$OUT" [ut bench timeline options]
 #   #                                      bash scripts/gpu/calls.sh decode "$OUT" [ut bench decode options]
 #   # after one, carrying .device-2 and models/: bash scripts/gpu/calls.sh cpu16 "$OUT"  the CPU budget on 16 cores
+#   # one call on a fresh machine, carrying .device-1 .device-2 (no ggml build, no models needed): every suite but
+#   #   ml and engine, the own decoder, the faults last:  bash scripts/gpu/calls.sh lite "$OUT"
 #   # one short call on a fresh machine, carrying .device-1 .device-2 (no ggml build, no models needed):
 #   #                                      bash scripts/gpu/calls.sh quick "$OUT"  backends timeline + own decoder
 # With the trained models (39 MB) the tree and .device-1 pass 64 MiB: calls one and quick need models/debian/*.gguf
@@ -162,6 +164,24 @@ case "${1:-}" in
     rc=$?
     decoder_early "$out"
     pack "$out/check-1" check-1
+    exit $rc
+    ;;
+  lite)
+    # One call on a fresh machine for everything that needs no ggml CUDA build, carrying .device-1 and .device-2
+    # (models/debian/*.gguf out of the tree): every suite but ml and engine, the own decode path's tests and speed
+    # alone, then the deliberate faults. Writes $OUT/check-1.tar.xz and $OUT/check-3.tar.xz.
+    out=${2:-${OUT:-/tmp/ut-gpu-out}}; mkdir -p "$out/check-1"
+    rm -rf "$GPU_WORK"
+    stage=$(mktemp -d)  # .device-1's libraries and binaries with .device-2's binaries; no llama.cpp: no ML steps
+    cp .device-1/* "$stage/" && cp .device-2/bin-*.tar.xz "$stage/"
+    GPU_STAGE=$stage GPU_CHECK_SUITES="${GPU_CHECK_SUITES:-backends timeline data vector render vulkan sanitizer}" \
+      GPU_CHECK_BUDGET=${GPU_CHECK_BUDGET:-300} bash scripts/gpu/check.sh "$out/check-1"
+    rc=$?
+    decoder_early "$out"
+    pack "$out/check-1" check-1
+    mkdir -p "$out/check-3"
+    GPU_STAGE=$stage GPU_CHECK_SUITES=faults GPU_CHECK_BUDGET=200 bash scripts/gpu/check.sh "$out/check-3" || rc=1
+    pack "$out/check-3" check-3
     exit $rc
     ;;
   decode)
