@@ -62,6 +62,7 @@ const std::string& tiny_qwen2_path() {
     s.vocab = "qwen2";
     s.n_head = 4;
     s.n_head_kv = 2;
+    s.n_ff = 2304;  // rows over 2,048 columns: the own decoder's split-column down projection, with a partial stretch
     s.qkv_bias = true;
     s.tied_output = false;
     s.rope_base = 1000000.0f;

@@ -46,14 +46,15 @@ __device__ void stage(const float* __restrict__ x, const float* __restrict__ w, 
 
 // The dot products of R weight rows (F16, cols % 8 == 0, 16-byte aligned) with xs, summed over the warp: every
 // lane returns the totals.
+// A warp may take only every `parts`-th 256-column stretch, starting at stretch `part` (split-column products).
 template <int R>
 __device__ __forceinline__ void dot_rows(const __half* const (&w)[R], int cols, const float* __restrict__ xs,
-                                         float (&acc)[R]) {
+                                         float (&acc)[R], int part = 0, int parts = 1) {
   const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int r = 0; r < R; ++r) acc[r] = 0.f;
 #pragma unroll 4
-  for (int c = lane * 8; c < cols; c += 256) {
+  for (int c = (part * 32 + lane) * 8; c < cols; c += 256 * parts) {
     const float4 x0 = *reinterpret_cast<const float4*>(xs + c);
     const float4 x1 = *reinterpret_cast<const float4*>(xs + c + 4);
 #pragma unroll
@@ -219,22 +220,39 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// x[r] += W[r] · in, two rows per warp.
+// x[r] += W[r] · in, two rows per group of S warps: the S warps of a group split the columns and their partial sums
+// add up in a fixed order (deterministic). S > 1 for long rows (the FFN's down projection: 896 rows of 4,864 on the
+// 0.5B shape), where two rows per warp would leave most SMs idle (56 blocks on 132 SMs).
+template <int S>
 __global__ void __launch_bounds__(kThreads) matvec_add_kernel(MatvecArgs a, const __half* __restrict__ w,
                                                               const float* __restrict__ in, float* __restrict__ x) {
   extern __shared__ float4 smem4[];
   float* xs = reinterpret_cast<float*>(smem4);
+  __shared__ float partial[kWarps][2];
   let_next_start();
-  const int r0 = (blockIdx.x * kWarps + warp_id()) * 2;
+  const int part = warp_id() % S;
+  const int r0 = (blockIdx.x * (kWarps / S) + warp_id() / S) * 2;
   const int r1 = min(r0 + 1, a.rows - 1), rc = min(r0, a.rows - 1);
   const __half* rows[2] = {w + static_cast<std::size_t>(rc) * a.cols, w + static_cast<std::size_t>(r1) * a.cols};
   if (a.overlap && r0 < a.rows) prefetch_rows<2>(rows, a.cols);
   wait_for_previous();
   stage(in, nullptr, 0.f, a.cols, xs);
-  if (r0 >= a.rows) return;
-  float v[2];
-  dot_rows<2>(rows, a.cols, xs, v);
-  if (!lane0()) return;
+  float v[2] = {0.f, 0.f};
+  if (r0 < a.rows) dot_rows<2>(rows, a.cols, xs, v, part, S);
+  if (S == 1) {
+    if (r0 >= a.rows || !lane0()) return;
+  } else {
+    if (lane0()) {
+      partial[warp_id()][0] = v[0];
+      partial[warp_id()][1] = v[1];
+    }
+    __syncthreads();
+    if (r0 >= a.rows || part != 0 || !lane0()) return;
+    for (int k = 1; k < S; ++k) {
+      v[0] += partial[warp_id() + k][0];
+      v[1] += partial[warp_id() + k][1];
+    }
+  }
   x[r0] += v[0];
   if (r1 != r0) x[r1] += v[1];
 }
@@ -366,7 +384,10 @@ void register_decoder_cuda_kernels() {
   });
   kernels().add(kDecodeMatvecAdd, "cuda", [](const DispatchContext& c) {
     const auto& a = c.constants<MatvecArgs>();
-    launch(matvec_add_kernel, blocks(a.rows, 2 * kWarps), kThreads, floats(a.cols), stream_of(c), a.overlap != 0,
+    // Warps per row pair: enough blocks to cover the SMs, each warp still reading whole 256-column stretches.
+    const int split = a.cols >= 2048 ? 8 : a.cols >= 512 ? 2 : 1;
+    const auto kernel = split == 8 ? matvec_add_kernel<8> : split == 2 ? matvec_add_kernel<2> : matvec_add_kernel<1>;
+    launch(kernel, blocks(a.rows, 2 * kWarps / split), kThreads, floats(a.cols), stream_of(c), a.overlap != 0,
         a, c.buffer<const __half>(0), c.buffer<const float>(1), c.buffer<float>(2));
   });
   kernels().add(kDecodeNormGateUp, "cuda", [](const DispatchContext& c) {
