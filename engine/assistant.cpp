@@ -106,7 +106,7 @@ Assistant::~Assistant() {
 }
 
 Assistant::Stats Assistant::stats() const {
-  return {chats_.load(), cancelled_.load(), failed_.load(), rag_misses_.load(), index_preempted_.load()};
+  return {chats_.load(), cancelled_.load(), failed_.load(), rag_misses_.load(), index_preempted_.load(), index_aged_.load()};
 }
 
 std::string Assistant::chat_model_name() const {
@@ -129,8 +129,12 @@ void Assistant::deadline_loop() {
     const auto at = first->at;
     if (deadline_cv_.wait_until(lock, at) == std::cv_status::no_timeout) continue;  // re-evaluate
     const auto now = std::chrono::steady_clock::now();
+    std::vector<std::function<void()>> fire;
     for (auto it = deadlines_.begin(); it != deadlines_.end();) {
-      if (it->at <= now) {
+      if (it->at <= now && !it->gate) {
+        fire.push_back(std::move(it->fire));
+        it = deadlines_.erase(it);
+      } else if (it->at <= now) {
         if (it->gate->signaled_value() == 0) {
           it->job->rag_missed_deadline = true;
           it->gate->signal(1);  // answer without the context; it is reconciled in the job's sources later
@@ -140,6 +144,10 @@ void Assistant::deadline_loop() {
         ++it;
       }
     }
+    if (fire.empty()) continue;
+    lock.unlock();
+    for (auto& f : fire) f();
+    lock.lock();
   }
 }
 

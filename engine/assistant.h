@@ -89,6 +89,10 @@ struct AssistantConfig {
   // settled at 2 chunks a batch, whose DuckDB read and write then cost a fifth of the embedding time).
   StepTunerConfig index_tuning{.min_chunk = 1, .max_chunk = 32, .step_budget_ms = 20, .what = "embedding batch",
                                .confirm_over = 2, .grow_below = 0.47};
+  // Background embedding that has yielded to chats and queries for this long runs one batch anyway, on one
+  // thread and not stopped by arrivals: under a steady stream of chats the budget never gives it cores (on 2 cores
+  // a soak's 200 documents stayed unembedded for minutes). 0: it waits for the user lanes to be idle.
+  std::chrono::milliseconds index_max_wait{2000};
   std::chrono::milliseconds rag_deadline{1500};  // soft deadline for embeddings + context
   // Sources put into a chat's context (and returned as its sources); 0: kDefaultRagK, or what the Runtime picks
   // for the model (the project's small decoder names the right package more often from one source than three).
@@ -187,6 +191,7 @@ class Assistant {
   struct Stats {
     uint64_t chats = 0, cancelled = 0, failed = 0, rag_deadline_misses = 0;
     uint64_t index_batches_preempted = 0;  // embedding batches stopped mid-way by an arriving chat or query
+    uint64_t index_batches_aged = 0;       // batches run on one thread after index_max_wait of yielding
   };
   Stats stats() const;
 
@@ -218,7 +223,8 @@ class Assistant {
   Assistant(Engine& engine, AssistantConfig config, data::Database* shared_db);
   void deadline_loop();
   void index_batch();
-  int index_threads();  // the background lane's threads for this batch; 0: it yields
+  // The background lane's threads for this batch; 0: it yields. *aged: one thread after index_max_wait of yielding.
+  int index_threads(bool* aged);
   void submit_generation(const std::shared_ptr<ChatJob>& job, std::vector<ml::ChatMessage> messages,
                          ml::GenerateOptions o);
   void kick_generation();          // starts the step chain unless it runs
@@ -240,7 +246,8 @@ class Assistant {
   bool driving_ = false;
   double decode_step_ms_ = 0;  // recent decode-only step time (moving average); the step chain's alone
 
-  std::atomic<uint64_t> chats_{0}, cancelled_{0}, failed_{0}, rag_misses_{0}, index_preempted_{0};
+  std::atomic<uint64_t> chats_{0}, cancelled_{0}, failed_{0}, rag_misses_{0}, index_preempted_{0}, index_aged_{0};
+  std::atomic<uint64_t> index_starved_since_ns_{0};  // when background embedding last began to yield; 0: it runs
   std::atomic<bool> indexing_queued_{false};
   std::atomic<bool> indexing_yielded_{false};
   std::atomic<bool> preempt_indexing_{true};  // a batch gave its step to the user lanes; resumes on release
@@ -254,9 +261,11 @@ class Assistant {
   // Soft deadlines: a small timer thread (waits on a condition variable until the earliest deadline).
   struct Deadline {
     std::chrono::steady_clock::time_point at;
-    EventPtr gate;
+    EventPtr gate;  // a chat's RAG gate; null: `fire` instead
     std::shared_ptr<ChatJob> job;
+    std::function<void()> fire;  // run outside the lock
   };
+  std::atomic<bool> index_retry_armed_{false};  // a deadline re-tries a yielded embedding batch (index_max_wait)
   std::mutex deadline_mutex_;
   std::condition_variable deadline_cv_;
   std::vector<Deadline> deadlines_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/assistant.h"
+#include "timeline/clock.h"
 
 namespace ut::engine {
 
@@ -22,13 +23,41 @@ void Assistant::schedule_indexing() {
 }
 
 // 0 while a chat or a query holds every core: the batch yields (yielded first, then checked again, so a release
-// in between either lets this batch run or finds the flag and re-queues it).
-int Assistant::index_threads() {
-  if (const int n = budget_->threads(CpuLane::embed); n > 0) return n;
-  indexing_yielded_ = true;
-  const int n = budget_->threads(CpuLane::embed);
-  if (n > 0) indexing_yielded_ = false;
-  return n;
+// in between either lets this batch run or finds the flag and re-queues it). After index_max_wait of yielding, one
+// thread for one batch (priority aging: a steady stream of chats would otherwise starve it).
+int Assistant::index_threads(bool* aged) {
+  *aged = false;
+  int n = budget_->threads(CpuLane::embed);
+  if (n == 0) {
+    indexing_yielded_ = true;
+    n = budget_->threads(CpuLane::embed);
+    if (n > 0) indexing_yielded_ = false;
+  }
+  if (n > 0) return n;
+  const uint64_t now = now_ns();
+  uint64_t since = index_starved_since_ns_.load();
+  if (since == 0) since = index_starved_since_ns_ = now;  // reset when a batch completes (a stopped one does not)
+  const auto wait_ns = static_cast<uint64_t>(std::chrono::nanoseconds(config_.index_max_wait).count());
+  if (wait_ns == 0) return 0;
+  if (now - since < wait_ns) {
+    // Nothing may release the cores before then (one long chat): a deadline re-tries this batch at the end of the wait.
+    if (!index_retry_armed_.exchange(true)) {
+      {
+        std::lock_guard lock(deadline_mutex_);
+        deadlines_.push_back({std::chrono::steady_clock::now() + std::chrono::nanoseconds(wait_ns - (now - since)),
+                              nullptr, nullptr, [this] {
+                                index_retry_armed_ = false;
+                                if (indexing_yielded_.exchange(false)) schedule_indexing();
+                              }});
+      }
+      deadline_cv_.notify_all();
+    }
+    return 0;
+  }
+  index_starved_since_ns_ = now;  // the next aged batch after another full wait
+  indexing_yielded_ = false;      // running now; the batch re-queues itself if more is pending
+  *aged = true;
+  return 1;
 }
 
 void Assistant::index_batch() {
@@ -36,8 +65,10 @@ void Assistant::index_batch() {
   // Before the thread count is decided: a user who arrives after this point stops the batch (see below); one who
   // arrived before it has already taken the cores from this batch.
   const uint64_t arrivals = budget_->user_arrivals();
-  const int threads = index_threads();
+  bool aged = false;
+  const int threads = index_threads(&aged);
   budget_->record(CpuLane::embed, threads);
+  if (aged) index_aged_.fetch_add(1, std::memory_order_relaxed);
   if (threads == 0) {
     { std::lock_guard lock(index_mutex_); }
     index_cv_.notify_all();
@@ -56,7 +87,7 @@ void Assistant::index_batch() {
     }
     // A chat or a query arriving while this batch computes stops it between two of its operations (not at the
     // batch's end): the chunks stay pending and the batch runs again once the budget gives embedding cores back.
-    if (preempt_indexing_.load())
+    if (preempt_indexing_.load() && !aged)
       embedder_->set_abort_check([this, arrivals, threads] {
         return budget_->user_arrivals() != arrivals && budget_->threads(CpuLane::embed) < threads;
       });
@@ -70,10 +101,13 @@ void Assistant::index_batch() {
       std::vector<float> m(r.count * r.dim);
       for (std::size_t i = 0; i < r.count; ++i) std::copy(r.row(i).begin(), r.row(i).end(), m.begin() + static_cast<long>(i * r.dim));
       docs_->store_embeddings(ids, m, embedder_->model()->info().name);
+      index_starved_since_ns_ = 0;
       if (index_tuner_)  // the embedding itself: the time a chat's retrieval could wait behind this batch
         index_tuner_->observe_step(embed_ms, chunks.size() == batch);
     } catch (const ml::EmbedAborted&) {
       index_preempted_.fetch_add(1, std::memory_order_relaxed);
+      uint64_t zero = 0;  // stopped: the wait for an aged batch counts from here unless it already runs
+      index_starved_since_ns_.compare_exchange_strong(zero, now_ns());
       // Yield as index_threads() does: re-queued by the budget's release, or now if the users are gone already.
       indexing_yielded_ = true;
       if (budget_->threads(CpuLane::embed) > 0 && indexing_yielded_.exchange(false)) schedule_indexing();

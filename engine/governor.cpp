@@ -1,5 +1,6 @@
 #include "engine/governor.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -58,6 +59,10 @@ void Governor::on_batch(std::function<void(std::size_t)> fn) {
 }
 
 void Governor::start() {
+  // A fixed mmap threshold: glibc otherwise raises it after each large free, so that later large transient
+  // buffers (a long prompt's tokens, a big request body) land in the arenas and stay there once freed.
+  static std::once_flag mmap_threshold;
+  std::call_once(mmap_threshold, [] { (void)mallopt(M_MMAP_THRESHOLD, 1 << 20); });
   std::lock_guard lock(mutex_);
   if (running_) return;
   running_ = true;
@@ -141,6 +146,32 @@ void Governor::sample() {
              {"bottleneck", {{"kind", kind}, {"why", reason}}}};
   }
   apply(level, why);
+  return_freed_memory();
+}
+
+void Governor::return_freed_memory() {
+  const uint64_t now = now_ns();
+  const auto every = std::chrono::duration_cast<std::chrono::nanoseconds>(config_.trim_interval).count();
+  uint64_t last = last_trim_check_ns_.load();
+  if (every <= 0 || now - last < static_cast<uint64_t>(every)) return;
+  if (!last_trim_check_ns_.compare_exchange_strong(last, now)) return;  // another caller is checking
+  const struct mallinfo2 before = mallinfo2();  // walks the arenas: not on every sample
+  const double held_mb = static_cast<double>(before.fordblks) / (1 << 20);
+  nlohmann::json a;
+  {
+    std::lock_guard lock(mutex_);
+    allocator_["free_held_mb"] = held_mb;
+    allocator_["in_use_mb"] = static_cast<double>(before.uordblks + before.hblkhd) / (1 << 20);
+  }
+  if (held_mb <= config_.trim_above_mb) return;
+  const double rss0 = rss_mb();
+  const uint64_t t0 = now_ns();
+  (void)malloc_trim(0);
+  const double ms = static_cast<double>(now_ns() - t0) / 1e6, returned = std::max(0.0, rss0 - rss_mb());
+  std::lock_guard lock(mutex_);
+  allocator_["trims"] = allocator_["trims"].get<int>() + 1;
+  allocator_["returned_mb"] = allocator_["returned_mb"].get<double>() + returned;
+  allocator_["last_trim"] = {{"held_mb", held_mb}, {"returned_mb", returned}, {"ms", ms}};
 }
 
 void Governor::apply(const std::string& level, const std::string& why) {
@@ -179,6 +210,7 @@ nlohmann::json Governor::snapshot() const {
   std::lock_guard lock(mutex_);
   nlohmann::json j = last_;
   j["batch"] = batch_;
+  j["allocator"] = allocator_;
   j["log"] = log_;
   return j;
 }

@@ -8,11 +8,13 @@
 //   nlohmann::json g = gov.snapshot();   // {"pressure": "low", "bottleneck": {"kind": "cpu-bound", "why": ...}, ...}
 //
 // Levels: low (< 60% of the budget), medium (60–85%), high (> 85%) of the worst of: RSS / rss_limit, engine heap,
-// device memory. medium halves the batch; high quarters it and caps heavy operations at 1. Thread-safe.
+// device memory. medium halves the batch; high quarters it and caps heavy operations at 1. It also hands memory
+// the allocator holds freed back to the system (GovernorConfig::trim_interval). Thread-safe.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -30,6 +32,12 @@ struct GovernorConfig {
   double rss_limit_mb = 0;                       // 0: half of the machine's memory
   std::size_t base_batch = 32;                   // embedding batch at low pressure
   std::chrono::milliseconds interval{250};
+  // glibc keeps freed memory in its arenas (one per thread that allocated, up to 8 per core) and hands it back to
+  // the system only from the top of a heap: under a server's many threads and large transient requests RSS then
+  // grows while the memory in use does not. Every trim_interval, when more than trim_above_mb is held free, the
+  // Governor returns it (malloc_trim). 0 turns it off.
+  std::chrono::seconds trim_interval{10};
+  double trim_above_mb = 64;
 };
 
 class Governor {
@@ -56,6 +64,7 @@ class Governor {
  private:
   void apply(const std::string& level, const std::string& why);
   void loop();
+  void return_freed_memory();
 
   Engine& engine_;
   GovernorConfig config_;
@@ -72,6 +81,8 @@ class Governor {
   nlohmann::json last_;  // the last reading
   std::vector<std::string> log_;
   uint64_t last_cpu_ticks_ = 0, last_wall_ns_ = 0;
+  std::atomic<uint64_t> last_trim_check_ns_{0};  // sample() runs on the loop and on force_pressure()'s caller
+  nlohmann::json allocator_ = {{"trims", 0}, {"returned_mb", 0.0}};  // what return_freed_memory() did
 };
 
 }  // namespace ut::engine

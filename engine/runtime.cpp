@@ -1,5 +1,10 @@
 #include "engine/runtime.h"
 
+#include <malloc.h>
+#include <unistd.h>
+
+#include <cstdio>
+
 #include "engine/default_models.h"
 #include "timeline/clock.h"
 #include "workloads/data/datasets.h"
@@ -8,6 +13,23 @@ namespace ut::engine {
 namespace {
 
 double ms_between(uint64_t t0, uint64_t t1) { return static_cast<double>(t1 - t0) / 1e6; }
+
+// Where the process's memory is: what a soak needs to tell a leak from a cache or the allocator holding freed
+// memory. RSS from /proc, the allocator's view from glibc (in use, and freed but not returned to the system).
+nlohmann::json process_memory() {
+  double rss_mb = 0;
+  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+    unsigned long pages = 0, resident = 0;
+    if (std::fscanf(f, "%lu %lu", &pages, &resident) == 2)
+      rss_mb = static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
+    std::fclose(f);
+  }
+  const struct mallinfo2 m = mallinfo2();
+  return {{"rss_mb", rss_mb},
+          {"malloc_in_use_mb", static_cast<double>(m.uordblks + m.hblkhd) / (1 << 20)},
+          {"malloc_free_held_mb", static_cast<double>(m.fordblks) / (1 << 20)},
+          {"malloc_arenas_mb", static_cast<double>(m.arena) / (1 << 20)}};
+}
 
 }  // namespace
 
@@ -33,10 +55,19 @@ Runtime::Runtime(RuntimeConfig config) : config_(std::move(config)) {
     governor_->on_batch([this](std::size_t b) { assistant_->set_index_batch(b); });
     governor_->start();
   }
+  engine_->set_stats_section("process", [this] {
+    nlohmann::json j = process_memory();
+    if (const auto* docs = assistant_->docs()) {
+      j["index_vectors"] = docs->indexed();
+      j["index_removed"] = docs->index_removed();
+    }
+    return j;
+  });
   if (config_.heartbeat) engine_->start();
 }
 
 Runtime::~Runtime() {
+  engine_->set_stats_section("process", nullptr);  // it reads the Assistant, which goes first
   if (governor_) governor_->stop();
   engine_->stop();
   // Paths before the engine whose queues they use, the database last.

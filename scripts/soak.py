@@ -157,6 +157,16 @@ def get_json(cl, path):
     return json.loads(p) if st == 200 else {}
 
 
+def duckdb_mb(cl):
+    """DuckDB's own accounting of its memory (buffer pool, indexes, in-memory tables), through the SQL route."""
+    st, p = cl.request("stats", "POST", "/api/v1/sql", {"sql": "SELECT sum(memory_usage_bytes) AS b FROM duckdb_memory()"})
+    try:
+        rows = json.loads(p).get("rows") or []
+        return round(float(rows[0][0] if isinstance(rows[0], list) else list(rows[0].values())[0]) / 2**20, 1)
+    except Exception:
+        return None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", required=True)
@@ -188,7 +198,8 @@ def main():
     next_record = t0 + a.interval
     while time.time() - t0 < a.duration:
         time.sleep(min(5.0, max(0.1, a.duration - (time.time() - t0))))
-        perf = get_json(cl, "/api/v1/metal/realtime-stats").get("performance", {})
+        stats = get_json(cl, "/api/v1/metal/realtime-stats")
+        perf = stats.get("performance", {})
         frame_max = max(frame_max, perf.get("frame_time_max_ms", 0.0))
         if perf.get("frame_time_max_ms", 0.0) > 33.3:
             frames_over_33 += 1
@@ -200,7 +211,9 @@ def main():
                 n5xx = sum(v for (k, c), v in counts.items() if c == 5)
             rec = {"t_s": round(time.time() - t0, 1), "rss_mb": round(rss, 1), "fds": fds, "threads": nthreads,
                    "frame_max_ms_in_minute": round(frame_max, 2), "samples_with_frame_over_33ms": frames_over_33,
-                   "replies": by_class, "replies_5xx": n5xx}
+                   "replies": by_class, "replies_5xx": n5xx,
+                   # where the memory is (the server's own view), to tell a leak from caches and the allocator
+                   "memory": dict(stats.get("process", {}), duckdb_mb=duckdb_mb(cl))}
             records.append(rec)
             print(json.dumps(rec), flush=True)
             frame_max, frames_over_33 = 0.0, 0

@@ -252,4 +252,45 @@ TEST(CoreBudget, BackgroundEmbeddingGivesItsCoresToAnArrivingChatWithinOneStep) 
 // With preemption (the default) the step in flight stops for the chat instead of finishing.
 TEST(CoreBudget, AnArrivingChatStopsTheEmbeddingStepInFlight) { arriving_chat_takes_the_cores(true); }
 
+// Priority aging: a chat that never gives the cores back (held here) leaves background embedding no thread from
+// the budget; after index_max_wait a batch runs anyway on one thread, and the document becomes searchable. With
+// aging off the same document stays pending while the chat holds the cores.
+std::pair<bool, uint64_t> embeds_under_a_held_chat(std::chrono::milliseconds max_wait, std::chrono::seconds timeout) {
+  const char* d = std::getenv("UT_MODELS_DIR");
+  const auto models =
+      ut::engine::default_models(d && *d ? d : (std::filesystem::temp_directory_path() / "ut-test-models").string());
+  std::mt19937 rng(std::random_device{}());
+  const auto dir = std::filesystem::path(::testing::TempDir()) / ("ut_aging_" + std::to_string(rng()));
+  std::filesystem::create_directories(dir);
+  bool embedded = false;
+  uint64_t aged = 0;
+  {
+    auto budget = std::make_shared<CoreBudget>(ut::engine::CoreBudgetConfig{.cores = 2});
+    ut::engine::Engine eng({.backend = "cpu"});
+    ut::engine::Assistant ai(eng, {.embed_model = models.embedder, .db_path = (dir / "t.duckdb").string(),
+                                   .tune_index_batch = false, .index_max_wait = max_wait, .cpu_budget = budget});
+    auto chat = budget->hold(CpuLane::chat);
+    EXPECT_EQ(budget->threads(CpuLane::embed), 0) << "the chat holds both cores";
+    std::string body;
+    for (int w = 0; w < 200; ++w) body += "w" + std::to_string(rng() % 5000) + (w % 40 == 39 ? ".\n\n" : " ");
+    const uint64_t doc = ai.docs()->create("held", body);
+    ai.schedule_indexing();
+    embedded = ai.wait_document(doc, timeout);
+    aged = ai.stats().index_batches_aged;
+    chat.reset();
+  }
+  std::filesystem::remove_all(dir);
+  return {embedded, aged};
+}
+
+TEST(CoreBudget, BackgroundEmbeddingAgesPastAChatThatHoldsTheCores) {
+  const auto [embedded, aged] = embeds_under_a_held_chat(std::chrono::milliseconds(300), std::chrono::seconds(60));
+  EXPECT_TRUE(embedded) << "the document stayed pending while the chat held the cores";
+  EXPECT_GE(aged, 1u);
+  // The same with aging off: nothing embeds while the chat holds the cores (checked for a second).
+  const auto [off_embedded, off_aged] = embeds_under_a_held_chat(std::chrono::milliseconds(0), std::chrono::seconds(1));
+  EXPECT_FALSE(off_embedded);
+  EXPECT_EQ(off_aged, 0u);
+}
+
 }  // namespace

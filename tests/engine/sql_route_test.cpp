@@ -48,6 +48,18 @@ TEST_F(AssistantTest, SqlGoesThroughTheDataPath) {
     post("/api/v1/sql", bad, 400);
 }
 
+// What a soak reads to tell a leak from caches: the process's memory by owner (realtime-stats "process") and
+// DuckDB's own accounting through the SQL route.
+TEST_F(AssistantTest, RealtimeStatsSayWhereTheProcessMemoryIs) {
+  start();
+  const auto p = eng->realtime_stats()["process"];
+  EXPECT_GT(p["rss_mb"].get<double>(), 10.0) << p.dump();  // the models alone are tens of MB
+  for (const char* k : {"malloc_in_use_mb", "malloc_free_held_mb", "index_vectors", "index_removed"})
+    EXPECT_TRUE(p.contains(k)) << k << " in " << p.dump();
+  auto m = post("/api/v1/sql", {{"sql", "SELECT sum(memory_usage_bytes) AS b FROM duckdb_memory()"}}, 200);
+  ASSERT_EQ(m["rows"].size(), 1u) << m.dump();
+}
+
 TEST_F(AssistantTest, SqlTimeoutCancelsALongQuery) {
   start();
   // Minutes of work on any machine; the timeout interrupts it.

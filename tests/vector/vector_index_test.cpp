@@ -14,6 +14,7 @@ namespace {
 
 using ut::vector::ExactIndex;
 using ut::vector::HnswIndex;
+using ut::vector::Hit;
 
 std::vector<float> random_unit(std::mt19937_64& rng, std::size_t dim) {
   std::normal_distribution<float> d;
@@ -130,6 +131,42 @@ TEST(HnswIndex, DeletesAreNeverReturnedAndUpsertReplaces) {
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].id, 0u);
   EXPECT_NEAR(hits[0].score, 1.0f, 1e-4);
+}
+
+// Steady edits (insert a new id, remove an old one) keep the index bounded: removed vectors are dropped by a
+// rebuild once they outnumber the live ones, and search after the rebuilds still agrees with exact search.
+TEST(HnswIndex, SteadyEditsStayBoundedAndSearchStaysRight) {
+  std::mt19937_64 rng(std::random_device{}());
+  const std::size_t dim = 16, live = 200;
+  HnswIndex ann(dim);
+  ExactIndex exact(dim);
+  uint64_t next = 0;
+  for (; next < live; ++next) {
+    const auto v = random_unit(rng, dim);
+    ann.upsert(next, v);
+    exact.upsert(next, v);
+  }
+  for (int edit = 0; edit < 3000; ++edit, ++next) {  // each edit: a new chunk id in, the oldest out
+    const auto v = random_unit(rng, dim);
+    ann.upsert(next, v);
+    exact.upsert(next, v);
+    ASSERT_TRUE(ann.remove(next - live));
+    ASSERT_TRUE(exact.remove(next - live));
+    ASSERT_LE(ann.removed(), 1024u) << "removed vectors pile up";
+  }
+  EXPECT_GE(ann.compactions(), 2u);
+  EXPECT_EQ(ann.size(), live);
+  std::size_t found = 0;
+  for (int q = 0; q < 50; ++q) {
+    const auto query = random_unit(rng, dim);
+    const auto want = exact.search(query, 10);
+    const auto got = ann.search(query, 10);
+    for (const auto& g : got) {
+      EXPECT_GE(g.id, next - live) << "a removed id came back";
+      found += std::count_if(want.begin(), want.end(), [&](const Hit& w) { return w.id == g.id; });
+    }
+  }
+  EXPECT_GE(static_cast<double>(found) / (50 * 10), 0.95) << "recall@10 after rebuilds";
 }
 
 TEST(HnswIndex, SaveLoadRoundTripAndCorruptFile) {

@@ -102,6 +102,7 @@ class DocumentStore {
 
   std::vector<SearchHit> search(std::span<const float> query, std::size_t k);
   std::size_t indexed() const { return index_->size(); }
+  std::size_t index_removed() const { return index_->removed(); }  // tombstones the index still holds
   bool index_was_rebuilt() const noexcept { return rebuilt_; }
   void save_index();
 

@@ -95,7 +95,24 @@ bool HnswIndex::remove(uint64_t id) {
   if (it == live_.end() || !it->second) return false;
   index_->markDelete(id);
   it->second = false;
+  compact_if_mostly_removed();
   return true;
+}
+
+// hnswlib (Debian's 0.6) never reuses a removed vector's slot: an index under steady edits would grow without
+// bound. Once removed vectors outnumber live ones (and 1,024), the live ones are re-inserted into a fresh graph:
+// amortised, a removal pays for one re-insertion; the rebuild holds the write lock (searches wait for it).
+void HnswIndex::compact_if_mostly_removed() {
+  const std::size_t removed = index_->num_deleted_, live = index_->cur_element_count - removed;
+  if (removed <= std::max<std::size_t>(1024, live)) return;
+  auto fresh = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+      space_.get(), std::max(params_.initial_capacity, 2 * live), params_.M, params_.ef_construction);
+  fresh->setEf(params_.ef_search);
+  for (const auto& [id, present] : live_)
+    if (present) fresh->addPoint(index_->getDataByLabel<float>(id).data(), id);
+  index_ = std::move(fresh);  // only now forget the removed ids (a failed rebuild leaves everything as it was)
+  std::erase_if(live_, [](const auto& e) { return !e.second; });
+  ++compactions_;
 }
 
 std::vector<Hit> HnswIndex::search(std::span<const float> query, std::size_t k) const {
@@ -112,6 +129,16 @@ std::vector<Hit> HnswIndex::search(std::span<const float> query, std::size_t k) 
   }
   std::reverse(hits.begin(), hits.end());
   return hits;
+}
+
+std::size_t HnswIndex::removed() const {
+  std::shared_lock lock(mutex_);
+  return index_->num_deleted_;
+}
+
+std::size_t HnswIndex::compactions() const {
+  std::shared_lock lock(mutex_);
+  return compactions_;
 }
 
 std::size_t HnswIndex::size() const {

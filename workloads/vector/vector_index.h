@@ -56,6 +56,10 @@ class HnswIndex {
   bool remove(uint64_t id);  // false if absent
   std::vector<Hit> search(std::span<const float> query, std::size_t k) const;
   std::size_t size() const;  // live (not removed) vectors
+  // Removed vectors hnswlib still keeps (tombstones: their memory and graph links stay until a rebuild). Once
+  // they outnumber the live vectors and 1,024, remove() rebuilds the graph from the live ones (compactions()).
+  std::size_t removed() const;
+  std::size_t compactions() const;
   std::size_t dim() const noexcept { return dim_; }
   void set_ef_search(std::size_t ef);
 
@@ -65,11 +69,13 @@ class HnswIndex {
 
  private:
   void check(std::span<const float> v, const char* method) const;
+  void compact_if_mostly_removed();  // under the write lock
   std::size_t dim_;
   HnswParams params_;
   std::unique_ptr<hnswlib::InnerProductSpace> space_;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> index_;
   std::unordered_map<uint64_t, bool> live_;  // id -> present (hnswlib keeps removed ids as tombstones)
+  std::size_t compactions_ = 0;
   mutable std::shared_mutex mutex_;
 };
 
