@@ -157,7 +157,6 @@ void Governor::return_freed_memory() {
   if (!last_trim_check_ns_.compare_exchange_strong(last, now)) return;  // another caller is checking
   const struct mallinfo2 before = mallinfo2();  // walks the arenas: not on every sample
   const double held_mb = static_cast<double>(before.fordblks) / (1 << 20);
-  nlohmann::json a;
   {
     std::lock_guard lock(mutex_);
     allocator_["free_held_mb"] = held_mb;

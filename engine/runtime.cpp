@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <mutex>
 
 #include "engine/default_models.h"
 #include "timeline/clock.h"
@@ -24,7 +25,20 @@ nlohmann::json process_memory() {
       rss_mb = static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
     std::fclose(f);
   }
-  const struct mallinfo2 m = mallinfo2();
+  // mallinfo2 walks every arena's free lists under its lock; realtime-stats is read several times a second (the
+  // Governor, the UI, scrapers): one walk a second serves them all.
+  static std::mutex mutex;
+  static struct mallinfo2 last {};
+  static uint64_t read_at = 0;
+  struct mallinfo2 m {};
+  {
+    std::lock_guard lock(mutex);
+    if (const uint64_t now = now_ns(); read_at == 0 || now - read_at > 1'000'000'000) {
+      last = mallinfo2();
+      read_at = now;
+    }
+    m = last;
+  }
   return {{"rss_mb", rss_mb},
           {"malloc_in_use_mb", static_cast<double>(m.uordblks + m.hblkhd) / (1 << 20)},
           {"malloc_free_held_mb", static_cast<double>(m.fordblks) / (1 << 20)},

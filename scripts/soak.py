@@ -30,8 +30,14 @@ def proc_figures(pid):
                 rss_kb = int(line.split()[1])
             elif line.startswith("Threads:"):
                 threads = int(line.split()[1])
-    fds = len(os.listdir(f"/proc/{pid}/fd"))
-    return rss_kb / 1024.0, fds, threads
+    fds = sockets = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            sockets += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except OSError:  # closed meanwhile
+            continue
+        fds += 1
+    return rss_kb / 1024.0, fds, threads, sockets
 
 
 class Client:
@@ -205,11 +211,12 @@ def main():
             frames_over_33 += 1
         if time.time() >= next_record or time.time() - t0 >= a.duration:
             next_record += a.interval
-            rss, fds, nthreads = proc_figures(a.pid)
+            rss, fds, nthreads, sockets = proc_figures(a.pid)
             with lock:
                 by_class = {f"{k}_{c}xx" if c else f"{k}_dropped": v for (k, c), v in sorted(counts.items())}
                 n5xx = sum(v for (k, c), v in counts.items() if c == 5)
-            rec = {"t_s": round(time.time() - t0, 1), "rss_mb": round(rss, 1), "fds": fds, "threads": nthreads,
+            rec = {"t_s": round(time.time() - t0, 1), "rss_mb": round(rss, 1), "fds": fds, "socket_fds": sockets,
+                   "threads": nthreads,
                    "frame_max_ms_in_minute": round(frame_max, 2), "samples_with_frame_over_33ms": frames_over_33,
                    "replies": by_class, "replies_5xx": n5xx,
                    # where the memory is (the server's own view), to tell a leak from caches and the allocator
@@ -229,11 +236,19 @@ def main():
         dropped = sum(v for (k, c), v in counts.items() if c == 0 and k != "hostile")
         total = sum(counts.values())
     worst_frame = max((r["frame_max_ms_in_minute"] for r in records), default=0.0)
-    growth = (last["rss_mb"] - base["rss_mb"]) / base["rss_mb"] * 100 if base and last else 0.0
+    # A single record catches whatever is in flight at that second (a 600 KB hostile body is tens of MB while it
+    # is parsed; a connection is a socket): growth compares the median of the first three records after warm-up
+    # with the median of the last three, and file descriptors without the sockets of connections in flight.
+    after = [r for r in records if r["t_s"] >= warm] or records
+    med = lambda rs, k: sorted(r[k] for r in rs)[len(rs) // 2] if rs else 0
+    first3, last3 = after[:3], after[-3:]
+    growth = (med(last3, "rss_mb") - med(first3, "rss_mb")) / med(first3, "rss_mb") * 100 if base and last else 0.0
+    files = lambda r: r["fds"] - r.get("socket_fds", 0)
     goals = [
-        {"kpi": "RSS growth after warm-up", "goal": "< 1 %", "value": round(growth, 2), "met": growth < 1.0},
-        {"kpi": "open file descriptors growth after warm-up", "goal": "none", "value": last["fds"] - base["fds"],
-         "met": last["fds"] <= base["fds"]},
+        {"kpi": "RSS growth after warm-up (median of the last 3 records vs the first 3)", "goal": "< 1 %",
+         "value": round(growth, 2), "met": growth < 1.0},
+        {"kpi": "open file descriptors growth after warm-up (sockets of connections in flight left out)",
+         "goal": "none", "value": files(last) - files(base), "met": files(last) <= files(base)},
         {"kpi": "threads growth after warm-up", "goal": "none", "value": last["threads"] - base["threads"],
          "met": last["threads"] <= base["threads"]},
         {"kpi": "heartbeat frames over 33 ms", "goal": "none", "value": worst_frame, "met": worst_frame <= 33.3},
