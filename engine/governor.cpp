@@ -14,12 +14,7 @@
 namespace ut::engine {
 namespace {
 
-double rss_mb() {
-  std::ifstream f("/proc/self/statm");
-  uint64_t pages = 0, resident = 0;
-  f >> pages >> resident;
-  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
-}
+double rss_mb() { return static_cast<double>(process_rss_bytes()) / (1 << 20); }
 
 // utime + stime of this process, in clock ticks.
 uint64_t cpu_ticks() {

@@ -1,13 +1,12 @@
 #include "engine/runtime.h"
 
 #include <malloc.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <mutex>
 
 #include "engine/default_models.h"
 #include "timeline/clock.h"
+#include "timeline/host.h"
 #include "workloads/data/datasets.h"
 
 namespace ut::engine {
@@ -18,13 +17,7 @@ double ms_between(uint64_t t0, uint64_t t1) { return static_cast<double>(t1 - t0
 // Where the process's memory is: what a soak needs to tell a leak from a cache or the allocator holding freed
 // memory. RSS from /proc, the allocator's view from glibc (in use, and freed but not returned to the system).
 nlohmann::json process_memory() {
-  double rss_mb = 0;
-  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
-    unsigned long pages = 0, resident = 0;
-    if (std::fscanf(f, "%lu %lu", &pages, &resident) == 2)
-      rss_mb = static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
-    std::fclose(f);
-  }
+  const double rss_mb = static_cast<double>(process_rss_bytes()) / (1 << 20);
   // mallinfo2 walks every arena's free lists under its lock; realtime-stats is read several times a second (the
   // Governor, the UI, scrapers): one walk a second serves them all.
   static std::mutex mutex;

@@ -21,6 +21,8 @@ struct HostInfo {
 };
 
 HostInfo host_info();
+// Resident memory of this process in bytes (/proc/self/statm), 0 where it cannot be read.
+std::size_t process_rss_bytes();
 // Raises this process's soft open-file limit to its hard limit and returns the soft limit then in force (0: no
 // limit). Servers and load clients call it before opening many sockets.
 std::size_t raise_open_file_limit();
